@@ -1,0 +1,1 @@
+"""OCMS Lite: client, session and funder-reporting data for small settlement agencies."""

@@ -1,0 +1,597 @@
+"""Clients: register Named and Anonymous clients, read, change, find, families, duplicates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from ocms_data import audit, reference
+from ocms_data.accounts import Actor
+from ocms_data.db import Database, next_counter, one, rows
+from ocms_data.errors import NotFound, StaleRecord, ValidationError
+from ocms_data.grid import (
+    MISSING_LABELS,
+    GridQuery,
+    Page,
+    display_frame,
+    editable,
+    grid_fields,
+    page_sql,
+    value_from_grid,
+)
+from ocms_data.registry import Form, Kind, default_catalog
+from ocms_data.validation import any_missing, problems_sql, validate, validate_rows
+from ocms_data.xlsx import table_workbook
+
+NAMED, ANONYMOUS = "Named", "Anonymous"
+FORMS = {NAMED: "client_named", ANONYMOUS: "client_anonymous"}
+FAMILY_SHARED = (
+    "last_name",
+    "landing_date",
+    "arrival_date",
+    "reentry_date",
+    "official_language",
+    "country_of_origin",
+    "last_residence",
+    "immigration_class",
+    "immigration_status",
+    "email",
+    "phone",
+    "street_no",
+    "street_name",
+    "street_type",
+    "street_direction",
+    "unit",
+    "city",
+    "province",
+    "country",
+    "postal_code",
+)
+NEW_FAMILY = "new"
+
+
+def form_for(client_type: str) -> Form:
+    return default_catalog().form(FORMS[client_type])
+
+
+@dataclass
+class ClientRecord:
+    """A client as one page shows it: row values, repeating tables, version."""
+
+    id: int
+    client_type: str
+    version: int
+    values: dict
+    tables: dict[str, list[dict]] = field(default_factory=dict)
+    sensitive_loaded: bool = False
+
+    @property
+    def form(self) -> Form:
+        return form_for(self.client_type)
+
+    @property
+    def name(self) -> str:
+        if self.client_type == ANONYMOUS:
+            return f"Anonymous client #{self.values.get('client_no')}"
+        return f"{self.values.get('first_name') or ''} {self.values.get('last_name') or ''}".strip()
+
+
+def _split(form: Form, values: dict) -> tuple[dict, dict]:
+    """Row values and multi-valued ones."""
+    multi = {f.name for f in form.multi_fields}
+    return {k: v for k, v in values.items() if k not in multi}, {k: v for k, v in values.items() if k in multi}
+
+
+def _check_fields_belong(form: Form, values: dict, tables: dict) -> None:
+    unknown = [k for k in values if not form.has(k)] + [k for k in tables if k not in {s.key for s in form.tables}]
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, f"Not part of a {form.label} profile."))
+
+
+def _clean_tables(form: Form, tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    out, errors = {}, {}
+    for key, raw in tables.items():
+        try:
+            out[key] = validate_rows(form.section(key), raw)
+        except ValidationError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    return out
+
+
+def register(
+    db: Database,
+    actor: Actor,
+    client_type: str,
+    values: dict,
+    tables: dict[str, list[dict]] | None = None,
+    family: str | None = None,
+    relative_id: int | None = None,
+) -> int:
+    """Register a client in the actor's agency.
+
+    `family` is a family code or NEW_FAMILY; `relative_id` puts the client in that relative's
+    family (giving the relative a new code when they have none).
+    """
+    form = form_for(client_type)
+    tables = tables or {}
+    values = {k: v for k, v in values.items() if k not in ("client_type", "client_no", "family_code")}
+    _check_fields_belong(form, values, tables)
+    errors = {}
+    try:
+        clean = validate(form, values)
+    except ValidationError as exc:
+        errors, clean = exc.errors, {}
+    try:
+        clean_tables = _clean_tables(form, tables)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    row, multi = _split(form, clean)
+
+    def apply(cur):
+        _check_refs(cur, actor, form, row)
+        client_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+        row.update(
+            id=client_id,
+            agency_id=actor.agency_id,
+            created_by=actor.user_id,
+            client_type=client_type,
+            client_no=next_counter(cur, actor.agency_id, "client_no"),
+        )
+        if relative_id is not None:
+            row["family_code"] = _relative_family(cur, actor, relative_id)
+        elif family:
+            row["family_code"] = _family_code(cur, actor, family)
+        cols = list(row)
+        cur.execute(
+            f"INSERT INTO {form.table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            list(row.values()),
+        )
+        _write_tables(cur, actor, form, client_id, clean_tables)
+        _write_multi(cur, actor, form, client_id, multi)
+        audit.record(cur, actor, "create", "clients", client_id, {"type": client_type, **clean})
+        return client_id
+
+    return db.write(apply)
+
+
+def _family_code(cur, actor: Actor, family: str) -> str:
+    if family == NEW_FAMILY:
+        return f"F{next_counter(cur, actor.agency_id, 'family_code'):06d}"
+    found = cur.execute(
+        "SELECT 1 FROM clients WHERE agency_id = ? AND family_code = ? LIMIT 1", [actor.agency_id, family]
+    ).fetchone()
+    if not found:
+        raise ValidationError({"family_code": f"No family with code {family} in your agency."})
+    return family
+
+
+def _relative_family(cur, actor: Actor, relative_id: int) -> str:
+    found = cur.execute(
+        "SELECT family_code FROM clients WHERE id = ? AND agency_id = ? AND client_type = 'Named'",
+        [relative_id, actor.agency_id],
+    ).fetchone()
+    if found is None:
+        raise ValidationError({"family_code": "The relative is not a Named client of your agency."})
+    if found[0]:
+        return found[0]
+    code = _family_code(cur, actor, NEW_FAMILY)
+    cur.execute(
+        "UPDATE clients SET family_code = ?, version = version + 1, updated_at = current_timestamp, updated_by = ? "
+        "WHERE id = ? AND agency_id = ?",
+        [code, actor.user_id, relative_id, actor.agency_id],
+    )
+    audit.record(cur, actor, "update", "clients", relative_id, {"family_code": code})
+    return code
+
+
+def _check_refs(cur, actor: Actor, form: Form, row: dict) -> None:
+    """References must point into the actor's agency."""
+    errors = {}
+    for f in form.fields:
+        if f.kind is Kind.REF and row.get(f.name) is not None:
+            hit = cur.execute(
+                f"SELECT 1 FROM {f.ref} WHERE id = ? AND agency_id = ?", [row[f.name], actor.agency_id]
+            ).fetchone()
+            if not hit:
+                errors[f.name] = f"Pick a {f.label.lower()} of your agency."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _write_tables(cur, actor: Actor, form: Form, client_id: int, tables: dict[str, list[dict]]) -> None:
+    for key, table_rows in tables.items():
+        section = form.section(key)
+        cur.execute(f"DELETE FROM {section.table} WHERE parent_id = ? AND agency_id = ?", [client_id, actor.agency_id])
+        for pos, r in enumerate(table_rows):
+            cols = ["id", "parent_id", "agency_id", "position", *r]
+            cur.execute(
+                f"INSERT INTO {section.table} ({', '.join(cols)}) VALUES (nextval('ids'), ?, ?, ?{', ?' * len(r)})",
+                [client_id, actor.agency_id, pos, *r.values()],
+            )
+
+
+def _write_multi(cur, actor: Actor, form: Form, client_id: int, multi: dict[str, list[str]]) -> None:
+    for name, chosen in multi.items():
+        cur.execute(
+            f"DELETE FROM {form.table}_multi WHERE parent_id = ? AND agency_id = ? AND field = ?",
+            [client_id, actor.agency_id, name],
+        )
+        for value in chosen:
+            cur.execute(
+                f"INSERT INTO {form.table}_multi VALUES (?, ?, ?, ?)", [client_id, actor.agency_id, name, value]
+            )
+
+
+def get(db: Database, actor: Actor, client_id: int, *, sensitive: bool = False) -> ClientRecord:
+    """One client of the actor's agency; sensitive fields only when asked (after an unlock)."""
+    with db.read() as cur:
+        row = one(cur, "SELECT * FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id])
+        if row is None:
+            raise NotFound("No such client in your agency.")
+        form = form_for(row["client_type"])
+        values = {f.name: row.get(f.name) for f in form.row_fields}
+        for f in form.multi_fields:
+            values[f.name] = [
+                r[0]
+                for r in cur.execute(
+                    f"SELECT value FROM {form.table}_multi WHERE parent_id = ? AND agency_id = ? AND field = ? ORDER BY value",
+                    [client_id, actor.agency_id, f.name],
+                ).fetchall()
+            ]
+        tables = {
+            s.key: rows(
+                cur,
+                f"SELECT {', '.join(f.name for f in s.fields)} FROM {s.table} "
+                "WHERE parent_id = ? AND agency_id = ? ORDER BY position",
+                [client_id, actor.agency_id],
+            )
+            for s in form.tables
+            if not s.sensitive
+        }
+    if not sensitive:
+        values = {k: v for k, v in values.items() if not form.field(k).sensitive}
+    return ClientRecord(client_id, row["client_type"], row["version"], values, tables, sensitive)
+
+
+def update(
+    db: Database,
+    actor: Actor,
+    client_id: int,
+    values: dict,
+    version: int,
+    tables: dict[str, list[dict]] | None = None,
+    *,
+    sensitive_unlocked: bool = False,
+) -> int:
+    """Change some fields (and whole repeating tables) of a client; returns the new version.
+
+    Refused with StaleRecord when the client changed after `version` was read.
+    """
+    current = get(db, actor, client_id, sensitive=False)
+    form = current.form
+    tables = tables or {}
+    values = {k: v for k, v in values.items() if k not in ("client_type", "client_no")}
+    _check_fields_belong(form, values, tables)
+    _check_locks(db, actor, form, client_id, values, sensitive_unlocked)
+    errors = {}
+    try:
+        clean = validate(form, values, context=current.values, only=set(values))
+    except ValidationError as exc:
+        errors, clean = exc.errors, {}
+    try:
+        clean_tables = _clean_tables(form, tables)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    row, multi = _split(form, clean)
+    changed = {k: v for k, v in clean.items() if current.values.get(k) != v or k in multi}
+
+    def apply(cur):
+        _check_refs(cur, actor, form, row)
+        sets = "".join(f"{k} = ?, " for k in row)
+        res = cur.execute(
+            f"UPDATE clients SET {sets}version = version + 1, updated_at = current_timestamp, updated_by = ? "
+            "WHERE id = ? AND agency_id = ? AND version = ? RETURNING version",
+            [*row.values(), actor.user_id, client_id, actor.agency_id, version],
+        ).fetchall()
+        if not res:
+            raise StaleRecord(_stale_message(cur, actor, client_id))
+        _write_tables(cur, actor, form, client_id, clean_tables)
+        _write_multi(cur, actor, form, client_id, multi)
+        detail = {k: {"old": current.values.get(k), "new": v} for k, v in changed.items()}
+        detail.update({k: f"{len(v)} rows" for k, v in clean_tables.items()})
+        audit.record(cur, actor, "update", "clients", client_id, detail)
+        return res[0][0]
+
+    return db.write(apply)
+
+
+def _check_locks(db, actor: Actor, form: Form, client_id: int, values: dict, sensitive_unlocked: bool) -> None:
+    errors = {}
+    for name in values:
+        f = form.field(name)
+        if f.sensitive and not sensitive_unlocked:
+            errors[name] = "Unlock the sensitive information with your password first."
+        elif f.locked == "family":
+            errors[name] = "Change the family with New or Find."
+        elif f.locked == "creator_or_admin" and not actor.is_admin:
+            with db.read() as cur:
+                creator = cur.execute(
+                    "SELECT created_by FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id]
+                ).fetchone()
+            if creator is None or creator[0] != actor.user_id:
+                errors[name] = (
+                    f"Only agency admins and the person who created the profile can change the {f.label.lower()}."
+                )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _stale_message(cur, actor: Actor, client_id: int) -> str:
+    last = one(
+        cur,
+        "SELECT u.full_name, a.occurred_at FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
+        "WHERE a.agency_id = ? AND a.entity = 'clients' AND a.rec_id = ? ORDER BY a.occurred_at DESC, a.id DESC LIMIT 1",
+        [actor.agency_id, client_id],
+    )
+    if last is None:
+        raise NotFound("No such client in your agency.")
+    return (
+        f"{last['full_name']} changed this client at {last['occurred_at']:%Y-%m-%d %H:%M} after you opened it. "
+        "Nothing was saved; reload to see their change, then make yours again."
+    )
+
+
+def update_cell(db: Database, actor: Actor, client_id: int, name: str, value, version: int) -> int:
+    """Save one grid cell on its own; returns the new version."""
+    return update(db, actor, client_id, {name: value}, version)
+
+
+def set_family(db: Database, actor: Actor, client_id: int, family: str, version: int) -> int:
+    """Put a client in a family: a new code, or an existing one of the agency."""
+
+    def apply(cur):
+        code = _family_code(cur, actor, family)
+        res = cur.execute(
+            "UPDATE clients SET family_code = ?, version = version + 1, updated_at = current_timestamp, "
+            "updated_by = ? WHERE id = ? AND agency_id = ? AND version = ? AND client_type = 'Named' RETURNING version",
+            [code, actor.user_id, client_id, actor.agency_id, version],
+        ).fetchall()
+        if not res:
+            raise StaleRecord(_stale_message(cur, actor, client_id))
+        audit.record(cur, actor, "update", "clients", client_id, {"family_code": code})
+        return res[0][0]
+
+    return db.write(apply)
+
+
+def family_prefill(db: Database, actor: Actor, relative_id: int) -> tuple[dict, str | None]:
+    """The shared values a new family member starts with, and the relative's family code."""
+    rel = get(db, actor, relative_id)
+    if rel.client_type != NAMED:
+        raise ValidationError({"family": "Family members come from Named clients."})
+    return {k: rel.values.get(k) for k in FAMILY_SHARED if rel.values.get(k) is not None}, rel.values.get("family_code")
+
+
+def family_members(db: Database, actor: Actor, client_id: int) -> list[dict]:
+    """The other clients sharing the client's family code."""
+    with db.read() as cur:
+        return rows(
+            cur,
+            "SELECT o.id, o.client_no, o.first_name, o.last_name, o.birth_date FROM clients c "
+            "JOIN clients o ON o.agency_id = c.agency_id AND o.family_code = c.family_code AND o.id <> c.id "
+            "WHERE c.id = ? AND c.agency_id = ? ORDER BY o.birth_date NULLS LAST",
+            [client_id, actor.agency_id],
+        )
+
+
+def families(db: Database, actor: Actor, text: str, limit: int = 20) -> list[dict]:
+    """Family codes of the agency matching a code or a member's last name."""
+    like = f"%{text.strip().lower()}%"
+    with db.read() as cur:
+        return rows(
+            cur,
+            "SELECT family_code, string_agg(first_name || ' ' || last_name, ', ' ORDER BY client_no) AS members "
+            "FROM clients WHERE agency_id = ? AND family_code IS NOT NULL "
+            "AND (lower(family_code) LIKE ? OR lower(last_name) LIKE ?) GROUP BY family_code ORDER BY family_code LIMIT ?",
+            [actor.agency_id, like, like, limit],
+        )
+
+
+SEARCH_COLUMNS = [f.name for f in form_for(NAMED).fields if f.search]
+
+
+def search_predicate(text: str) -> tuple[str, list]:
+    """SQL over alias `t` matching a name, phone, e-mail, identifier, client # or comment."""
+    text = text.strip().lower()
+    if not text:
+        return "true", []
+    like = f"%{text}%"
+    digits = "".join(ch for ch in text if ch.isdigit())
+    parts = [f"lower(t.{c}) LIKE ?" for c in SEARCH_COLUMNS]
+    params: list = [like] * len(SEARCH_COLUMNS)
+    parts.append("lower(concat_ws(' ', t.first_name, t.last_name)) LIKE ?")
+    params.append(like)
+    parts.append("EXISTS (SELECT 1 FROM client_identifiers i WHERE i.parent_id = t.id AND lower(i.id_value) LIKE ?)")
+    params.append(like)
+    if digits:
+        parts.append("CAST(t.client_no AS VARCHAR) = ?")
+        params.append(digits)
+        if len(digits) >= 4:
+            parts.append("regexp_replace(coalesce(t.phone, ''), '[^0-9]', '', 'g') LIKE ?")
+            params.append(f"%{digits}%")
+    return "(" + " OR ".join(parts) + ")", params
+
+
+def find(db: Database, actor: Actor, text: str, limit: int = 50) -> list[dict]:
+    """Find Client: the actor's agency's clients matching `text`, best known first."""
+    if not text.strip():
+        return []
+    pred, params = search_predicate(text)
+    with db.read() as cur:
+        return rows(
+            cur,
+            "SELECT t.id, t.client_no, t.client_type, t.first_name, t.last_name, t.birth_date, t.phone, t.email, "
+            "t.family_code FROM clients t "
+            f"WHERE t.agency_id = ? AND {pred} ORDER BY t.last_name NULLS LAST, t.first_name, t.client_no LIMIT ?",
+            [actor.agency_id, *params, limit],
+        )
+
+
+@dataclass
+class Duplicates:
+    """Possible duplicates of a client about to be saved."""
+
+    by_name: list[dict]
+    by_identifier: list[dict]
+
+    def __bool__(self) -> bool:
+        return bool(self.by_name or self.by_identifier)
+
+
+def duplicates(
+    db: Database,
+    actor: Actor,
+    first_name: str | None,
+    last_name: str | None,
+    birth_date: date | None,
+    identifiers: list[dict] | None = None,
+    exclude_id: int | None = None,
+) -> Duplicates:
+    """Same name + date of birth, and identifier values already used by another client."""
+    by_name, by_id = [], []
+    values = sorted(
+        {str(r.get("id_value")).replace("-", "").replace(" ", "") for r in identifiers or [] if r.get("id_value")}
+    )
+    with db.read() as cur:
+        if first_name and last_name and birth_date:
+            by_name = rows(
+                cur,
+                "SELECT id, client_no, first_name, last_name, birth_date FROM clients WHERE agency_id = ? "
+                "AND lower(trim(first_name)) = ? AND lower(trim(last_name)) = ? AND birth_date = ? "
+                "AND id IS DISTINCT FROM ?",
+                [actor.agency_id, first_name.strip().lower(), last_name.strip().lower(), birth_date, exclude_id],
+            )
+        if values:
+            marks = ", ".join("?" * len(values))
+            by_id = rows(
+                cur,
+                "SELECT c.id, c.client_no, c.first_name, c.last_name, i.id_type, i.id_value FROM client_identifiers i "
+                "JOIN clients c ON c.id = i.parent_id WHERE i.agency_id = ? AND c.agency_id = ? "
+                f"AND i.id_value IN ({marks}) AND c.id IS DISTINCT FROM ?",
+                [actor.agency_id, actor.agency_id, *values, exclude_id],
+            )
+    return Duplicates(by_name, by_id)
+
+
+def problems(db: Database, actor: Actor, client_id: int) -> list[dict]:
+    """What the client still lacks: field, need, message."""
+    rec = get(db, actor, client_id)
+    sql = problems_sql(rec.form)
+    with db.read() as cur:
+        return rows(
+            cur,
+            f"SELECT field, need, message FROM ({sql}) p WHERE rec_id = $client ORDER BY need DESC, field",
+            {"agency": actor.agency_id, "client": client_id},
+        )
+
+
+GRID_FILTERS = ("client_type", "gender", "official_language", "immigration_status", "consent_research", "province")
+GRID_COLUMNS = (
+    "client_no",
+    "client_type",
+    "first_name",
+    "last_name",
+    "gender",
+    "birth_date",
+    "official_language",
+    "consent_research",
+    "phone",
+    "email",
+    "street_no",
+    "street_name",
+    "city",
+    "province",
+    "postal_code",
+    "registration_date",
+    "registration_site",
+    "primary_worker",
+)
+
+
+def summary(db: Database, actor: Actor) -> dict:
+    """Counts for the home page: the agency's clients and the actor's own, and what iCARE lacks."""
+    form = grid_form()
+    missing = any_missing(form)
+    with db.read() as cur:
+        return one(
+            cur,
+            "SELECT count(*) AS clients, count(*) FILTER (WHERE t.client_type = 'Named') AS named, "
+            f"count(*) FILTER (WHERE t.client_type = 'Named' AND {missing}) AS missing, "
+            "count(*) FILTER (WHERE t.primary_worker = ?) AS mine, "
+            f"count(*) FILTER (WHERE t.primary_worker = ? AND t.client_type = 'Named' AND {missing}) AS mine_missing "
+            "FROM clients t WHERE t.agency_id = ?",
+            [actor.user_id, actor.user_id, actor.agency_id],
+        )
+
+
+def grid_form() -> Form:
+    """The clients grid shows the Named profile's columns (Anonymous rows show what they hold)."""
+    return form_for(NAMED)
+
+
+def _ref_labels(db: Database, actor: Actor, fields) -> dict[str, dict[int, str]]:
+    return {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.kind is Kind.REF}
+
+
+def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] | None = None) -> tuple[Page, dict]:
+    """One page of the clients grid, ready to show, and the reference labels it used."""
+    form = grid_form()
+    fields = grid_fields(form, columns)
+    sql, count_sql, params = page_sql(form, fields, query, search_predicate(query.search))
+    with db.read() as cur:
+        frame = cur.execute(sql, [actor.agency_id, *params]).df()
+        total = cur.execute(count_sql, [actor.agency_id, *params]).fetchone()[0]
+    labels = _ref_labels(db, actor, fields)
+    return Page(display_frame(frame, fields, labels), total), labels
+
+
+def save_grid_cell(db: Database, actor: Actor, client_id: int, name: str, shown, version: int) -> int:
+    """Save one cell as edited in the grid (labels turned back into ids); returns the new version."""
+    form = grid_form()
+    f = form.field(name)
+    if not editable(f):
+        raise ValidationError({name: f"{f.label} cannot be changed here."})
+    try:
+        value = value_from_grid(f, shown, _ref_labels(db, actor, [f]))
+    except ValueError as exc:
+        raise ValidationError({name: str(exc)}) from None
+    return update_cell(db, actor, client_id, name, value, version)
+
+
+def grid_export(db: Database, actor: Actor, query: GridQuery, columns: list[str] | None = None) -> bytes:
+    """Every client matching the grid's search and filters as an Excel workbook (recorded)."""
+    form = grid_form()
+    fields = grid_fields(form, columns)
+    sql, _count, params = page_sql(form, fields, query, search_predicate(query.search), all_rows=True)
+    with db.read() as cur:
+        frame = cur.execute(sql, [actor.agency_id, *params]).df()
+    shown = display_frame(frame, fields, _ref_labels(db, actor, fields))
+    header = [f.label for f in fields] + ["Missing for iCARE"]
+    data = shown[[f.name for f in fields] + [MISSING_LABELS]].itertuples(index=False, name=None)
+    db.write(
+        lambda cur: audit.record(
+            cur,
+            actor,
+            "export",
+            "clients",
+            None,
+            {"rows": len(shown), "search": query.search, "filters": query.filters},
+        )
+    )
+    return table_workbook("Clients", header, data)

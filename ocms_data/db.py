@@ -1,0 +1,165 @@
+"""DuckDB database: one instance per process, a cursor per unit of work, retried writes."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from ocms_data.registry import Catalog, default_catalog
+
+T = TypeVar("T")
+CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+RECORD_COLUMNS = (
+    "id BIGINT PRIMARY KEY",
+    "agency_id BIGINT NOT NULL",
+    "version INTEGER NOT NULL DEFAULT 1",
+    "created_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
+    "created_by BIGINT",
+    "updated_at TIMESTAMP",
+    "updated_by BIGINT",
+)
+CHILD_COLUMNS = (
+    "id BIGINT PRIMARY KEY",
+    "parent_id BIGINT NOT NULL",
+    "agency_id BIGINT NOT NULL",
+    "position INTEGER NOT NULL DEFAULT 0",
+)
+SYSTEM_DDL = (
+    "CREATE SEQUENCE IF NOT EXISTS ids START 1000",
+    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    """CREATE TABLE IF NOT EXISTS agencies (
+        id BIGINT PRIMARY KEY, code VARCHAR NOT NULL UNIQUE, name VARCHAR NOT NULL,
+        practice_mode BOOLEAN NOT NULL DEFAULT false,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE IF NOT EXISTS sites (
+        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, code VARCHAR NOT NULL,
+        name VARCHAR NOT NULL, postal_code VARCHAR, institution_type VARCHAR,
+        active BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE IF NOT EXISTS programs (
+        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, code VARCHAR NOT NULL,
+        name VARCHAR NOT NULL, active BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE IF NOT EXISTS funders (
+        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, name VARCHAR NOT NULL,
+        is_icare BOOLEAN NOT NULL DEFAULT false, active BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE IF NOT EXISTS users (
+        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, username VARCHAR NOT NULL UNIQUE,
+        full_name VARCHAR NOT NULL, email VARCHAR, pw_hash VARCHAR NOT NULL,
+        roles VARCHAR NOT NULL, default_site_id BIGINT, active BOOLEAN NOT NULL DEFAULT true,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE IF NOT EXISTS counters (
+        agency_id BIGINT NOT NULL, name VARCHAR NOT NULL, value BIGINT NOT NULL,
+        PRIMARY KEY (agency_id, name))""",
+    """CREATE TABLE IF NOT EXISTS audit_log (
+        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, user_id BIGINT,
+        occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp, action VARCHAR NOT NULL,
+        entity VARCHAR NOT NULL, rec_id BIGINT, detail VARCHAR)""",
+)
+
+
+def record_ddl(table: str, columns: list[str]) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join([*RECORD_COLUMNS, *columns])})"
+
+
+def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
+    """Create what is missing and add new declared columns; never touch existing data."""
+    added = []
+    for ddl in SYSTEM_DDL:
+        con.execute(ddl)
+    children = catalog.child_tables()
+    system = {c.split()[0] for c in RECORD_COLUMNS + CHILD_COLUMNS}
+    for table, fields in catalog.table_columns().items():
+        declared = [f for f in fields if f.name not in system]
+        base = CHILD_COLUMNS if table in children else RECORD_COLUMNS
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(base)})")
+        have = {r[0] for r in con.execute(_COLUMNS_SQL, [table]).fetchall()}
+        for f in declared:
+            if f.name not in have:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {f.name} {f.sql_type}")
+                added.append(f"{table}.{f.name}")
+    for form in catalog.forms.values():
+        if form.multi_fields:
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {form.table}_multi (parent_id BIGINT NOT NULL, "
+                "agency_id BIGINT NOT NULL, field VARCHAR NOT NULL, value VARCHAR NOT NULL)"
+            )
+    return added
+
+
+_COLUMNS_SQL = "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+
+
+class Database:
+    """One DuckDB instance for this process; hand out a cursor per unit of work."""
+
+    def __init__(self, path: str | Path, catalog: Catalog | None = None):
+        self.path = str(path)
+        self.catalog = catalog or default_catalog()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(self.path, config=CONFIG)
+        self.migrated = migrate(self._con, self.catalog)
+
+    def close(self) -> None:
+        self._con.close()
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def write(self, fn: Callable[[duckdb.DuckDBPyConnection], T], retries: int = 30) -> T:
+        """Run `fn(cursor)` in one transaction, retrying when another writer conflicts."""
+        for attempt in range(retries):
+            cur = self._con.cursor()
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                result = fn(cur)
+                cur.execute("COMMIT")
+                return result
+            except duckdb.TransactionException:
+                _rollback(cur)
+                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+            except BaseException:
+                _rollback(cur)
+                raise
+            finally:
+                cur.close()
+        raise duckdb.TransactionException("the database stayed busy; please try again")
+
+    def next_id(self, cur: duckdb.DuckDBPyConnection) -> int:
+        return cur.execute("SELECT nextval('ids')").fetchone()[0]
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    with suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
+
+
+def rows(cur: duckdb.DuckDBPyConnection, sql: str, params: list | tuple | dict = ()) -> list[dict]:
+    """Run a query and return its rows as dicts."""
+    res = cur.execute(sql, params if isinstance(params, dict) else list(params))
+    names = [d[0] for d in res.description]
+    return [dict(zip(names, r, strict=True)) for r in res.fetchall()]
+
+
+def one(cur: duckdb.DuckDBPyConnection, sql: str, params: list | tuple = ()) -> dict | None:
+    found = rows(cur, sql, params)
+    return found[0] if found else None
+
+
+def next_counter(cur: duckdb.DuckDBPyConnection, agency_id: int, name: str) -> int:
+    """The next number of an agency-scoped counter (client numbers, family codes)."""
+    cur.execute(
+        "INSERT INTO counters VALUES (?, ?, 1) ON CONFLICT (agency_id, name) DO UPDATE SET value = counters.value + 1",
+        [agency_id, name],
+    )
+    return cur.execute("SELECT value FROM counters WHERE agency_id = ? AND name = ?", [agency_id, name]).fetchone()[0]

@@ -1,0 +1,430 @@
+"""Demo agency generator: realistic, deterministic for a seed, fast enough for 200,000 clients."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from ocms_data.accounts import AGENCY_ADMIN, PROGRAM_MANAGER, UPLOADER, WORKER, add_user
+from ocms_data.db import Database
+from ocms_data.reference import ICARE_FUNDER
+from ocms_data.registry import default_catalog
+
+DEMO_CODE = "DEMO"
+DEMO_PASSWORD = "demo-pass-2026"
+DEMO_USERS = (
+    ("admin", "Alex Admin", [AGENCY_ADMIN, WORKER]),
+    ("manager", "Morgan Manager", [PROGRAM_MANAGER, WORKER]),
+    ("uploader", "Uma Uploader", [UPLOADER, WORKER]),
+    ("worker", "Wen Worker", [WORKER]),
+    ("worker2", "Farah Haddad", [WORKER]),
+)
+SITES = (
+    ("MAIN", "Maple Newcomer Centre - Main Office", "M5V 2T6", "Settlement service provider"),
+    ("NRTH", "North York Library Hub", "M2N 5N9", "Public library"),
+    ("SCAR", "Scarborough Community Centre", "M1P 4P5", "Community centre/neighbourhood house"),
+    ("ONLN", "Online services", "M5V 2T6", "Online"),
+)
+PROGRAMS = (("SETT", "Settlement"), ("LINC", "Language Instruction (LINC)"), ("EMPL", "Employment"))
+FUNDERS = ((ICARE_FUNDER, True), ("City of Toronto", False), ("United Way", False))
+FIRST = [
+    "Amina",
+    "Omar",
+    "Yusuf",
+    "Fatima",
+    "Ahmed",
+    "Layla",
+    "Hassan",
+    "Zainab",
+    "Ali",
+    "Mariam",
+    "Wei",
+    "Li",
+    "Jun",
+    "Mei",
+    "Hao",
+    "Xin",
+    "Priya",
+    "Arjun",
+    "Ananya",
+    "Rahul",
+    "Deepa",
+    "Vikram",
+    "Sofia",
+    "Mateo",
+    "Valentina",
+    "Diego",
+    "Camila",
+    "Luis",
+    "Olena",
+    "Andriy",
+    "Iryna",
+    "Taras",
+    "Natalia",
+    "Ngozi",
+    "Chinedu",
+    "Adaeze",
+    "Emeka",
+    "Thi",
+    "Minh",
+    "Anh",
+    "Quang",
+    "Lan",
+    "Hieu",
+    "Jose",
+    "Maria",
+    "Ana",
+    "Carlos",
+    "Sara",
+    "Dawit",
+    "Selam",
+    "Tigist",
+]
+LAST = [
+    "Mohamed",
+    "Ahmadi",
+    "Rahimi",
+    "Haddad",
+    "Khalil",
+    "Nasser",
+    "Wang",
+    "Zhang",
+    "Chen",
+    "Liu",
+    "Huang",
+    "Patel",
+    "Singh",
+    "Sharma",
+    "Kaur",
+    "Gupta",
+    "Garcia",
+    "Rodriguez",
+    "Martinez",
+    "Lopez",
+    "Hernandez",
+    "Kovalenko",
+    "Shevchenko",
+    "Bondarenko",
+    "Melnyk",
+    "Okafor",
+    "Adeyemi",
+    "Nwosu",
+    "Nguyen",
+    "Tran",
+    "Pham",
+    "Le",
+    "Hoang",
+    "Santos",
+    "Reyes",
+    "Cruz",
+    "Bautista",
+    "Tesfaye",
+    "Bekele",
+    "Girma",
+    "Mengistu",
+    "Rossi",
+    "Haider",
+]
+STREETS = [
+    "King",
+    "Queen",
+    "Dundas",
+    "College",
+    "Bloor",
+    "Bathurst",
+    "Yonge",
+    "Sheppard",
+    "Finch",
+    "Lawrence",
+    "Eglinton",
+    "Kennedy",
+]
+POSTAL_LETTERS = list("ABCEGHJKLMNPRSTVWXYZ")
+INCOMPLETE_FIELDS = ("birth_date", "official_language", "consent_research", "identifier", "contact")
+
+
+def _pick(rng: np.random.Generator, values, n: int, p=None) -> np.ndarray:
+    return np.asarray(values, dtype=object)[rng.choice(len(values), size=n, p=p)]
+
+
+def _dates(rng: np.random.Generator, start: date, end: date, n: int) -> np.ndarray:
+    days = rng.integers(0, max((end - start).days, 1), size=n)
+    return np.datetime64(start) + days.astype("timedelta64[D]")
+
+
+def _postal(rng: np.random.Generator, n: int) -> np.ndarray:
+    first = _pick(rng, list("KLMNP"), n)
+    d = rng.integers(0, 10, size=(n, 3)).astype(str)
+    letters = _pick(rng, POSTAL_LETTERS, n * 2).reshape(n, 2)
+    return first + d[:, 0] + letters[:, 0] + " " + d[:, 1] + letters[:, 1] + d[:, 2]
+
+
+def _reference(cur, agency_id: int, code: str) -> dict:
+    ids = lambda: cur.execute("SELECT nextval('ids')").fetchone()[0]  # noqa: E731
+    sites = []
+    for site_code, name, postal, kind in SITES:
+        sites.append(ids())
+        cur.execute(
+            "INSERT INTO sites (id, agency_id, code, name, postal_code, institution_type) VALUES (?, ?, ?, ?, ?, ?)",
+            [sites[-1], agency_id, site_code, name, postal, kind],
+        )
+    programs = []
+    for program_code, name in PROGRAMS:
+        programs.append(ids())
+        cur.execute(
+            "INSERT INTO programs (id, agency_id, code, name) VALUES (?, ?, ?, ?)",
+            [programs[-1], agency_id, program_code, name],
+        )
+    funders = []
+    for name, icare in FUNDERS:
+        funders.append(ids())
+        cur.execute(
+            "INSERT INTO funders (id, agency_id, name, is_icare) VALUES (?, ?, ?, ?)",
+            [funders[-1], agency_id, name, icare],
+        )
+    suffix = "" if code == DEMO_CODE else f".{code.lower()}"
+    users = [
+        add_user(cur, agency_id, u + suffix, name, DEMO_PASSWORD, roles, f"{u}{suffix}@example.org", sites[0])
+        for u, name, roles in DEMO_USERS
+    ]
+    return {"sites": sites, "programs": programs, "funders": funders, "users": users}
+
+
+def _clients(rng: np.random.Generator, n: int, ref: dict, first_no: int, today: date) -> pd.DataFrame:
+    codes = default_catalog().codes
+    named = rng.random(n) >= 0.05
+    birth = _dates(rng, date(1945, 1, 1), date(2014, 12, 31), n)
+    arrival = birth + (rng.integers(0, 20_000, size=n)).astype("timedelta64[D]")
+    arrival = np.minimum(arrival, np.datetime64(today - timedelta(days=30)))
+    arrival = np.maximum(arrival, birth)
+    landing = arrival + rng.integers(0, 900, size=n).astype("timedelta64[D]")
+    landing = np.where(landing > np.datetime64(today), arrival, landing)
+    first = _pick(rng, FIRST, n)
+    last = _pick(rng, LAST, n)
+    consent = _pick(rng, ["Yes", "No"], n, [0.7, 0.3])
+    df = pd.DataFrame(
+        {
+            "client_no": np.arange(first_no, first_no + n),
+            "client_type": np.where(named, "Named", "Anonymous"),
+            "privacy_ack": np.where(named, "Yes", None),
+            "first_name": np.where(named, first, None),
+            "last_name": np.where(named, last, None),
+            "gender": _pick(rng, codes("gender")[:3], n, [0.52, 0.46, 0.02]),
+            "birth_date": birth,
+            "marital_status": _pick(rng, codes("marital_status"), n),
+            "official_language": _pick(rng, codes("official_language"), n, [0.85, 0.1, 0.05]),
+            "arrival_date": arrival,
+            "landing_date": landing,
+            "country_of_origin": _pick(
+                rng,
+                [
+                    "Syrian Arab Republic",
+                    "Afghanistan",
+                    "India",
+                    "China",
+                    "Ukraine",
+                    "Nigeria",
+                    "Viet Nam",
+                    "Philippines",
+                    "Colombia",
+                    "Eritrea",
+                ],
+                n,
+            ),
+            "immigration_class": _pick(rng, codes("immigration_class")[:6], n),
+            "immigration_status": _pick(rng, codes("immigration_status")[:5], n, [0.6, 0.15, 0.1, 0.1, 0.05]),
+            "consent_research": consent,
+            "consent_contact": _pick(rng, ["Yes", "No"], n, [0.8, 0.2]),
+            "email": rng.integers(1, 999, size=n).astype(str),
+            "phone": np.char.add("416-555-", rng.integers(0, 10_000, size=n).astype(str).astype("U4")),
+            "street_no": rng.integers(1, 3000, size=n).astype(str),
+            "street_name": _pick(rng, STREETS, n),
+            "street_type": _pick(rng, ["Street", "Avenue", "Road", "Drive"], n),
+            "city": "Toronto",
+            "province": "Ontario",
+            "country": "Canada",
+            "postal_code": _postal(rng, n),
+            "employment_status": _pick(rng, codes("employment_status"), n),
+            "education_level": _pick(rng, codes("education_level"), n),
+            "housing_status": _pick(rng, codes("housing_status")[:5], n),
+            "primary_worker": _pick(rng, ref["users"], n),
+            "registration_date": _dates(rng, today - timedelta(days=3 * 365), today, n),
+            "registration_site": _pick(rng, ref["sites"], n, [0.55, 0.2, 0.2, 0.05]),
+            "arrival_year": pd.DatetimeIndex(arrival).year,
+        }
+    )
+    df["phone"] = df["phone"].str.replace(r"-(\d{1,3})$", lambda m: "-" + m.group(1).zfill(4), regex=True)
+    for col in ("email", "phone", "street_no", "street_name", "street_type", "city", "province", "country"):
+        df.loc[~named, col] = None
+    for col in (
+        "birth_date",
+        "marital_status",
+        "official_language",
+        "arrival_date",
+        "landing_date",
+        "country_of_origin",
+        "immigration_class",
+        "consent_research",
+        "consent_contact",
+        "employment_status",
+        "education_level",
+        "housing_status",
+        "primary_worker",
+    ):
+        df.loc[~named, col] = None
+    df.loc[named, "arrival_year"] = None
+    df.loc[rng.random(n) < 0.3, "email"] = None
+    return df
+
+
+def _families(rng: np.random.Generator, df: pd.DataFrame) -> None:
+    """Cut Named clients into runs of 1-4; runs of 2+ are families sharing name and address."""
+    named_idx = np.flatnonzero(df["client_type"].to_numpy() == "Named")
+    sizes = rng.choice([1, 2, 3, 4], size=len(named_idx), p=[0.7, 0.14, 0.1, 0.06])
+    ends = np.cumsum(sizes)
+    sizes = sizes[: np.searchsorted(ends, len(named_idx)) + 1]
+    sizes[-1] -= int(sizes.sum() - len(named_idx))
+    block = np.repeat(np.arange(len(sizes)), sizes)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    head = named_idx[starts[block]]
+    in_family = sizes[block] > 1
+    family_no = np.cumsum(sizes > 1)[block]
+    rows_in = named_idx[in_family]
+    df.loc[rows_in, "family_code"] = [f"F{n:06d}" for n in family_no[in_family]]
+    shared = [
+        "last_name",
+        "phone",
+        "street_no",
+        "street_name",
+        "street_type",
+        "postal_code",
+        "arrival_date",
+        "landing_date",
+        "country_of_origin",
+    ]
+    for col in shared:
+        values = df[col].to_numpy()
+        df.loc[rows_in, col] = values[head[in_family]]
+    for col in ("arrival_date", "landing_date"):
+        df[col] = df[col].where(df[col].isna() | (df[col] >= df["birth_date"]), df["birth_date"])
+    df.attrs["families"] = int((sizes > 1).sum())
+
+
+def _incomplete(rng: np.random.Generator, df: pd.DataFrame, rate: float) -> np.ndarray:
+    """Blank one iCARE field on a share of Named clients; returns who lacks an identifier."""
+    named = df["client_type"].to_numpy() == "Named"
+    hit = named & (rng.random(len(df)) < rate)
+    which = _pick(rng, INCOMPLETE_FIELDS, len(df))
+    for name in ("birth_date", "official_language", "consent_research"):
+        df.loc[hit & (which == name), name] = None
+    df.loc[hit & (which == "contact"), ["email", "phone"]] = None
+    return hit & (which == "identifier")
+
+
+def build(
+    db: Database,
+    clients: int = 500,
+    seed: int = 1,
+    code: str = DEMO_CODE,
+    name: str = "Maple Newcomer Services",
+    incomplete_rate: float = 0.15,
+) -> dict:
+    """Create one demo agency with `clients` clients; returns what was made."""
+    rng = np.random.default_rng(seed)
+    today = date.today()
+
+    def apply(cur):
+        agency_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+        cur.execute("INSERT INTO agencies (id, code, name) VALUES (?, ?, ?)", [agency_id, code, name])
+        ref = _reference(cur, agency_id, code)
+        df = _clients(rng, clients, ref, 1, today)
+        df["family_code"] = None
+        _families(rng, df)
+        df["email"] = (
+            df["first_name"].str.lower() + "." + df["last_name"].str.lower() + df["email"] + "@mail.example.com"
+        ).where(df["email"].notna())
+        no_identifier = _incomplete(rng, df, incomplete_rate)
+        first_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+        cur.execute(f"SELECT setval('ids', {first_id + 4 * clients + 10})").fetchall()
+        df.insert(0, "id", np.arange(first_id, first_id + clients))
+        df.insert(1, "agency_id", agency_id)
+        df["created_by"] = df["primary_worker"].fillna(ref["users"][0])
+        df["version"] = 1
+        cur.register("demo_clients", df)
+        cols = ", ".join(df.columns)
+        cur.execute(f"INSERT INTO clients ({cols}) SELECT {cols} FROM demo_clients")
+        _child_rows(cur, rng, df, no_identifier, agency_id, first_id + clients, ref)
+        cur.execute(
+            "INSERT INTO counters VALUES (?, 'client_no', ?), (?, 'family_code', ?)",
+            [agency_id, clients, agency_id, df.attrs["families"]],
+        )
+        return {
+            "agency_id": agency_id,
+            "code": code,
+            "clients": clients,
+            "families": df.attrs["families"],
+            **{k: len(v) for k, v in ref.items()},
+        }
+
+    return db.write(apply)
+
+
+def _child_rows(cur, rng, df: pd.DataFrame, no_identifier: np.ndarray, agency_id: int, next_id: int, ref: dict) -> None:
+    named = (df["client_type"] == "Named").to_numpy() & ~no_identifier
+    parents = df["id"].to_numpy()[named]
+    n = len(parents)
+    ident = pd.DataFrame(
+        {
+            "id": np.arange(next_id, next_id + n),
+            "parent_id": parents,
+            "agency_id": agency_id,
+            "position": 0,
+            "id_type": _pick(rng, ["FOSS/GCMS Client ID", "IMM5292, IMM5509, IMM1000 Number"], n, [0.8, 0.2]),
+            "id_value": (np.arange(n) * 7919 % 90_000_000 + 10_000_000).astype(str),
+        }
+    )
+    cur.register("demo_ident", ident)
+    cur.execute(f"INSERT INTO client_identifiers ({', '.join(ident.columns)}) SELECT * FROM demo_ident")
+    all_named = df["id"].to_numpy()[(df["client_type"] == "Named").to_numpy()]
+    m = len(all_named)
+    langs = pd.DataFrame(
+        {
+            "id": np.arange(next_id + n, next_id + n + m),
+            "parent_id": all_named,
+            "agency_id": agency_id,
+            "position": 0,
+            "language": _pick(
+                rng,
+                ["Arabic", "Dari", "Mandarin", "Ukrainian", "Spanish", "Tigrigna", "Punjabi", "Vietnamese", "Tagalog"],
+                m,
+            ),
+            "listening": _pick(rng, ["3", "4", "5", "6", "7"], m),
+            "speaking": _pick(rng, ["2", "3", "4", "5", "6"], m),
+        }
+    )
+    cur.register("demo_langs", langs)
+    cur.execute(f"INSERT INTO client_languages ({', '.join(langs.columns)}) SELECT * FROM demo_langs")
+    learned = pd.DataFrame(
+        {
+            "parent_id": all_named,
+            "agency_id": agency_id,
+            "field": "learned_about",
+            "value": _pick(
+                rng,
+                ["Family / friends", "Internal to my organization", "School", "Other settlement service provider"],
+                m,
+            ),
+        }
+    )
+    cur.register("demo_learned", learned)
+    cur.execute("INSERT INTO clients_multi SELECT * FROM demo_learned")
+
+
+def ensure_demo(db: Database) -> dict | None:
+    """Give an empty database the demo agency so a first start shows something at once."""
+    with db.read() as cur:
+        if cur.execute("SELECT count(*) FROM agencies").fetchone()[0]:
+            return None
+    return build(db)

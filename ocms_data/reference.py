@@ -1,0 +1,101 @@
+"""Reference data of an agency: sites, programs and funders (staff live in accounts)."""
+
+from __future__ import annotations
+
+from ocms_data import audit
+from ocms_data.accounts import AGENCY_ADMIN, Actor, require
+from ocms_data.db import Database, rows
+from ocms_data.errors import ValidationError
+from ocms_data.validation import normalise_postal
+
+ICARE_FUNDER = "Settlement Program (iCARE)"
+TABLES = {
+    "sites": ("code", "name", "postal_code", "institution_type", "active"),
+    "programs": ("code", "name", "active"),
+    "funders": ("name", "is_icare", "active"),
+}
+REQUIRED = {"sites": ("code", "name"), "programs": ("code", "name"), "funders": ("name",)}
+
+
+def listing(db: Database, actor: Actor, table: str, active_only: bool = True) -> list[dict]:
+    """The rows of one reference table of the actor's agency."""
+    cols = ", ".join(("id", *TABLES[table]))
+    order = "code" if "code" in TABLES[table] else "name"
+    with db.read() as cur:
+        return rows(
+            cur,
+            f"SELECT {cols} FROM {table} WHERE agency_id = ? AND (active OR NOT ?) ORDER BY {order}",
+            [actor.agency_id, active_only],
+        )
+
+
+def labels(db: Database, actor: Actor, table: str) -> dict[int, str]:
+    """Id -> the label users pick from (sites and programs show their code)."""
+    if table == "users":
+        with db.read() as cur:
+            found = rows(
+                cur, "SELECT id, full_name FROM users WHERE agency_id = ? ORDER BY full_name", [actor.agency_id]
+            )
+        return {r["id"]: r["full_name"] for r in found}
+    found = listing(db, actor, table, active_only=False)
+    if "code" in TABLES[table]:
+        return {r["id"]: f"{r['code']} — {r['name']}" for r in found}
+    return {r["id"]: r["name"] for r in found}
+
+
+def _clean(table: str, values: dict) -> dict:
+    out = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items() if k in TABLES[table]}
+    errors = {k: "Required." for k in REQUIRED[table] if not out.get(k)}
+    if table == "sites" and out.get("postal_code"):
+        try:
+            out["postal_code"] = normalise_postal(out["postal_code"])
+        except ValueError as exc:
+            errors["postal_code"] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+    return out
+
+
+def save(db: Database, actor: Actor, table: str, values: dict, rec_id: int | None = None) -> int:
+    """Add (rec_id None) or change one reference row; agency admins only."""
+    require(actor, AGENCY_ADMIN)
+    clean = _clean(table, values)
+
+    def apply(cur):
+        if "code" in clean:
+            dup = cur.execute(
+                f"SELECT 1 FROM {table} WHERE agency_id = ? AND code = ? AND id IS DISTINCT FROM ?",
+                [actor.agency_id, clean["code"], rec_id],
+            ).fetchone()
+            if dup:
+                raise ValidationError({"code": "That code is already used."})
+        if rec_id is None:
+            new_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+            cols = ["id", "agency_id", *clean]
+            cur.execute(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [new_id, actor.agency_id, *clean.values()],
+            )
+        else:
+            new_id = rec_id
+            sets = ", ".join(f"{k} = ?" for k in clean)
+            done = cur.execute(
+                f"UPDATE {table} SET {sets} WHERE id = ? AND agency_id = ? RETURNING id",
+                [*clean.values(), rec_id, actor.agency_id],
+            ).fetchall()
+            if not done:
+                raise ValidationError({"id": "No such row in your agency."})
+        audit.record(cur, actor, "create" if rec_id is None else "update", table, new_id, clean)
+        return new_id
+
+    return db.write(apply)
+
+
+def icare_funder_ids(db: Database, actor: Actor) -> list[int]:
+    with db.read() as cur:
+        return [
+            r[0]
+            for r in cur.execute(
+                "SELECT id FROM funders WHERE agency_id = ? AND is_icare", [actor.agency_id]
+            ).fetchall()
+        ]

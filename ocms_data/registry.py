@@ -1,0 +1,473 @@
+"""Field registry: the types every form, table, grid, check and export is derived from."""
+
+from __future__ import annotations
+
+import csv
+import re
+import tomllib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+CATALOG_DIR = Path(__file__).parent / "catalog"
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Need(StrEnum):
+    """How much a field is needed; the colour users know comes from NEED_COLOURS."""
+
+    AUTO = "AUTO"
+    TO_SAVE = "TO_SAVE"
+    FOR_ICARE = "FOR_ICARE"
+    OPTIONAL = "OPTIONAL"
+
+
+NEED_COLOURS = {
+    Need.AUTO: "#e9ecef",
+    Need.TO_SAVE: "#d3f2dc",
+    Need.FOR_ICARE: "#fff3b0",
+    Need.OPTIONAL: None,
+}
+NEED_WORDS = {
+    Need.AUTO: "filled by the system",
+    Need.TO_SAVE: "required to save",
+    Need.FOR_ICARE: "required for iCARE",
+    Need.OPTIONAL: "optional",
+}
+
+
+class Kind(StrEnum):
+    """What a field holds; decides its SQL type, widget, grid editor and normaliser."""
+
+    TEXT = "text"
+    LONGTEXT = "longtext"
+    DATE = "date"
+    INT = "int"
+    CODE = "code"
+    MULTI = "multi"
+    EMAIL = "email"
+    PHONE = "phone"
+    POSTAL = "postal"
+    DIGITS = "digits"
+    REF = "ref"
+
+
+SQL_TYPES = {
+    Kind.DATE: "DATE",
+    Kind.INT: "INTEGER",
+    Kind.REF: "BIGINT",
+}
+DEFAULT_MAX_LEN = {Kind.LONGTEXT: 4000}
+TEXT_MAX_LEN = 200
+REF_TABLES = {"sites", "users", "programs", "funders", "activities", "courses"}
+
+
+class CatalogError(Exception):
+    """The catalog is broken; `problems` lists every finding with a stable id."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`field == a|b`, `field != a`, `field is set`, `field is empty`; clauses joined by ` and `."""
+
+    clauses: tuple[tuple[str, str, tuple[str, ...]], ...]
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> Condition:
+        clauses = []
+        for part in text.split(" and "):
+            m = re.fullmatch(r"\s*([a-z][a-z0-9_]*)\s*(==|!=|is set|is empty)\s*(.*?)\s*", part)
+            if not m:
+                raise ValueError(f"cannot read condition {text!r}")
+            name, op, rest = m.groups()
+            values = tuple(v.strip() for v in rest.split("|")) if op in ("==", "!=") else ()
+            if op in ("==", "!=") and not all(values):
+                raise ValueError(f"condition {text!r} compares with an empty value")
+            if op in ("is set", "is empty") and rest:
+                raise ValueError(f"cannot read condition {text!r}")
+            clauses.append((name, op, values))
+        return cls(tuple(clauses), text)
+
+    @property
+    def fields(self) -> list[str]:
+        return [c[0] for c in self.clauses]
+
+    def holds(self, values: dict) -> bool:
+        return all(_clause_holds(values.get(n), op, vs) for n, op, vs in self.clauses)
+
+    def sql(self, alias: str = "t") -> str:
+        return " AND ".join(_clause_sql(f"{alias}.{n}", op, vs) for n, op, vs in self.clauses)
+
+
+def _clause_holds(value, op: str, values: tuple[str, ...]) -> bool:
+    empty = value is None or value in ("", [])
+    if op == "is set":
+        return not empty
+    if op == "is empty":
+        return empty
+    inside = (not empty) and str(value) in values
+    return inside if op == "==" else not inside
+
+
+def sql_literal(value: str) -> str:
+    """Quote a catalog value for SQL text (catalog values, never user input)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _clause_sql(column: str, op: str, values: tuple[str, ...]) -> str:
+    if op == "is set":
+        return f"{column} IS NOT NULL"
+    if op == "is empty":
+        return f"{column} IS NULL"
+    inside = f"CAST({column} AS VARCHAR) IN ({', '.join(sql_literal(v) for v in values)})"
+    return inside if op == "==" else f"({column} IS NULL OR NOT {inside})"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One declared field."""
+
+    name: str
+    label: str
+    kind: Kind
+    need: Need = Need.OPTIONAL
+    codes: str | None = None
+    ref: str | None = None
+    icare: str | None = None
+    max_len: int | None = None
+    min: int | None = None
+    max: int | None = None
+    past: bool = False
+    when: Condition | None = None
+    digits_if: Condition | None = None
+    default: str | None = None
+    help: str = ""
+    locked: str | None = None
+    grid: bool = True
+    search: bool = False
+    section: str = ""
+    sensitive: bool = False
+
+    @property
+    def sql_type(self) -> str:
+        return SQL_TYPES.get(self.kind, "VARCHAR")
+
+    @property
+    def stored_in_row(self) -> bool:
+        return self.kind is not Kind.MULTI
+
+    @property
+    def length_limit(self) -> int | None:
+        if self.kind in (Kind.TEXT, Kind.LONGTEXT, Kind.EMAIL):
+            return self.max_len or DEFAULT_MAX_LEN.get(self.kind, TEXT_MAX_LEN)
+        return None
+
+    def required(self, values: dict, level: Need = Need.TO_SAVE) -> bool:
+        return self.need is level and (self.when is None or self.when.holds(values))
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled group of fields; `table` makes it a repeating table of rows."""
+
+    key: str
+    label: str
+    fields: tuple[Field, ...]
+    table: str | None = None
+    sensitive: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A declared check across fields.
+
+    kind `not_before`: `field` may not be earlier than `other` (blocks saving and shows as a
+    problem). kind `sql`: `problem` is an SQL predicate over alias `t` that is true when the
+    record has the problem (shown as a problem of `need`, never blocks saving).
+    """
+
+    id: str
+    kind: str
+    field: str
+    message: str
+    need: Need = Need.TO_SAVE
+    other: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    """A declared form: its sections, rules and the table its rows live in."""
+
+    key: str
+    label: str
+    table: str
+    sections: tuple[Section, ...]
+    rules: tuple[Rule, ...] = ()
+    scope: str | None = None
+    icare_template: str | None = None
+    path: str = ""
+
+    @property
+    def fields(self) -> list[Field]:
+        return [f for s in self.sections if s.table is None for f in s.fields]
+
+    @property
+    def row_fields(self) -> list[Field]:
+        return [f for f in self.fields if f.stored_in_row]
+
+    @property
+    def multi_fields(self) -> list[Field]:
+        return [f for f in self.fields if f.kind is Kind.MULTI]
+
+    @property
+    def tables(self) -> list[Section]:
+        return [s for s in self.sections if s.table]
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def has(self, name: str) -> bool:
+        return any(f.name == name for f in self.fields)
+
+    def section(self, key: str) -> Section:
+        return next(s for s in self.sections if s.key == key)
+
+
+@dataclass(frozen=True)
+class CodeList:
+    """Allowed values of a coded field, with iCARE's internal ids where known."""
+
+    name: str
+    values: tuple[str, ...]
+    icare_ids: dict[str, str] = field(default_factory=dict)
+
+    def canonical(self, value: str) -> str | None:
+        """The exact listed value for `value`, forgiving case and outer spaces."""
+        if value in self.values:
+            return value
+        folded = value.strip().casefold()
+        return next((v for v in self.values if v.strip().casefold() == folded), None)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every form and code list, loaded and self-checked."""
+
+    forms: dict[str, Form]
+    codelists: dict[str, CodeList]
+
+    def form(self, key: str) -> Form:
+        return self.forms[key]
+
+    def codes(self, name: str) -> tuple[str, ...]:
+        return self.codelists[name].values
+
+    def table_columns(self) -> dict[str, list[Field]]:
+        """Columns of every registry-derived table: forms sharing a table share columns."""
+        out: dict[str, dict[str, Field]] = {}
+        for form in self.forms.values():
+            cols = out.setdefault(form.table, {})
+            for f in form.row_fields:
+                cols.setdefault(f.name, f)
+            for s in form.tables:
+                sub = out.setdefault(s.table, {})
+                for f in s.fields:
+                    if f.stored_in_row:
+                        sub.setdefault(f.name, f)
+        return {t: list(c.values()) for t, c in out.items()}
+
+    def child_tables(self) -> dict[str, str]:
+        """Repeating-section table -> parent table."""
+        return {s.table: f.table for f in self.forms.values() for s in f.tables}
+
+
+def _read_codelist(path: Path) -> CodeList:
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    values = tuple(r["value"] for r in rows)
+    ids = {r["value"]: r["icare_id"] for r in rows if r.get("icare_id")}
+    return CodeList(path.stem, values, ids)
+
+
+def _cond(raw: str | None) -> Condition | None:
+    return Condition.parse(raw) if raw else None
+
+
+def _read_field(raw: dict, section: dict) -> Field:
+    known = set(Field.__dataclass_fields__) - {"section", "sensitive"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"field {raw.get('name')!r} has unknown keys {sorted(unknown)}")
+    args = dict(raw)
+    args["kind"] = Kind(args["kind"])
+    args["need"] = Need(args.get("need", "OPTIONAL"))
+    args["when"] = _cond(args.get("when"))
+    args["digits_if"] = _cond(args.get("digits_if"))
+    return Field(**args, section=section["key"], sensitive=section.get("sensitive", False))
+
+
+PLACEHOLDER_RE = re.compile(r"\{icare:([a-z_]+)\}")
+
+
+def _expand(data, codelists: dict[str, CodeList], sql: bool = False):
+    """Replace `{icare:LIST}` by the values of LIST that iCARE knows (an id in the list file)."""
+    if isinstance(data, dict):
+        return {k: _expand(v, codelists, sql or k == "problem") for k, v in data.items()}
+    if isinstance(data, list):
+        return [_expand(v, codelists, sql) for v in data]
+    if not isinstance(data, str):
+        return data
+
+    def values(m: re.Match) -> str:
+        cl = codelists.get(m.group(1))
+        if cl is None:
+            raise ValueError(f"unknown code list in {m.group(0)}")
+        known = [v for v in cl.values if v in cl.icare_ids]
+        return ", ".join(map(sql_literal, known)) if sql else "|".join(known)
+
+    return PLACEHOLDER_RE.sub(values, data)
+
+
+def _read_form(path: Path, codelists: dict[str, CodeList]) -> Form:
+    data = _expand(tomllib.loads(path.read_text(encoding="utf-8")), codelists)
+    sections = tuple(
+        Section(
+            key=s["key"],
+            label=s["label"],
+            fields=tuple(_read_field(f, s) for f in s["fields"]),
+            table=s.get("table"),
+            sensitive=s.get("sensitive", False),
+            help=s.get("help", ""),
+        )
+        for s in data["sections"]
+    )
+    rules = tuple(Rule(**{**r, "need": Need(r.get("need", "TO_SAVE"))}) for r in data.get("rules", []))
+    return Form(
+        key=data["key"],
+        label=data["label"],
+        table=data["table"],
+        sections=sections,
+        rules=rules,
+        scope=data.get("scope"),
+        icare_template=data.get("icare_template"),
+        path=path.name,
+    )
+
+
+def load(directory: Path = CATALOG_DIR) -> Catalog:
+    """Load every declaration under `directory`; raise CatalogError listing all problems."""
+    problems: list[str] = []
+    codelists = {}
+    for p in sorted((directory / "codelists").glob("*.csv")):
+        try:
+            codelists[p.stem] = _read_codelist(p)
+        except (KeyError, csv.Error, UnicodeDecodeError) as exc:
+            problems.append(f"catalog.E001 {p.name}: unreadable code list ({exc})")
+    forms = {}
+    for p in sorted((directory / "forms").glob("*.toml")):
+        try:
+            form = _read_form(p, codelists)
+        except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as exc:
+            problems.append(f"catalog.E002 {p.name}: unreadable form ({exc})")
+            continue
+        forms[form.key] = form
+    catalog = Catalog(forms, codelists)
+    problems += check(catalog)
+    if problems:
+        raise CatalogError(problems)
+    return catalog
+
+
+def check(catalog: Catalog) -> list[str]:
+    """Every problem of a loaded catalog, each with a stable id (empty list = healthy)."""
+    out = []
+    for name, cl in catalog.codelists.items():
+        if not cl.values:
+            out.append(f"catalog.E010 code list {name}: no values")
+        if len(set(cl.values)) != len(cl.values):
+            out.append(f"catalog.E011 code list {name}: duplicate values")
+    for form in catalog.forms.values():
+        out += _check_form(form, catalog)
+    for table, _cols in catalog.table_columns().items():
+        seen: dict[str, Field] = {}
+        for form in catalog.forms.values():
+            if form.table != table:
+                continue
+            for f in form.row_fields:
+                other = seen.setdefault(f.name, f)
+                if other.sql_type != f.sql_type:
+                    out.append(f"catalog.E020 table {table}: column {f.name} declared with two types")
+    return out
+
+
+def _check_form(form: Form, catalog: Catalog) -> list[str]:
+    out = []
+    where = f"{form.path} ({form.key})"
+    names = [f.name for f in form.fields]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        out.append(f"catalog.E030 {where}: field {dup} declared twice")
+    icare = [f.icare for s in form.sections for f in s.fields if f.icare]
+    for dup in sorted({i for i in icare if icare.count(i) > 1}):
+        out.append(f"catalog.E031 {where}: iCARE column {dup} mapped twice")
+    for s in form.sections:
+        scope = {f.name: f for f in (s.fields if s.table else form.fields)}
+        for f in s.fields:
+            out += _check_field(f, scope, catalog, f"{where} field {f.name}")
+    for r in form.rules:
+        if r.field not in names and not any(s.table and s.key == r.field for s in form.sections):
+            out.append(f"catalog.E040 {where}: rule {r.id} names unknown field {r.field}")
+        if r.kind == "not_before" and r.other not in names:
+            out.append(f"catalog.E041 {where}: rule {r.id} compares with unknown field {r.other}")
+        if r.kind == "sql" and not r.problem:
+            out.append(f"catalog.E042 {where}: rule {r.id} has no problem SQL")
+        if r.kind not in ("not_before", "sql"):
+            out.append(f"catalog.E043 {where}: rule {r.id} has unknown kind {r.kind}")
+    return out
+
+
+def _check_field(f: Field, scope: dict[str, Field], catalog: Catalog, where: str) -> list[str]:
+    out = []
+    if not NAME_RE.match(f.name):
+        out.append(f"catalog.E050 {where}: name must be lower_snake_case")
+    if f.kind in (Kind.CODE, Kind.MULTI) and f.codes not in catalog.codelists:
+        out.append(f"catalog.E051 {where}: unknown code list {f.codes!r}")
+    if f.kind is Kind.REF and f.ref not in REF_TABLES:
+        out.append(f"catalog.E052 {where}: unknown reference {f.ref!r}")
+    if f.default and f.kind is Kind.CODE and f.codes in catalog.codelists and f.default not in catalog.codes(f.codes):
+        out.append(f"catalog.E053 {where}: default {f.default!r} is not in {f.codes}")
+    if f.need is Need.AUTO and f.when:
+        out.append(f"catalog.E054 {where}: a field filled by the system cannot be conditional")
+    for cond in (f.when, f.digits_if):
+        if cond:
+            out += _check_condition(cond, scope, catalog, where)
+    return out
+
+
+def _check_condition(cond: Condition, scope: dict[str, Field], catalog: Catalog, where: str) -> list[str]:
+    out = []
+    for name, _op, values in cond.clauses:
+        target = scope.get(name)
+        if target is None:
+            out.append(f"catalog.E060 {where}: condition {cond.text!r} names unknown field {name}")
+        elif target.kind is Kind.CODE and target.codes in catalog.codelists:
+            bad = [v for v in values if v not in catalog.codes(target.codes)]
+            if bad:
+                out.append(f"catalog.E061 {where}: condition {cond.text!r} uses values not in {target.codes}: {bad}")
+    return out
+
+
+@cache
+def default_catalog() -> Catalog:
+    """The package's own catalog, loaded once per process."""
+    return load()

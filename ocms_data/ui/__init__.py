@@ -1,0 +1,1 @@
+"""The only Streamlit-importing part of the package: screens, widgets, the grid wrapper."""

@@ -1,0 +1,303 @@
+"""Client registration and profile editing screens built from the registry forms."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from ocms_data import accounts, audit, clients, reference
+from ocms_data.accounts import Actor
+from ocms_data.clients import ANONYMOUS, NAMED, NEW_FAMILY, ClientRecord
+from ocms_data.db import Database
+from ocms_data.errors import OcmsError, StaleRecord, ValidationError
+from ocms_data.registry import Form, Need
+from ocms_data.ui import forms
+from ocms_data.ui.forms import FormContext
+from ocms_data.ui.runtime import notify
+from ocms_data.ui.shell import LOCK_ON_LEAVE
+
+PROFILE_PAGE = "pages/client_profile.py"
+REGISTER_PAGE = "pages/register_client.py"
+
+
+def refs(db: Database, actor: Actor) -> dict[str, dict[int, str]]:
+    return {t: reference.labels(db, actor, t) for t in ("sites", "users", "programs")}
+
+
+def open_profile(client_id: int) -> None:
+    st.switch_page(PROFILE_PAGE, query_params={"client": str(client_id)})
+
+
+def sensitive_gate(db: Database, actor: Actor, target: str, client_id: int | None) -> bool:
+    """Ask for the user's password again before sensitive fields show (every page visit)."""
+    if st.session_state.get(LOCK_ON_LEAVE) == target:
+        return True
+    st.caption("Re-enter your password to see or fill in this section. Every unlock is recorded.")
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    password = c1.text_input("Your password", type="password", key=f"unlock.{target}")
+    if c2.button("Unlock", key=f"unlock.{target}.go"):
+        if accounts.confirm_password(db, actor, password, "clients", client_id):
+            st.session_state[LOCK_ON_LEAVE] = target
+            st.rerun()
+        st.error("That password is not right.")
+    return False
+
+
+def _sections(
+    db: Database, actor: Actor, form: Form, ctx: FormContext, tables: dict, target: str, client_id: int | None
+) -> dict:
+    values: dict = {}
+    for section in form.sections:
+        if section.key == "privacy":
+            continue
+        if section.sensitive:
+            with st.container(border=True):
+                st.markdown(f"**{section.label}** :material/lock:")
+                if sensitive_gate(db, actor, target, client_id):
+                    values.update(forms.section_inputs(section, ctx))
+            continue
+        forms.section_box(section, ctx, values, tables)
+    return values
+
+
+def _errors_key(prefix: str) -> str:
+    return f"{prefix}.__errors"
+
+
+def _show_duplicates(dups: clients.Duplicates) -> None:
+    st.warning("This client may already be registered. Open the existing profile, or register anyway.")
+    for r in dups.by_name:
+        _dup_row(r, f"Same name and date of birth: {r['first_name']} {r['last_name']}, born {r['birth_date']}")
+    for r in dups.by_identifier:
+        _dup_row(r, f"Identifier {r['id_value']} ({r['id_type']}) belongs to {r['first_name']} {r['last_name']}")
+
+
+def _dup_row(r: dict, text: str) -> None:
+    c1, c2 = st.columns([4, 1])
+    c1.write(f"Client #{r['client_no']}: {text}")
+    if c2.button("Open profile", key=f"dup.{r['id']}.{text[:8]}"):
+        open_profile(r["id"])
+
+
+def registration(db: Database, actor: Actor, client_type: str, relative_id: int | None) -> None:
+    """The Register Client form; on success the new profile opens."""
+    form = clients.form_for(client_type)
+    prefix = f"reg.{client_type}"
+    ctx = FormContext(prefix, refs(db, actor), st.session_state.get(_errors_key(prefix), {}))
+    defaults = {f.name: f.default for f in form.fields if f.default}
+    defaults.update(
+        registration_date=date.today(), primary_worker=actor.user_id, registration_site=actor.default_site_id
+    )
+    relative_note = None
+    if relative_id and client_type == NAMED:
+        shared, _code = clients.family_prefill(db, actor, relative_id)
+        defaults.update(shared)
+        relative_note = clients.get(db, actor, relative_id).name
+    forms.seed(ctx, form.fields, defaults)
+    st.caption(forms.LEGEND)
+    if client_type == NAMED:
+        forms.section_box(form.section("privacy"), ctx, {}, {})
+        if st.session_state.get(ctx.key("privacy_ack")) != "Yes":
+            st.info(
+                "Confirm that the client read and understood the privacy statement to go on. A client who declines can be registered as an Anonymous client."
+            )
+            return
+        family = _family_choice(db, actor, prefix, relative_note)
+    else:
+        family = None
+    tables: dict = {}
+    values = _sections(db, actor, form, ctx, tables, "new", None)
+    if client_type == NAMED:
+        values["privacy_ack"] = st.session_state.get(ctx.key("privacy_ack"))
+    dups_key = f"{prefix}.__dups"
+    if dups_key in st.session_state:
+        _show_duplicates(st.session_state[dups_key])
+    c1, c2, _ = st.columns([1, 1, 4])
+    confirmed = dups_key in st.session_state and c1.button("Register anyway", type="primary")
+    go = c1.button("Register", type="primary", key=f"{prefix}.go") if not confirmed else False
+    if c2.button("Clear", key=f"{prefix}.clear"):
+        forms.clear(prefix)
+        st.rerun()
+    if not (go or confirmed):
+        return
+    if go and client_type == NAMED:
+        dups = clients.duplicates(
+            db,
+            actor,
+            values.get("first_name"),
+            values.get("last_name"),
+            values.get("birth_date"),
+            tables.get("identifiers"),
+        )
+        if dups:
+            st.session_state[dups_key] = dups
+            st.rerun()
+    try:
+        new_id = clients.register(
+            db,
+            actor,
+            client_type,
+            values,
+            tables,
+            family=family,
+            relative_id=relative_id if client_type == NAMED else None,
+        )
+    except ValidationError as exc:
+        st.session_state[_errors_key(prefix)] = exc.errors
+        st.session_state.pop(dups_key, None)
+        notify("Nothing was saved: fix the fields marked below.", "error")
+        st.rerun()
+    forms.clear(prefix)
+    notify(f"Registered {clients.get(db, actor, new_id).name}.")
+    open_profile(new_id)
+
+
+def _family_choice(db: Database, actor: Actor, prefix: str, relative_note: str | None) -> str | None:
+    with st.container(border=True):
+        st.markdown("**Family code**")
+        if relative_note:
+            st.write(f"Joins the family of {relative_note}; shared details are filled in from their profile.")
+            return None
+        choice = st.radio(
+            "Family",
+            ["No family code", "New", "Find"],
+            horizontal=True,
+            key=f"{prefix}.family",
+            label_visibility="collapsed",
+        )
+        if choice == "New":
+            st.caption("A new family code is generated when you register.")
+            return NEW_FAMILY
+        if choice == "Find":
+            text = st.text_input("Family code or last name", key=f"{prefix}.family_q")
+            found = clients.families(db, actor, text) if text else []
+            options = {r["family_code"]: f"{r['family_code']}: {r['members']}" for r in found}
+            return st.selectbox(
+                "Family",
+                list(options),
+                format_func=options.get,
+                index=None,
+                key=f"{prefix}.family_code",
+                placeholder="Type to search, then pick…",
+            )
+        return None
+
+
+def _changes(form: Form, record: ClientRecord, values: dict, tables: dict) -> tuple[dict, dict]:
+    changed = {}
+    for name, value in values.items():
+        f = form.field(name)
+        if f.need is Need.AUTO or name == "family_code":
+            continue
+        old = record.values.get(name)
+        if _blank(value) and _blank(old):
+            continue
+        if str(value) != str(old):
+            changed[name] = value
+    changed_tables = {k: v for k, v in tables.items() if _rows(v) != _rows(record.tables.get(k, []))}
+    return changed, changed_tables
+
+
+def _blank(value) -> bool:
+    return value is None or value in ("", [])
+
+
+def _rows(rows: list[dict]) -> list[dict]:
+    return [
+        {k: (None if _blank(v) else str(v)) for k, v in r.items()}
+        for r in rows
+        if any(not _blank(v) for v in r.values())
+    ]
+
+
+def profile(db: Database, actor: Actor, record: ClientRecord) -> None:
+    """Every section of a client's profile, editable, saved with a version check."""
+    form = record.form
+    target = f"client:{record.id}"
+    unlocked = st.session_state.get(LOCK_ON_LEAVE) == target
+    if unlocked:
+        record = clients.get(db, actor, record.id, sensitive=True)
+    prefix = f"cp.{record.id}.{record.version}"
+    ctx = FormContext(prefix, refs(db, actor), st.session_state.get(_errors_key(prefix), {}))
+    creator = record.values.get("created_by")
+    ctx.read_only = {"family_code"}
+    if not (actor.is_admin or creator == actor.user_id):
+        ctx.read_only.add("registration_date")
+    forms.seed(ctx, form.fields, record.values)
+    st.caption(forms.LEGEND)
+    tables = dict(record.tables)
+    values = _sections(db, actor, form, ctx, tables, target, record.id)
+    if form.has("privacy_ack"):
+        values.pop("privacy_ack", None)
+    changed, changed_tables = _changes(form, record, values, tables)
+    label = (
+        f"Save {len(changed) + len(changed_tables)} change(s)" if (changed or changed_tables) else "No changes to save"
+    )
+    if st.button(label, type="primary", disabled=not (changed or changed_tables), key=f"{prefix}.save"):
+        try:
+            clients.update(db, actor, record.id, changed, record.version, changed_tables, sensitive_unlocked=unlocked)
+        except ValidationError as exc:
+            st.session_state[_errors_key(prefix)] = exc.errors
+            notify("Nothing was saved: fix the fields marked below.", "error")
+            st.rerun()
+        except StaleRecord as exc:
+            st.error(str(exc))
+            return
+        st.session_state.pop(_errors_key(prefix), None)
+        notify("Saved.")
+        st.rerun()
+
+
+def header(db: Database, actor: Actor, record: ClientRecord) -> None:
+    """Name, number, family and what is missing for iCARE, with the profile's actions."""
+    st.title(record.name)
+    v = record.values
+    facts = [f"Client #{v.get('client_no')}", record.client_type]
+    if v.get("family_code"):
+        facts.append(f"Family {v['family_code']}")
+    st.caption(" · ".join(facts))
+    problems = clients.problems(db, actor, record.id)
+    if problems:
+        st.warning("Missing for iCARE: " + " ".join(f"\n- {p['message']}" for p in problems))
+    elif record.client_type == NAMED:
+        st.success("Complete for iCARE.")
+    if record.client_type == ANONYMOUS:
+        st.info("Anonymous client: a minimal profile that can never become a Named client.")
+        return
+    c1, c2 = st.columns([1, 5])
+    if c1.button("Create New Family Member", icon=":material/group_add:"):
+        st.switch_page(REGISTER_PAGE, query_params={"relative": str(record.id)})
+    _family_tools(db, actor, record, c2)
+
+
+def _family_tools(db: Database, actor: Actor, record: ClientRecord, where) -> None:
+    members = clients.family_members(db, actor, record.id)
+    with where.expander(f"Family members ({len(members)})"):
+        for m in members:
+            c1, c2 = st.columns([4, 1])
+            c1.write(f"#{m['client_no']} {m['first_name']} {m['last_name']} (born {m['birth_date'] or 'unknown'})")
+            if c2.button("Open", key=f"fam.{m['id']}"):
+                open_profile(m["id"])
+        if not record.values.get("family_code"):
+            if st.button("New family code", key="fam.new"):
+                _set_family(db, actor, record, NEW_FAMILY)
+            text = st.text_input("Find a family by code or last name", key="fam.q")
+            for r in clients.families(db, actor, text) if text else []:
+                if st.button(f"Join {r['family_code']}: {r['members']}", key=f"fam.join.{r['family_code']}"):
+                    _set_family(db, actor, record, r["family_code"])
+
+
+def _set_family(db: Database, actor: Actor, record: ClientRecord, family: str) -> None:
+    try:
+        clients.set_family(db, actor, record.id, family, record.version)
+    except OcmsError as exc:
+        st.error(str(exc))
+        return
+    notify("Family code saved.")
+    st.rerun()
+
+
+def history(db: Database, actor: Actor, record: ClientRecord) -> None:
+    with st.expander("Change history"):
+        st.dataframe(audit.history(db, actor, "clients", record.id), hide_index=True, width="stretch")

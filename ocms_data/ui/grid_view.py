@@ -1,0 +1,118 @@
+"""A server-paged, filterable, editable grid screen for any registry form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import streamlit as st
+
+from ocms_data.errors import OcmsError
+from ocms_data.grid import PAGE_SIZES, GridQuery, Page, grid_fields, grid_options
+from ocms_data.registry import Form, default_catalog
+from ocms_data.ui.grid import edit_grid
+
+
+@dataclass(frozen=True)
+class GridSource:
+    """Where a grid screen gets its rows, saves a cell and exports the filtered view."""
+
+    key: str
+    form: Form
+    page: Callable[[GridQuery, list[str] | None], tuple[Page, dict]]
+    save: Callable[[int, str, object, int], int]
+    export: Callable[[GridQuery, list[str] | None], bytes]
+    filters: tuple[str, ...]
+    columns: tuple[str, ...]
+    export_name: str
+    search_help: str = ""
+
+
+def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
+    k = source.key
+    fields = {f.name: f for f in grid_fields(source.form)}
+    c1, c2, c3, c4 = st.columns([3, 2, 1, 1.3], vertical_alignment="bottom")
+    search = c1.text_input("Search", key=f"{k}.search", placeholder=source.search_help)
+    sort = c2.selectbox(
+        "Sort by",
+        list(fields),
+        format_func=lambda n: fields[n].label,
+        index=None,
+        placeholder="Record order",
+        key=f"{k}.sort",
+    )
+    descending = c3.toggle("Descending", key=f"{k}.desc")
+    incomplete = c4.toggle("Missing for iCARE only", key=f"{k}.incomplete")
+    with st.expander("Filters and columns"):
+        cols = st.columns(3)
+        chosen = {}
+        for i, name in enumerate(source.filters):
+            f = fields[name]
+            chosen[name] = cols[i % 3].multiselect(f.label, default_catalog().codes(f.codes), key=f"{k}.filter.{name}")
+        shown = st.multiselect(
+            "Columns",
+            list(fields),
+            default=list(source.columns),
+            format_func=lambda n: fields[n].label,
+            key=f"{k}.columns",
+        )
+    query = GridQuery(search, {n: v for n, v in chosen.items() if v}, incomplete, sort, descending)
+    fingerprint = repr((query.search, query.filters, query.incomplete_only, query.sort, query.descending))
+    if st.session_state.get(f"{k}.fingerprint") != fingerprint:
+        st.session_state[f"{k}.fingerprint"] = fingerprint
+        st.session_state[f"{k}.page"] = 1
+    return query, shown or list(source.columns)
+
+
+def _pager(source: GridSource, query: GridQuery, total: int) -> None:
+    k = source.key
+    pages = max(1, -(-total // query.limit))
+    c1, c2, c3 = st.columns([1, 1, 4], vertical_alignment="bottom")
+    c1.selectbox("Rows per page", PAGE_SIZES, index=1, key=f"{k}.size")
+    c2.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=f"{k}.page")
+    first = min(total, query.offset + 1)
+    c3.caption(f"Rows {first}–{min(total, query.offset + query.limit)} of {total}")
+
+
+def grid_view(source: GridSource) -> None:
+    """Search, filter, sort and page in the database; edit one cell at a time, each saved on its own."""
+    k = source.key
+    query, columns = _controls(source)
+    query.page_size = st.session_state.get(f"{k}.size", PAGE_SIZES[1])
+    query.page = int(st.session_state.get(f"{k}.page", 1))
+    page, labels = source.page(query, columns)
+    if query.offset >= page.total > 0:
+        st.session_state[f"{k}.page"] = 1
+        st.rerun()
+    message = st.session_state.pop(f"{k}.message", None)
+    if message:
+        getattr(st, message[0])(message[1])
+    fields = grid_fields(source.form, columns)
+    version = st.session_state.setdefault(f"{k}.grid", 0)
+    edit = edit_grid(
+        page.frame, grid_options(source.form, fields, default_catalog(), labels), key=f"{k}.grid.{version}"
+    )
+    if edit is not None:
+        _save(source, edit, fields)
+    _pager(source, query, page.total)
+    st.download_button(
+        "Export the filtered view to Excel",
+        data=lambda: source.export(query, columns),
+        file_name=f"{source.export_name}-{date.today():%Y-%m-%d}.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        icon=":material/download:",
+    )
+
+
+def _save(source: GridSource, edit, fields) -> None:
+    k = source.key
+    label = next((f.label for f in fields if f.name == edit.field), edit.field)
+    try:
+        source.save(edit.id, edit.field, edit.new, edit.version)
+        st.session_state[f"{k}.message"] = ("success", f"Saved {label}: {edit.new or '(empty)'}.")
+    except OcmsError as exc:
+        detail = getattr(exc, "errors", {}).get(edit.field, str(exc))
+        st.session_state[f"{k}.message"] = ("error", f"Not saved: {label}: {detail} The cell was put back.")
+    st.session_state[f"{k}.grid"] += 1
+    st.rerun()

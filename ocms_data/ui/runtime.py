@@ -1,0 +1,73 @@
+"""The running app's shared pieces: the database, the signed-in user, page guards, notices."""
+
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+from ocms_data import accounts, config, demo
+from ocms_data.accounts import Actor
+from ocms_data.db import Database
+from ocms_data.errors import OcmsError
+
+COOKIE = "ocms_session"
+TEST_USER_KEY = "user_id"
+_lock = threading.Lock()
+_databases: dict[str, Database] = {}
+
+
+def database() -> Database:
+    """The process's one Database for OCMS_DB (the demo agency is added to an empty one)."""
+    path = str(config.db_path())
+    with _lock:
+        db = _databases.get(path)
+        if db is None:
+            db = _databases[path] = Database(path)
+            demo.ensure_demo(db)
+    return db
+
+
+def current_actor() -> Actor | None:
+    """The signed-in user: from the signed cookie (or, in tests, from session state)."""
+    uid = st.session_state.get(TEST_USER_KEY)
+    if uid is None:
+        uid = accounts.read_token(config.secret(), st.context.cookies.get(COOKIE))
+    return accounts.load_actor(database(), uid) if uid is not None else None
+
+
+def guard(*roles: str) -> Actor:
+    """Stop the page unless a user with one of `roles` (any role when empty) is signed in."""
+    actor = current_actor()
+    if actor is None:
+        st.error("Please sign in.")
+        st.stop()
+    if roles and not actor.has(*roles):
+        st.error(f"This page is for {' or '.join(accounts.ROLES[r] for r in roles)} users.")
+        st.stop()
+    return actor
+
+
+def notify(message: str, kind: str = "success") -> None:
+    """Show `message` on the next run (after a rerun or a page switch)."""
+    st.session_state.setdefault("_notices", []).append((kind, message))
+
+
+def show_notices() -> None:
+    for kind, message in st.session_state.pop("_notices", []):
+        getattr(st, kind)(message)
+
+
+def run_safely(fn, *args, **kwargs):
+    """Call a domain function; show an OcmsError as a message and return None instead of failing."""
+    try:
+        return fn(*args, **kwargs)
+    except OcmsError as exc:
+        st.error(str(exc))
+        return None
+
+
+def query_int(name: str) -> int | None:
+    """A whole-number query parameter, or None when absent or not a number."""
+    raw = st.query_params.get(name)
+    return int(raw) if raw and raw.isdigit() else None

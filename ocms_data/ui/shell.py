@@ -1,0 +1,116 @@
+"""The app shell: page set-up, catalog self-check, sign-in gate and role-based navigation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from ocms_data import registry
+from ocms_data.accounts import AGENCY_ADMIN, ROLES, Actor
+from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD, DEMO_USERS
+from ocms_data.ui.runtime import current_actor, database, show_notices
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCK_ON_LEAVE = "sensitive_unlocked"
+
+
+@dataclass(frozen=True)
+class Screen:
+    """One navigation entry; `roles` empty means every signed-in user."""
+
+    path: str
+    title: str
+    icon: str
+    section: str
+    roles: tuple[str, ...] = ()
+    hidden: bool = False
+    default: bool = False
+
+
+SCREENS = (
+    Screen("pages/home.py", "Home", ":material/home:", "My work", default=True),
+    Screen("pages/register_client.py", "Register client", ":material/person_add:", "Clients"),
+    Screen("pages/find_client.py", "Find client", ":material/search:", "Clients"),
+    Screen("pages/clients_grid.py", "Clients grid", ":material/table_view:", "Clients"),
+    Screen("pages/client_profile.py", "Client profile", ":material/badge:", "Clients", hidden=True),
+    Screen("pages/agency_setup.py", "Agency setup", ":material/settings:", "Admin", roles=(AGENCY_ADMIN,)),
+)
+
+
+def navigation(actor: Actor) -> dict[str, list[st.Page]]:
+    sections: dict[str, list[st.Page]] = {}
+    for s in SCREENS:
+        if s.roles and not actor.has(*s.roles):
+            continue
+        page = st.Page(
+            str(ROOT / s.path),
+            title=s.title,
+            icon=s.icon,
+            default=s.default,
+            visibility="hidden" if s.hidden else "visible",
+        )
+        sections.setdefault(s.section, []).append(page)
+    return sections
+
+
+def login_view() -> None:
+    st.title("OCMS Lite")
+    st.caption("Client, session and funder reporting for settlement agencies")
+    problem = {"failed": "User name or password is wrong.", "locked": "Too many attempts; wait five minutes."}
+    if st.query_params.get("login") in problem:
+        st.error(problem[st.query_params["login"]])
+    st.html(
+        """
+        <form method="post" action="/auth/login" target="_top" class="ocms-login">
+          <label>User name<input name="username" autocomplete="username" required autofocus></label>
+          <label>Password<input name="password" type="password" autocomplete="current-password" required></label>
+          <button type="submit">Sign in</button>
+        </form>
+        <style>
+          .ocms-login {display:flex; flex-direction:column; gap:.8rem; max-width:22rem; font-family:inherit}
+          .ocms-login label {display:flex; flex-direction:column; gap:.25rem; font-size:.9rem}
+          .ocms-login input {padding:.5rem .6rem; border:1px solid #c8ccd4; border-radius:.4rem; font-size:1rem}
+          .ocms-login button {padding:.55rem; border:0; border-radius:.4rem; background:#1d5fbf; color:#fff;
+                              font-size:1rem; cursor:pointer}
+        </style>
+        """
+    )
+    with database().read() as cur:
+        is_demo = cur.execute("SELECT 1 FROM agencies WHERE code = ?", [DEMO_CODE]).fetchone()
+    if is_demo:
+        names = ", ".join(f"`{u}`" for u, _n, _r in DEMO_USERS)
+        st.info(f"Demo agency: sign in as {names} with the password `{DEMO_PASSWORD}`.")
+
+
+def sidebar(actor: Actor) -> None:
+    with st.sidebar:
+        st.markdown(f"**{actor.full_name}**  \n{actor.agency_name}")
+        st.caption(", ".join(ROLES[r] for r in sorted(actor.roles)))
+        st.html(
+            '<form method="post" action="/auth/logout" target="_top">'
+            '<button type="submit" style="border:1px solid #c8ccd4;border-radius:.4rem;background:none;'
+            'padding:.3rem .8rem;cursor:pointer">Sign out</button></form>'
+        )
+
+
+def main() -> None:
+    st.set_page_config(page_title="OCMS Lite", page_icon=":material/diversity_3:", layout="wide")
+    try:
+        registry.default_catalog()
+    except registry.CatalogError as exc:
+        st.error("The field catalog is broken, so the app cannot start:")
+        st.code("\n".join(exc.problems))
+        st.stop()
+    actor = current_actor()
+    if actor is None:
+        login_view()
+        st.stop()
+    sidebar(actor)
+    page = st.navigation(navigation(actor))
+    if st.session_state.get("_page") != page.url_path:
+        st.session_state.pop(LOCK_ON_LEAVE, None)
+        st.session_state["_page"] = page.url_path
+    show_notices()
+    page.run()

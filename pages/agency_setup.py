@@ -1,0 +1,20 @@
+"""Agency setup (agency admins): sites, programs, funders and staff."""
+
+import streamlit as st
+
+from ocms_data.accounts import AGENCY_ADMIN
+from ocms_data.ui import setup
+from ocms_data.ui.runtime import database, guard
+
+actor = guard(AGENCY_ADMIN)
+db = database()
+st.title("Agency setup")
+sites, programs, funders, staff = st.tabs(["Sites", "Programs", "Funders", "Staff"])
+with sites:
+    setup.reference_tab(db, actor, "sites")
+with programs:
+    setup.reference_tab(db, actor, "programs")
+with funders:
+    setup.reference_tab(db, actor, "funders")
+with staff:
+    setup.staff_tab(db, actor)

@@ -1,0 +1,22 @@
+"""Home: the signed-in worker's numbers and the ways into the daily work."""
+
+import streamlit as st
+
+from ocms_data import clients
+from ocms_data.ui.runtime import database, guard
+
+actor = guard()
+db = database()
+st.title(f"Welcome, {actor.full_name.split()[0]}")
+st.caption(actor.agency_name)
+counts = clients.summary(db, actor)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Clients in the agency", f"{counts['clients']:,}")
+c2.metric("Named clients missing iCARE data", f"{counts['missing']:,}")
+c3.metric("My clients", f"{counts['mine']:,}")
+c4.metric("My clients missing iCARE data", f"{counts['mine_missing']:,}")
+st.subheader("Start here")
+l1, l2, l3 = st.columns(3)
+l1.page_link("pages/register_client.py", label="Register a new client", icon=":material/person_add:")
+l2.page_link("pages/find_client.py", label="Find a client", icon=":material/search:")
+l3.page_link("pages/clients_grid.py", label="Audit clients in the grid", icon=":material/table_view:")
