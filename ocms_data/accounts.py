@@ -132,16 +132,22 @@ def read_token(secret: str, token: str | None) -> int | None:
     return data.get("uid") if isinstance(data, dict) else None
 
 
-def _check_user_values(username: str, full_name: str, password: str | None, roles: list[str]) -> dict:
+def user_errors(
+    username: str | None = None,
+    full_name: str | None = None,
+    password: str | None = None,
+    roles: list[str] | None = None,
+) -> dict[str, str]:
+    """Problems with the given account values (None means not being set)."""
     errors = {}
-    if not USERNAME_RE.match(username):
+    if username is not None and not USERNAME_RE.match(username):
         errors["username"] = "3-40 characters: lower-case letters, digits, dot, dash or underscore."
-    if not full_name.strip():
+    if full_name is not None and not full_name.strip():
         errors["full_name"] = "Full name is required."
     if password is not None and len(password) < MIN_PASSWORD:
         errors["password"] = f"At least {MIN_PASSWORD} characters."
-    if not roles or any(r not in ROLES for r in roles):
-        errors["roles"] = "Choose at least one role."
+    if roles is not None and (not roles or any(r not in ROLES for r in roles)):
+        errors["roles"] = f"Choose at least one role of: {', '.join(ROLES)}."
     return errors
 
 
@@ -158,7 +164,7 @@ def create_user(
     """Add a staff member to the actor's agency (agency admins only)."""
     require(actor, AGENCY_ADMIN)
     username = username.strip().lower()
-    errors = _check_user_values(username, full_name, password, roles)
+    errors = user_errors(username, full_name, password, roles)
     if errors:
         raise ValidationError(errors)
     return db.write(
@@ -188,9 +194,7 @@ def update_user(
     require(actor, AGENCY_ADMIN)
     if user_id == actor.user_id and (active is False or (roles is not None and AGENCY_ADMIN not in roles)):
         raise ValidationError({"roles": "You cannot remove your own admin access."})
-    errors = _check_user_values(
-        "checked", full_name if full_name is not None else "x", password, roles if roles is not None else [WORKER]
-    )
+    errors = user_errors(None, full_name, password, roles)
     if errors:
         raise ValidationError(errors)
     changes = {

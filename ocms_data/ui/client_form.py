@@ -85,6 +85,7 @@ def registration(db: Database, actor: Actor, client_type: str, relative_id: int 
     form = clients.form_for(client_type)
     prefix = f"reg.{client_type}"
     ctx = FormContext(prefix, refs(db, actor), st.session_state.get(_errors_key(prefix), {}))
+    ctx.hidden = {f.name for f in form.fields if f.need is Need.AUTO} | {"family_code"}
     defaults = {f.name: f.default for f in form.fields if f.default}
     defaults.update(
         registration_date=date.today(), primary_worker=actor.user_id, registration_site=actor.default_site_id
@@ -96,6 +97,7 @@ def registration(db: Database, actor: Actor, client_type: str, relative_id: int 
         relative_note = clients.get(db, actor, relative_id).name
     forms.seed(ctx, form.fields, defaults)
     st.caption(forms.LEGEND)
+    forms.shading()
     if client_type == NAMED:
         forms.section_box(form.section("privacy"), ctx, {}, {})
         if st.session_state.get(ctx.key("privacy_ack")) != "Yes":
@@ -226,6 +228,7 @@ def profile(db: Database, actor: Actor, record: ClientRecord) -> None:
         ctx.read_only.add("registration_date")
     forms.seed(ctx, form.fields, record.values)
     st.caption(forms.LEGEND)
+    forms.shading()
     tables = dict(record.tables)
     values = _sections(db, actor, form, ctx, tables, target, record.id)
     if form.has("privacy_ack"):

@@ -8,12 +8,22 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from ocms_data.registry import NEED_WORDS, Catalog, Field, Kind, Need, Section, default_catalog
+from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Kind, Need, Section, default_catalog
 
-LABEL_COLOURS = {Need.TO_SAVE: "green", Need.FOR_ICARE: "yellow", Need.AUTO: "gray"}
 LEGEND = (
     ":green-background[green] required to save · :yellow-background[yellow] required for iCARE · "
     ":gray-background[gray] filled by the system"
+)
+SHADED = ("input", "textarea", '[data-baseweb="select"] > div', '[data-baseweb="input"]', '[data-baseweb="base-input"]')
+NEED_CSS = (
+    "<style>"
+    + "".join(
+        f'[class*="st-key-need_{need.value.lower()}_"] {target} {{background-color: {colour} !important;}}'
+        for need, colour in NEED_COLOURS.items()
+        if colour
+        for target in SHADED
+    )
+    + "</style>"
 )
 MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2100, 12, 31)
 
@@ -26,15 +36,16 @@ class FormContext:
     refs: dict[str, dict[int, str]]
     errors: dict[str, str] = field(default_factory=dict)
     read_only: set[str] = field(default_factory=set)
+    hidden: set[str] = field(default_factory=set)
     catalog: Catalog = field(default_factory=default_catalog)
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}"
 
 
-def label(f: Field) -> str:
-    colour = LABEL_COLOURS.get(f.need)
-    return f":{colour}-background[{f.label}]" if colour else f.label
+def shading() -> None:
+    """Shade each input by its need, as users know it: green, yellow, gray (once per page)."""
+    st.html(NEED_CSS)
 
 
 def _help(f: Field) -> str:
@@ -65,7 +76,15 @@ def _widget_value(f: Field, value):
 def field_input(f: Field, ctx: FormContext):
     """One widget for one field; returns what it holds."""
     key, disabled = ctx.key(f.name), f.need is Need.AUTO or f.name in ctx.read_only
-    common = {"label": label(f), "key": key, "help": _help(f), "disabled": disabled}
+    common = {"label": f.label, "key": key, "help": _help(f), "disabled": disabled}
+    with st.container(key=f"need_{f.need.value.lower()}_{key}"):
+        value = _widget(f, ctx, common)
+    if f.name in ctx.errors:
+        st.error(ctx.errors[f.name], icon=":material/error:")
+    return value
+
+
+def _widget(f: Field, ctx: FormContext, common: dict):
     if f.kind is Kind.CODE:
         value = st.selectbox(options=ctx.catalog.codes(f.codes), index=None, placeholder="Choose…", **common)
     elif f.kind is Kind.MULTI:
@@ -88,16 +107,15 @@ def field_input(f: Field, ctx: FormContext):
         value = st.text_area(max_chars=f.length_limit, **common)
     else:
         value = st.text_input(max_chars=f.length_limit, **common)
-    if f.name in ctx.errors:
-        st.error(ctx.errors[f.name], icon=":material/error:")
     return value
 
 
 def section_inputs(section: Section, ctx: FormContext, columns: int = 3) -> dict:
     """The widgets of a plain section laid out in columns; returns field -> value."""
     out = {}
+    shown = [f for f in section.fields if f.name not in ctx.hidden]
     cols = st.columns(columns)
-    for i, f in enumerate(section.fields):
+    for i, f in enumerate(shown):
         with cols[i % columns]:
             out[f.name] = field_input(f, ctx)
     return out
