@@ -438,8 +438,9 @@ def find(db: Database, actor: Actor, text: str, limit: int = 50) -> list[dict]:
             cur,
             "SELECT t.id, t.client_no, t.client_type, t.first_name, t.last_name, t.birth_date, t.phone, t.email, "
             "t.family_code FROM clients t "
-            f"WHERE t.agency_id = ? AND {pred} ORDER BY t.last_name NULLS LAST, t.first_name, t.client_no LIMIT ?",
-            [actor.agency_id, *params, limit],
+            f"WHERE t.agency_id = ? AND {pred} "
+            "ORDER BY CAST(t.client_no AS VARCHAR) = ? DESC, t.last_name NULLS LAST, t.first_name, t.client_no LIMIT ?",
+            [actor.agency_id, *params, text.strip(), limit],
         )
 
 

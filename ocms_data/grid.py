@@ -127,6 +127,8 @@ def grid_options(form: Form, fields: list[Field], catalog: Catalog, ref_labels: 
         "singleClickEdit": False,
         "tooltipShowDelay": 300,
         "rowHeight": 32,
+        "suppressColumnVirtualisation": True,
+        "autoSizeStrategy": {"type": "fitCellContents"},
         "suppressMovableColumns": False,
     }
 

@@ -182,6 +182,7 @@ class Section:
     table: str | None = None
     sensitive: bool = False
     help: str = ""
+    add_label: str = "Add a row"
 
 
 @dataclass(frozen=True)
@@ -348,6 +349,7 @@ def _read_form(path: Path, codelists: dict[str, CodeList]) -> Form:
             fields=tuple(_read_field(f, s) for f in s["fields"]),
             table=s.get("table"),
             sensitive=s.get("sensitive", False),
+            add_label=s.get("add_label", "Add a row"),
             help=s.get("help", ""),
         )
         for s in data["sections"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import streamlit as st
@@ -18,6 +19,7 @@ from ocms_data.ui.runtime import notify
 from ocms_data.ui.shell import LOCK_ON_LEAVE
 
 PROFILE_PAGE = "pages/client_profile.py"
+PROFILE_PREFIX = "cp."
 REGISTER_PAGE = "pages/register_client.py"
 
 
@@ -83,7 +85,7 @@ def _dup_row(r: dict, text: str) -> None:
 def registration(db: Database, actor: Actor, client_type: str, relative_id: int | None) -> None:
     """The Register Client form; on success the new profile opens."""
     form = clients.form_for(client_type)
-    prefix = f"reg.{client_type}"
+    prefix = f"reg.{client_type}" + (f".rel{relative_id}" if relative_id else "")
     ctx = FormContext(prefix, refs(db, actor), st.session_state.get(_errors_key(prefix), {}))
     ctx.hidden = {f.name for f in form.fields if f.need is Need.AUTO} | {"family_code"}
     defaults = {f.name: f.default for f in form.fields if f.default}
@@ -213,42 +215,62 @@ def _rows(rows: list[dict]) -> list[dict]:
     ]
 
 
+def _editing(db: Database, actor: Actor, record: ClientRecord, unlocked: bool) -> tuple[str, ClientRecord]:
+    """The profile form's key prefix and the record as it was when the user began editing it."""
+    prefix = f"{PROFILE_PREFIX}{record.id}"
+    base_key = f"{prefix}.__base"
+    base = st.session_state.get(base_key) or record
+    if unlocked and not base.sensitive_loaded:
+        full = clients.get(db, actor, record.id, sensitive=True)
+        sensitive = {f.name: full.values.get(f.name) for f in record.form.fields if f.sensitive}
+        base = replace(base, values={**base.values, **sensitive}, sensitive_loaded=True)
+    st.session_state[base_key] = base
+    return prefix, base
+
+
 def profile(db: Database, actor: Actor, record: ClientRecord) -> None:
-    """Every section of a client's profile, editable, saved with a version check."""
+    """Every section of a client's profile, editable, saved with a check that nobody saved in between."""
     form = record.form
     target = f"client:{record.id}"
     unlocked = st.session_state.get(LOCK_ON_LEAVE) == target
-    if unlocked:
-        record = clients.get(db, actor, record.id, sensitive=True)
-    prefix = f"cp.{record.id}.{record.version}"
+    prefix, base = _editing(db, actor, record, unlocked)
     ctx = FormContext(prefix, refs(db, actor), st.session_state.get(_errors_key(prefix), {}))
-    creator = record.values.get("created_by")
+    ctx.hidden = {"client_no", "client_type"}
     ctx.read_only = {"family_code"}
-    if not (actor.is_admin or creator == actor.user_id):
+    if not (actor.is_admin or base.values.get("created_by") == actor.user_id):
         ctx.read_only.add("registration_date")
-    forms.seed(ctx, form.fields, record.values)
+    forms.seed(ctx, [f for f in form.fields if base.sensitive_loaded or not f.sensitive], base.values)
+    if record.version != base.version:
+        _changed_meanwhile(prefix)
     st.caption(forms.LEGEND)
     forms.shading()
-    tables = dict(record.tables)
+    tables = dict(base.tables)
     values = _sections(db, actor, form, ctx, tables, target, record.id)
-    if form.has("privacy_ack"):
-        values.pop("privacy_ack", None)
-    changed, changed_tables = _changes(form, record, values, tables)
-    label = (
-        f"Save {len(changed) + len(changed_tables)} change(s)" if (changed or changed_tables) else "No changes to save"
-    )
-    if st.button(label, type="primary", disabled=not (changed or changed_tables), key=f"{prefix}.save"):
+    values.pop("privacy_ack", None)
+    changed, changed_tables = _changes(form, base, values, tables)
+    count = len(changed) + len(changed_tables)
+    label = f"Save {count} change(s)" if count else "No changes to save"
+    if st.button(label, type="primary", disabled=not count, key=f"{prefix}.save"):
         try:
-            clients.update(db, actor, record.id, changed, record.version, changed_tables, sensitive_unlocked=unlocked)
+            clients.update(db, actor, record.id, changed, base.version, changed_tables, sensitive_unlocked=unlocked)
         except ValidationError as exc:
             st.session_state[_errors_key(prefix)] = exc.errors
             notify("Nothing was saved: fix the fields marked below.", "error")
             st.rerun()
         except StaleRecord as exc:
-            st.error(str(exc))
+            st.error(str(exc), icon=":material/sync_problem:")
             return
-        st.session_state.pop(_errors_key(prefix), None)
+        forms.clear(prefix)
         notify("Saved.")
+        st.rerun()
+
+
+def _changed_meanwhile(prefix: str) -> None:
+    st.warning(
+        "Someone saved this client after you opened it. Your unsaved edits would be refused; reload to see their version."
+    )
+    if st.button("Reload the saved version (drops your unsaved edits)", key=f"{prefix}.reload"):
+        forms.clear(prefix)
         st.rerun()
 
 
@@ -268,7 +290,7 @@ def header(db: Database, actor: Actor, record: ClientRecord) -> None:
     if record.client_type == ANONYMOUS:
         st.info("Anonymous client: a minimal profile that can never become a Named client.")
         return
-    c1, c2 = st.columns([1, 5])
+    c1, c2 = st.columns([2, 5])
     if c1.button("Create New Family Member", icon=":material/group_add:"):
         st.switch_page(REGISTER_PAGE, query_params={"relative": str(record.id)})
     _family_tools(db, actor, record, c2)

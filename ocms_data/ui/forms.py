@@ -14,7 +14,14 @@ LEGEND = (
     ":green-background[green] required to save · :yellow-background[yellow] required for iCARE · "
     ":gray-background[gray] filled by the system"
 )
-SHADED = ("input", "textarea", '[data-baseweb="select"] > div', '[data-baseweb="input"]', '[data-baseweb="base-input"]')
+SHADED = (
+    "input",
+    "textarea",
+    '[data-baseweb="select"] > div',
+    '[data-baseweb="input"]',
+    '[data-baseweb="base-input"]',
+    '[data-testid="stDateInputField"]',
+)
 NEED_CSS = (
     "<style>"
     + "".join(
@@ -77,11 +84,19 @@ def field_input(f: Field, ctx: FormContext):
     """One widget for one field; returns what it holds."""
     key, disabled = ctx.key(f.name), f.need is Need.AUTO or f.name in ctx.read_only
     common = {"label": f.label, "key": key, "help": _help(f), "disabled": disabled}
-    with st.container(key=f"need_{f.need.value.lower()}_{key}"):
+    with st.container(key=f"need_{_shade(f, ctx).value.lower()}_{key}"):
         value = _widget(f, ctx, common)
     if f.name in ctx.errors:
         st.error(ctx.errors[f.name], icon=":material/error:")
     return value
+
+
+def _shade(f: Field, ctx: FormContext) -> Need:
+    """A conditional field is shaded by its need only while its condition holds."""
+    if f.when is None:
+        return f.need
+    current = {n: st.session_state.get(ctx.key(n)) for n in f.when.fields}
+    return f.need if f.when.holds(current) else Need.OPTIONAL
 
 
 def _widget(f: Field, ctx: FormContext, common: dict):
@@ -99,8 +114,7 @@ def _widget(f: Field, ctx: FormContext, common: dict):
             **common,
         )
     elif f.kind is Kind.DATE:
-        top = date.today() if f.past else MAX_DATE
-        value = st.date_input(min_value=MIN_DATE, max_value=top, format="YYYY-MM-DD", **common)
+        value = st.date_input(min_value=MIN_DATE, max_value=MAX_DATE, format="YYYY-MM-DD", **common)
     elif f.kind is Kind.INT:
         value = st.number_input(min_value=f.min, max_value=f.max, step=1, **common)
     elif f.kind is Kind.LONGTEXT:
@@ -121,45 +135,55 @@ def section_inputs(section: Section, ctx: FormContext, columns: int = 3) -> dict
     return out
 
 
-def _column(f: Field, ctx: FormContext):
-    cfg = st.column_config
-    common = {"label": f.label, "help": NEED_WORDS[f.need], "required": f.need is Need.TO_SAVE}
-    if f.kind is Kind.CODE:
-        return cfg.SelectboxColumn(options=list(ctx.catalog.codes(f.codes)), **common)
-    if f.kind is Kind.REF:
-        return cfg.SelectboxColumn(options=list(ctx.refs.get(f.ref, {}).values()), **common)
-    if f.kind is Kind.DATE:
-        return cfg.DateColumn(
-            format="YYYY-MM-DD", min_value=MIN_DATE, max_value=date.today() if f.past else MAX_DATE, **common
-        )
-    if f.kind is Kind.INT:
-        return cfg.NumberColumn(min_value=f.min, max_value=f.max, step=1, **common)
-    return cfg.TextColumn(max_chars=f.length_limit, **common)
+def _add_row(ids_key: str) -> None:
+    ids = st.session_state[ids_key]
+    ids.append(max(ids, default=-1) + 1)
 
 
-def table_input(section: Section, ctx: FormContext, current: list[dict]) -> list[dict]:
-    """A repeating section as an editable table; references are shown and returned by label→id."""
-    refs = {f.name: ctx.refs.get(f.ref, {}) for f in section.fields if f.kind is Kind.REF}
-    shown = [{**r, **{n: labels.get(r.get(n)) for n, labels in refs.items()}} for r in current]
-    frame = pd.DataFrame(shown, columns=[f.name for f in section.fields])
-    edited = st.data_editor(
-        frame,
-        key=ctx.key(section.key),
-        num_rows="dynamic",
-        hide_index=True,
-        column_config={f.name: _column(f, ctx) for f in section.fields},
-        disabled=section.key in ctx.read_only,
-        width="stretch",
-    )
+def _remove_row(ids_key: str, row_id: int) -> None:
+    st.session_state[ids_key].remove(row_id)
+
+
+def rows_input(section: Section, ctx: FormContext, current: list[dict]) -> list[dict]:
+    """A repeating section as rows of widgets with Add and Remove; returns the rows in order."""
+    base = ctx.key(section.key)
+    ids_key = f"{base}.rows"
+    if ids_key not in st.session_state:
+        st.session_state[ids_key] = list(range(len(current)))
+        for i, r in enumerate(current):
+            seed(FormContext(f"{base}.{i}", ctx.refs), section.fields, r)
     out = []
-    for r in edited.astype(object).where(edited.notna(), None).to_dict("records"):
-        for name, labels in refs.items():
-            by_label = {v: k for k, v in labels.items()}
-            r[name] = by_label.get(r[name], r[name])
-        out.append(r)
-    for key, message in ctx.errors.items():
-        if key.startswith(f"{section.key}."):
-            st.error(f"Row {key.split('.')[1]}: {message}", icon=":material/error:")
+    for pos, row_id in enumerate(list(st.session_state[ids_key]), start=1):
+        mark = f"{section.key}.{pos}."
+        row_ctx = FormContext(
+            f"{base}.{row_id}",
+            ctx.refs,
+            read_only={f.name for f in section.fields} if section.key in ctx.read_only else set(),
+        )
+        seed(row_ctx, section.fields, {})
+        cols = st.columns([*[3] * len(section.fields), 1], vertical_alignment="bottom")
+        row = {}
+        for col, f in zip(cols, section.fields, strict=False):
+            with col:
+                row[f.name] = field_input(f, row_ctx)
+        cols[-1].button(
+            "Remove",
+            key=f"{base}.{row_id}.remove",
+            on_click=_remove_row,
+            args=(ids_key, row_id),
+            icon=":material/delete:",
+        )
+        for name, message in ctx.errors.items():
+            if name.startswith(mark):
+                st.error(f"Row {pos}: {message}", icon=":material/error:")
+        out.append(row)
+    st.button(
+        section.add_label,
+        key=f"{base}.add",
+        on_click=_add_row,
+        args=(ids_key,),
+        icon=":material/add:",
+    )
     return out
 
 
@@ -170,7 +194,7 @@ def section_box(section: Section, ctx: FormContext, values: dict, tables: dict) 
         if section.help:
             st.caption(section.help)
         if section.table:
-            tables[section.key] = table_input(section, ctx, tables.get(section.key, []))
+            tables[section.key] = rows_input(section, ctx, tables.get(section.key, []))
         else:
             values.update(section_inputs(section, ctx))
 

@@ -37,6 +37,15 @@ def _inputs(table: str, key: str, row: dict) -> dict:
     return values
 
 
+def _fresh_key(name: str) -> str:
+    """A form key that changes after each successful add, so the next add starts empty."""
+    return f"{name}.{st.session_state.get(f'{name}.n', 0)}"
+
+
+def _renew(name: str) -> None:
+    st.session_state[f"{name}.n"] = st.session_state.get(f"{name}.n", 0) + 1
+
+
 def _errors(exc: ValidationError) -> None:
     for col, message in exc.errors.items():
         st.error(f"{LABELS.get(col, col)}: {message}")
@@ -46,12 +55,14 @@ def reference_tab(db: Database, actor: Actor, table: str) -> None:
     """List one reference table, add a row, change a row."""
     found = reference.listing(db, actor, table, active_only=False)
     st.dataframe(found, hide_index=True, width="stretch", column_config={"id": None})
-    with st.form(f"add.{table}", clear_on_submit=True):
+    form_key = _fresh_key(f"add.{table}")
+    with st.form(form_key):
         st.markdown(f"**Add to {table}**")
-        values = _inputs(table, f"add.{table}", {})
+        values = _inputs(table, form_key, {})
         if st.form_submit_button("Add"):
             try:
                 reference.save(db, actor, table, values)
+                _renew(f"add.{table}")
                 notify(f"Added to {table}.")
                 st.rerun()
             except ValidationError as exc:
@@ -82,7 +93,7 @@ def staff_tab(db: Database, actor: Actor) -> None:
     users = accounts.list_users(db, actor, active_only=False)
     sites = reference.labels(db, actor, "sites")
     st.dataframe(users, hide_index=True, width="stretch", column_config={"id": None, "default_site_id": None})
-    with st.form("add.user", clear_on_submit=True):
+    with st.form(_fresh_key("add.user")):
         st.markdown("**Add a staff member**")
         c1, c2 = st.columns(2)
         username = c1.text_input("User name")
@@ -94,6 +105,7 @@ def staff_tab(db: Database, actor: Actor) -> None:
         if st.form_submit_button("Add"):
             try:
                 accounts.create_user(db, actor, username, full_name, password, roles, email or None, site)
+                _renew("add.user")
                 notify(f"Added {full_name}.")
                 st.rerun()
             except ValidationError as exc:

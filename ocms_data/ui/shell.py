@@ -14,6 +14,7 @@ from ocms_data.ui.runtime import current_actor, database, show_notices
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_ON_LEAVE = "sensitive_unlocked"
+PER_VISIT_PREFIXES = ("cp.",)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,13 @@ def sidebar(actor: Actor) -> None:
         )
 
 
+def leave_page() -> None:
+    """Forget what must not outlive a page visit: the sensitive unlock and unsaved profile edits."""
+    st.session_state.pop(LOCK_ON_LEAVE, None)
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(PER_VISIT_PREFIXES)]:
+        del st.session_state[key]
+
+
 def main() -> None:
     st.set_page_config(page_title="OCMS Lite", page_icon=":material/diversity_3:", layout="wide")
     try:
@@ -105,12 +113,12 @@ def main() -> None:
         st.stop()
     actor = current_actor()
     if actor is None:
-        login_view()
-        st.stop()
+        st.navigation([st.Page(login_view, title="Sign in", icon=":material/login:")], position="hidden").run()
+        return
     sidebar(actor)
     page = st.navigation(navigation(actor))
     if st.session_state.get("_page") != page.url_path:
-        st.session_state.pop(LOCK_ON_LEAVE, None)
+        leave_page()
         st.session_state["_page"] = page.url_path
     show_notices()
     page.run()
