@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from ocms_data import audit, reference
+from ocms_data import audit, records, reference
 from ocms_data.accounts import Actor
 from ocms_data.db import Database, next_counter, one, rows
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
@@ -20,7 +20,7 @@ from ocms_data.grid import (
     value_from_grid,
 )
 from ocms_data.registry import Form, Kind, default_catalog
-from ocms_data.validation import any_missing, problems_sql, validate, validate_rows
+from ocms_data.validation import any_missing, problems_sql
 from ocms_data.xlsx import table_workbook
 
 NAMED, ANONYMOUS = "Named", "Anonymous"
@@ -76,30 +76,6 @@ class ClientRecord:
         return f"{self.values.get('first_name') or ''} {self.values.get('last_name') or ''}".strip()
 
 
-def _split(form: Form, values: dict) -> tuple[dict, dict]:
-    """Row values and multi-valued ones."""
-    multi = {f.name for f in form.multi_fields}
-    return {k: v for k, v in values.items() if k not in multi}, {k: v for k, v in values.items() if k in multi}
-
-
-def _check_fields_belong(form: Form, values: dict, tables: dict) -> None:
-    unknown = [k for k in values if not form.has(k)] + [k for k in tables if k not in {s.key for s in form.tables}]
-    if unknown:
-        raise ValidationError(dict.fromkeys(unknown, f"Not part of a {form.label} profile."))
-
-
-def _clean_tables(form: Form, tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    out, errors = {}, {}
-    for key, raw in tables.items():
-        try:
-            out[key] = validate_rows(form.section(key), raw)
-        except ValidationError as exc:
-            errors.update(exc.errors)
-    if errors:
-        raise ValidationError(errors)
-    return out
-
-
 def register(
     db: Database,
     actor: Actor,
@@ -115,43 +91,16 @@ def register(
     family (giving the relative a new code when they have none).
     """
     form = form_for(client_type)
-    tables = tables or {}
     values = {k: v for k, v in values.items() if k not in ("client_type", "client_no", "family_code")}
-    _check_fields_belong(form, values, tables)
-    errors = {}
-    try:
-        clean = validate(form, values)
-    except ValidationError as exc:
-        errors, clean = exc.errors, {}
-    try:
-        clean_tables = _clean_tables(form, tables)
-    except ValidationError as exc:
-        errors.update(exc.errors)
-    if errors:
-        raise ValidationError(errors)
-    row, multi = _split(form, clean)
+    clean, clean_tables = records.clean(form, values, tables)
 
     def apply(cur):
-        _check_refs(cur, actor, form, row)
-        client_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
-        row.update(
-            id=client_id,
-            agency_id=actor.agency_id,
-            created_by=actor.user_id,
-            client_type=client_type,
-            client_no=next_counter(cur, actor.agency_id, "client_no"),
-        )
+        extra = {"client_type": client_type, "client_no": next_counter(cur, actor.agency_id, "client_no")}
         if relative_id is not None:
-            row["family_code"] = _relative_family(cur, actor, relative_id)
+            extra["family_code"] = _relative_family(cur, actor, relative_id)
         elif family:
-            row["family_code"] = _family_code(cur, actor, family)
-        cols = list(row)
-        cur.execute(
-            f"INSERT INTO {form.table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            list(row.values()),
-        )
-        _write_tables(cur, actor, form, client_id, clean_tables)
-        _write_multi(cur, actor, form, client_id, multi)
+            extra["family_code"] = _family_code(cur, actor, family)
+        client_id = records.insert(cur, actor, form, clean, clean_tables, extra)
         audit.record(cur, actor, "create", "clients", client_id, {"type": client_type, **clean})
         return client_id
 
@@ -188,73 +137,17 @@ def _relative_family(cur, actor: Actor, relative_id: int) -> str:
     return code
 
 
-def _check_refs(cur, actor: Actor, form: Form, row: dict) -> None:
-    """References must point into the actor's agency."""
-    errors = {}
-    for f in form.fields:
-        if f.kind is Kind.REF and row.get(f.name) is not None:
-            hit = cur.execute(
-                f"SELECT 1 FROM {f.ref} WHERE id = ? AND agency_id = ?", [row[f.name], actor.agency_id]
-            ).fetchone()
-            if not hit:
-                errors[f.name] = f"Pick a {f.label.lower()} of your agency."
-    if errors:
-        raise ValidationError(errors)
-
-
-def _write_tables(cur, actor: Actor, form: Form, client_id: int, tables: dict[str, list[dict]]) -> None:
-    for key, table_rows in tables.items():
-        section = form.section(key)
-        cur.execute(f"DELETE FROM {section.table} WHERE parent_id = ? AND agency_id = ?", [client_id, actor.agency_id])
-        for pos, r in enumerate(table_rows):
-            cols = ["id", "parent_id", "agency_id", "position", *r]
-            cur.execute(
-                f"INSERT INTO {section.table} ({', '.join(cols)}) VALUES (nextval('ids'), ?, ?, ?{', ?' * len(r)})",
-                [client_id, actor.agency_id, pos, *r.values()],
-            )
-
-
-def _write_multi(cur, actor: Actor, form: Form, client_id: int, multi: dict[str, list[str]]) -> None:
-    for name, chosen in multi.items():
-        cur.execute(
-            f"DELETE FROM {form.table}_multi WHERE parent_id = ? AND agency_id = ? AND field = ?",
-            [client_id, actor.agency_id, name],
-        )
-        for value in chosen:
-            cur.execute(
-                f"INSERT INTO {form.table}_multi VALUES (?, ?, ?, ?)", [client_id, actor.agency_id, name, value]
-            )
-
-
 def get(db: Database, actor: Actor, client_id: int, *, sensitive: bool = False) -> ClientRecord:
     """One client of the actor's agency; sensitive fields only when asked (after an unlock)."""
     with db.read() as cur:
-        row = one(cur, "SELECT * FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id])
+        row = one(cur, "SELECT client_type FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id])
         if row is None:
             raise NotFound("No such client in your agency.")
         form = form_for(row["client_type"])
-        values = {f.name: row.get(f.name) for f in form.row_fields}
-        for f in form.multi_fields:
-            values[f.name] = [
-                r[0]
-                for r in cur.execute(
-                    f"SELECT value FROM {form.table}_multi WHERE parent_id = ? AND agency_id = ? AND field = ? ORDER BY value",
-                    [client_id, actor.agency_id, f.name],
-                ).fetchall()
-            ]
-        tables = {
-            s.key: rows(
-                cur,
-                f"SELECT {', '.join(f.name for f in s.fields)} FROM {s.table} "
-                "WHERE parent_id = ? AND agency_id = ? ORDER BY position",
-                [client_id, actor.agency_id],
-            )
-            for s in form.tables
-            if not s.sensitive
-        }
-    if not sensitive:
-        values = {k: v for k, v in values.items() if not form.field(k).sensitive}
-    return ClientRecord(client_id, row["client_type"], row["version"], values, tables, sensitive)
+        stored, tables = records.read(cur, actor, form, client_id, "client")
+    values = {f.name: stored.get(f.name) for f in form.fields if sensitive or not f.sensitive}
+    tables = {s.key: tables[s.key] for s in form.tables if sensitive or not s.sensitive}
+    return ClientRecord(client_id, row["client_type"], stored["version"], values, tables, sensitive)
 
 
 def update(
@@ -273,40 +166,17 @@ def update(
     """
     current = get(db, actor, client_id, sensitive=False)
     form = current.form
-    tables = tables or {}
     values = {k: v for k, v in values.items() if k not in ("client_type", "client_no")}
-    _check_fields_belong(form, values, tables)
+    records.check_known(form, values, tables)
     _check_locks(db, actor, form, client_id, values, sensitive_unlocked)
-    errors = {}
-    try:
-        clean = validate(form, values, context=current.values, only=set(values))
-    except ValidationError as exc:
-        errors, clean = exc.errors, {}
-    try:
-        clean_tables = _clean_tables(form, tables)
-    except ValidationError as exc:
-        errors.update(exc.errors)
-    if errors:
-        raise ValidationError(errors)
-    row, multi = _split(form, clean)
-    changed = {k: v for k, v in clean.items() if current.values.get(k) != v or k in multi}
+    clean, clean_tables = records.clean(form, values, tables, context=current.values, only=set(values))
+    changed = {k: {"old": current.values.get(k), "new": v} for k, v in clean.items() if current.values.get(k) != v}
 
     def apply(cur):
-        _check_refs(cur, actor, form, row)
-        sets = "".join(f"{k} = ?, " for k in row)
-        res = cur.execute(
-            f"UPDATE clients SET {sets}version = version + 1, updated_at = current_timestamp, updated_by = ? "
-            "WHERE id = ? AND agency_id = ? AND version = ? RETURNING version",
-            [*row.values(), actor.user_id, client_id, actor.agency_id, version],
-        ).fetchall()
-        if not res:
-            raise StaleRecord(_stale_message(cur, actor, client_id))
-        _write_tables(cur, actor, form, client_id, clean_tables)
-        _write_multi(cur, actor, form, client_id, multi)
-        detail = {k: {"old": current.values.get(k), "new": v} for k, v in changed.items()}
-        detail.update({k: f"{len(v)} rows" for k, v in clean_tables.items()})
+        new_version = records.update(cur, actor, form, client_id, clean, version, clean_tables, what="client")
+        detail = {**changed, **{k: f"{len(v)} rows" for k, v in clean_tables.items()}}
         audit.record(cur, actor, "update", "clients", client_id, detail)
-        return res[0][0]
+        return new_version
 
     return db.write(apply)
 
@@ -332,21 +202,6 @@ def _check_locks(db, actor: Actor, form: Form, client_id: int, values: dict, sen
         raise ValidationError(errors)
 
 
-def _stale_message(cur, actor: Actor, client_id: int) -> str:
-    last = one(
-        cur,
-        "SELECT u.full_name, a.occurred_at FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
-        "WHERE a.agency_id = ? AND a.entity = 'clients' AND a.rec_id = ? ORDER BY a.occurred_at DESC, a.id DESC LIMIT 1",
-        [actor.agency_id, client_id],
-    )
-    if last is None:
-        raise NotFound("No such client in your agency.")
-    return (
-        f"{last['full_name']} changed this client at {last['occurred_at']:%Y-%m-%d %H:%M} after you opened it. "
-        "Nothing was saved; reload to see their change, then make yours again."
-    )
-
-
 def update_cell(db: Database, actor: Actor, client_id: int, name: str, value, version: int) -> int:
     """Save one grid cell on its own; returns the new version."""
     return update(db, actor, client_id, {name: value}, version)
@@ -363,7 +218,7 @@ def set_family(db: Database, actor: Actor, client_id: int, family: str, version:
             [code, actor.user_id, client_id, actor.agency_id, version],
         ).fetchall()
         if not res:
-            raise StaleRecord(_stale_message(cur, actor, client_id))
+            raise StaleRecord(records.stale_message(cur, actor, "clients", client_id, "client"))
         audit.record(cur, actor, "update", "clients", client_id, {"family_code": code})
         return res[0][0]
 

@@ -24,6 +24,9 @@ RECORD_COLUMNS = (
     "updated_at TIMESTAMP",
     "updated_by BIGINT",
 )
+TABLE_EXTRA = {
+    "service_forms": ("session_id BIGINT NOT NULL", "client_id BIGINT", "form_type VARCHAR NOT NULL"),
+}
 CHILD_COLUMNS = (
     "id BIGINT PRIMARY KEY",
     "parent_id BIGINT NOT NULL",
@@ -55,6 +58,12 @@ SYSTEM_DDL = (
     """CREATE TABLE IF NOT EXISTS counters (
         agency_id BIGINT NOT NULL, name VARCHAR NOT NULL, value BIGINT NOT NULL,
         PRIMARY KEY (agency_id, name))""",
+    """CREATE TABLE IF NOT EXISTS session_clients (
+        session_id BIGINT NOT NULL, client_id BIGINT NOT NULL, agency_id BIGINT NOT NULL,
+        added_at TIMESTAMP NOT NULL DEFAULT current_timestamp, PRIMARY KEY (session_id, client_id))""",
+    """CREATE TABLE IF NOT EXISTS problems (
+        agency_id BIGINT NOT NULL, form VARCHAR NOT NULL, rec_id BIGINT NOT NULL, session_id BIGINT NOT NULL,
+        field VARCHAR NOT NULL, need VARCHAR NOT NULL, message VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS audit_log (
         id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, user_id BIGINT,
         occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp, action VARCHAR NOT NULL,
@@ -76,7 +85,7 @@ def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
     for table, fields in catalog.table_columns().items():
         declared = [f for f in fields if f.name not in system]
         base = CHILD_COLUMNS if table in children else RECORD_COLUMNS
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(base)})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join((*base, *TABLE_EXTRA.get(table, ())))})")
         have = {r[0] for r in con.execute(_COLUMNS_SQL, [table]).fetchall()}
         for f in declared:
             if f.name not in have:
@@ -87,6 +96,11 @@ def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
             con.execute(
                 f"CREATE TABLE IF NOT EXISTS {form.table}_multi (parent_id BIGINT NOT NULL, "
                 "agency_id BIGINT NOT NULL, field VARCHAR NOT NULL, value VARCHAR NOT NULL)"
+            )
+        if form.refs_fields:
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {form.table}_refs (parent_id BIGINT NOT NULL, "
+                "agency_id BIGINT NOT NULL, field VARCHAR NOT NULL, ref_id BIGINT NOT NULL)"
             )
     return added
 

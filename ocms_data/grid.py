@@ -20,12 +20,13 @@ class GridQuery:
     """What the user asked the grid for: search, filters, sort, one page."""
 
     search: str = ""
-    filters: dict[str, list[str]] = field(default_factory=dict)
+    filters: dict[str, list] = field(default_factory=dict)
     incomplete_only: bool = False
     sort: str | None = None
     descending: bool = False
     page: int = 1
     page_size: int = 100
+    extra: dict = field(default_factory=dict)
 
     @property
     def limit(self) -> int:
@@ -64,7 +65,9 @@ MISSING_TOOLTIP = js(
     " if ((';' + m + ';').indexOf(';' + p.colDef.field + ';') >= 0) return 'Missing for iCARE: ' + p.colDef.headerName;"
     " return (p.data && p.data._missing_labels) ? 'Missing for iCARE: ' + p.data._missing_labels : null; }"
 )
-INCOMPLETE_ROW_STYLE = js("function(p){ return (p.data && p.data._missing) ? {background: '#fffbe6'} : null; }")
+INCOMPLETE_ROW_STYLE = js(
+    "function(p){ return (p.data && (p.data._missing || p.data._missing_labels)) ? {background: '#fffbe6'} : null; }"
+)
 
 
 def grid_fields(form: Form, chosen: list[str] | None = None) -> list[Field]:
@@ -110,8 +113,17 @@ def column_def(f: Field, catalog: Catalog, ref_labels: dict[str, dict[int, str]]
     return col
 
 
-def grid_options(form: Form, fields: list[Field], catalog: Catalog, ref_labels: dict[str, dict[int, str]]) -> dict:
-    """Plain AG Grid options for a page of `form` records (no client-side paging or sorting)."""
+def grid_options(
+    form: Form,
+    fields: list[Field],
+    catalog: Catalog,
+    ref_labels: dict[str, dict[int, str]],
+    computed: tuple[tuple[str, str], ...] = (),
+) -> dict:
+    """Plain AG Grid options for a page of `form` records (no client-side paging or sorting).
+
+    `computed` adds read-only columns (name, header) that the page query derives, e.g. a status.
+    """
     return {
         "columnDefs": [
             {"field": "id", "hide": True},
@@ -119,6 +131,17 @@ def grid_options(form: Form, fields: list[Field], catalog: Catalog, ref_labels: 
             {"field": MISSING_NAMES, "hide": True},
             {"field": MISSING_LABELS, "hide": True},
             *(column_def(f, catalog, ref_labels) for f in fields),
+            *(
+                {
+                    "field": name,
+                    "headerName": label,
+                    "editable": False,
+                    "cellStyle": MISSING_CELL_STYLE,
+                    "tooltipValueGetter": MISSING_TOOLTIP,
+                    "minWidth": 110,
+                }
+                for name, label in computed
+            ),
         ],
         "defaultColDef": {"resizable": True},
         "getRowId": js("function(p){ return String(p.data.id); }"),

@@ -10,6 +10,8 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
+from ocms_data.icare.spec import Column, Template, check_template, read_templates
+
 CATALOG_DIR = Path(__file__).parent / "catalog"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -51,6 +53,7 @@ class Kind(StrEnum):
     POSTAL = "postal"
     DIGITS = "digits"
     REF = "ref"
+    REFS = "refs"
 
 
 SQL_TYPES = {
@@ -61,6 +64,8 @@ SQL_TYPES = {
 DEFAULT_MAX_LEN = {Kind.LONGTEXT: 4000}
 TEXT_MAX_LEN = 200
 REF_TABLES = {"sites", "users", "programs", "funders", "activities", "courses"}
+RULE_KINDS = ("not_before", "positive_total", "sql")
+FORM_ROLES = ("service", "group", "attendee")
 
 
 class CatalogError(Exception):
@@ -160,7 +165,7 @@ class Field:
 
     @property
     def stored_in_row(self) -> bool:
-        return self.kind is not Kind.MULTI
+        return self.kind not in (Kind.MULTI, Kind.REFS)
 
     @property
     def length_limit(self) -> int | None:
@@ -190,8 +195,10 @@ class Rule:
     """A declared check across fields.
 
     kind `not_before`: `field` may not be earlier than `other` (blocks saving and shows as a
-    problem). kind `sql`: `problem` is an SQL predicate over alias `t` that is true when the
-    record has the problem (shown as a problem of `need`, never blocks saving).
+    problem). kind `positive_total`: the numbers in `fields` may not all be empty or zero (blocks
+    saving). kind `sql`: `problem` is an SQL predicate over alias `t` that is true when the record
+    has the problem (shown as a problem of `need`, never blocks saving); its `field` may name a part
+    of the record that is not a field (e.g. `forms`).
     """
 
     id: str
@@ -201,6 +208,7 @@ class Rule:
     need: Need = Need.TO_SAVE
     other: str | None = None
     problem: str | None = None
+    fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,8 @@ class Form:
     scope: str | None = None
     icare_template: str | None = None
     path: str = ""
+    role: str | None = None
+    session_types: tuple[str, ...] = ()
 
     @property
     def fields(self) -> list[Field]:
@@ -227,6 +237,10 @@ class Form:
     @property
     def multi_fields(self) -> list[Field]:
         return [f for f in self.fields if f.kind is Kind.MULTI]
+
+    @property
+    def refs_fields(self) -> list[Field]:
+        return [f for f in self.fields if f.kind is Kind.REFS]
 
     @property
     def tables(self) -> list[Section]:
@@ -263,10 +277,11 @@ class CodeList:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Every form and code list, loaded and self-checked."""
+    """Every form, code list and iCARE template spec, loaded and self-checked."""
 
     forms: dict[str, Form]
     codelists: dict[str, CodeList]
+    templates: dict[str, Template] = field(default_factory=dict)
 
     def form(self, key: str) -> Form:
         return self.forms[key]
@@ -305,12 +320,38 @@ def _cond(raw: str | None) -> Condition | None:
     return Condition.parse(raw) if raw else None
 
 
-def _read_field(raw: dict, section: dict) -> Field:
+FORMAT_KINDS = {
+    "text": Kind.TEXT,
+    "date": Kind.DATE,
+    "yes_no": Kind.CODE,
+    "int": Kind.INT,
+    "code": Kind.CODE,
+    "postal": Kind.POSTAL,
+    "phone": Kind.PHONE,
+    "email": Kind.EMAIL,
+    "digits": Kind.DIGITS,
+}
+
+
+def _from_template(args: dict, column: Column) -> None:
+    """Fill what a field leaves out from its iCARE column: label, kind, code list, need."""
+    args.setdefault("label", column.header)
+    args.setdefault("kind", FORMAT_KINDS.get(column.format, Kind.TEXT).value)
+    if column.codes:
+        args.setdefault("codes", column.codes)
+    args.setdefault("need", "FOR_ICARE" if column.mandatory else "OPTIONAL")
+
+
+def _read_field(raw: dict, section: dict, columns: dict[str, Column]) -> Field:
     known = set(Field.__dataclass_fields__) - {"section", "sensitive"}
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"field {raw.get('name')!r} has unknown keys {sorted(unknown)}")
     args = dict(raw)
+    if args.get("icare") in columns:
+        _from_template(args, columns[args["icare"]])
+    if "kind" not in args or "label" not in args:
+        raise ValueError(f"field {raw.get('name')!r} needs a kind and a label (or an iCARE column to take them from)")
     args["kind"] = Kind(args["kind"])
     args["need"] = Need(args.get("need", "OPTIONAL"))
     args["when"] = _cond(args.get("when"))
@@ -340,13 +381,15 @@ def _expand(data, codelists: dict[str, CodeList], sql: bool = False):
     return PLACEHOLDER_RE.sub(values, data)
 
 
-def _read_form(path: Path, codelists: dict[str, CodeList]) -> Form:
+def _read_form(path: Path, codelists: dict[str, CodeList], templates: dict[str, Template]) -> Form:
     data = _expand(tomllib.loads(path.read_text(encoding="utf-8")), codelists)
+    template = templates.get(data.get("icare_template") or "")
+    columns = {c.tech_id: c for c in template.columns} if template else {}
     sections = tuple(
         Section(
             key=s["key"],
             label=s["label"],
-            fields=tuple(_read_field(f, s) for f in s["fields"]),
+            fields=tuple(_read_field(f, s, columns) for f in s["fields"]),
             table=s.get("table"),
             sensitive=s.get("sensitive", False),
             add_label=s.get("add_label", "Add a row"),
@@ -354,7 +397,10 @@ def _read_form(path: Path, codelists: dict[str, CodeList]) -> Form:
         )
         for s in data["sections"]
     )
-    rules = tuple(Rule(**{**r, "need": Need(r.get("need", "TO_SAVE"))}) for r in data.get("rules", []))
+    rules = tuple(
+        Rule(**{**r, "need": Need(r.get("need", "TO_SAVE")), "fields": tuple(r.get("fields", ()))})
+        for r in data.get("rules", [])
+    )
     return Form(
         key=data["key"],
         label=data["label"],
@@ -364,6 +410,8 @@ def _read_form(path: Path, codelists: dict[str, CodeList]) -> Form:
         scope=data.get("scope"),
         icare_template=data.get("icare_template"),
         path=path.name,
+        role=data.get("role"),
+        session_types=tuple(data.get("session_types", ())),
     )
 
 
@@ -376,15 +424,17 @@ def load(directory: Path = CATALOG_DIR) -> Catalog:
             codelists[p.stem] = _read_codelist(p)
         except (KeyError, csv.Error, UnicodeDecodeError) as exc:
             problems.append(f"catalog.E001 {p.name}: unreadable code list ({exc})")
+    templates, template_problems = read_templates(directory / "icare")
+    problems += template_problems
     forms = {}
     for p in sorted((directory / "forms").glob("*.toml")):
         try:
-            form = _read_form(p, codelists)
+            form = _read_form(p, codelists, templates)
         except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as exc:
             problems.append(f"catalog.E002 {p.name}: unreadable form ({exc})")
             continue
         forms[form.key] = form
-    catalog = Catalog(forms, codelists)
+    catalog = Catalog(forms, codelists, templates)
     problems += check(catalog)
     if problems:
         raise CatalogError(problems)
@@ -399,6 +449,8 @@ def check(catalog: Catalog) -> list[str]:
             out.append(f"catalog.E010 code list {name}: no values")
         if len(set(cl.values)) != len(cl.values):
             out.append(f"catalog.E011 code list {name}: duplicate values")
+    for template in catalog.templates.values():
+        out += check_template(template, catalog.codelists)
     for form in catalog.forms.values():
         out += _check_form(form, catalog)
     for table, _cols in catalog.table_columns().items():
@@ -422,19 +474,33 @@ def _check_form(form: Form, catalog: Catalog) -> list[str]:
     icare = [f.icare for s in form.sections for f in s.fields if f.icare]
     for dup in sorted({i for i in icare if icare.count(i) > 1}):
         out.append(f"catalog.E031 {where}: iCARE column {dup} mapped twice")
+    if form.role and form.role not in FORM_ROLES:
+        out.append(f"catalog.E072 {where}: role must be one of {', '.join(FORM_ROLES)}")
+    if form.session_types and "session_type" in catalog.codelists:
+        bad = [t for t in form.session_types if t not in catalog.codes("session_type")]
+        if bad:
+            out.append(f"catalog.E073 {where}: unknown session types {bad}")
+    template = catalog.templates.get(form.icare_template or "")
+    if form.icare_template and catalog.templates and template is None:
+        out.append(f"catalog.E070 {where}: unknown iCARE template {form.icare_template}")
+    for tech_id in icare if template else []:
+        if not template.has(tech_id):
+            out.append(f"catalog.E071 {where}: iCARE column {tech_id} is not in template {template.key}")
     for s in form.sections:
         scope = {f.name: f for f in (s.fields if s.table else form.fields)}
         for f in s.fields:
             out += _check_field(f, scope, catalog, f"{where} field {f.name}")
     for r in form.rules:
-        if r.field not in names and not any(s.table and s.key == r.field for s in form.sections):
+        if r.kind != "sql" and r.field not in names:
             out.append(f"catalog.E040 {where}: rule {r.id} names unknown field {r.field}")
         if r.kind == "not_before" and r.other not in names:
             out.append(f"catalog.E041 {where}: rule {r.id} compares with unknown field {r.other}")
         if r.kind == "sql" and not r.problem:
             out.append(f"catalog.E042 {where}: rule {r.id} has no problem SQL")
-        if r.kind not in ("not_before", "sql"):
+        if r.kind not in RULE_KINDS:
             out.append(f"catalog.E043 {where}: rule {r.id} has unknown kind {r.kind}")
+        if r.kind == "positive_total" and (not r.fields or any(n not in names for n in r.fields)):
+            out.append(f"catalog.E044 {where}: rule {r.id} needs `fields` naming fields of the form")
     return out
 
 
@@ -444,7 +510,7 @@ def _check_field(f: Field, scope: dict[str, Field], catalog: Catalog, where: str
         out.append(f"catalog.E050 {where}: name must be lower_snake_case")
     if f.kind in (Kind.CODE, Kind.MULTI) and f.codes not in catalog.codelists:
         out.append(f"catalog.E051 {where}: unknown code list {f.codes!r}")
-    if f.kind is Kind.REF and f.ref not in REF_TABLES:
+    if f.kind in (Kind.REF, Kind.REFS) and f.ref not in REF_TABLES:
         out.append(f"catalog.E052 {where}: unknown reference {f.ref!r}")
     if f.default and f.kind is Kind.CODE and f.codes in catalog.codelists and f.default not in catalog.codes(f.codes):
         out.append(f"catalog.E053 {where}: default {f.default!r} is not in {f.codes}")

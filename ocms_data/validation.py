@@ -67,7 +67,7 @@ def _is_empty(raw) -> bool:
 def clean_value(f: Field, raw, catalog: Catalog, today: date | None = None):
     """The stored form of one value, or ValueError with the message to show at the field."""
     if _is_empty(raw):
-        return [] if f.kind is Kind.MULTI else None
+        return [] if f.kind in (Kind.MULTI, Kind.REFS) else None
     today = today or date.today()
     kind = f.kind
     if kind is Kind.DATE:
@@ -77,6 +77,9 @@ def clean_value(f: Field, raw, catalog: Catalog, today: date | None = None):
         if value.year < 1900:
             raise ValueError(f"{f.label} must be after 1900.")
         return value
+    if kind is Kind.REFS:
+        items = raw if isinstance(raw, list | tuple | set) else [raw]
+        return sorted({int(v) for v in items if not _is_empty(v)})
     if kind in (Kind.INT, Kind.REF):
         try:
             value = int(float(str(raw).strip()))
@@ -153,13 +156,15 @@ def validate(
         if f.name not in errors and f.required(merged) and _is_empty(merged.get(f.name)):
             errors[f.name] = f"{f.label} is required."
     for rule in form.rules:
-        if rule.kind != "not_before" or rule.field in errors or rule.other in errors:
+        involved = {rule.field, rule.other, *rule.fields} - {None}
+        if involved & set(errors) or (only is not None and not involved & only):
             continue
-        if only is not None and rule.field not in only and rule.other not in only:
-            continue
-        later, earlier = merged.get(rule.field), merged.get(rule.other)
-        if later and earlier and later < earlier:
-            errors[rule.field if rule.field in values else rule.other] = rule.message
+        if rule.kind == "not_before":
+            later, earlier = merged.get(rule.field), merged.get(rule.other)
+            if later and earlier and later < earlier:
+                errors[rule.field if rule.field in values else rule.other] = rule.message
+        elif rule.kind == "positive_total" and not any(merged.get(n) for n in rule.fields):
+            errors[rule.field] = rule.message
     if errors:
         raise ValidationError(errors)
     return clean
@@ -217,8 +222,9 @@ def checks(form: Form, levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_ICARE)
     for f in form.fields:
         if f.need not in levels:
             continue
-        if f.kind is Kind.MULTI:
-            missing = f"t.id NOT IN (SELECT m.parent_id FROM {form.table}_multi m WHERE m.field = '{f.name}')"
+        if f.kind in (Kind.MULTI, Kind.REFS):
+            suffix = "multi" if f.kind is Kind.MULTI else "refs"
+            missing = f"t.id NOT IN (SELECT m.parent_id FROM {form.table}_{suffix} m WHERE m.field = '{f.name}')"
         else:
             missing = f"t.{f.name} IS NULL"
         cond = f"({f.when.sql('t')}) AND {missing}" if f.when else missing
@@ -227,10 +233,20 @@ def checks(form: Form, levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_ICARE)
     for r in form.rules:
         if r.need not in levels:
             continue
-        pred = f"t.{r.field} < t.{r.other}" if r.kind == "not_before" else r.problem
-        label = form.field(r.field).label if form.has(r.field) else form.section(r.field).label
+        pred = {
+            "not_before": f"t.{r.field} < t.{r.other}",
+            "positive_total": " AND ".join(f"coalesce(t.{n}, 0) = 0" for n in r.fields),
+        }.get(r.kind, r.problem)
+        label = _label(form, r.field)
         out.append(Check(r.field, label, r.need, r.message, f"({pred})"))
     return out
+
+
+def _label(form: Form, name: str) -> str:
+    if form.has(name):
+        return form.field(name).label
+    section = next((s for s in form.sections if s.key == name), None)
+    return section.label if section else name.replace("_", " ").capitalize()
 
 
 def problems_sql(form: Form, levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_ICARE)) -> str:

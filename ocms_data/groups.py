@@ -1,0 +1,127 @@
+"""Group activities: named I&O and Community Connections activities, group sessions, attendee settings."""
+
+from __future__ import annotations
+
+from ocms_data import audit, problems, records, sessions
+from ocms_data.accounts import Actor
+from ocms_data.db import Database, rows
+from ocms_data.errors import ValidationError
+from ocms_data.registry import Form, default_catalog
+
+ACTIVITY = "activity"
+SESSION_TYPE_OF = {
+    "Information & Orientation": sessions.GROUP_IO,
+    "Community Connections": sessions.GROUP_CC,
+}
+
+
+def activity_form() -> Form:
+    return default_catalog().form(ACTIVITY)
+
+
+def create_activity(db: Database, actor: Actor, values: dict) -> int:
+    """Add a named group activity to the actor's agency."""
+    form = activity_form()
+    clean, _ = records.clean(form, {f.name: f.default for f in form.fields if f.default} | values)
+
+    def apply(cur):
+        activity_id = records.insert(cur, actor, form, clean)
+        audit.record(cur, actor, "create", "activities", activity_id, clean)
+        return activity_id
+
+    return db.write(apply)
+
+
+def find_activities(
+    db: Database, actor: Actor, text: str = "", active_only: bool = True, limit: int = 50
+) -> list[dict]:
+    """Activities of the agency whose name or description matches `text`, with their last session."""
+    like = f"%{text.strip().lower()}%"
+    with db.read() as cur:
+        return rows(
+            cur,
+            "SELECT a.id, a.name, a.activity_type, a.active, max(s.service_date) AS last_session, count(s.id) AS sessions "
+            "FROM activities a LEFT JOIN sessions s ON s.activity = a.id AND s.agency_id = a.agency_id "
+            "WHERE a.agency_id = ? AND (lower(a.name) LIKE ? OR lower(coalesce(a.description, '')) LIKE ?) "
+            "AND (a.active = 'Yes' OR NOT ?) GROUP BY ALL ORDER BY a.name LIMIT ?",
+            [actor.agency_id, like, like, active_only, limit],
+        )
+
+
+def get_activity(db: Database, actor: Actor, activity_id: int) -> dict:
+    with db.read() as cur:
+        stored, _ = records.read(cur, actor, activity_form(), activity_id, "group activity")
+    return stored
+
+
+def begin_group_session(db: Database, actor: Actor, activity_id: int, values: dict, client_ids=()) -> int:
+    """A session of the activity: its type follows the activity; its group form is added at once."""
+    activity = get_activity(db, actor, activity_id)
+    session_type = SESSION_TYPE_OF[activity["activity_type"]]
+    session_id = sessions.begin(
+        db, actor, {**values, "session_type": session_type, "program": values.get("program") or activity["program"]}
+    )
+    set_activity(db, actor, session_id, activity_id)
+    for client_id in client_ids:
+        sessions.add_client(db, actor, session_id, client_id)
+    return session_id
+
+
+def set_activity(db: Database, actor: Actor, session_id: int, activity_id: int) -> None:
+    """Attach the activity to a group session and give the session its (empty) group service form."""
+    session = sessions.get(db, actor, session_id)
+    if not session.group:
+        raise ValidationError({"activity": "Only group activity sessions take a group activity."})
+    activity = get_activity(db, actor, activity_id)
+    if SESSION_TYPE_OF[activity["activity_type"]] != session.session_type:
+        raise ValidationError(
+            {"activity": f"A {session.session_type} session needs a {session.session_type.split(': ')[1]} activity."}
+        )
+
+    def apply(cur):
+        cur.execute(
+            "UPDATE sessions SET activity = ?, version = version + 1 WHERE id = ? AND agency_id = ?",
+            [activity_id, session_id, actor.agency_id],
+        )
+        has_group_form = any(f["client_id"] is None for f in session.forms)
+        for group_form in [] if has_group_form else sessions.forms_for(session.session_type, "group"):
+            sessions.new_form(cur, actor, session_id, None, group_form)
+        audit.record(cur, actor, "set_activity", "sessions", session_id, {"activity": activity_id})
+        problems.refresh(cur, actor.agency_id, [session_id])
+
+    db.write(apply)
+
+
+SETTINGS = ("funded_by", "referred_by", "attended", "volunteer_hours", "service_status", "leaving_reason")
+
+
+def apply_attendee_settings(db: Database, actor: Actor, session_id: int, settings: dict) -> int:
+    """All Attendee Settings: the same values on every attendee form of the session at once; returns how many."""
+    session = sessions.get(db, actor, session_id)
+    attendee_forms = [f for f in session.forms if f["client_id"] is not None]
+    if not attendee_forms:
+        raise ValidationError({"attendees": "Add attendees first."})
+    form = default_catalog().form(attendee_forms[0]["form_type"])
+    values = {k: v for k, v in settings.items() if k in SETTINGS or form.has(k)}
+    required = {
+        f.name for f in form.fields if f.need.value in ("TO_SAVE", "FOR_ICARE") and f.when is None and f.name in values
+    }
+    missing = {
+        k: f"{form.field(k).label} is required for every attendee." for k in required if values.get(k) in (None, "", [])
+    }
+    if missing:
+        raise ValidationError(missing)
+    clean, _ = records.clean(form, values, only=set(values))
+
+    def apply(cur):
+        for f in attendee_forms:
+            cur.execute(
+                f"UPDATE service_forms SET {', '.join(f'{k} = ?' for k in clean)}, version = version + 1, "
+                "updated_at = current_timestamp, updated_by = ? WHERE id = ? AND agency_id = ?",
+                [*clean.values(), actor.user_id, f["id"], actor.agency_id],
+            )
+        audit.record(cur, actor, "attendee_settings", "sessions", session_id, {"forms": len(attendee_forms), **clean})
+        problems.refresh(cur, actor.agency_id, [session_id])
+        return len(attendee_forms)
+
+    return db.write(apply)

@@ -1,0 +1,1 @@
+"""iCARE bulk upload: template specs, eligibility, previews, workbooks and batches."""

@@ -1,0 +1,101 @@
+"""iCARE template specs as data: every template's columns in order, keyed by technical id."""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+FORMATS = ("text", "date", "yes_no", "int", "code", "postal", "phone", "email", "digits")
+SPEC_HEADER = ["column", "tech_id", "header", "mandatory", "format", "codes", "source"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One template column: where it sits, what iCARE calls it, what it accepts, where it comes from.
+
+    `source` empty means a service-form field declares this technical id; otherwise it names where
+    the export takes the value (e.g. `client.birth_date`, `session.postal_code`, `batch.update_record_id`).
+    """
+
+    column: str
+    tech_id: str
+    header: str
+    mandatory: bool
+    format: str
+    codes: str | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class Template:
+    """One iCARE bulk-upload template."""
+
+    key: str
+    title: str
+    order: int
+    columns: tuple[Column, ...]
+
+    def column(self, tech_id: str) -> Column:
+        return next(c for c in self.columns if c.tech_id == tech_id)
+
+    def has(self, tech_id: str) -> bool:
+        return any(c.tech_id == tech_id for c in self.columns)
+
+
+def _read_columns(path: Path) -> tuple[Column, ...]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames != SPEC_HEADER:
+            raise ValueError(f"header must be {','.join(SPEC_HEADER)}")
+        return tuple(
+            Column(
+                column=r["column"],
+                tech_id=r["tech_id"],
+                header=r["header"],
+                mandatory=r["mandatory"] == "yes",
+                format=r["format"],
+                codes=r["codes"] or None,
+                source=r["source"] or None,
+            )
+            for r in reader
+        )
+
+
+def read_templates(directory: Path) -> tuple[dict[str, Template], list[str]]:
+    """The templates listed in templates.toml with their column files, and any problems found."""
+    index = directory / "templates.toml"
+    if not index.exists():
+        return {}, []
+    problems, templates = [], {}
+    try:
+        listed = tomllib.loads(index.read_text(encoding="utf-8"))["templates"]
+    except (KeyError, tomllib.TOMLDecodeError) as exc:
+        return {}, [f"catalog.E080 {index.name}: unreadable ({exc})"]
+    for entry in listed:
+        path = directory / f"{entry['key']}.csv"
+        try:
+            columns = _read_columns(path)
+        except (OSError, ValueError, KeyError, csv.Error) as exc:
+            problems.append(f"catalog.E081 icare/{path.name}: unreadable template spec ({exc})")
+            continue
+        templates[entry["key"]] = Template(entry["key"], entry["title"], entry["order"], columns)
+    return templates, problems
+
+
+def check_template(t: Template, codelists: dict) -> list[str]:
+    """Problems of one template spec, each with a stable id."""
+    out = []
+    where = f"icare/{t.key}.csv"
+    ids = [c.tech_id for c in t.columns]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        out.append(f"catalog.E082 {where}: technical id {dup} appears twice")
+    for c in t.columns:
+        if not c.tech_id or not c.header:
+            out.append(f"catalog.E083 {where} column {c.column}: technical id and header are required")
+        if c.format not in FORMATS:
+            out.append(f"catalog.E084 {where} column {c.column} ({c.tech_id}): unknown format {c.format!r}")
+        if c.format in ("code", "yes_no") and c.codes not in codelists:
+            out.append(f"catalog.E085 {where} column {c.column} ({c.tech_id}): unknown code list {c.codes!r}")
+    return out

@@ -1,0 +1,173 @@
+"""Registry-driven persistence shared by every record: clean, insert, read, update with a version check."""
+
+from __future__ import annotations
+
+from ocms_data.accounts import Actor
+from ocms_data.db import one, rows
+from ocms_data.errors import NotFound, StaleRecord, ValidationError
+from ocms_data.registry import Form, Kind
+from ocms_data.validation import validate, validate_rows
+
+
+def clean(
+    form: Form, values: dict, tables: dict | None = None, *, context: dict | None = None, only: set | None = None
+) -> tuple[dict, dict]:
+    """Validate row values and repeating tables together; raise one ValidationError with every message."""
+    tables = tables or {}
+    check_known(form, values, tables)
+    errors, clean_values, clean_tables = {}, {}, {}
+    try:
+        clean_values = validate(form, values, context=context, only=only)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    for key, raw in tables.items():
+        try:
+            clean_tables[key] = validate_rows(form.section(key), raw)
+        except ValidationError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    return clean_values, clean_tables
+
+
+def check_known(form: Form, values: dict, tables: dict | None = None) -> None:
+    """Refuse fields and tables the form does not declare (e.g. a Named-only field on an Anonymous client)."""
+    sections = {s.key for s in form.tables}
+    unknown = [k for k in values if not form.has(k)] + [k for k in tables or {} if k not in sections]
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, f"Not part of a {form.label}."))
+
+
+def split(form: Form, values: dict) -> tuple[dict, dict, dict]:
+    """Row values, multi-valued codes and multi-valued references."""
+    multi = {f.name for f in form.multi_fields}
+    refs = {f.name for f in form.refs_fields}
+    row = {k: v for k, v in values.items() if k not in multi | refs}
+    return row, {k: v for k, v in values.items() if k in multi}, {k: v for k, v in values.items() if k in refs}
+
+
+def check_refs(cur, actor: Actor, form: Form, values: dict) -> None:
+    """Every reference must point into the actor's agency."""
+    errors = {}
+    for f in form.fields:
+        if f.kind not in (Kind.REF, Kind.REFS) or not values.get(f.name):
+            continue
+        wanted = values[f.name] if f.kind is Kind.REFS else [values[f.name]]
+        marks = ", ".join("?" * len(wanted))
+        found = cur.execute(
+            f"SELECT count(*) FROM {f.ref} WHERE agency_id = ? AND id IN ({marks})", [actor.agency_id, *wanted]
+        ).fetchone()[0]
+        if found != len(set(wanted)):
+            errors[f.name] = f"Pick {f.label.lower()} from your agency's list."
+    if errors:
+        raise ValidationError(errors)
+
+
+def insert(cur, actor: Actor, form: Form, values: dict, tables: dict | None = None, extra: dict | None = None) -> int:
+    """Insert one record of `form` (cleaned values) in the actor's agency; returns its id."""
+    row, multi, refs = split(form, values)
+    check_refs(cur, actor, form, values)
+    rec_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+    row = {**row, **(extra or {}), "id": rec_id, "agency_id": actor.agency_id, "created_by": actor.user_id}
+    cols = list(row)
+    cur.execute(
+        f"INSERT INTO {form.table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", list(row.values())
+    )
+    write_children(cur, actor, form, rec_id, multi, refs, tables or {})
+    return rec_id
+
+
+def update(
+    cur,
+    actor: Actor,
+    form: Form,
+    rec_id: int,
+    values: dict,
+    version: int,
+    tables: dict | None = None,
+    extra: dict | None = None,
+    what: str = "record",
+) -> int:
+    """Change a record if it is still at `version`; returns the new version or raises StaleRecord."""
+    row, multi, refs = split(form, values)
+    check_refs(cur, actor, form, values)
+    row = {**row, **(extra or {})}
+    sets = "".join(f"{k} = ?, " for k in row)
+    done = cur.execute(
+        f"UPDATE {form.table} SET {sets}version = version + 1, updated_at = current_timestamp, updated_by = ? "
+        "WHERE id = ? AND agency_id = ? AND version = ? RETURNING version",
+        [*row.values(), actor.user_id, rec_id, actor.agency_id, version],
+    ).fetchall()
+    if not done:
+        raise StaleRecord(stale_message(cur, actor, form.table, rec_id, what))
+    write_children(cur, actor, form, rec_id, multi, refs, tables or {})
+    return done[0][0]
+
+
+def write_children(cur, actor: Actor, form: Form, rec_id: int, multi: dict, refs: dict, tables: dict) -> None:
+    """Replace the given multi-valued fields and repeating tables of one record."""
+    for name, chosen in multi.items():
+        _replace(cur, f"{form.table}_multi", actor, rec_id, name, chosen)
+    for name, chosen in refs.items():
+        _replace(cur, f"{form.table}_refs", actor, rec_id, name, chosen)
+    for key, table_rows in tables.items():
+        section = form.section(key)
+        cur.execute(f"DELETE FROM {section.table} WHERE parent_id = ? AND agency_id = ?", [rec_id, actor.agency_id])
+        for pos, r in enumerate(table_rows):
+            cols = ["id", "parent_id", "agency_id", "position", *r]
+            cur.execute(
+                f"INSERT INTO {section.table} ({', '.join(cols)}) VALUES (nextval('ids'), ?, ?, ?{', ?' * len(r)})",
+                [rec_id, actor.agency_id, pos, *r.values()],
+            )
+
+
+def _replace(cur, table: str, actor: Actor, rec_id: int, name: str, chosen: list) -> None:
+    cur.execute(
+        f"DELETE FROM {table} WHERE parent_id = ? AND agency_id = ? AND field = ?", [rec_id, actor.agency_id, name]
+    )
+    if chosen:
+        cur.executemany(
+            f"INSERT INTO {table} VALUES (?, ?, ?, ?)", [[rec_id, actor.agency_id, name, v] for v in chosen]
+        )
+
+
+def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tuple[dict, dict]:
+    """The stored row (every column) and repeating tables of one record of the actor's agency."""
+    row = one(cur, f"SELECT * FROM {form.table} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
+    if row is None:
+        raise NotFound(f"No such {what} in your agency.")
+    for f in form.multi_fields + form.refs_fields:
+        suffix, col = ("multi", "value") if f.kind is Kind.MULTI else ("refs", "ref_id")
+        row[f.name] = [
+            r[0]
+            for r in cur.execute(
+                f"SELECT {col} FROM {form.table}_{suffix} WHERE parent_id = ? AND agency_id = ? AND field = ? ORDER BY 1",
+                [rec_id, actor.agency_id, f.name],
+            ).fetchall()
+        ]
+    tables = {
+        s.key: rows(
+            cur,
+            f"SELECT {', '.join(f.name for f in s.fields)} FROM {s.table} "
+            "WHERE parent_id = ? AND agency_id = ? ORDER BY position",
+            [rec_id, actor.agency_id],
+        )
+        for s in form.tables
+    }
+    return row, tables
+
+
+def stale_message(cur, actor: Actor, entity: str, rec_id: int, what: str = "record") -> str:
+    """Who changed the record last, for the message shown when an edit was based on an old version."""
+    last = one(
+        cur,
+        "SELECT u.full_name, a.occurred_at FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
+        "WHERE a.agency_id = ? AND a.entity = ? AND a.rec_id = ? ORDER BY a.occurred_at DESC, a.id DESC LIMIT 1",
+        [actor.agency_id, entity, rec_id],
+    )
+    exists = cur.execute(f"SELECT 1 FROM {entity} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id]).fetchone()
+    if not exists:
+        raise NotFound("That record is not in your agency (it may have been removed).")
+    when = f" at {last['occurred_at']:%Y-%m-%d %H:%M}" if last else ""
+    who = f"{last['full_name'] if last else 'Someone'} changed this {what}{when}"
+    return f"{who} after you opened it. Nothing was saved; reload to see their change, then make yours again."

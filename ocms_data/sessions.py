@@ -1,0 +1,517 @@
+"""Sessions: logistics, clients, one service form per client and type, copies, completeness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+from itertools import count
+
+import pandas as pd
+
+from ocms_data import audit, problems, records, reference
+from ocms_data.accounts import Actor
+from ocms_data.db import Database, one, rows
+from ocms_data.errors import NotFound, ValidationError
+from ocms_data.grid import (
+    MAX_PAGE,
+    MISSING_LABELS,
+    MISSING_NAMES,
+    GridQuery,
+    Page,
+    display_frame,
+    editable,
+    grid_fields,
+    value_from_grid,
+)
+from ocms_data.registry import Form, Kind, default_catalog
+from ocms_data.xlsx import table_workbook
+
+SESSION = "session"
+DIRECT_TYPES = ("Direct Service", "Language Training")
+GROUP_IO = "Group Activity: Information & Orientation"
+GROUP_CC = "Group Activity: Community Connections"
+
+
+class SecondForm(ValidationError):
+    """A client already has a form of that type in this session: a new session is needed (Copy Session)."""
+
+
+def session_form() -> Form:
+    return default_catalog().form(SESSION)
+
+
+def is_group(session_type: str | None) -> bool:
+    return bool(session_type) and session_type.startswith("Group Activity")
+
+
+def forms_for(session_type: str, role: str) -> list[Form]:
+    """The service forms a session type offers in a role: `service`, `group` or `attendee`."""
+    return [f for f in default_catalog().forms.values() if f.role == role and session_type in f.session_types]
+
+
+def form_of(form_type: str) -> Form:
+    form = default_catalog().forms.get(form_type)
+    if form is None or form.role is None:
+        raise ValidationError({"form_type": f"{form_type!r} is not a service form."})
+    return form
+
+
+@dataclass
+class SessionRecord:
+    """A session with its clients, forms and what keeps it from being complete."""
+
+    id: int
+    version: int
+    values: dict
+    clients: list[dict] = field(default_factory=list)
+    forms: list[dict] = field(default_factory=list)
+    problems: list[dict] = field(default_factory=list)
+
+    @property
+    def session_type(self) -> str:
+        return self.values["session_type"]
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+    @property
+    def group(self) -> bool:
+        return is_group(self.session_type)
+
+
+def site_defaults(db: Database, actor: Actor, site_id) -> dict:
+    """What a session takes from its site: the provider's postal code and type of location."""
+    try:
+        site_id = int(site_id)
+    except (TypeError, ValueError):
+        return {}
+    with db.read() as cur:
+        site = one(
+            cur,
+            "SELECT postal_code, institution_type FROM sites WHERE id = ? AND agency_id = ?",
+            [site_id, actor.agency_id],
+        )
+    return {"postal_code": site["postal_code"], "location_type": site["institution_type"]} if site else {}
+
+
+def _with_defaults(db: Database, actor: Actor, values: dict) -> dict:
+    """Fill what the user left empty: today, the creator as staff, the site's postal code and location."""
+    out = {k: v for k, v in values.items() if k != "activity"}
+    out["service_date"] = out.get("service_date") or date.today()
+    out["staff"] = out.get("staff") or [actor.user_id]
+    for name, value in site_defaults(db, actor, out.get("site")).items():
+        out[name] = out.get(name) or value
+    return out
+
+
+def _logistics_rules(cur, actor: Actor, merged: dict) -> None:
+    """Rules that need the agency's data: one staff member unless a group; iCARE needs the postal code."""
+    errors = {}
+    if len(merged.get("staff") or []) > 1 and not is_group(merged.get("session_type")):
+        errors["staff"] = "Only group activity sessions can list more than one staff member."
+    if merged.get("funders") and not merged.get("postal_code"):
+        marks = ", ".join("?" * len(merged["funders"]))
+        icare = cur.execute(
+            f"SELECT name FROM funders WHERE agency_id = ? AND is_icare AND id IN ({marks})",
+            [actor.agency_id, *merged["funders"]],
+        ).fetchone()
+        if icare:
+            errors["postal_code"] = f"The postal code where the service was given is required when {icare[0]} funds it."
+    if errors:
+        raise ValidationError(errors)
+
+
+def begin(db: Database, actor: Actor, values: dict, client_ids: list[int] | tuple = ()) -> int:
+    """Create a session (and add these registered clients at once); returns its id."""
+    form = session_form()
+    clean, _ = records.clean(form, _with_defaults(db, actor, values))
+
+    def apply(cur):
+        _logistics_rules(cur, actor, clean)
+        session_id = records.insert(cur, actor, form, clean)
+        audit.record(cur, actor, "create", "sessions", session_id, clean)
+        for client_id in client_ids:
+            _add_client(cur, actor, session_id, clean["session_type"], client_id)
+        problems.refresh(cur, actor.agency_id, [session_id])
+        return session_id
+
+    return db.write(apply)
+
+
+def get(db: Database, actor: Actor, session_id: int) -> SessionRecord:
+    """One session of the actor's agency with its clients, forms and problems."""
+    form = session_form()
+    with db.read() as cur:
+        stored, _ = records.read(cur, actor, form, session_id, "session")
+        values = {f.name: stored.get(f.name) for f in form.fields}
+        found_clients = rows(
+            cur,
+            "SELECT c.id, c.client_no, c.client_type, c.first_name, c.last_name FROM session_clients sc "
+            "JOIN clients c ON c.id = sc.client_id WHERE sc.session_id = ? AND sc.agency_id = ? ORDER BY sc.added_at",
+            [session_id, actor.agency_id],
+        )
+        forms = rows(
+            cur,
+            "SELECT f.id, f.client_id, f.form_type, f.version, count(p.rec_id) AS problems FROM service_forms f "
+            "LEFT JOIN problems p ON p.rec_id = f.id AND p.agency_id = f.agency_id "
+            "WHERE f.session_id = ? AND f.agency_id = ? GROUP BY ALL ORDER BY f.client_id NULLS FIRST, f.id",
+            [session_id, actor.agency_id],
+        )
+        found = rows(
+            cur,
+            "SELECT form, rec_id, field, need, message FROM problems WHERE session_id = ? AND agency_id = ? "
+            "ORDER BY rec_id, field",
+            [session_id, actor.agency_id],
+        )
+    for f in forms:
+        f["label"] = default_catalog().form(f["form_type"]).label
+    return SessionRecord(session_id, stored["version"], values, found_clients, forms, found)
+
+
+def update(db: Database, actor: Actor, session_id: int, values: dict, version: int) -> int:
+    """Change the session's logistics; refused when it changed since `version` was read."""
+    form = session_form()
+    current = get(db, actor, session_id)
+    values = {k: v for k, v in values.items() if k != "activity"}
+    clean, _ = records.clean(form, values, context=current.values, only=set(values))
+    merged = {**current.values, **clean}
+
+    def apply(cur):
+        _logistics_rules(cur, actor, merged)
+        new_version = records.update(cur, actor, form, session_id, clean, version, what="session")
+        changed = {k: {"old": current.values.get(k), "new": v} for k, v in clean.items() if current.values.get(k) != v}
+        audit.record(cur, actor, "update", "sessions", session_id, changed)
+        problems.refresh(cur, actor.agency_id, [session_id])
+        return new_version
+
+    return db.write(apply)
+
+
+def _client(cur, actor: Actor, client_id: int) -> dict:
+    found = one(cur, "SELECT id, client_type FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id])
+    if found is None:
+        raise ValidationError(
+            {"client": "Only registered clients of your agency can be added; register the client first."}
+        )
+    return found
+
+
+def _add_client(cur, actor: Actor, session_id: int, session_type: str, client_id: int) -> None:
+    _client(cur, actor, client_id)
+    already = cur.execute(
+        "SELECT 1 FROM session_clients WHERE session_id = ? AND client_id = ?", [session_id, client_id]
+    ).fetchone()
+    if already:
+        raise ValidationError({"client": "That client is already in this session."})
+    cur.execute(
+        "INSERT INTO session_clients (session_id, client_id, agency_id) VALUES (?, ?, ?)",
+        [session_id, client_id, actor.agency_id],
+    )
+    for attendee in forms_for(session_type, "attendee"):
+        new_form(cur, actor, session_id, client_id, attendee)
+    audit.record(cur, actor, "add_client", "sessions", session_id, {"client_id": client_id})
+
+
+def add_client(db: Database, actor: Actor, session_id: int, client_id: int) -> None:
+    """Add a registered client (a group session gives the attendee their attendee form)."""
+    session = get(db, actor, session_id)
+
+    def apply(cur):
+        _add_client(cur, actor, session_id, session.session_type, client_id)
+        problems.refresh(cur, actor.agency_id, [session_id])
+
+    db.write(apply)
+
+
+def remove_client(db: Database, actor: Actor, session_id: int, client_id: int) -> None:
+    """Take a client (and their forms in this session) out of the session."""
+    get(db, actor, session_id)
+
+    def apply(cur):
+        cur.execute(
+            "DELETE FROM service_forms WHERE session_id = ? AND client_id = ? AND agency_id = ?",
+            [session_id, client_id, actor.agency_id],
+        )
+        cur.execute(
+            "DELETE FROM session_clients WHERE session_id = ? AND client_id = ? AND agency_id = ?",
+            [session_id, client_id, actor.agency_id],
+        )
+        audit.record(cur, actor, "remove_client", "sessions", session_id, {"client_id": client_id})
+        problems.refresh(cur, actor.agency_id, [session_id])
+
+    db.write(apply)
+
+
+def new_form(cur, actor: Actor, session_id: int, client_id: int | None, form: Form) -> int:
+    taken = cur.execute(
+        "SELECT 1 FROM service_forms WHERE session_id = ? AND client_id IS NOT DISTINCT FROM ? AND form_type = ?",
+        [session_id, client_id, form.key],
+    ).fetchone()
+    if taken:
+        raise SecondForm(
+            {"form_type": f"This client already has the {form.label} form in this session. "
+             "One form of each type per session: use Copy Session to record another."}
+        )  # fmt: skip
+    values = {f.name: f.default for f in form.fields if f.default}
+    if form.has("end_date"):
+        values["end_date"] = cur.execute("SELECT service_date FROM sessions WHERE id = ?", [session_id]).fetchone()[0]
+    extra = {"session_id": session_id, "client_id": client_id, "form_type": form.key}
+    return records.insert(cur, actor, form, records.clean(form, values)[0], extra=extra)
+
+
+def add_form(db: Database, actor: Actor, session_id: int, client_id: int, form_type: str) -> int:
+    """Give a client of the session a new, empty service form of `form_type`; returns its id."""
+    session = get(db, actor, session_id)
+    form = form_of(form_type)
+    if form.role != "service" or session.session_type not in form.session_types:
+        raise ValidationError({"form_type": f"A {session.session_type} session does not take a {form.label} form."})
+    if client_id not in {c["id"] for c in session.clients}:
+        raise ValidationError({"client": "Add the client to the session first."})
+
+    def apply(cur):
+        form_id = new_form(cur, actor, session_id, client_id, form)
+        audit.record(cur, actor, "create", "service_forms", form_id, {"form_type": form_type, "client_id": client_id})
+        problems.refresh(cur, actor.agency_id, [session_id])
+        return form_id
+
+    return db.write(apply)
+
+
+@dataclass
+class FormRecord:
+    """One service form with its values and the session and client it belongs to."""
+
+    id: int
+    form_type: str
+    session_id: int
+    client_id: int | None
+    version: int
+    values: dict
+    problems: list[dict]
+
+    @property
+    def form(self) -> Form:
+        return default_catalog().form(self.form_type)
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+
+def get_form(db: Database, actor: Actor, form_id: int) -> FormRecord:
+    with db.read() as cur:
+        head = one(
+            cur, "SELECT form_type FROM service_forms WHERE id = ? AND agency_id = ?", [form_id, actor.agency_id]
+        )
+        if head is None:
+            raise NotFound("No such service form in your agency.")
+        form = default_catalog().form(head["form_type"])
+        stored, _ = records.read(cur, actor, form, form_id, "service form")
+        found = rows(
+            cur,
+            "SELECT field, need, message FROM problems WHERE rec_id = ? AND agency_id = ? ORDER BY field",
+            [form_id, actor.agency_id],
+        )
+    values = {f.name: stored.get(f.name) for f in form.fields}
+    return FormRecord(form_id, form.key, stored["session_id"], stored["client_id"], stored["version"], values, found)
+
+
+def save_form(db: Database, actor: Actor, form_id: int, values: dict, version: int) -> int:
+    """Save a service form (an incomplete form may be saved: it stays pink until complete)."""
+    current = get_form(db, actor, form_id)
+    form = current.form
+    clean, _ = records.clean(form, values, context=current.values, only=set(values))
+
+    def apply(cur):
+        new_version = records.update(cur, actor, form, form_id, clean, version, what="service form")
+        changed = {k: {"old": current.values.get(k), "new": v} for k, v in clean.items() if current.values.get(k) != v}
+        audit.record(cur, actor, "update", "service_forms", form_id, changed)
+        problems.refresh(cur, actor.agency_id, [current.session_id])
+        return new_version
+
+    return db.write(apply)
+
+
+def remove_form(db: Database, actor: Actor, form_id: int) -> None:
+    current = get_form(db, actor, form_id)
+
+    def apply(cur):
+        cur.execute("DELETE FROM service_forms WHERE id = ? AND agency_id = ?", [form_id, actor.agency_id])
+        audit.record(cur, actor, "delete", "service_forms", form_id, {"form_type": current.form_type})
+        problems.refresh(cur, actor.agency_id, [current.session_id])
+
+    db.write(apply)
+
+
+def copy(db: Database, actor: Actor, session_id: int, service_date: date) -> int:
+    """Copy Session: the same logistics and clients on a new date, each with new empty forms of the same types."""
+    source = get(db, actor, session_id)
+    form = session_form()
+    values = {k: v for k, v in source.values.items() if k not in ("created_by", "activity")}
+    values["service_date"] = service_date
+    clean, _ = records.clean(form, values)
+
+    def apply(cur):
+        new_id = records.insert(cur, actor, form, clean, extra={"activity": source.values.get("activity")})
+        for c in source.clients:
+            cur.execute(
+                "INSERT INTO session_clients (session_id, client_id, agency_id) VALUES (?, ?, ?)",
+                [new_id, c["id"], actor.agency_id],
+            )
+        for f in source.forms:
+            new_form(cur, actor, new_id, f["client_id"], default_catalog().form(f["form_type"]))
+        audit.record(cur, actor, "copy", "sessions", new_id, {"from": session_id, "service_date": service_date})
+        problems.refresh(cur, actor.agency_id, [new_id])
+        return new_id
+
+    return db.write(apply)
+
+
+GRID_COLUMNS = (
+    "service_date",
+    "session_type",
+    "site",
+    "program",
+    "service_hours",
+    "service_minutes",
+    "interpreter_present",
+    "interpreters",
+    "postal_code",
+    "location_type",
+    "notes",
+    "created_by",
+)
+GRID_COMPUTED = (("status", "Status"), ("clients", "Clients"), ("forms", "Forms"))
+STATUSES = ("Complete", "Incomplete")
+
+
+def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
+    """Filters of the sessions grid: dates, worker, type, site, program, status, client search."""
+    parts, params = ["t.agency_id = ?"], [actor.agency_id]
+    extra = query.extra
+    if extra.get("date_from"):
+        parts.append("t.service_date >= ?")
+        params.append(extra["date_from"])
+    if extra.get("date_to"):
+        parts.append("t.service_date <= ?")
+        params.append(extra["date_to"])
+    if extra.get("worker"):
+        parts.append("t.id IN (SELECT r.parent_id FROM sessions_refs r WHERE r.field = 'staff' AND r.ref_id = ?)")
+        params.append(extra["worker"])
+    for name in ("session_type", "site", "program"):
+        chosen = query.filters.get(name) or []
+        if chosen:
+            parts.append(f"t.{name} IN ({', '.join('?' * len(chosen))})")
+            params += list(chosen)
+    incomplete = "t.id IN (SELECT p.session_id FROM problems p WHERE p.agency_id = t.agency_id)"
+    if extra.get("status") == "Incomplete" or query.incomplete_only:
+        parts.append(incomplete)
+    elif extra.get("status") == "Complete":
+        parts.append(f"NOT {incomplete}")
+    if query.search.strip():
+        parts.append(
+            "(lower(coalesce(t.notes, '')) LIKE ? OR t.id IN (SELECT sc.session_id FROM session_clients sc "
+            "JOIN clients c ON c.id = sc.client_id WHERE lower(concat_ws(' ', c.first_name, c.last_name)) LIKE ?))"
+        )
+        params += [f"%{query.search.strip().lower()}%"] * 2
+    return " AND ".join(parts), params
+
+
+def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] | None = None) -> tuple[Page, dict]:
+    """One page of the sessions grid with each session's status, clients and what is missing."""
+    form = session_form()
+    fields = grid_fields(form, columns)
+    where, params = _grid_where(actor, query)
+    order = query.sort if query.sort in {f.name for f in fields} else "service_date"
+    direction = "ASC" if query.sort and not query.descending else "DESC"
+    with db.read() as cur:
+        total = cur.execute(f"SELECT count(*) FROM sessions t WHERE {where}", params).fetchone()[0]
+        ids = [
+            r[0]
+            for r in cur.execute(
+                f"SELECT t.id FROM sessions t WHERE {where} ORDER BY t.{order} {direction} NULLS LAST, t.id DESC "
+                f"LIMIT {query.limit} OFFSET {query.offset}",
+                params,
+            ).fetchall()
+        ]
+        frame = cur.execute(_details_sql(fields, len(ids)), [actor.agency_id, *ids]).df() if ids else None
+    labels = {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.kind is Kind.REF}
+    if frame is None:
+        frame = pd.DataFrame(columns=["id", "version", MISSING_NAMES, MISSING_LABELS, *[f.name for f in fields]])
+    frame = frame.set_index("id").loc[ids].reset_index() if ids else frame
+    return Page(display_frame(frame, fields, labels), total), labels
+
+
+def _details_sql(fields, n: int) -> str:
+    cols = ", ".join(f"t.{f.name}" for f in fields)
+    return (
+        f"SELECT t.id, t.version, {cols}, "
+        "(SELECT string_agg(DISTINCT p.field, ';') FROM problems p WHERE p.session_id = t.id AND p.form = 'session') "
+        f"AS {MISSING_NAMES}, "
+        "(SELECT string_agg(DISTINCT p.message, ' ') FROM problems p WHERE p.session_id = t.id) "
+        f"AS {MISSING_LABELS}, "
+        "CASE WHEN EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id) THEN 'Incomplete' ELSE 'Complete' END "
+        "AS status, "
+        "(SELECT string_agg(coalesce(c.first_name || ' ' || c.last_name, 'Anonymous #' || c.client_no), ', ') "
+        "FROM session_clients sc JOIN clients c ON c.id = sc.client_id WHERE sc.session_id = t.id) AS clients, "
+        "(SELECT count(*) FROM service_forms f WHERE f.session_id = t.id) AS forms "
+        f"FROM sessions t WHERE t.agency_id = ? AND t.id IN ({', '.join('?' * n)})"
+    )
+
+
+def save_grid_cell(db: Database, actor: Actor, session_id: int, name: str, shown, version: int) -> int:
+    """Save one logistics cell edited in the sessions grid; returns the new version."""
+    f = session_form().field(name)
+    if not editable(f) or f.kind is Kind.REFS:
+        raise ValidationError({name: f"{f.label} cannot be changed here."})
+    try:
+        value = value_from_grid(f, shown, {f.ref: reference.labels(db, actor, f.ref)} if f.ref else {})
+    except ValueError as exc:
+        raise ValidationError({name: str(exc)}) from None
+    return update(db, actor, session_id, {name: value}, version)
+
+
+def grid_export(db: Database, actor: Actor, query: GridQuery, columns: list[str] | None = None) -> bytes:
+    """Every session matching the grid's filters as a workbook (recorded in the audit log)."""
+    fields = grid_fields(session_form(), columns)
+    chunks = []
+    for page_no in count(1):
+        page, _ = grid_page(db, actor, replace(query, page=page_no, page_size=MAX_PAGE), columns)
+        chunks.append(page.frame)
+        if len(page.frame) < MAX_PAGE:
+            break
+    frame = pd.concat(chunks)
+    header = [f.label for f in fields] + [label for _n, label in GRID_COMPUTED] + ["Missing"]
+    data = frame[[f.name for f in fields] + [n for n, _l in GRID_COMPUTED] + [MISSING_LABELS]]
+    db.write(lambda cur: audit.record(cur, actor, "export", "sessions", None, {"rows": len(frame)}))
+    return table_workbook("Sessions", header, data.itertuples(index=False, name=None))
+
+
+def client_sessions(db: Database, actor: Actor, client_id: int) -> list[dict]:
+    """The client's sessions, newest first, with each of the client's forms and its status (dashboard)."""
+    with db.read() as cur:
+        return rows(
+            cur,
+            "SELECT s.id AS session_id, s.service_date, s.session_type, f.id AS form_id, f.form_type, "
+            "count(p.rec_id) AS problems FROM session_clients sc JOIN sessions s ON s.id = sc.session_id "
+            "LEFT JOIN service_forms f ON f.session_id = s.id AND f.client_id = sc.client_id "
+            "LEFT JOIN problems p ON p.rec_id = f.id AND p.agency_id = s.agency_id "
+            "WHERE sc.client_id = ? AND sc.agency_id = ? GROUP BY ALL ORDER BY s.service_date DESC, s.id DESC, f.id",
+            [client_id, actor.agency_id],
+        )
+
+
+def my_incomplete(db: Database, actor: Actor, limit: int = 200) -> list[dict]:
+    """My Incomplete Sessions: every session the actor is staff on that is not complete, oldest first."""
+    with db.read() as cur:
+        return rows(
+            cur,
+            "SELECT s.id, s.service_date, s.session_type, count(DISTINCT p.rec_id) FILTER (WHERE p.form <> 'session') "
+            "AS incomplete_forms, count(*) AS problems, string_agg(DISTINCT p.message, ' ') AS missing "
+            "FROM sessions_refs r JOIN sessions s ON s.id = r.parent_id AND s.agency_id = r.agency_id "
+            "JOIN problems p ON p.session_id = s.id AND p.agency_id = s.agency_id "
+            "WHERE r.agency_id = ? AND r.field = 'staff' AND r.ref_id = ? "
+            "GROUP BY s.id, s.service_date, s.session_type ORDER BY s.service_date, s.id LIMIT ?",
+            [actor.agency_id, actor.user_id, limit],
+        )
