@@ -122,7 +122,7 @@ def grid_options(
 ) -> dict:
     """Plain AG Grid options for a page of `form` records (no client-side paging or sorting).
 
-    `computed` adds read-only columns (name, header) that the page query derives, e.g. a status.
+    `computed` puts read-only columns (name, header) that the page query derives, e.g. a status, first.
     """
     return {
         "columnDefs": [
@@ -130,7 +130,6 @@ def grid_options(
             {"field": "version", "hide": True},
             {"field": MISSING_NAMES, "hide": True},
             {"field": MISSING_LABELS, "hide": True},
-            *(column_def(f, catalog, ref_labels) for f in fields),
             *(
                 {
                     "field": name,
@@ -142,6 +141,7 @@ def grid_options(
                 }
                 for name, label in computed
             ),
+            *(column_def(f, catalog, ref_labels) for f in fields),
         ],
         "defaultColDef": {"resizable": True},
         "getRowId": js("function(p){ return String(p.data.id); }"),

@@ -29,18 +29,25 @@ def listing(db: Database, actor: Actor, table: str, active_only: bool = True) ->
         )
 
 
+LABEL_SQL = {
+    "users": "SELECT id, full_name FROM users WHERE agency_id = ? ORDER BY full_name",
+    "sites": "SELECT id, code || ' — ' || name FROM sites WHERE agency_id = ? ORDER BY code",
+    "programs": "SELECT id, code || ' — ' || name FROM programs WHERE agency_id = ? ORDER BY code",
+    "funders": "SELECT id, name FROM funders WHERE agency_id = ? ORDER BY name",
+    "activities": "SELECT id, name || ' (' || activity_type || ')' FROM activities WHERE agency_id = ? ORDER BY name",
+    "courses": "SELECT id, concat_ws(' ', course_code, name) FROM courses WHERE agency_id = ? ORDER BY name",
+}
+
+
 def labels(db: Database, actor: Actor, table: str) -> dict[int, str]:
-    """Id -> the label users pick from (sites and programs show their code)."""
-    if table == "users":
-        with db.read() as cur:
-            found = rows(
-                cur, "SELECT id, full_name FROM users WHERE agency_id = ? ORDER BY full_name", [actor.agency_id]
-            )
-        return {r["id"]: r["full_name"] for r in found}
-    found = listing(db, actor, table, active_only=False)
-    if "code" in TABLES[table]:
-        return {r["id"]: f"{r['code']} — {r['name']}" for r in found}
-    return {r["id"]: r["name"] for r in found}
+    """Id -> the label users pick from (sites and programs show their code) for one reference table."""
+    with db.read() as cur:
+        return dict(cur.execute(LABEL_SQL[table], [actor.agency_id]).fetchall())
+
+
+def all_labels(db: Database, actor: Actor) -> dict[str, dict[int, str]]:
+    """The labels of every reference table, for forms that may point at any of them."""
+    return {table: labels(db, actor, table) for table in LABEL_SQL}
 
 
 def _clean(table: str, values: dict) -> dict:

@@ -1,26 +1,28 @@
-"""Find Client: by name, phone, e-mail, identifier, client number or comment text."""
+"""Find Client / Activity: clients by name, phone, e-mail, identifier, number or comments; group activities."""
 
 import streamlit as st
 
-from ocms_data import clients
-from ocms_data.ui.client_form import open_profile
+from ocms_data import clients, groups
+from ocms_data.ui.client_form import client_actions
 from ocms_data.ui.runtime import database, guard
 
 actor = guard()
 db = database()
-st.title("Find client")
+st.title("Find client / activity")
 text = st.text_input("Name, phone, e-mail, identifier, client # or words from the comments", key="find.q")
 found = clients.find(db, actor, text) if text.strip() else []
 if text.strip() and not found:
     st.info("No client matches. If the client is new, register them.")
     st.page_link("pages/register_client.py", label="Register a new client", icon=":material/person_add:")
 for row in found:
-    c1, c2, c3, c4 = st.columns([3, 2, 3, 1], vertical_alignment="center")
-    name = f"{row['first_name'] or ''} {row['last_name'] or ''}".strip() or f"Anonymous client #{row['client_no']}"
-    c1.markdown(f"**{name}**  \nClient #{row['client_no']} · {row['client_type']}")
-    c2.write(f"Born {row['birth_date']}" if row["birth_date"] else "")
-    c3.write(" · ".join(v for v in (row["phone"], row["email"], row["family_code"]) if v))
-    if c4.button("Profile", key=f"find.open.{row['id']}"):
-        open_profile(row["id"])
+    client_actions(row)
 if len(found) == 50:
     st.caption("Showing the first 50 matches; type more to narrow the search.")
+activities = groups.find_activities(db, actor, text) if text.strip() else []
+if activities:
+    st.subheader("Group activities")
+for a in activities:
+    c1, c2 = st.columns([5, 1], vertical_alignment="center")
+    c1.write(f"**{a['name']}** · {a['activity_type']}")
+    if c2.button("Begin session", key=f"find.act.{a['id']}"):
+        st.switch_page("pages/begin_session.py", query_params={"activity": str(a["id"])})

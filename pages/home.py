@@ -1,8 +1,9 @@
-"""Home: the signed-in worker's numbers and the ways into the daily work."""
+"""Home: My Incomplete Sessions, the worker's numbers and the ways into the daily work."""
 
 import streamlit as st
 
 from ocms_data import clients
+from ocms_data.ui import session_views
 from ocms_data.ui.runtime import database, guard
 
 actor = guard()
@@ -15,8 +16,9 @@ c1.metric("Clients in the agency", f"{counts['clients']:,}")
 c2.metric("Named clients missing iCARE data", f"{counts['missing']:,}")
 c3.metric("My clients", f"{counts['mine']:,}")
 c4.metric("My clients missing iCARE data", f"{counts['mine_missing']:,}")
-st.subheader("Start here")
-l1, l2, l3 = st.columns(3)
-l1.page_link("pages/register_client.py", label="Register a new client", icon=":material/person_add:")
-l2.page_link("pages/find_client.py", label="Find a client", icon=":material/search:")
-l3.page_link("pages/clients_grid.py", label="Audit clients in the grid", icon=":material/table_view:")
+l1, l2, l3, l4 = st.columns(4)
+l1.page_link("pages/begin_session.py", label="Begin a session", icon=":material/event_available:")
+l2.page_link("pages/register_client.py", label="Register a new client", icon=":material/person_add:")
+l3.page_link("pages/find_client.py", label="Find a client or activity", icon=":material/search:")
+l4.page_link("pages/clients_grid.py", label="Audit clients in the grid", icon=":material/table_view:")
+session_views.incomplete_sessions(db, actor)

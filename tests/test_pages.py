@@ -142,7 +142,7 @@ def test_every_page_needs_a_signed_in_user(app_db, page):
     [
         ("home", "worker.aaa", "Welcome, Wen"),
         ("register_client", "worker.aaa", "Register a new client"),
-        ("find_client", "worker.aaa", "Find client"),
+        ("find_client", "worker.aaa", "Find client / activity"),
         ("clients_grid", "worker.aaa", "Clients"),
         ("client_profile", "worker.aaa", None),
         ("agency_setup", "admin.aaa", "Agency setup"),

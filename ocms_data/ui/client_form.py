@@ -19,16 +19,37 @@ from ocms_data.ui.runtime import notify
 from ocms_data.ui.shell import LOCK_ON_LEAVE
 
 PROFILE_PAGE = "pages/client_profile.py"
+DASHBOARD_PAGE = "pages/client_dashboard.py"
+BEGIN_PAGE = "pages/begin_session.py"
 PROFILE_PREFIX = "cp."
 REGISTER_PAGE = "pages/register_client.py"
 
 
 def refs(db: Database, actor: Actor) -> dict[str, dict[int, str]]:
-    return {t: reference.labels(db, actor, t) for t in ("sites", "users", "programs")}
+    return reference.all_labels(db, actor)
 
 
 def open_profile(client_id: int) -> None:
     st.switch_page(PROFILE_PAGE, query_params={"client": str(client_id)})
+
+
+def begin_session_with(client_id: int) -> None:
+    st.switch_page(BEGIN_PAGE, query_params={"client": str(client_id)})
+
+
+def client_actions(row: dict) -> None:
+    """One Find Client result: who it is, and Profile, Dashboard, Begin Session."""
+    c1, c2, c3, c4, c5, c6 = st.columns([3, 2, 3, 1, 1.2, 1.5], vertical_alignment="center")
+    name = f"{row['first_name'] or ''} {row['last_name'] or ''}".strip() or f"Anonymous client #{row['client_no']}"
+    c1.markdown(f"**{name}**  \nClient #{row['client_no']} · {row['client_type']}")
+    c2.write(f"Born {row['birth_date']}" if row["birth_date"] else "")
+    c3.write(" · ".join(v for v in (row["phone"], row["email"], row["family_code"]) if v))
+    if c4.button("Profile", key=f"find.open.{row['id']}"):
+        open_profile(row["id"])
+    if c5.button("Dashboard", key=f"find.dash.{row['id']}"):
+        st.switch_page(DASHBOARD_PAGE, query_params={"client": str(row["id"])})
+    if c6.button("Begin session", key=f"find.begin.{row['id']}"):
+        begin_session_with(row["id"])
 
 
 def sensitive_gate(db: Database, actor: Actor, target: str, client_id: int | None) -> bool:
@@ -188,33 +209,6 @@ def _family_choice(db: Database, actor: Actor, prefix: str, relative_note: str |
         return None
 
 
-def _changes(form: Form, record: ClientRecord, values: dict, tables: dict) -> tuple[dict, dict]:
-    changed = {}
-    for name, value in values.items():
-        f = form.field(name)
-        if f.need is Need.AUTO or name == "family_code":
-            continue
-        old = record.values.get(name)
-        if _blank(value) and _blank(old):
-            continue
-        if str(value) != str(old):
-            changed[name] = value
-    changed_tables = {k: v for k, v in tables.items() if _rows(v) != _rows(record.tables.get(k, []))}
-    return changed, changed_tables
-
-
-def _blank(value) -> bool:
-    return value is None or value in ("", [])
-
-
-def _rows(rows: list[dict]) -> list[dict]:
-    return [
-        {k: (None if _blank(v) else str(v)) for k, v in r.items()}
-        for r in rows
-        if any(not _blank(v) for v in r.values())
-    ]
-
-
 def _editing(db: Database, actor: Actor, record: ClientRecord, unlocked: bool) -> tuple[str, ClientRecord]:
     """The profile form's key prefix and the record as it was when the user began editing it."""
     prefix = f"{PROFILE_PREFIX}{record.id}"
@@ -247,7 +241,7 @@ def profile(db: Database, actor: Actor, record: ClientRecord) -> None:
     tables = dict(base.tables)
     values = _sections(db, actor, form, ctx, tables, target, record.id)
     values.pop("privacy_ack", None)
-    changed, changed_tables = _changes(form, base, values, tables)
+    changed, changed_tables = forms.changes(form, base.values, values, base.tables, tables)
     count = len(changed) + len(changed_tables)
     label = f"Save {count} change(s)" if count else "No changes to save"
     if st.button(label, type="primary", disabled=not count, key=f"{prefix}.save"):
@@ -287,13 +281,17 @@ def header(db: Database, actor: Actor, record: ClientRecord) -> None:
         st.warning("Missing for iCARE: " + " ".join(f"\n- {p['message']}" for p in problems))
     elif record.client_type == NAMED:
         st.success("Complete for iCARE.")
+    b1, b2, b3, b4 = st.columns([2, 1.3, 2.2, 4])
+    if b1.button("Begin Session with Client", type="primary", icon=":material/event_available:"):
+        begin_session_with(record.id)
+    if b2.button("Dashboard", icon=":material/dashboard:"):
+        st.switch_page(DASHBOARD_PAGE, query_params={"client": str(record.id)})
     if record.client_type == ANONYMOUS:
         st.info("Anonymous client: a minimal profile that can never become a Named client.")
         return
-    c1, c2 = st.columns([2, 5])
-    if c1.button("Create New Family Member", icon=":material/group_add:"):
+    if b3.button("Create New Family Member", icon=":material/group_add:"):
         st.switch_page(REGISTER_PAGE, query_params={"relative": str(record.id)})
-    _family_tools(db, actor, record, c2)
+    _family_tools(db, actor, record, b4)
 
 
 def _family_tools(db: Database, actor: Actor, record: ClientRecord, where) -> None:

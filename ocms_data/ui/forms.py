@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Kind, Need, Section, default_catalog
+from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need, Section, default_catalog
 
 LEGEND = (
     ":green-background[green] required to save · :yellow-background[yellow] required for iCARE · "
@@ -44,6 +44,7 @@ class FormContext:
     errors: dict[str, str] = field(default_factory=dict)
     read_only: set[str] = field(default_factory=set)
     hidden: set[str] = field(default_factory=set)
+    on_change: dict = field(default_factory=dict)
     catalog: Catalog = field(default_factory=default_catalog)
 
     def key(self, name: str) -> str:
@@ -73,7 +74,7 @@ def _widget_value(f: Field, value):
         return value.date()
     if value is None and f.kind in TEXT_KINDS:
         return ""
-    if value is None and f.kind is Kind.MULTI:
+    if value is None and f.kind in (Kind.MULTI, Kind.REFS):
         return []
     if f.kind in TEXT_KINDS:
         return str(value)
@@ -83,7 +84,13 @@ def _widget_value(f: Field, value):
 def field_input(f: Field, ctx: FormContext):
     """One widget for one field; returns what it holds."""
     key, disabled = ctx.key(f.name), f.need is Need.AUTO or f.name in ctx.read_only
-    common = {"label": f.label, "key": key, "help": _help(f), "disabled": disabled}
+    common = {
+        "label": f.label,
+        "key": key,
+        "help": _help(f),
+        "disabled": disabled,
+        "on_change": ctx.on_change.get(f.name),
+    }
     with st.container(key=f"need_{_shade(f, ctx).value.lower()}_{key}"):
         value = _widget(f, ctx, common)
     if f.name in ctx.errors:
@@ -104,6 +111,9 @@ def _widget(f: Field, ctx: FormContext, common: dict):
         value = st.selectbox(options=ctx.catalog.codes(f.codes), index=None, placeholder="Choose…", **common)
     elif f.kind is Kind.MULTI:
         value = st.multiselect(options=ctx.catalog.codes(f.codes), **common)
+    elif f.kind is Kind.REFS:
+        options = ctx.refs.get(f.ref, {})
+        value = st.multiselect(options=list(options), format_func=lambda i: options.get(i, str(i)), **common)
     elif f.kind is Kind.REF:
         options = ctx.refs.get(f.ref, {})
         value = st.selectbox(
@@ -203,3 +213,40 @@ def clear(prefix: str) -> None:
     """Forget every widget value of a form (after it was saved)."""
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{prefix}.")]:
         del st.session_state[key]
+
+
+def _blank(value) -> bool:
+    return value is None or value in ("", [])
+
+
+def _plain_rows(found: list[dict]) -> list[dict]:
+    return [
+        {k: (None if _blank(v) else str(v)) for k, v in r.items()}
+        for r in found
+        if any(not _blank(v) for v in r.values())
+    ]
+
+
+def changes(form: Form, before: dict, values: dict, before_tables: dict | None = None, tables: dict | None = None):
+    """The fields and repeating tables the user changed compared with the record as first shown."""
+    changed = {}
+    for name, value in values.items():
+        f = form.field(name)
+        old = before.get(name)
+        if f.need is Need.AUTO or f.locked == "family" or (_blank(value) and _blank(old)):
+            continue
+        if str(value) != str(old):
+            changed[name] = value
+    before_tables = before_tables or {}
+    changed_tables = {
+        k: v for k, v in (tables or {}).items() if _plain_rows(v) != _plain_rows(before_tables.get(k, []))
+    }
+    return changed, changed_tables
+
+
+def editing_base(prefix: str, current):
+    """The record as it was when the user began editing it on this page visit (kept across reruns)."""
+    key = f"{prefix}.__base"
+    base = st.session_state.get(key) or current
+    st.session_state[key] = base
+    return base

@@ -8,13 +8,22 @@ import pandas as pd
 import streamlit as st
 from st_aggrid import AgGrid, JsCode, StAggridTheme
 
-EDIT_RETURN = JsCode(
+EVENT_RETURN = JsCode(
     """
     function({streamlitRerunEventTriggerName, eventData}) {
-      return {id: eventData.data.id, version: eventData.data.version, field: eventData.colDef.field,
+      return {event: streamlitRerunEventTriggerName === 'cellClicked' ? 'open' : 'edit',
+              id: eventData.data.id, version: eventData.data.version, field: eventData.colDef.field,
               old: eventData.oldValue === undefined ? null : eventData.oldValue,
               new: eventData.newValue === undefined ? null : eventData.newValue,
               nonce: String(Date.now()) + ':' + String(Math.random())};
+    }
+    """
+)
+RETURN_ONLY = JsCode(
+    """
+    function({streamlitRerunEventTriggerName, eventData}) {
+      return streamlitRerunEventTriggerName === 'cellValueChanged'
+        || (eventData && eventData.colDef && eventData.colDef.field === '_open');
     }
     """
 )
@@ -26,9 +35,10 @@ HEADER_CSS = {
 
 
 @dataclass(frozen=True)
-class CellEdit:
-    """One cell the user changed in the grid."""
+class GridEvent:
+    """What the user did in the grid: changed one cell (`edit`) or clicked a row's open link (`open`)."""
 
+    kind: str
     id: int
     version: int
     field: str
@@ -47,34 +57,40 @@ def with_js(options):
     return options
 
 
-def edit_grid(frame: pd.DataFrame, options: dict, key: str, height: int = 560) -> CellEdit | None:
-    """Show one page; return the cell edit made since the last run, once."""
+def edit_grid(frame: pd.DataFrame, options: dict, key: str, height: int = 560) -> GridEvent | None:
+    """Show one page; return the cell edit or open click made since the last run, once."""
     response = AgGrid(
         frame.copy(),
         gridOptions=with_js(options),
         key=key,
         height=height,
         allow_unsafe_jscode=True,
-        update_on=["cellValueChanged"],
+        update_on=["cellValueChanged", "cellClicked"],
         data_return_mode="CUSTOM",
-        custom_jscode_for_grid_return=EDIT_RETURN,
+        custom_jscode_for_grid_return=EVENT_RETURN,
+        should_grid_return=RETURN_ONLY,
         theme=THEME,
         custom_css=HEADER_CSS,
         show_toolbar=False,
         show_search=False,
         show_download_button=False,
     )
-    return take_edit(getattr(response, "raw_data", None), key)
+    return take_event(getattr(response, "raw_data", None), key)
 
 
-def take_edit(payload, key: str) -> CellEdit | None:
-    """The edit in a grid payload unless it was handled already (reruns repeat the payload)."""
+def take_event(payload, key: str) -> GridEvent | None:
+    """The event in a grid payload unless it was handled already (reruns repeat the payload)."""
     if not isinstance(payload, dict) or "field" not in payload or "nonce" not in payload:
         return None
     seen = st.session_state.setdefault("_grid_nonces", {})
     if seen.get(key) == payload["nonce"]:
         return None
     seen[key] = payload["nonce"]
-    return CellEdit(
-        int(payload["id"]), int(payload["version"]), str(payload["field"]), payload.get("old"), payload.get("new")
+    return GridEvent(
+        str(payload.get("event", "edit")),
+        int(payload["id"]),
+        int(payload["version"]),
+        str(payload["field"]),
+        payload.get("old"),
+        payload.get("new"),
     )

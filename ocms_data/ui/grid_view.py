@@ -13,6 +13,15 @@ from ocms_data.grid import PAGE_SIZES, GridQuery, Page, grid_fields, grid_option
 from ocms_data.registry import Form, default_catalog
 from ocms_data.ui.grid import edit_grid
 
+OPEN_COLUMN = {
+    "field": "_open",
+    "headerName": "",
+    "pinned": "left",
+    "width": 80,
+    "editable": False,
+    "cellStyle": {"color": "#1d5fbf", "cursor": "pointer", "textDecoration": "underline"},
+}
+
 
 @dataclass(frozen=True)
 class GridSource:
@@ -27,6 +36,9 @@ class GridSource:
     columns: tuple[str, ...]
     export_name: str
     search_help: str = ""
+    computed: tuple[tuple[str, str], ...] = ()
+    extra_controls: Callable[[], dict] | None = None
+    open_label: str | None = None
 
 
 def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
@@ -44,6 +56,7 @@ def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
     )
     descending = c3.toggle("Descending", key=f"{k}.desc")
     incomplete = c4.toggle("Missing for iCARE only", key=f"{k}.incomplete")
+    extra = source.extra_controls() if source.extra_controls else {}
     with st.expander("Filters and columns"):
         cols = st.columns(3)
         chosen = {}
@@ -57,8 +70,11 @@ def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
             format_func=lambda n: fields[n].label,
             key=f"{k}.columns",
         )
-    query = GridQuery(search, {n: v for n, v in chosen.items() if v}, incomplete, sort, descending)
-    fingerprint = repr((query.search, query.filters, query.incomplete_only, query.sort, query.descending))
+    query = GridQuery(
+        search, {**extra.pop("filters", {}), **{n: v for n, v in chosen.items() if v}}, incomplete, sort, descending
+    )
+    query.extra = extra
+    fingerprint = repr((query.search, query.filters, query.incomplete_only, query.sort, query.descending, query.extra))
     if st.session_state.get(f"{k}.fingerprint") != fingerprint:
         st.session_state[f"{k}.fingerprint"] = fingerprint
         st.session_state[f"{k}.page"] = 1
@@ -75,8 +91,11 @@ def _pager(source: GridSource, query: GridQuery, total: int) -> None:
     c3.caption(f"Rows {first}–{min(total, query.offset + query.limit)} of {total}")
 
 
-def grid_view(source: GridSource) -> None:
-    """Search, filter, sort and page in the database; edit one cell at a time, each saved on its own."""
+def grid_view(source: GridSource) -> int | None:
+    """Search, filter, sort and page in the database; edit one cell at a time, each saved on its own.
+
+    Returns the id of the row whose open link was clicked, if any.
+    """
     k = source.key
     query, columns = _controls(source)
     query.page_size = st.session_state.get(f"{k}.size", PAGE_SIZES[1])
@@ -90,11 +109,16 @@ def grid_view(source: GridSource) -> None:
         getattr(st, message[0])(message[1])
     fields = grid_fields(source.form, columns)
     version = st.session_state.setdefault(f"{k}.grid", 0)
-    edit = edit_grid(
-        page.frame, grid_options(source.form, fields, default_catalog(), labels), key=f"{k}.grid.{version}"
-    )
-    if edit is not None:
-        _save(source, edit, fields)
+    options = grid_options(source.form, fields, default_catalog(), labels, source.computed)
+    frame = page.frame
+    if source.open_label:
+        frame = frame.assign(_open=source.open_label)
+        options["columnDefs"].insert(0, OPEN_COLUMN)
+    event = edit_grid(frame, options, key=f"{k}.grid.{version}")
+    if event is not None and event.kind == "open":
+        return event.id
+    if event is not None:
+        _save(source, event, fields)
     _pager(source, query, page.total)
     st.download_button(
         "Export the filtered view to Excel",
@@ -103,6 +127,7 @@ def grid_view(source: GridSource) -> None:
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         icon=":material/download:",
     )
+    return None
 
 
 def _save(source: GridSource, edit, fields) -> None:

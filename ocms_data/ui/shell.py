@@ -14,7 +14,7 @@ from ocms_data.ui.runtime import current_actor, database, show_notices
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_ON_LEAVE = "sensitive_unlocked"
-PER_VISIT_PREFIXES = ("cp.",)
+PER_VISIT_PREFIXES = ("cp.", "ss.", "sf.")
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,16 @@ class Screen:
 
 SCREENS = (
     Screen("pages/home.py", "Home", ":material/home:", "My work", default=True),
+    Screen("pages/begin_session.py", "Begin session", ":material/event_available:", "My work"),
+    Screen("pages/find_client.py", "Find client / activity", ":material/search:", "My work"),
     Screen("pages/register_client.py", "Register client", ":material/person_add:", "Clients"),
-    Screen("pages/find_client.py", "Find client", ":material/search:", "Clients"),
     Screen("pages/clients_grid.py", "Clients grid", ":material/table_view:", "Clients"),
     Screen("pages/client_profile.py", "Client profile", ":material/badge:", "Clients", hidden=True),
+    Screen("pages/client_dashboard.py", "Client dashboard", ":material/dashboard:", "Clients", hidden=True),
+    Screen("pages/sessions_grid.py", "Sessions grid", ":material/event_note:", "Sessions"),
+    Screen("pages/activities.py", "Group activities", ":material/groups:", "Sessions"),
+    Screen("pages/session.py", "Session", ":material/event:", "Sessions", hidden=True),
+    Screen("pages/service_form.py", "Service form", ":material/assignment:", "Sessions", hidden=True),
     Screen("pages/agency_setup.py", "Agency setup", ":material/settings:", "Admin", roles=(AGENCY_ADMIN,)),
 )
 

@@ -12,13 +12,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from ocms_data import demo
 from ocms_data.db import Database
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = pytest.mark.browser
+expect.set_options(timeout=20_000)
 
 
 def free_port() -> int:
@@ -68,15 +69,31 @@ def streamlit_server(db_path: Path, timeout: float = 60):
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def served(tmp_path_factory):
+    """The server's URL and facts read from its demo database before it started (it then locks the file)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (tests/run.sh does)")
     path = tmp_path_factory.mktemp("browser") / "ocms.duckdb"
     db = Database(path)
     demo.build(db, clients=300, seed=5)
+    with db.read() as cur:
+        named = cur.execute(
+            "SELECT id, client_no, first_name, last_name FROM clients WHERE client_type = 'Named' ORDER BY client_no LIMIT 4"
+        ).fetchall()
     db.close()
+    facts = {"clients": [{"id": i, "no": no, "name": f"{f} {last}", "last": last} for i, no, f, last in named]}
     with streamlit_server(path) as url:
-        yield url
+        yield url, facts
+
+
+@pytest.fixture(scope="session")
+def app_url(served):
+    return served[0]
+
+
+@pytest.fixture(scope="session")
+def facts(served):
+    return served[1]
 
 
 @pytest.fixture(scope="session")
@@ -96,36 +113,3 @@ def page(browser):
     pg.set_default_timeout(30_000)
     yield pg
     context.close()
-
-
-def shot(page, name: str) -> Path:
-    """Save a screenshot of the whole app (the main area scrolls, so grow the viewport first)."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate(
-        "() => Math.max(1000, ...[...document.querySelectorAll('section, div')].map(e => e.scrollHeight))"
-    )
-    page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 9000)})
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    page.set_viewport_size({"width": 1440, "height": 1000})
-    return path
-
-
-IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
-    && !document.querySelector('[data-stale="true"]')"""
-
-
-def settle(page) -> None:
-    """Wait until Streamlit finished its rerun (no running indicator, no stale elements)."""
-    page.wait_for_timeout(150)
-    page.wait_for_function(IDLE)
-
-
-def sign_in(page, url: str, username: str, password: str = demo.DEMO_PASSWORD) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(url)
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button:has-text('Sign in')")
-    expect(page.get_by_role("heading", name="Welcome")).to_be_visible()

@@ -5,55 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from tests.browser.conftest import settle, shot, sign_in
+from tests.browser.helpers import choose, fill, fill_date, grid_cell, grid_frame, shot, sign_in
 
 pytestmark = pytest.mark.browser
 YELLOW_ROW = "rgb(255, 251, 230)"
-
-
-def choose(page, label: str, option: str) -> None:
-    """Pick from a selectbox; retried because a rerun may close the list as it opens."""
-    for _attempt in range(4):
-        settle(page)
-        page.get_by_role("combobox", name=label, exact=True).click()
-        try:
-            page.get_by_role("option", name=option, exact=True).click(timeout=3000)
-            break
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    else:
-        raise AssertionError(f"could not choose {option!r} in {label!r}")
-    settle(page)
-
-
-def fill_date(page, label: str, iso: str) -> None:
-    settle(page)
-    page.get_by_role("spinbutton", name=f"year, {label}").focus()
-    page.keyboard.type(iso.replace("-", ""))
-    page.keyboard.press("Tab")
-    settle(page)
-
-
-def fill(page, label: str, text: str) -> None:
-    settle(page)
-    box = page.get_by_role("textbox", name=label, exact=True)
-    box.fill(text)
-    box.press("Tab")
-    settle(page)
-
-
-def grid_frame(page):
-    settle(page)
-    return page.frame_locator('iframe[title^="st_aggrid"] >> nth=-1')
-
-
-def grid_cell(page, row_text: str, col: str):
-    frame = grid_frame(page)
-    row = frame.locator(".ag-center-cols-container .ag-row", has_text=row_text)
-    return row, row.locator(f'.ag-cell[col-id="{col}"]')
 
 
 def test_sign_in_refuses_a_wrong_password(page, app_url):

@@ -1,0 +1,460 @@
+"""Session screens: begin a session, its clients and forms, group attendees, a service form, a dashboard."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from ocms_data import clients, groups, reference, sessions
+from ocms_data.accounts import Actor
+from ocms_data.db import Database
+from ocms_data.errors import OcmsError, StaleRecord, ValidationError
+from ocms_data.registry import default_catalog
+from ocms_data.sessions import FormRecord, SessionRecord
+from ocms_data.ui import forms
+from ocms_data.ui.forms import FormContext
+from ocms_data.ui.runtime import notify
+
+SESSION_PAGE = "pages/session.py"
+FORM_PAGE = "pages/service_form.py"
+DASHBOARD_PAGE = "pages/client_dashboard.py"
+PROFILE_PAGE = "pages/client_profile.py"
+REGISTER_PAGE = "pages/register_client.py"
+PINK, GREEN = ":red-background[Incomplete]", ":green-background[Complete]"
+
+
+def open_session(session_id: int) -> None:
+    st.switch_page(SESSION_PAGE, query_params={"session": str(session_id)})
+
+
+def open_form(form_id: int) -> None:
+    st.switch_page(FORM_PAGE, query_params={"form": str(form_id)})
+
+
+def _status(complete: bool) -> str:
+    return GREEN if complete else PINK
+
+
+def _errors_key(prefix: str) -> str:
+    return f"{prefix}.__errors"
+
+
+def _site_defaults(db: Database, actor: Actor, ctx: FormContext):
+    """When the site changes, take the provider's postal code and type of location from it."""
+
+    def fill() -> None:
+        for name, value in sessions.site_defaults(db, actor, st.session_state.get(ctx.key("site"))).items():
+            if value:
+                st.session_state[ctx.key(name)] = value
+
+    return fill
+
+
+def _logistics(db: Database, actor: Actor, ctx: FormContext, group: bool | None) -> dict:
+    form = sessions.session_form()
+    ctx.hidden = {"activity", "created_by"}
+    ctx.on_change = {"site": _site_defaults(db, actor, ctx)}
+    forms.shading()
+    values: dict = {}
+    forms.section_box(form.section("logistics"), ctx, values, {})
+    if group is False and len(values.get("staff") or []) > 1:
+        st.caption("Several staff members are only allowed on group activity sessions.")
+    return values
+
+
+def begin(db: Database, actor: Actor, client_id: int | None, activity_id: int | None) -> None:
+    """The Begin Session form; on save the new session opens (with the client or activity added)."""
+    prefix = "bs"
+    ctx = FormContext(prefix, reference.all_labels(db, actor), st.session_state.get(_errors_key(prefix), {}))
+    form = sessions.session_form()
+    defaults = {f.name: f.default for f in form.fields if f.default} | {
+        "service_date": date.today(),
+        "staff": [actor.user_id],
+        "delivery_methods": ["In person"],
+        "delivery_languages": ["English"],
+        "site": actor.default_site_id,
+        **sessions.site_defaults(db, actor, actor.default_site_id),
+    }
+    if activity_id:
+        activity = groups.get_activity(db, actor, activity_id)
+        defaults["session_type"] = groups.SESSION_TYPE_OF[activity["activity_type"]]
+        ctx.read_only = {"session_type"}
+        st.info(f"Group activity: {activity['name']}")
+    if client_id:
+        st.info(f"The session starts with {clients.get(db, actor, client_id).name}.")
+    forms.seed(ctx, form.fields, defaults)
+    values = _logistics(db, actor, ctx, None)
+    if not st.button("Save session", type="primary", key=f"{prefix}.save"):
+        return
+    try:
+        if activity_id:
+            new_id = groups.begin_group_session(db, actor, activity_id, values, [client_id] if client_id else [])
+        else:
+            new_id = sessions.begin(db, actor, values, [client_id] if client_id else [])
+    except ValidationError as exc:
+        st.session_state[_errors_key(prefix)] = exc.errors
+        notify("Nothing was saved: fix the fields marked below.", "error")
+        st.rerun()
+    forms.clear(prefix)
+    notify("Session saved. Now add clients and service forms.")
+    open_session(new_id)
+
+
+def header(record: SessionRecord, site_labels: dict) -> None:
+    st.title(f"{record.session_type} · {record.values['service_date']}")
+    st.caption(f"Session #{record.id} · {site_labels.get(record.values['site'], '')}")
+    if record.complete:
+        st.success("Complete: every form of this session is filled in.")
+    else:
+        messages = sorted({p["message"] for p in record.problems if p["form"] == "session"})
+        forms_left = len({p["rec_id"] for p in record.problems if p["form"] != "session"})
+        lines = messages + ([f"{forms_left} service form(s) still incomplete (pink below)."] if forms_left else [])
+        st.error("Incomplete:" + "".join(f"\n- {m}" for m in lines), icon=":material/pending_actions:")
+
+
+def logistics_editor(db: Database, actor: Actor, record: SessionRecord) -> None:
+    """The session's logistics, editable, saved with a check that nobody saved in between."""
+    prefix = f"ss.{record.id}"
+    base = forms.editing_base(prefix, record)
+    ctx = FormContext(prefix, reference.all_labels(db, actor), st.session_state.get(_errors_key(prefix), {}))
+    ctx.read_only = {"session_type"}
+    form = sessions.session_form()
+    forms.seed(ctx, form.fields, base.values)
+    with st.expander("Session details", expanded=bool(ctx.errors)):
+        values = _logistics(db, actor, ctx, record.group)
+        changed, _ = forms.changes(form, base.values, values)
+        label = f"Save {len(changed)} change(s)" if changed else "No changes to save"
+        if st.button(label, disabled=not changed, key=f"{prefix}.save", type="primary"):
+            try:
+                sessions.update(db, actor, record.id, changed, base.version)
+            except ValidationError as exc:
+                st.session_state[_errors_key(prefix)] = exc.errors
+                st.rerun()
+            except StaleRecord as exc:
+                st.error(str(exc))
+                return
+            forms.clear(prefix)
+            notify("Session saved.")
+            st.rerun()
+
+
+def copy_tool(db: Database, actor: Actor, record: SessionRecord) -> None:
+    with st.expander("Copy Session"):
+        st.caption("Same logistics and clients on another date, each with new empty forms of the same types.")
+        when = st.date_input(
+            "Date of the copy", value=date.today(), max_value=date.today(), key=f"copy.{record.id}.date"
+        )
+        if st.button("Copy Session", key=f"copy.{record.id}.go", icon=":material/content_copy:"):
+            try:
+                new_id = sessions.copy(db, actor, record.id, when)
+            except OcmsError as exc:
+                st.error(str(exc))
+                return
+            notify(f"Copied session #{record.id} to {when}.")
+            open_session(new_id)
+
+
+def _run(fn, *args, success: str | None = None) -> bool:
+    """Call a domain change; show its refusal in place; rerun after success."""
+    try:
+        fn(*args)
+    except ValidationError as exc:
+        for message in exc.errors.values():
+            st.error(message)
+        return False
+    except OcmsError as exc:
+        st.error(str(exc))
+        return False
+    if success:
+        notify(success)
+    st.rerun()
+    return True
+
+
+def _form_chip(db: Database, actor: Actor, f: dict, where) -> None:
+    c1, c2, c3 = where.columns([4, 2, 1], vertical_alignment="center")
+    c1.write(f["label"])
+    c2.markdown(_status(f["problems"] == 0))
+    if c3.button("Open", key=f"openform.{f['id']}"):
+        open_form(f["id"])
+
+
+def client_picker(db: Database, actor: Actor, key: str) -> int | None:
+    """Search registered clients of the agency; returns the one picked (unregistered people cannot be added)."""
+    text = st.text_input("Find a registered client (name, phone, client #, identifier)", key=f"{key}.q")
+    found = clients.find(db, actor, text, limit=20) if text.strip() else []
+    if text.strip() and not found:
+        st.warning("No registered client matches. Only registered clients can be added.")
+        st.page_link(REGISTER_PAGE, label="Register the client first", icon=":material/person_add:")
+    options = {
+        r["id"]: f"#{r['client_no']} {r['first_name'] or 'Anonymous'} {r['last_name'] or ''} {r['birth_date'] or ''}"
+        for r in found
+    }
+    return (
+        st.selectbox(
+            "Client",
+            list(options),
+            format_func=options.get,
+            index=None,
+            key=f"{key}.pick",
+            placeholder="Pick from the matches…",
+        )
+        if options
+        else None
+    )
+
+
+def direct_clients(db: Database, actor: Actor, record: SessionRecord) -> None:
+    """Clients and forms of a direct or language-training session."""
+    st.subheader("Clients and forms", anchor=False)
+    offered = {f.key: f.label for f in sessions.forms_for(record.session_type, "service")}
+    for c in record.clients:
+        with st.container(border=True):
+            name = f"{c['first_name'] or 'Anonymous'} {c['last_name'] or ''}".strip()
+            top1, top2 = st.columns([5, 1])
+            top1.markdown(f"**{name}** · client #{c['client_no']}")
+            if top2.button("Remove", key=f"rmclient.{c['id']}", icon=":material/person_remove:"):
+                _run(
+                    sessions.remove_client,
+                    db,
+                    actor,
+                    record.id,
+                    c["id"],
+                    success=f"{name} was taken out of the session.",
+                )
+            for f in [f for f in record.forms if f["client_id"] == c["id"]]:
+                _form_chip(db, actor, f, st)
+            a1, a2 = st.columns([4, 1], vertical_alignment="bottom")
+            kind = a1.selectbox(
+                "Add a service form", list(offered), format_func=offered.get, index=None, key=f"addform.{c['id']}"
+            )
+            if a2.button("Add form", key=f"addform.{c['id']}.go", disabled=kind is None):
+                try:
+                    form_id = sessions.add_form(db, actor, record.id, c["id"], kind)
+                except sessions.SecondForm as exc:
+                    st.error(exc.errors["form_type"])
+                    copy_tool(db, actor, record)
+                    return
+                except OcmsError as exc:
+                    st.error(str(exc))
+                    return
+                open_form(form_id)
+    with st.container(border=True):
+        st.markdown("**Add a client to this session**")
+        picked = client_picker(db, actor, f"addclient.{record.id}")
+        if st.button("Add client", key=f"addclient.{record.id}.go", disabled=picked is None):
+            _run(sessions.add_client, db, actor, record.id, picked, success="Client added: now add a service form.")
+
+
+def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
+    """Group activity, its group form, attendees with their forms, and All Attendee Settings."""
+    st.subheader("Group activity", anchor=False)
+    activity_id = record.values.get("activity")
+    if activity_id is None:
+        kind = "Information & Orientation" if record.session_type == sessions.GROUP_IO else "Community Connections"
+        found = [a for a in groups.find_activities(db, actor) if a["activity_type"] == kind]
+        options = {a["id"]: a["name"] for a in found}
+        chosen = st.selectbox(
+            "Group activity", list(options), format_func=options.get, index=None, key=f"act.{record.id}"
+        )
+        if st.button("Add group activity", disabled=chosen is None, key=f"act.{record.id}.go"):
+            _run(groups.set_activity, db, actor, record.id, chosen, success="Group activity added.")
+        return
+    st.write(groups.get_activity(db, actor, activity_id)["name"])
+    for f in [f for f in record.forms if f["client_id"] is None]:
+        _form_chip(db, actor, f, st)
+    st.subheader(f"Attendees ({len(record.clients)})", anchor=False)
+    by_client = {f["client_id"]: f for f in record.forms if f["client_id"] is not None}
+    for c in record.clients:
+        name = f"{c['first_name'] or 'Anonymous'} {c['last_name'] or ''}".strip()
+        f = by_client.get(c["id"])
+        if f:
+            _form_chip(db, actor, {**f, "label": f"{name} · #{c['client_no']}"}, st)
+    with st.container(border=True):
+        st.markdown("**Add an attendee**")
+        picked = client_picker(db, actor, f"addatt.{record.id}")
+        if st.button("Add attendee", key=f"addatt.{record.id}.go", disabled=picked is None):
+            _run(sessions.add_client, db, actor, record.id, picked, success="Attendee added.")
+    if record.clients:
+        attendee_settings(db, actor, record)
+
+
+def attendee_settings(db: Database, actor: Actor, record: SessionRecord) -> None:
+    """All Attendee Settings: the same values on every attendee form at once."""
+    attendee = next(f for f in record.forms if f["client_id"] is not None)
+    form = sessions.form_of(attendee["form_type"])
+    labels = reference.all_labels(db, actor)
+    with st.expander("All attendee settings"), st.form(f"settings.{record.id}"):
+        st.caption(
+            "Applies to every attendee of this session and completes their attendee forms. Only attended clients count."
+        )
+        ctx = FormContext(f"set.{record.id}", labels)
+        names = [n for n in (*groups.SETTINGS, "support_received") if form.has(n)]
+        values = {}
+        cols = st.columns(3)
+        for i, name in enumerate(names):
+            with cols[i % 3]:
+                values[name] = forms.field_input(form.field(name), ctx)
+        if st.form_submit_button("Apply to all attendees", type="primary"):
+            try:
+                n = groups.apply_attendee_settings(db, actor, record.id, values)
+            except ValidationError as exc:
+                for message in exc.errors.values():
+                    st.error(message)
+                return
+            notify(f"Settings applied to {n} attendee form(s).")
+            st.rerun()
+
+
+def form_editor(db: Database, actor: Actor, record: FormRecord) -> None:
+    """Every section of one service form; an incomplete form can be saved and stays pink."""
+    session = sessions.get(db, actor, record.session_id)
+    who = clients.get(db, actor, record.client_id).name if record.client_id else "the whole group"
+    st.title(record.form.label)
+    st.caption(f"{who} · {session.session_type} · {session.values['service_date']} · session #{session.id}")
+    if record.complete:
+        st.success("Complete.")
+    else:
+        st.error("Incomplete (pink) until these are filled:" + "".join(f"\n- {p['message']}" for p in record.problems))
+    if st.button("Back to the session", icon=":material/arrow_back:"):
+        open_session(record.session_id)
+    prefix = f"sf.{record.id}"
+    base = forms.editing_base(prefix, record)
+    ctx = FormContext(prefix, reference.all_labels(db, actor), st.session_state.get(_errors_key(prefix), {}))
+    form = record.form
+    forms.seed(ctx, form.fields, base.values)
+    if record.version != base.version:
+        st.warning("Someone saved this form after you opened it; reload to see their version.")
+    st.caption(forms.LEGEND)
+    forms.shading()
+    values: dict = {}
+    for section in form.sections:
+        forms.section_box(section, ctx, values, {})
+    changed, _ = forms.changes(form, base.values, values)
+    label = f"Save {len(changed)} change(s)" if changed else "No changes to save"
+    if st.button(label, type="primary", disabled=not changed, key=f"{prefix}.save"):
+        try:
+            sessions.save_form(db, actor, record.id, changed, base.version)
+        except ValidationError as exc:
+            st.session_state[_errors_key(prefix)] = exc.errors
+            notify("Nothing was saved: fix the fields marked below.", "error")
+            st.rerun()
+        except StaleRecord as exc:
+            st.error(str(exc))
+            return
+        forms.clear(prefix)
+        notify("Form saved.")
+        st.rerun()
+
+
+def dashboard(db: Database, actor: Actor, client_id: int) -> None:
+    """The client's sessions and forms with their status, family members, Start Session."""
+    record = clients.get(db, actor, client_id)
+    st.title(f"{record.name}: dashboard")
+    c1, c2 = st.columns([1, 1])
+    if c1.button("Start Session", type="primary", icon=":material/event_available:"):
+        st.switch_page("pages/begin_session.py", query_params={"client": str(client_id)})
+    if c2.button("Profile", icon=":material/badge:"):
+        st.switch_page(PROFILE_PAGE, query_params={"client": str(client_id)})
+    found = sessions.client_sessions(db, actor, client_id)
+    st.subheader(f"Sessions ({len({r['session_id'] for r in found})})", anchor=False)
+    if not found:
+        st.info("No session yet.")
+    for r in found:
+        cols = st.columns([2, 3, 3, 2, 1], vertical_alignment="center")
+        cols[0].write(str(r["service_date"]))
+        cols[1].write(r["session_type"])
+        label = default_catalog().form(r["form_type"]).label if r["form_type"] else "no form yet"
+        cols[2].write(label)
+        cols[3].markdown(_status(r["form_id"] is not None and r["problems"] == 0))
+        if cols[4].button("Open", key=f"dash.{r['session_id']}.{r['form_id']}"):
+            open_form(r["form_id"]) if r["form_id"] else open_session(r["session_id"])
+    members = clients.family_members(db, actor, client_id)
+    st.subheader(f"Family members ({len(members)})", anchor=False)
+    for m in members:
+        cols = st.columns([4, 1])
+        cols[0].write(f"#{m['client_no']} {m['first_name']} {m['last_name']}")
+        if cols[1].button("Dashboard", key=f"famdash.{m['id']}"):
+            st.switch_page(DASHBOARD_PAGE, query_params={"client": str(m["id"])})
+
+
+def incomplete_sessions(db: Database, actor: Actor) -> None:
+    """My Incomplete Sessions: oldest first, with what is missing and a way to fix each."""
+    found = sessions.my_incomplete(db, actor)
+    st.subheader(f"My Incomplete Sessions ({len(found)})", anchor=False)
+    if not found:
+        st.success("All your sessions are complete.")
+    for r in found:
+        cols = st.columns([2, 3, 5, 1], vertical_alignment="center")
+        cols[0].write(str(r["service_date"]))
+        cols[1].write(r["session_type"])
+        cols[2].caption(
+            f"{r['incomplete_forms']} form(s) incomplete, {r['problems']} item(s) missing: {r['missing'][:160]}"
+        )
+        if cols[3].button("Fix", key=f"fix.{r['id']}"):
+            open_session(r["id"])
+
+
+def session_filters(db: Database, actor: Actor) -> dict:
+    """The sessions grid's own filters: date range, worker, type, site, program, status."""
+    labels = reference.all_labels(db, actor)
+    c1, c2, c3, c4 = st.columns(4)
+    date_from = c1.date_input("From", value=None, key="sessions.from", format="YYYY-MM-DD")
+    date_to = c2.date_input("To", value=None, key="sessions.to", format="YYYY-MM-DD")
+    worker = c3.selectbox(
+        "Worker",
+        list(labels["users"]),
+        format_func=labels["users"].get,
+        index=None,
+        key="sessions.worker",
+        placeholder="Anyone",
+    )
+    status = c4.selectbox("Status", sessions.STATUSES, index=None, key="sessions.status", placeholder="Any")
+    d1, d2, d3 = st.columns(3)
+    types = d1.multiselect("Session type", default_catalog().codes("session_type"), key="sessions.types")
+    sites = d2.multiselect("Site", list(labels["sites"]), format_func=labels["sites"].get, key="sessions.sites")
+    programs = d3.multiselect(
+        "Program", list(labels["programs"]), format_func=labels["programs"].get, key="sessions.programs"
+    )
+    filters = {"session_type": types, "site": sites, "program": programs}
+    return {
+        "date_from": date_from,
+        "date_to": date_to,
+        "worker": worker,
+        "status": status,
+        "filters": {k: v for k, v in filters.items() if v},
+    }
+
+
+def activities(db: Database, actor: Actor) -> None:
+    """Create and find named group activities; begin a session of one."""
+    form = groups.activity_form()
+    with st.expander("Create a group activity"):
+        prefix = f"act.new.{st.session_state.get('act.new.n', 0)}"
+        ctx = FormContext(prefix, reference.all_labels(db, actor), st.session_state.get(_errors_key("act.new"), {}))
+        ctx.hidden = {"created_by"}
+        forms.seed(ctx, form.fields, {f.name: f.default for f in form.fields if f.default})
+        values: dict = {}
+        forms.section_box(form.section("activity"), ctx, values, {})
+        if st.button("Create activity", type="primary", key=f"{prefix}.go"):
+            try:
+                groups.create_activity(db, actor, values)
+            except ValidationError as exc:
+                st.session_state[_errors_key("act.new")] = exc.errors
+                st.rerun()
+            st.session_state.pop(_errors_key("act.new"), None)
+            st.session_state["act.new.n"] = st.session_state.get("act.new.n", 0) + 1
+            notify(f"Created {values.get('name')}.")
+            st.rerun()
+    text = st.text_input("Find an activity by name or description", key="act.q")
+    found = groups.find_activities(db, actor, text, active_only=False)
+    if not found:
+        st.info("No activity matches.")
+    for a in found:
+        cols = st.columns([4, 3, 2, 2], vertical_alignment="center")
+        cols[0].markdown(f"**{a['name']}**" + ("" if a["active"] == "Yes" else " (inactive)"))
+        cols[1].write(a["activity_type"])
+        cols[2].caption(f"{a['sessions']} session(s), last {a['last_session'] or 'never'}")
+        if cols[3].button("Begin session", key=f"act.begin.{a['id']}"):
+            st.switch_page("pages/begin_session.py", query_params={"activity": str(a["id"])})

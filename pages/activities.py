@@ -1,0 +1,11 @@
+"""Group activities: create and find named I&O and Community Connections activities, begin their sessions."""
+
+import streamlit as st
+
+from ocms_data.ui import session_views
+from ocms_data.ui.runtime import database, guard
+
+actor = guard()
+db = database()
+st.title("Group activities")
+session_views.activities(db, actor)

@@ -1,0 +1,15 @@
+"""A client's dashboard: sessions and forms with their status, family members, Start Session."""
+
+import streamlit as st
+
+from ocms_data import clients
+from ocms_data.ui import session_views
+from ocms_data.ui.runtime import database, guard, query_int, run_safely
+
+actor = guard()
+db = database()
+client_id = query_int("client")
+if not client_id or run_safely(clients.get, db, actor, client_id) is None:
+    st.info("Open a client from Find client.")
+    st.stop()
+session_views.dashboard(db, actor, client_id)

@@ -1,0 +1,33 @@
+"""Sessions grid: the agency's sessions by date, worker, type, site, program and status; fix in place."""
+
+import streamlit as st
+
+from ocms_data import sessions
+from ocms_data.ui.grid_view import GridSource, grid_view
+from ocms_data.ui.runtime import database, guard
+from ocms_data.ui.session_views import open_session, session_filters
+
+actor = guard()
+db = database()
+st.title("Sessions")
+st.caption(
+    "Incomplete sessions are yellow; hover a row to see what is missing. Double-click a cell to fix the logistics; open a session to fix its forms."
+)
+opened = grid_view(
+    GridSource(
+        key="sessions",
+        form=sessions.session_form(),
+        page=lambda query, columns: sessions.grid_page(db, actor, query, columns),
+        save=lambda rec_id, field, value, version: sessions.save_grid_cell(db, actor, rec_id, field, value, version),
+        export=lambda query, columns: sessions.grid_export(db, actor, query, columns),
+        filters=(),
+        columns=sessions.GRID_COLUMNS,
+        export_name="sessions",
+        search_help="Client name or words from the notes",
+        computed=sessions.GRID_COMPUTED,
+        extra_controls=lambda: session_filters(db, actor),
+        open_label="Open",
+    )
+)
+if opened:
+    open_session(opened)
