@@ -25,7 +25,7 @@ def cmd_init(args) -> dict:
 
 
 def cmd_demo(args) -> dict:
-    return demo.build(_db(args), clients=args.clients, seed=args.seed, code=args.agency)
+    return demo.build(_db(args), clients=args.clients, seed=args.seed, code=args.agency, months=args.months)
 
 
 def cmd_users_add(args) -> dict:
@@ -51,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="add a realistic demo agency")
     d.add_argument("--clients", type=int, default=500)
     d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--months", type=int, default=0, help="also add this many months of sessions and forms")
     d.add_argument("--agency", default=demo.DEMO_CODE, help="agency code (default DEMO)")
     d.set_defaults(run=cmd_demo)
     users = sub.add_parser("users", help="manage staff accounts").add_subparsers(dest="action", required=True)

@@ -7,7 +7,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from ocms_data.accounts import AGENCY_ADMIN, PROGRAM_MANAGER, UPLOADER, WORKER, add_user
+from ocms_data import demo_sessions
+from ocms_data.accounts import AGENCY_ADMIN, PROGRAM_MANAGER, UPLOADER, WORKER, add_user, hash_password
 from ocms_data.db import Database
 from ocms_data.reference import ICARE_FUNDER
 from ocms_data.registry import default_catalog
@@ -142,6 +143,7 @@ STREETS = [
     "Kennedy",
 ]
 POSTAL_LETTERS = list("ABCEGHJKLMNPRSTVWXYZ")
+CLIENTS_PER_EXTRA_STAFF = 5000
 INCOMPLETE_FIELDS = ("birth_date", "official_language", "consent_research", "identifier", "contact")
 
 
@@ -161,7 +163,7 @@ def _postal(rng: np.random.Generator, n: int) -> np.ndarray:
     return first + d[:, 0] + letters[:, 0] + " " + d[:, 1] + letters[:, 1] + d[:, 2]
 
 
-def _reference(cur, agency_id: int, code: str) -> dict:
+def _reference(cur, agency_id: int, code: str, extra_staff: int = 0) -> dict:
     ids = lambda: cur.execute("SELECT nextval('ids')").fetchone()[0]  # noqa: E731
     sites = []
     for site_code, name, postal, kind in SITES:
@@ -189,7 +191,26 @@ def _reference(cur, agency_id: int, code: str) -> dict:
         add_user(cur, agency_id, u + suffix, name, DEMO_PASSWORD, roles, f"{u}{suffix}@example.org", sites[0])
         for u, name, roles in DEMO_USERS
     ]
+    users += _extra_staff(cur, agency_id, suffix, extra_staff, sites)
     return {"sites": sites, "programs": programs, "funders": funders, "users": users}
+
+
+def _extra_staff(cur, agency_id: int, suffix: str, n: int, sites: list[int]) -> list[int]:
+    """More workers for big demo agencies (one password hash shared: they are demo accounts)."""
+    if n == 0:
+        return []
+    pw_hash = hash_password(DEMO_PASSWORD)
+    ids = []
+    for i in range(n):
+        uid = cur.execute("SELECT nextval('ids')").fetchone()[0]
+        name = f"{FIRST[(i * 7) % len(FIRST)]} {LAST[(i * 11) % len(LAST)]}"
+        cur.execute(
+            "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'worker', ?)",
+            [uid, agency_id, f"staff{i + 1:03d}{suffix}", name, None, pw_hash, sites[i % len(sites)]],
+        )
+        ids.append(uid)
+    return ids
 
 
 def _clients(rng: np.random.Generator, n: int, ref: dict, first_no: int, today: date) -> pd.DataFrame:
@@ -330,15 +351,16 @@ def build(
     code: str = DEMO_CODE,
     name: str = "Maple Newcomer Services",
     incomplete_rate: float = 0.15,
+    months: int = 0,
 ) -> dict:
-    """Create one demo agency with `clients` clients; returns what was made."""
+    """Create one demo agency with `clients` clients and `months` months of sessions; returns what was made."""
     rng = np.random.default_rng(seed)
     today = date.today()
 
     def apply(cur):
         agency_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
         cur.execute("INSERT INTO agencies (id, code, name) VALUES (?, ?, ?)", [agency_id, code, name])
-        ref = _reference(cur, agency_id, code)
+        ref = _reference(cur, agency_id, code, extra_staff=clients // CLIENTS_PER_EXTRA_STAFF)
         df = _clients(rng, clients, ref, 1, today)
         df["family_code"] = None
         _families(rng, df)
@@ -360,13 +382,16 @@ def build(
             "INSERT INTO counters VALUES (?, 'client_no', ?), (?, 'family_code', ?)",
             [agency_id, clients, agency_id, df.attrs["families"]],
         )
-        return {
+        made = {
             "agency_id": agency_id,
             "code": code,
             "clients": clients,
             "families": df.attrs["families"],
             **{k: len(v) for k, v in ref.items()},
         }
+        if months:
+            made.update(demo_sessions.build(cur, agency_id, months, seed))
+        return made
 
     return db.write(apply)
 

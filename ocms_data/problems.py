@@ -6,12 +6,22 @@ every write to a session or its forms re-derives that session's rows with the sa
 
 from __future__ import annotations
 
+import re
+
 from ocms_data.registry import Catalog, Form, default_catalog
 from ocms_data.validation import checks
 
 SESSION_FORM = "session"
 FORMS_TABLE = "service_forms"
 COLUMNS = "agency_id, form, rec_id, session_id, field, need, message"
+SCHEMA = "main"
+SESSION_TABLES = {
+    "sessions": "id",
+    FORMS_TABLE: "session_id",
+    "session_clients": "session_id",
+    "sessions_multi": "parent_id",
+    "sessions_refs": "parent_id",
+}
 
 
 def tracked_forms(catalog: Catalog | None = None) -> list[Form]:
@@ -36,17 +46,54 @@ def derive_sql(form: Form, where: str) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
+def _shadow(filters: dict[str, str], columns: dict[str, str] | None = None) -> str:
+    """CTEs that shadow tables with just the rows (and columns) the checks need, so every check reads little."""
+    columns = columns or {}
+    return "WITH " + ", ".join(
+        f"{table} AS MATERIALIZED (SELECT {columns.get(table, '*')} FROM {SCHEMA}.{table} WHERE {where})"
+        for table, where in filters.items()
+    )
+
+
+def _columns_read(form: Form) -> str:
+    """The columns a form's checks read from its own table (alias `t`)."""
+    used = {"id", "agency_id", "session_id", "form_type"}
+    for c in checks(form):
+        used |= set(re.findall(r"\bt\.([a-z_][a-z0-9_]*)", c.predicate))
+    return ", ".join(sorted(used))
+
+
 def refresh(cur, agency_id: int, session_ids: list[int]) -> None:
     """Re-derive the problems of these sessions and all their forms, inside the caller's transaction."""
     if not session_ids:
         return
     ids = ", ".join(str(int(i)) for i in session_ids)
     cur.execute(f"DELETE FROM problems WHERE agency_id = ? AND session_id IN ({ids})", [agency_id])
-    for form in tracked_forms():
-        key = "t.id" if form.key == SESSION_FORM else "t.session_id"
-        sql = derive_sql(form, f"t.agency_id = {int(agency_id)} AND {key} IN ({ids})")
-        if sql:
-            cur.execute(f"INSERT INTO problems ({COLUMNS}) {sql}")
+    present = [SESSION_FORM] + [
+        r[0]
+        for r in cur.execute(
+            f"SELECT DISTINCT form_type FROM {FORMS_TABLE} WHERE agency_id = ? AND session_id IN ({ids})", [agency_id]
+        ).fetchall()
+    ]
+    catalog = default_catalog()
+    derived = [derive_sql(catalog.form(key), f"t.agency_id = {int(agency_id)}") for key in present]
+    union = "\nUNION ALL\n".join(d for d in derived if d)
+    if union:
+        shadow = _shadow({table: f"{key} IN ({ids})" for table, key in SESSION_TABLES.items()})
+        cur.execute(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{union}")
+
+
+def refresh_form(cur, agency_id: int, form_key: str, form_id: int, session_id: int) -> None:
+    """Re-derive one service form's problems (its session's own problems do not depend on its answers)."""
+    cur.execute("DELETE FROM problems WHERE agency_id = ? AND rec_id = ?", [agency_id, form_id])
+    sql = derive_sql(default_catalog().form(form_key), f"t.agency_id = {int(agency_id)}")
+    if sql:
+        form = default_catalog().form(form_key)
+        shadow = _shadow(
+            {FORMS_TABLE: f"id = {int(form_id)}", "sessions": f"id = {int(session_id)}"},
+            {FORMS_TABLE: _columns_read(form)},
+        )
+        cur.execute(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{sql}")
 
 
 def refresh_agency(cur, agency_id: int) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from ocms_data.accounts import Actor
-from ocms_data.db import one, rows
+from ocms_data.db import RECORD_COLUMNS, TABLE_EXTRA, one, rows
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.registry import Form, Kind
 from ocms_data.validation import validate, validate_rows
+
+SYSTEM_COLUMNS = [c.split()[0] for c in RECORD_COLUMNS]
+TABLE_EXTRA_NAMES = {table: [c.split()[0] for c in cols] for table, cols in TABLE_EXTRA.items()}
 
 
 def clean(
@@ -132,8 +135,11 @@ def _replace(cur, table: str, actor: Actor, rec_id: int, name: str, chosen: list
 
 
 def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tuple[dict, dict]:
-    """The stored row (every column) and repeating tables of one record of the actor's agency."""
-    row = one(cur, f"SELECT * FROM {form.table} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
+    """The stored row (system columns and the form's fields) and repeating tables of one record."""
+    columns = ", ".join(
+        dict.fromkeys([*SYSTEM_COLUMNS, *TABLE_EXTRA_NAMES.get(form.table, ()), *(f.name for f in form.row_fields)])
+    )
+    row = one(cur, f"SELECT {columns} FROM {form.table} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
     if row is None:
         raise NotFound(f"No such {what} in your agency.")
     for f in form.multi_fields + form.refs_fields:

@@ -327,7 +327,7 @@ def save_form(db: Database, actor: Actor, form_id: int, values: dict, version: i
         new_version = records.update(cur, actor, form, form_id, clean, version, what="service form")
         changed = {k: {"old": current.values.get(k), "new": v} for k, v in clean.items() if current.values.get(k) != v}
         audit.record(cur, actor, "update", "service_forms", form_id, changed)
-        problems.refresh(cur, actor.agency_id, [current.session_id])
+        problems.refresh_form(cur, actor.agency_id, current.form_type, form_id, current.session_id)
         return new_version
 
     return db.write(apply)

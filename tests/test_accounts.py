@@ -1,3 +1,4 @@
+import shutil
 import time
 
 import pytest
@@ -5,11 +6,37 @@ from itsdangerous import URLSafeTimedSerializer
 
 from ocms_data import accounts, audit
 from ocms_data.accounts import AGENCY_ADMIN, UPLOADER, WORKER
+from ocms_data.db import Database
 from ocms_data.demo import DEMO_PASSWORD
 from ocms_data.errors import Forbidden, ValidationError
 from tests.conftest import actor
 
 SECRET = "s3cret-for-tests"
+
+
+@pytest.fixture(scope="module")
+def shared_db(template_db, tmp_path_factory):
+    path = tmp_path_factory.mktemp("accounts") / "ocms.duckdb"
+    shutil.copy(template_db, path)
+    database = Database(path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def fresh():
+    """Mark a test (usefixtures) that changes accounts and needs its own copy of the demo database."""
+
+
+@pytest.fixture
+def db(request, shared_db, db_path):
+    """Tests that only read or are refused share one database; `fresh` tests get their own."""
+    if "fresh" not in request.fixturenames:
+        yield shared_db
+        return
+    database = Database(db_path)
+    yield database
+    database.close()
 
 
 def _user(db, username: str) -> dict | None:
@@ -77,6 +104,7 @@ def test_authenticate_refuses(db, username, password):
     assert accounts.authenticate(db, username, password) is None
 
 
+@pytest.mark.usefixtures("fresh")
 def test_deactivated_user_cannot_sign_in(db, admin_a):
     worker = _user(db, "worker.aaa")
     assert accounts.authenticate(db, "worker.aaa", DEMO_PASSWORD) is not None
@@ -96,6 +124,7 @@ def test_load_actor(db):
     assert accounts.load_actor(db, -1) is None
 
 
+@pytest.mark.usefixtures("fresh")
 def test_role_changes_apply_at_once(db, admin_a):
     uid = _user(db, "worker.aaa")["id"]
     accounts.update_user(db, admin_a, uid, roles=[WORKER, UPLOADER])
@@ -185,6 +214,7 @@ def test_session_hours_setting_is_used(monkeypatch):
 # --- creating users -----------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("fresh")
 def test_admin_creates_a_user_in_their_agency(db, admin_a):
     uid = accounts.create_user(db, admin_a, "New.Person", " New Person ", "long enough", [WORKER], "n@example.org")
     row = _user(db, "new.person")
@@ -246,6 +276,7 @@ def test_duplicate_username_refused_across_agencies(db, admin_a, taken):
     assert _user(db, taken.lower()) == other
 
 
+@pytest.mark.usefixtures("fresh")
 def test_minimum_password_length_is_accepted(db, admin_a):
     accounts.create_user(db, admin_a, "eight", "Eight", "8" * accounts.MIN_PASSWORD, [WORKER])
     assert accounts.authenticate(db, "eight", "8" * accounts.MIN_PASSWORD) is not None
@@ -267,6 +298,7 @@ def test_admin_cannot_remove_their_own_admin_access(db, admin_a, change):
     assert accounts.load_actor(db, admin_a.user_id).is_admin
 
 
+@pytest.mark.usefixtures("fresh")
 def test_admin_may_change_their_own_name_and_keep_admin(db, admin_a):
     accounts.update_user(db, admin_a, admin_a.user_id, full_name="Alex A.", roles=[AGENCY_ADMIN, UPLOADER])
     who = accounts.load_actor(db, admin_a.user_id)
@@ -284,6 +316,7 @@ def test_worker_cannot_update_users(db, worker_a):
     assert not accounts.load_actor(db, worker_a.user_id).is_admin
 
 
+@pytest.mark.usefixtures("fresh")
 def test_password_change(db, admin_a):
     uid = _user(db, "worker.aaa")["id"]
     accounts.update_user(db, admin_a, uid, password="a new password")
@@ -305,6 +338,7 @@ def test_update_user_validation(db, admin_a, change, field):
     assert _user(db, "worker.aaa") == before
 
 
+@pytest.mark.usefixtures("fresh")
 def test_update_user_with_nothing_to_change_writes_nothing(db, admin_a):
     uid = _user(db, "worker.aaa")["id"]
     before = _audit(db, "update")
@@ -312,6 +346,7 @@ def test_update_user_with_nothing_to_change_writes_nothing(db, admin_a):
     assert _audit(db, "update") == before
 
 
+@pytest.mark.usefixtures("fresh")
 def test_list_users_of_the_agency(db, admin_a):
     names = [u["username"] for u in accounts.list_users(db, admin_a)]
     assert sorted(names) == ["admin.aaa", "manager.aaa", "uploader.aaa", "worker.aaa", "worker2.aaa"]
@@ -327,6 +362,7 @@ def test_list_users_of_the_agency(db, admin_a):
 @pytest.mark.parametrize(
     ("password", "ok", "action"), [(DEMO_PASSWORD, True, "unlock"), ("wrong", False, "unlock_failed")]
 )
+@pytest.mark.usefixtures("fresh")
 def test_confirm_password_is_recorded(db, worker_a, password, ok, action):
     assert accounts.confirm_password(db, worker_a, password, "clients.sensitive", 4242) is ok
     assert _audit(db, action) == [(worker_a.agency_id, worker_a.user_id, "clients.sensitive", 4242)]
@@ -334,6 +370,7 @@ def test_confirm_password_is_recorded(db, worker_a, password, ok, action):
     assert _audit(db, other) == []
 
 
+@pytest.mark.usefixtures("fresh")
 def test_confirm_password_of_a_deactivated_user_fails(db, admin_a, worker_a):
     accounts.update_user(db, admin_a, worker_a.user_id, active=False)
     assert accounts.confirm_password(db, worker_a, DEMO_PASSWORD, "clients.sensitive") is False

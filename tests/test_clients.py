@@ -105,6 +105,42 @@ def version(db, client_id: int) -> int:
         return cur.execute("SELECT version FROM clients WHERE id = ?", [client_id]).fetchone()[0]
 
 
+# --- databases ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_db(template_db, tmp_path_factory):
+    path = tmp_path_factory.mktemp("clients") / "ocms.duckdb"
+    shutil.copy(template_db, path)
+    database = Database(path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def fresh():
+    """Mark a test (usefixtures) that needs its own copy of the demo database."""
+
+
+@pytest.fixture
+def db(request, shared_db, db_path):
+    """Most tests here look only at the clients they register themselves, so they share one copy of
+    the demo database (fast); tests using `fresh` (numbering, family codes, audit totals) get their own."""
+    if "fresh" not in request.fixturenames:
+        yield shared_db
+        return
+    database = Database(db_path)
+    yield database
+    database.close()
+
+
+def next_client_no(db, who) -> int:
+    with db.read() as cur:
+        return cur.execute(
+            "SELECT value + 1 FROM counters WHERE agency_id = ? AND name = 'client_no'", [who.agency_id]
+        ).fetchone()[0]
+
+
 # --- registering ------------------------------------------------------------------------------------------
 
 
@@ -156,6 +192,7 @@ def test_register_anonymous(db, worker_a):
     assert rec.tables == {}
 
 
+@pytest.mark.usefixtures("fresh")
 def test_client_numbers_are_sequential_per_agency(db, worker_a, worker2_a, worker_b):
     got = [
         clients.get(db, who, register_named(db, who)).values["client_no"]
@@ -168,9 +205,10 @@ def test_client_numbers_are_sequential_per_agency(db, worker_a, worker2_a, worke
 
 @pytest.mark.parametrize("ignored", [{"client_no": 5}, {"client_type": ANONYMOUS}, {"created_by": 1}])
 def test_system_values_cannot_be_given(db, worker_a, ignored):
+    expected_no = next_client_no(db, worker_a)
     cid = clients.register(db, worker_a, NAMED, {**named_values(db, worker_a), **ignored})
     v = clients.get(db, worker_a, cid).values
-    assert (v["client_no"], v["client_type"], v["created_by"]) == (61, NAMED, worker_a.user_id)
+    assert (v["client_no"], v["client_type"], v["created_by"]) == (expected_no, NAMED, worker_a.user_id)
 
 
 @pytest.mark.parametrize(
@@ -193,8 +231,20 @@ def test_refused_registration_writes_nothing(db, worker_a, values, field):
         register_named(db, worker_a, **values)
     assert field in err.value.errors
     assert counts(db) == before
-    # the client number was not used up either
-    assert clients.get(db, worker_a, register_named(db, worker_a)).values["client_no"] == 61
+
+
+@pytest.mark.usefixtures("fresh")
+@pytest.mark.parametrize("how", [{"family": "F999999"}, {"relative_id": 999_999}, {"family": NEW_FAMILY}])
+def test_refused_registration_does_not_use_up_a_client_number(db, worker_a, worker_b, how):
+    values = named_values(db, worker_a)
+    if how.get("family") == NEW_FAMILY:
+        values["registration_site"] = site_of(db, worker_b)
+    with pytest.raises(ValidationError):  # refused inside the transaction, after the numbers were drawn
+        clients.register(db, worker_a, NAMED, values, **how)
+    new = clients.get(
+        db, worker_a, clients.register(db, worker_a, NAMED, named_values(db, worker_a), family=NEW_FAMILY)
+    )
+    assert (new.values["client_no"], new.values["family_code"]) == (61, "F000013")
 
 
 @pytest.mark.parametrize(
@@ -277,6 +327,7 @@ def family_codes(db, who) -> set[str]:
         }
 
 
+@pytest.mark.usefixtures("fresh")
 def test_new_family_generates_the_next_code(db, worker_a):
     assert max(family_codes(db, worker_a)) == "F000012"
     first = clients.get(db, worker_a, clients.register(db, worker_a, NAMED, named_values(db, worker_a), family=None))
@@ -328,6 +379,7 @@ def test_relative_joins_the_relatives_family(db, worker_a):
     assert state(db, relative) == rel_before  # the relative already had a code: untouched
 
 
+@pytest.mark.usefixtures("fresh")
 def test_relative_without_a_code_gets_a_new_one(db, worker_a):
     relative = register_named(db, worker_a, first_name="Rel")
     cid = clients.register(db, worker_a, NAMED, named_values(db, worker_a), relative_id=relative)
@@ -349,6 +401,7 @@ def test_relative_must_be_a_named_client_of_the_agency(db, worker_a):
     assert counts(db) == before
 
 
+@pytest.mark.usefixtures("fresh")
 def test_family_prefill_copies_the_shared_fields(db, worker_a):
     relative = register_named(
         db,
@@ -402,6 +455,7 @@ def test_family_prefill_refuses_an_anonymous_relative(db, worker_a):
         clients.family_prefill(db, worker_a, agency_clients(db, worker_a, ANONYMOUS)[0])
 
 
+@pytest.mark.usefixtures("fresh")
 def test_set_family(db, worker_a):
     cid = register_named(db, worker_a)
     v2 = clients.set_family(db, worker_a, cid, NEW_FAMILY, 1)
@@ -531,6 +585,7 @@ def test_duplicates_by_identifier_value(lookup, value, found):
         assert dup.by_identifier[0]["id_value"] == "987654321"
 
 
+@pytest.mark.usefixtures("fresh")
 def test_duplicates_exclude_the_client_itself(db, worker_a, known):
     dup = clients.duplicates(
         db, worker_a, "Zofia", "Quixley", date(1985, 7, 8), [{"id_value": "987654321"}], exclude_id=known
@@ -614,6 +669,23 @@ def test_find_by_alternate_phone_digits(lookup):
     assert known in [r["id"] for r in clients.find(db, worker_a, "9055550199")]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: clients.search_predicate pulls the digits out of ANY search text and matches them against the "
+    "client number (and phones): searching the e-mail 'name12@mail.example.com' also returns client #12",
+)
+def test_find_by_an_email_with_digits_returns_that_client_only(lookup):
+    db, worker_a, _ = lookup
+    with db.read() as cur:
+        email, cid = cur.execute(
+            "SELECT c.email, c.id FROM clients c JOIN clients o ON o.agency_id = c.agency_id "
+            "AND CAST(o.client_no AS VARCHAR) = regexp_replace(c.email, '[^0-9]', '', 'g') AND o.id <> c.id "
+            "WHERE c.agency_id = ? AND c.email IS NOT NULL ORDER BY c.id LIMIT 1",
+            [worker_a.agency_id],
+        ).fetchone()
+    assert [r["id"] for r in clients.find(db, worker_a, email)] == [cid]
+
+
 # --- updating ------------------------------------------------------------------------------------------------
 
 
@@ -682,9 +754,10 @@ def test_refused_update_changes_nothing(db, worker_a, values, tables):
 
 def test_system_fields_are_not_changed_by_update(db, worker_a, worker2_a):
     cid = register_named(db, worker_a)
+    no = clients.get(db, worker_a, cid).values["client_no"]
     clients.update(db, worker_a, cid, {"created_by": worker2_a.user_id, "client_no": 1, "first_name": "X"}, 1)
     v = clients.get(db, worker_a, cid).values
-    assert (v["created_by"], v["client_no"], v["first_name"]) == (worker_a.user_id, 61, "X")
+    assert (v["created_by"], v["client_no"], v["first_name"]) == (worker_a.user_id, no, "X")
 
 
 # --- the locked registration date ------------------------------------------------------------------------
@@ -743,6 +816,19 @@ def test_sensitive_fields_need_an_unlock(db, worker_a, name, value):
     assert clients.get(db, worker_a, cid, sensitive=True).values[name] == value
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: clients.register/update copy sensitive values (health insurance, illnesses, ...) into the audit "
+    "detail, and audit.history (shown on the profile page) returns them to any user without the password unlock",
+)
+def test_audit_history_does_not_reveal_sensitive_values(db, worker_a, worker2_a):
+    cid = register_named(db, worker_a, health_insurance=SENSITIVE["health_insurance"], illnesses=["Chronic illness"])
+    clients.update(db, worker_a, cid, {"family_income": SENSITIVE["family_income"]}, 1, sensitive_unlocked=True)
+    text = " ".join(h["detail"] for h in audit.history(db, worker2_a, "clients", cid))
+    for secret in (SENSITIVE["health_insurance"], "Chronic illness", SENSITIVE["family_income"]):
+        assert secret not in text
+
+
 def test_sensitive_fields_are_not_grid_cells(db, worker_a):
     cid = register_named(db, worker_a)
     before = state(db, cid)
@@ -793,6 +879,7 @@ def test_a_non_icare_identifier_does_not_count(db, worker_a):
 # --- audit ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("fresh")
 def test_audit_rows_for_create_update_and_export(db, worker_a, admin_a):
     cid = register_named(db, worker_a)
     clients.update(db, worker_a, cid, {"first_name": "Zed"}, 1)

@@ -1,3 +1,4 @@
+import itertools
 import shutil
 import threading
 
@@ -29,6 +30,23 @@ fields = [
 """
 
 
+_AGENCIES = itertools.count(100)
+
+
+@pytest.fixture(scope="module")
+def blank(tmp_path_factory):
+    """One fresh database file for this module (making one runs every migration: slow-ish)."""
+    database = Database(tmp_path_factory.mktemp("blank") / "blank.duckdb")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def agency() -> int:
+    """An agency id no other test in this module writes counters for."""
+    return next(_AGENCIES)
+
+
 def _columns(db: Database, table: str) -> dict[str, str]:
     with db.read() as cur:
         return dict(
@@ -55,8 +73,8 @@ def test_fresh_database_has_every_declared_table_and_column(empty_db):
     ("column", "sql_type"),
     [("birth_date", "DATE"), ("arrival_year", "INTEGER"), ("primary_worker", "BIGINT"), ("first_name", "VARCHAR")],
 )
-def test_column_types_come_from_the_registry(empty_db, column, sql_type):
-    assert _columns(empty_db, "clients")[column] == sql_type
+def test_column_types_come_from_the_registry(blank, column, sql_type):
+    assert _columns(blank, "clients")[column] == sql_type
 
 
 def test_migrations_are_idempotent(db, db_path):
@@ -121,8 +139,8 @@ def test_in_memory_database():
         mem.close()
 
 
-def test_extensions_are_never_installed(empty_db):
-    with empty_db.read() as cur:
+def test_extensions_are_never_installed(blank):
+    with blank.read() as cur:
         assert cur.execute("SELECT current_setting('autoinstall_known_extensions')").fetchone()[0] is False
         assert cur.execute("SELECT current_setting('autoload_known_extensions')").fetchone()[0] is False
 
@@ -144,47 +162,59 @@ def test_record_ddl():
 # --- writes ------------------------------------------------------------------------------------
 
 
-def test_write_returns_the_result_and_commits(empty_db):
-    result = empty_db.write(lambda cur: next_counter(cur, 1, "n"))
-    assert result == 1
-    with empty_db.read() as cur:
-        assert one(cur, "SELECT value FROM counters WHERE agency_id = 1 AND name = 'n'") == {"value": 1}
+def test_write_returns_the_result_and_commits(blank, agency):
+    assert blank.write(lambda cur: next_counter(cur, agency, "n")) == 1
+    with blank.read() as cur:
+        assert one(cur, "SELECT value FROM counters WHERE agency_id = ? AND name = 'n'", [agency]) == {"value": 1}
+
+
+def _traces(db: Database, agency: int) -> list[int]:
+    with db.read() as cur:
+        return _traces_in(cur, agency)
 
 
 @pytest.mark.parametrize("error", [ValueError("boom"), ValidationError({"x": "bad"}), KeyboardInterrupt()])
-def test_write_rolls_back_everything_when_fn_raises(empty_db, error):
+def test_write_rolls_back_everything_when_fn_raises(blank, agency, error):
     def fn(cur):
-        cur.execute("INSERT INTO agencies (id, code, name) VALUES (1, 'X', 'X')")
-        next_counter(cur, 1, "client_no")
-        cur.execute("INSERT INTO audit_log (id, agency_id, action, entity) VALUES (2, 1, 'create', 'x')")
+        cur.execute("INSERT INTO agencies (id, code, name) VALUES (?, ?, 'X')", [agency, f"X{agency}"])
+        next_counter(cur, agency, "client_no")
+        cur.execute(
+            "INSERT INTO audit_log (id, agency_id, action, entity) VALUES (nextval('ids'), ?, 'create', 'x')", [agency]
+        )
+        assert _traces_in(cur, agency) == [1, 1, 1]  # all three were written inside the transaction
         raise error
 
     with pytest.raises(type(error)):
-        empty_db.write(fn)
-    with empty_db.read() as cur:
-        for table in ("agencies", "counters", "audit_log"):
-            assert cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+        blank.write(fn)
+    assert _traces(blank, agency) == [0, 0, 0]
     # the database still works afterwards
-    assert empty_db.write(lambda cur: next_counter(cur, 1, "client_no")) == 1
+    assert blank.write(lambda cur: next_counter(cur, agency, "client_no")) == 1
 
 
-def test_write_retries_a_conflict(empty_db):
+def _traces_in(cur, agency: int) -> list[int]:
+    return [
+        cur.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", [agency]).fetchone()[0]
+        for table, column in (("agencies", "id"), ("counters", "agency_id"), ("audit_log", "agency_id"))
+    ]
+
+
+def test_write_retries_a_conflict(blank, agency):
     calls = []
 
     def fn(cur):
         calls.append(1)
-        next_counter(cur, 1, "tries")
+        next_counter(cur, agency, "tries")
         if len(calls) < 3:
             raise duckdb.TransactionException("Conflict on update!")
         return "done"
 
-    assert empty_db.write(fn) == "done"
+    assert blank.write(fn) == "done"
     assert len(calls) == 3
-    with empty_db.read() as cur:  # the failed attempts left nothing behind
-        assert cur.execute("SELECT value FROM counters WHERE name = 'tries'").fetchone()[0] == 1
+    with blank.read() as cur:  # the failed attempts left nothing behind
+        assert cur.execute("SELECT value FROM counters WHERE agency_id = ?", [agency]).fetchone()[0] == 1
 
 
-def test_write_gives_up_after_its_retries(empty_db):
+def test_write_gives_up_after_its_retries(blank):
     calls = []
 
     def fn(cur):
@@ -192,7 +222,7 @@ def test_write_gives_up_after_its_retries(empty_db):
         raise duckdb.TransactionException("Conflict")
 
     with pytest.raises(duckdb.TransactionException, match="busy"):
-        empty_db.write(fn, retries=4)
+        blank.write(fn, retries=4)
     assert len(calls) == 4
 
 
@@ -229,38 +259,39 @@ def test_concurrent_writers_never_lose_an_increment(db):
     reason="BUG: db.Database.write retries only TransactionException; a concurrent first insert of a counter "
     "row raises duckdb.ConstraintException (duplicate key) and the save fails instead of being retried",
 )
-def test_write_retries_when_another_writer_created_the_counter_first(empty_db):
+def test_write_retries_when_another_writer_created_the_counter_first(blank, agency):
     attempts = []
 
     def fn(cur):
         attempts.append(1)
         cur.execute("SELECT count(*) FROM counters").fetchall()  # this transaction's snapshot starts here
         if len(attempts) == 1:  # meanwhile another user makes the agency's first client number
-            assert empty_db.write(lambda other: next_counter(other, 1, "client_no")) == 1
-        return next_counter(cur, 1, "client_no")
+            assert blank.write(lambda other: next_counter(other, agency, "client_no")) == 1
+        return next_counter(cur, agency, "client_no")
 
-    assert empty_db.write(fn) == 2
-    with empty_db.read() as cur:
-        assert cur.execute("SELECT value FROM counters WHERE name = 'client_no'").fetchone()[0] == 2
+    assert blank.write(fn) == 2
+    with blank.read() as cur:
+        assert cur.execute("SELECT value FROM counters WHERE agency_id = ?", [agency]).fetchone()[0] == 2
 
 
-def test_counters_are_per_agency_and_name(empty_db):
+def test_counters_are_per_agency_and_name(blank):
+    a, b = next(_AGENCIES), next(_AGENCIES)
     got = [
-        empty_db.write(lambda cur, a=a, n=n: next_counter(cur, a, n))
-        for a, n in [(1, "x"), (1, "x"), (2, "x"), (1, "y"), (1, "x")]
+        blank.write(lambda cur, ag=ag, n=n: next_counter(cur, ag, n))
+        for ag, n in [(a, "x"), (a, "x"), (b, "x"), (a, "y"), (a, "x")]
     ]
     assert got == [1, 2, 1, 1, 3]
 
 
-def test_next_id_is_unique(empty_db):
-    with empty_db.read() as cur:
-        ids = [empty_db.next_id(cur) for _ in range(5)]
+def test_next_id_is_unique(blank):
+    with blank.read() as cur:
+        ids = [blank.next_id(cur) for _ in range(5)]
     assert len(set(ids)) == 5
     assert min(ids) >= 1000
 
 
-def test_rows_and_one(empty_db):
-    with empty_db.read() as cur:
+def test_rows_and_one(blank):
+    with blank.read() as cur:
         assert rows(cur, "SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, 'y' ORDER BY a") == [
             {"a": 1, "b": "x"},
             {"a": 2, "b": "y"},

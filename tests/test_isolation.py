@@ -1,4 +1,5 @@
 import io
+import shutil
 from dataclasses import dataclass
 from datetime import date
 
@@ -7,6 +8,7 @@ import pytest
 
 from ocms_data import accounts, audit, clients, reference
 from ocms_data.clients import NAMED, NEW_FAMILY
+from ocms_data.db import Database
 from ocms_data.errors import Forbidden, NotFound, ValidationError
 from ocms_data.grid import GridQuery
 from tests.conftest import actor
@@ -48,8 +50,48 @@ def _codes(db, agency_id: int) -> set[str]:
         }
 
 
+@pytest.fixture(scope="module")
+def shared(template_db, tmp_path_factory):
+    """One database for this module: every test here only tries to reach B, and each one checks
+    B against the state recorded when the module started, so a leak anywhere is caught."""
+    path = tmp_path_factory.mktemp("isolation") / "ocms.duckdb"
+    shutil.copy(template_db, path)
+    database = Database(path)
+    admin_a, admin_b, worker_b = (actor(database, u) for u in ("admin.aaa", "admin.bbb", "worker.bbb"))
+    w = _make_world(database, admin_a, admin_b, worker_b)
+    yield database, w, _b_state(database, w, admin_b.agency_id)
+    database.close()
+
+
 @pytest.fixture
-def world(db, admin_a, admin_b, worker_b) -> World:
+def db(shared):
+    return shared[0]
+
+
+@pytest.fixture
+def world(shared):
+    return shared[1]
+
+
+@pytest.fixture(autouse=True)
+def b_is_untouched(shared):
+    yield
+    database, w, baseline = shared
+    b = actor(database, "admin.bbb")
+    assert _b_state(database, w, b.agency_id) == baseline
+
+
+def test_the_world_of_b(db, world, admin_b):
+    """What every test here protects (checked once; b_is_untouched then compares with this state)."""
+    rec = clients.get(db, admin_b, world.client, sensitive=True)
+    assert rec.values["first_name"] == MARK["first_name"]
+    assert rec.values["health_insurance"] == "Interim Federal Health Program"
+    assert rec.values["family_code"] == world.family
+    assert rec.tables["identifiers"] == [{"id_type": FOSS, "id_value": B_IDENTIFIER}]
+    assert len(clients.family_members(db, admin_b, world.client)) == 1
+
+
+def _make_world(db, admin_a, admin_b, worker_b) -> World:
     cid = clients.register(
         db,
         worker_b,
@@ -64,9 +106,8 @@ def world(db, admin_a, admin_b, worker_b) -> World:
         family = clients.get(db, worker_b, cid).values["family_code"]
         if family not in a_codes:
             break
-    clients.update(db, worker_b, cid, {"health_insurance": "Interim Federal Health Program"}, version,
-                   sensitive_unlocked=True)  # fmt: skip
-    version += 1
+    sensitive = {"health_insurance": "Interim Federal Health Program"}
+    version = clients.update(db, worker_b, cid, sensitive, version, sensitive_unlocked=True)
     clients.register(db, worker_b, NAMED, named_values(db, worker_b, first_name="Sibling"), relative_id=cid)
     accounts.update_user(db, admin_b, worker_b.user_id, email="wen@b.example")
     with db.read() as cur:
@@ -210,19 +251,14 @@ def _own_client(db, a) -> int:
 
 @pytest.mark.parametrize("who", ["admin.aaa", "worker.aaa"])
 @pytest.mark.parametrize("case", sorted(REFUSED))
-def test_agency_a_cannot_reach_b(db, world, admin_b, who, case):
+def test_agency_a_cannot_reach_b(db, world, who, case):
     error, call = REFUSED[case]
     a = actor(db, who)
     if case in ADMIN_ONLY and who != "admin.aaa":
         error = Forbidden
-    before = _b_state(db, world, admin_b.agency_id)
     with pytest.raises(error):
         call(db, a, world)
-    assert _b_state(db, world, admin_b.agency_id) == before
-    rec = clients.get(db, admin_b, world.client, sensitive=True)
-    assert rec.values["first_name"] == MARK["first_name"]
-    assert rec.values["health_insurance"] == "Interim Federal Health Program"
-    assert rec.tables["identifiers"] == [{"id_type": FOSS, "id_value": B_IDENTIFIER}]
+    # b_is_untouched then re-reads B: its clients, family, sites, programs, funders, users, counters
 
 
 def test_refused_reference_edit_keeps_the_code_free_in_a(db, world, admin_a, admin_b):
@@ -265,11 +301,9 @@ LOOKUPS = {
 
 
 @pytest.mark.parametrize("case", sorted(LOOKUPS))
-def test_lookups_never_show_b(db, world, admin_a, admin_b, case):
-    before = _b_state(db, world, admin_b.agency_id)
+def test_lookups_never_show_b(db, world, admin_a, case):
     result = LOOKUPS[case](db, admin_a, world)
     assert len(result) == 0, result
-    assert _b_state(db, world, admin_b.agency_id) == before
 
 
 @pytest.mark.parametrize("case", sorted(LOOKUPS))

@@ -54,7 +54,7 @@ def test_direct_session_from_profile_to_complete(page, app_url, facts):
     page.get_by_role("link", name="Sessions grid").click()
     page.get_by_role("textbox", name="Search").fill(client["last"])
     page.get_by_role("textbox", name="Search").press("Enter")
-    row, status = grid_cell(page, client["name"], "status")
+    _, status = grid_cell(page, client["name"], "status")
     expect(status.first).to_have_text("Complete")
     shot(page, "14-sessions-grid")
 

@@ -1,0 +1,99 @@
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "ocms_data"
+PAGES = ROOT / "pages"
+FENCED = PACKAGE / "ui"
+UI_LIBRARIES = {"streamlit", "st_aggrid"}
+MAX_PAGE_LINES = 80
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def _python(*roots: Path) -> list[Path]:
+    out = []
+    for root in roots:
+        out += [root] if root.is_file() else sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    return out
+
+
+DOMAIN = [p for p in _python(PACKAGE) if FENCED not in p.parents]
+SOURCES = _python(PACKAGE, PAGES, ROOT / "app.py")
+PAGE_FILES = sorted(p for p in PAGES.iterdir() if p.is_file())
+
+
+def _imported(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
+            "import_module",
+            "__import__",
+        ):
+            names |= {a.value.split(".")[0] for a in node.args[:1] if isinstance(a, ast.Constant)}
+    return names
+
+
+def test_there_is_something_to_check():
+    assert len(DOMAIN) >= 10
+    assert PAGE_FILES
+    assert (ROOT / "app.py") in SOURCES
+
+
+@pytest.mark.parametrize("path", DOMAIN, ids=_rel)
+def test_domain_package_does_not_import_streamlit(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    assert not (_imported(tree) & UI_LIBRARIES), f"{_rel(path)} imports a UI library outside ocms_data/ui/"
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("import streamlit as st", True),
+        ("from streamlit import session_state", True),
+        ("import st_aggrid.shared", True),
+        ("def f():\n    import streamlit\n", True),
+        ("import importlib\nimportlib.import_module('streamlit')", True),
+        ("import streamlit_like", False),
+        ("from . import streamlit", False),
+        ("x = 'import streamlit'", False),
+    ],
+)
+def test_the_import_check_itself(source, found):
+    assert bool(_imported(ast.parse(source)) & UI_LIBRARIES) is found
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=_rel)
+def test_every_module_has_a_docstring(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    doc = ast.get_docstring(tree)
+    assert doc and doc.strip(), f"{_rel(path)} has no module docstring"
+
+
+@pytest.mark.parametrize("path", PAGE_FILES, ids=_rel)
+def test_pages_are_thin(path):
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= MAX_PAGE_LINES
+    for word in ("SELECT ", "duckdb", "openpyxl"):
+        assert word not in text, (
+            f"{_rel(path)} contains {word!r}: pages call ocms_data, they do not query or write files"
+        )
+
+
+ABSOLUTE = re.compile(r"""["'](/work/|/tmp/|/home/|/Users/|[A-Za-z]:\\)""")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=_rel)
+def test_no_absolute_paths(path):
+    text = path.read_text(encoding="utf-8")
+    assert "/work/" not in text and "/tmp/" not in text, _rel(path)
+    assert not ABSOLUTE.search(text), _rel(path)
