@@ -25,7 +25,14 @@ def cmd_init(args) -> dict:
 
 
 def cmd_demo(args) -> dict:
-    return demo.build(_db(args), clients=args.clients, seed=args.seed, code=args.agency, months=args.months)
+    return demo.build(
+        _db(args),
+        clients=args.clients,
+        seed=args.seed,
+        code=args.agency,
+        months=args.months,
+        forms_per_client_month=args.forms_per_client_month,
+    )
 
 
 def cmd_users_add(args) -> dict:
@@ -36,10 +43,10 @@ def cmd_users_add(args) -> dict:
     if errors:
         raise ValidationError(errors)
     with db.read() as cur:
-        found = cur.execute("SELECT id FROM agencies WHERE code = ?", [args.agency]).fetchone()
-    if found is None:
+        found = cur.execute("SELECT id FROM agencies WHERE code = ?", [args.agency]).fetchall()
+    if not found:
         raise OcmsError(f"No agency with code {args.agency}.")
-    uid = db.write(lambda cur: add_user(cur, found[0], args.username, args.name, password, roles, args.email))
+    uid = db.write(lambda cur: add_user(cur, found[0][0], args.username, args.name, password, roles, args.email))
     return {"user_id": uid, "username": args.username}
 
 
@@ -52,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--clients", type=int, default=500)
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--months", type=int, default=0, help="also add this many months of sessions and forms")
+    d.add_argument("--forms-per-client-month", type=float, default=demo.demo_sessions.FORMS_PER_CLIENT_MONTH)
     d.add_argument("--agency", default=demo.DEMO_CODE, help="agency code (default DEMO)")
     d.set_defaults(run=cmd_demo)
     users = sub.add_parser("users", help="manage staff accounts").add_subparsers(dest="action", required=True)

@@ -174,9 +174,9 @@ def create_user(
 
 def add_user(cur, agency_id, username, full_name, password, roles, email=None, default_site_id=None, actor=None) -> int:
     """Insert a user inside an open transaction (also used to seed the demo agency)."""
-    if cur.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+    if cur.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchall():
         raise ValidationError({"username": "That user name is taken."})
-    uid = cur.execute("SELECT nextval('ids')").fetchone()[0]
+    uid = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
     cur.execute(
         "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -112,7 +112,7 @@ def _family_code(cur, actor: Actor, family: str) -> str:
         return f"F{next_counter(cur, actor.agency_id, 'family_code'):06d}"
     found = cur.execute(
         "SELECT 1 FROM clients WHERE agency_id = ? AND family_code = ? LIMIT 1", [actor.agency_id, family]
-    ).fetchone()
+    ).fetchall()
     if not found:
         raise ValidationError({"family_code": f"No family with code {family} in your agency."})
     return family
@@ -122,11 +122,11 @@ def _relative_family(cur, actor: Actor, relative_id: int) -> str:
     found = cur.execute(
         "SELECT family_code FROM clients WHERE id = ? AND agency_id = ? AND client_type = 'Named'",
         [relative_id, actor.agency_id],
-    ).fetchone()
-    if found is None:
+    ).fetchall()
+    if not found:
         raise ValidationError({"family_code": "The relative is not a Named client of your agency."})
-    if found[0]:
-        return found[0]
+    if found[0][0]:
+        return found[0][0]
     code = _family_code(cur, actor, NEW_FAMILY)
     cur.execute(
         "UPDATE clients SET family_code = ?, version = version + 1, updated_at = current_timestamp, updated_by = ? "
@@ -193,8 +193,8 @@ def _check_locks(db, actor: Actor, form: Form, client_id: int, values: dict, sen
             with db.read() as cur:
                 creator = cur.execute(
                     "SELECT created_by FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id]
-                ).fetchone()
-            if creator is None or creator[0] != actor.user_id:
+                ).fetchall()
+            if not creator or creator[0][0] != actor.user_id:
                 errors[name] = (
                     f"Only agency admins and the person who created the profile can change the {f.label.lower()}."
                 )
@@ -412,7 +412,7 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     sql, count_sql, params = page_sql(form, fields, query, search_predicate(query.search))
     with db.read() as cur:
         frame = cur.execute(sql, [actor.agency_id, *params]).df()
-        total = cur.execute(count_sql, [actor.agency_id, *params]).fetchone()[0]
+        total = cur.execute(count_sql, [actor.agency_id, *params]).fetchall()[0][0]
     labels = _ref_labels(db, actor, fields)
     return Page(display_frame(frame, fields, labels), total), labels
 

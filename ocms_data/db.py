@@ -64,6 +64,19 @@ SYSTEM_DDL = (
     """CREATE TABLE IF NOT EXISTS problems (
         agency_id BIGINT NOT NULL, form VARCHAR NOT NULL, rec_id BIGINT NOT NULL, session_id BIGINT NOT NULL,
         field VARCHAR NOT NULL, need VARCHAR NOT NULL, message VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS icare_batches (
+        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, month VARCHAR NOT NULL, template VARCHAR NOT NULL,
+        file_name VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL, row_count INTEGER NOT NULL,
+        made_by BIGINT, made_by_name VARCHAR NOT NULL, via VARCHAR NOT NULL,
+        made_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        voided_at TIMESTAMP, voided_by_name VARCHAR, void_reason VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS icare_records (
+        batch_id BIGINT NOT NULL, agency_id BIGINT NOT NULL, entity VARCHAR NOT NULL, rec_id BIGINT NOT NULL,
+        rec_version INTEGER NOT NULL, row_no INTEGER NOT NULL, row_key VARCHAR NOT NULL,
+        status VARCHAR NOT NULL DEFAULT 'sent', icare_record_id VARCHAR, details VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS icare_uploaders (
+        agency_id BIGINT NOT NULL, scope VARCHAR NOT NULL, scope_id BIGINT NOT NULL,
+        primary_user BIGINT, backup_user BIGINT, PRIMARY KEY (agency_id, scope, scope_id))""",
     """CREATE TABLE IF NOT EXISTS audit_log (
         id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, user_id BIGINT,
         occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp, action VARCHAR NOT NULL,
@@ -150,7 +163,7 @@ class Database:
         raise duckdb.TransactionException("the database stayed busy; please try again")
 
     def next_id(self, cur: duckdb.DuckDBPyConnection) -> int:
-        return cur.execute("SELECT nextval('ids')").fetchone()[0]
+        return cur.execute("SELECT nextval('ids')").fetchall()[0][0]
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
@@ -176,4 +189,6 @@ def next_counter(cur: duckdb.DuckDBPyConnection, agency_id: int, name: str) -> i
         "INSERT INTO counters VALUES (?, ?, 1) ON CONFLICT (agency_id, name) DO UPDATE SET value = counters.value + 1",
         [agency_id, name],
     )
-    return cur.execute("SELECT value FROM counters WHERE agency_id = ? AND name = ?", [agency_id, name]).fetchone()[0]
+    return cur.execute("SELECT value FROM counters WHERE agency_id = ? AND name = ?", [agency_id, name]).fetchall()[0][
+        0
+    ]

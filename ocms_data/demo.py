@@ -164,7 +164,7 @@ def _postal(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _reference(cur, agency_id: int, code: str, extra_staff: int = 0) -> dict:
-    ids = lambda: cur.execute("SELECT nextval('ids')").fetchone()[0]  # noqa: E731
+    ids = lambda: cur.execute("SELECT nextval('ids')").fetchall()[0][0]  # noqa: E731
     sites = []
     for site_code, name, postal, kind in SITES:
         sites.append(ids())
@@ -202,7 +202,7 @@ def _extra_staff(cur, agency_id: int, suffix: str, n: int, sites: list[int]) -> 
     pw_hash = hash_password(DEMO_PASSWORD)
     ids = []
     for i in range(n):
-        uid = cur.execute("SELECT nextval('ids')").fetchone()[0]
+        uid = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
         name = f"{FIRST[(i * 7) % len(FIRST)]} {LAST[(i * 11) % len(LAST)]}"
         cur.execute(
             "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id) "
@@ -352,13 +352,14 @@ def build(
     name: str = "Maple Newcomer Services",
     incomplete_rate: float = 0.15,
     months: int = 0,
+    forms_per_client_month: float = demo_sessions.FORMS_PER_CLIENT_MONTH,
 ) -> dict:
     """Create one demo agency with `clients` clients and `months` months of sessions; returns what was made."""
     rng = np.random.default_rng(seed)
     today = date.today()
 
     def apply(cur):
-        agency_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+        agency_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
         cur.execute("INSERT INTO agencies (id, code, name) VALUES (?, ?, ?)", [agency_id, code, name])
         ref = _reference(cur, agency_id, code, extra_staff=clients // CLIENTS_PER_EXTRA_STAFF)
         df = _clients(rng, clients, ref, 1, today)
@@ -368,7 +369,7 @@ def build(
             df["first_name"].str.lower() + "." + df["last_name"].str.lower() + df["email"] + "@mail.example.com"
         ).where(df["email"].notna())
         no_identifier = _incomplete(rng, df, incomplete_rate)
-        first_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+        first_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
         cur.execute(f"SELECT setval('ids', {first_id + 4 * clients + 10})").fetchall()
         df.insert(0, "id", np.arange(first_id, first_id + clients))
         df.insert(1, "agency_id", agency_id)
@@ -390,7 +391,9 @@ def build(
             **{k: len(v) for k, v in ref.items()},
         }
         if months:
-            made.update(demo_sessions.build(cur, agency_id, months, seed))
+            made.update(
+                demo_sessions.build(cur, agency_id, months, seed, forms_per_client_month=forms_per_client_month)
+            )
         return made
 
     return db.write(apply)
@@ -450,6 +453,6 @@ def _child_rows(cur, rng, df: pd.DataFrame, no_identifier: np.ndarray, agency_id
 def ensure_demo(db: Database) -> dict | None:
     """Give an empty database the demo agency so a first start shows something at once."""
     with db.read() as cur:
-        if cur.execute("SELECT count(*) FROM agencies").fetchone()[0]:
+        if cur.execute("SELECT count(*) FROM agencies").fetchall()[0][0]:
             return None
     return build(db)

@@ -125,7 +125,7 @@ def _load(cur, agency_id: int) -> dict:
 def _courses(cur, agency_id: int, user: int) -> list[int]:
     out = []
     for i, (code, name) in enumerate((("L-MNS2601", "LINC 3 mornings"), ("L-MNS2602", "LINC 5 evenings"))):
-        course_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+        course_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
         cur.execute(
             "INSERT INTO courses (id, agency_id, created_by, name, course_code) VALUES (?, ?, ?, ?, ?)",
             [course_id, agency_id, user, name, f"{code}{i}"],
@@ -137,7 +137,7 @@ def _courses(cur, agency_id: int, user: int) -> list[int]:
 def _activities(cur, agency_id: int, user: int) -> list[tuple[int, str]]:
     out = []
     for name, kind in ACTIVITIES:
-        activity_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+        activity_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
         cur.execute(
             "INSERT INTO activities (id, agency_id, created_by, name, activity_type, active) VALUES (?, ?, ?, ?, ?, 'Yes')",
             [activity_id, agency_id, user, name, kind],
@@ -147,14 +147,20 @@ def _activities(cur, agency_id: int, user: int) -> list[tuple[int, str]]:
 
 
 def build(
-    cur, agency_id: int, months: int, seed: int, incomplete_rate: float = 0.08, today: date | None = None
+    cur,
+    agency_id: int,
+    months: int,
+    seed: int,
+    incomplete_rate: float = 0.08,
+    today: date | None = None,
+    forms_per_client_month: float = FORMS_PER_CLIENT_MONTH,
 ) -> dict:
     """Add `months` of sessions to an agency inside the caller's transaction; returns what was made."""
     rng = np.random.default_rng(seed + 7919)
     today = today or date.today()
     ref = _load(cur, agency_id)
     n_clients = len(ref["clients"])
-    n_forms = int(n_clients * months * FORMS_PER_CLIENT_MONTH)
+    n_forms = int(n_clients * months * forms_per_client_month)
     if n_forms == 0:
         return {"sessions": 0, "forms": 0}
     courses = _courses(cur, agency_id, ref["users"][0])
@@ -164,7 +170,7 @@ def build(
     n_group = max(1, n_attendee // ATTENDEES)
     n_direct = n_forms - n_group * ATTENDEES
     n_sessions = n_direct + n_group
-    first_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+    first_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
     cur.execute(f"SELECT setval('ids', {first_id + n_sessions + n_forms + n_group + 10})").fetchall()
     session_ids = np.arange(first_id, first_id + n_sessions)
     days = rng.integers(0, max(1, months * 30), size=n_sessions)

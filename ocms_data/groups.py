@@ -102,15 +102,9 @@ def apply_attendee_settings(db: Database, actor: Actor, session_id: int, setting
     if not attendee_forms:
         raise ValidationError({"attendees": "Add attendees first."})
     form = default_catalog().form(attendee_forms[0]["form_type"])
-    values = {k: v for k, v in settings.items() if k in SETTINGS or form.has(k)}
-    required = {
-        f.name for f in form.fields if f.need.value in ("TO_SAVE", "FOR_ICARE") and f.when is None and f.name in values
-    }
-    missing = {
-        k: f"{form.field(k).label} is required for every attendee." for k in required if values.get(k) in (None, "", [])
-    }
-    if missing:
-        raise ValidationError(missing)
+    values = {k: v for k, v in settings.items() if (k in SETTINGS or form.has(k)) and v not in (None, "", [])}
+    if not values:
+        raise ValidationError({"settings": "Choose at least one setting to apply to every attendee."})
     clean, _ = records.clean(form, values, only=set(values))
 
     def apply(cur):

@@ -59,7 +59,7 @@ def check_refs(cur, actor: Actor, form: Form, values: dict) -> None:
         marks = ", ".join("?" * len(wanted))
         found = cur.execute(
             f"SELECT count(*) FROM {f.ref} WHERE agency_id = ? AND id IN ({marks})", [actor.agency_id, *wanted]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if found != len(set(wanted)):
             errors[f.name] = f"Pick {f.label.lower()} from your agency's list."
     if errors:
@@ -70,7 +70,7 @@ def insert(cur, actor: Actor, form: Form, values: dict, tables: dict | None = No
     """Insert one record of `form` (cleaned values) in the actor's agency; returns its id."""
     row, multi, refs = split(form, values)
     check_refs(cur, actor, form, values)
-    rec_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+    rec_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
     row = {**row, **(extra or {}), "id": rec_id, "agency_id": actor.agency_id, "created_by": actor.user_id}
     cols = list(row)
     cur.execute(
@@ -171,7 +171,7 @@ def stale_message(cur, actor: Actor, entity: str, rec_id: int, what: str = "reco
         "WHERE a.agency_id = ? AND a.entity = ? AND a.rec_id = ? ORDER BY a.occurred_at DESC, a.id DESC LIMIT 1",
         [actor.agency_id, entity, rec_id],
     )
-    exists = cur.execute(f"SELECT 1 FROM {entity} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id]).fetchone()
+    exists = cur.execute(f"SELECT 1 FROM {entity} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id]).fetchall()
     if not exists:
         raise NotFound("That record is not in your agency (it may have been removed).")
     when = f" at {last['occurred_at']:%Y-%m-%d %H:%M}" if last else ""

@@ -73,11 +73,11 @@ def save(db: Database, actor: Actor, table: str, values: dict, rec_id: int | Non
             dup = cur.execute(
                 f"SELECT 1 FROM {table} WHERE agency_id = ? AND code = ? AND id IS DISTINCT FROM ?",
                 [actor.agency_id, clean["code"], rec_id],
-            ).fetchone()
+            ).fetchall()
             if dup:
                 raise ValidationError({"code": "That code is already used."})
         if rec_id is None:
-            new_id = cur.execute("SELECT nextval('ids')").fetchone()[0]
+            new_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
             cols = ["id", "agency_id", *clean]
             cur.execute(
                 f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",

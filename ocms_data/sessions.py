@@ -115,9 +115,11 @@ def _logistics_rules(cur, actor: Actor, merged: dict) -> None:
         icare = cur.execute(
             f"SELECT name FROM funders WHERE agency_id = ? AND is_icare AND id IN ({marks})",
             [actor.agency_id, *merged["funders"]],
-        ).fetchone()
+        ).fetchall()
         if icare:
-            errors["postal_code"] = f"The postal code where the service was given is required when {icare[0]} funds it."
+            errors["postal_code"] = (
+                f"The postal code where the service was given is required when {icare[0][0]} funds it."
+            )
     if errors:
         raise ValidationError(errors)
 
@@ -174,6 +176,9 @@ def update(db: Database, actor: Actor, session_id: int, values: dict, version: i
     form = session_form()
     current = get(db, actor, session_id)
     values = {k: v for k, v in values.items() if k != "activity"}
+    fixed = {k for k in values if form.has(k) and form.field(k).locked and values[k] != current.values.get(k)}
+    if fixed:
+        raise ValidationError({k: f"{form.field(k).label} cannot change once the session is saved." for k in fixed})
     clean, _ = records.clean(form, values, context=current.values, only=set(values))
     merged = {**current.values, **clean}
 
@@ -201,7 +206,7 @@ def _add_client(cur, actor: Actor, session_id: int, session_type: str, client_id
     _client(cur, actor, client_id)
     already = cur.execute(
         "SELECT 1 FROM session_clients WHERE session_id = ? AND client_id = ?", [session_id, client_id]
-    ).fetchone()
+    ).fetchall()
     if already:
         raise ValidationError({"client": "That client is already in this session."})
     cur.execute(
@@ -247,7 +252,7 @@ def new_form(cur, actor: Actor, session_id: int, client_id: int | None, form: Fo
     taken = cur.execute(
         "SELECT 1 FROM service_forms WHERE session_id = ? AND client_id IS NOT DISTINCT FROM ? AND form_type = ?",
         [session_id, client_id, form.key],
-    ).fetchone()
+    ).fetchall()
     if taken:
         raise SecondForm(
             {"form_type": f"This client already has the {form.label} form in this session. "
@@ -255,7 +260,9 @@ def new_form(cur, actor: Actor, session_id: int, client_id: int | None, form: Fo
         )  # fmt: skip
     values = {f.name: f.default for f in form.fields if f.default}
     if form.has("end_date"):
-        values["end_date"] = cur.execute("SELECT service_date FROM sessions WHERE id = ?", [session_id]).fetchone()[0]
+        values["end_date"] = cur.execute("SELECT service_date FROM sessions WHERE id = ?", [session_id]).fetchall()[0][
+            0
+        ]
     extra = {"session_id": session_id, "client_id": client_id, "form_type": form.key}
     return records.insert(cur, actor, form, records.clean(form, values)[0], extra=extra)
 
@@ -426,7 +433,7 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     order = query.sort if query.sort in {f.name for f in fields} else "service_date"
     direction = "ASC" if query.sort and not query.descending else "DESC"
     with db.read() as cur:
-        total = cur.execute(f"SELECT count(*) FROM sessions t WHERE {where}", params).fetchone()[0]
+        total = cur.execute(f"SELECT count(*) FROM sessions t WHERE {where}", params).fetchall()[0][0]
         ids = [
             r[0]
             for r in cur.execute(

@@ -1,20 +1,27 @@
-"""Excel writing that never turns text into a formula (openpyxl, write-only mode)."""
+"""Excel writing (XlsxWriter, constant memory): text is always written as text, never as a formula."""
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable
+import re
+import zipfile
 from datetime import date, datetime
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-HEADER_FONT = Font(bold=True)
-HEADER_FILL = PatternFill("solid", fgColor="DDE5F0")
+OPTIONS = {
+    "in_memory": True,
+    "constant_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
 
 
 def as_text(value) -> str | None:
@@ -30,30 +37,125 @@ def as_text(value) -> str | None:
     return str(value)
 
 
-def text_cell(ws, value, *, text_format: bool = False, **style) -> WriteOnlyCell:
-    """A cell holding `value` as literal text (a leading = + - @ stays text, not a formula)."""
-    cell = WriteOnlyCell(ws, value=as_text(value) if text_format else value)
-    if isinstance(cell.value, str):
-        cell.data_type = "s"
-        if cell.value.startswith(FORMULA_START):
-            cell.quotePrefix = True
-    if text_format:
-        cell.number_format = "@"
-    for key, val in style.items():
-        setattr(cell, key, val)
-    return cell
+def new_workbook(buffer: io.BytesIO) -> xlsxwriter.Workbook:
+    return xlsxwriter.Workbook(buffer, OPTIONS)
 
 
-def table_workbook(sheet: str, header: list[str], rows: Iterable[Iterable], widths: list[int] | None = None) -> bytes:
-    """A one-sheet workbook: a bold header row, then `rows`, every value safe."""
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(sheet[:31])
-    ws.freeze_panes = "A2"
-    for i, width in enumerate(widths or [18] * len(header), start=1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    ws.append([text_cell(ws, h, font=HEADER_FONT, fill=HEADER_FILL) for h in header])
-    for row in rows:
-        ws.append([text_cell(ws, as_text(v) if isinstance(v, date) else v) for v in row])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+def table_workbook(sheet: str, header: list[str], rows, widths: list[int] | None = None) -> bytes:
+    """A one-sheet workbook: a bold header row, then `rows` (a frame or row tuples; numbers stay numbers)."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=range(len(header)))
+    frame = frame.apply(lambda c: c.map({True: "Yes", False: "No"}) if pd.api.types.is_bool_dtype(c) else c)
+    buffer = io.BytesIO()
+    wb = new_workbook(buffer)
+    ws = wb.add_worksheet(sheet[:31])
+    bold = wb.add_format({"bold": True, "bg_color": "#DDE5F0"})
+    plain = wb.add_format({"valign": "top"})
+    literal = wb.add_format({"valign": "top", "quote_prefix": True})
+    for i, width in enumerate(widths or [18] * len(header)):
+        ws.set_column(i, i, width, plain)
+    ws.set_column(len(header), len(header), None, literal)
+    ws.freeze_panes(1, 0)
+    for j, h in enumerate(header):
+        ws.write_string(0, j, str(h), bold)
+    wb.close()
+    xml = rows_xml(frame, 2, plain.xf_index, literal.xf_index)
+    return append_rows(buffer.getvalue(), 1, xml, max(len(frame) + 1, 1), len(header) - 1)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_ESCAPED = re.compile(r"_x[0-9A-Fa-f]{4}_")
+
+
+def _xml_text(value: str) -> str:
+    """Text escaped for a worksheet cell (control characters as Excel's _xHHHH_ codes)."""
+    if "_x" in value:
+        value = _ESCAPED.sub(lambda m: "_x005F" + m.group(0), value)
+    if _CONTROL.search(value):
+        value = _CONTROL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", value)
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _arrow_text(column: pd.Series) -> pa.Array:
+    """The column as an Arrow string array of cell text (None where empty)."""
+    if isinstance(column.dtype, pd.StringDtype):
+        arr = pa.array(column.array, type=pa.string())
+    else:
+        text = column.map(as_text, na_action="ignore")
+        arr = pa.array(text.astype(object).where(text.notna(), None), type=pa.string())
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def _escape(arr: pa.Array) -> pa.Array:
+    """XML-escape text; control characters become Excel's _xHHHH_ codes (rare: done per value)."""
+    odd = pc.match_substring_regex(arr, r"[\x00-\x08\x0b\x0c\x0e-\x1f]|_x[0-9A-Fa-f]{4}_")
+    if pc.any(odd).as_py():
+        arr = pa.array(
+            [_xml_text(v) if flag else v for v, flag in zip(arr.to_pylist(), odd.to_pylist(), strict=True)], pa.string()
+        )
+        return arr
+    for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+        arr = pc.replace_substring(arr, raw, escaped)
+    return arr
+
+
+def rows_xml(frame: pd.DataFrame, first_row: int, style: int, literal_style: int) -> str:
+    """`<row>` elements for a frame from `first_row` (1-based): text inline (never a formula), numbers as numbers.
+
+    XlsxWriter's per-cell Python cost is what limits big workbooks; the rows are plain and alike, so they
+    are built here column by column with Arrow string kernels and appended to the sheet XlsxWriter wrote.
+    """
+    if frame.empty:
+        return ""
+    numbers = pa.array([str(n) for n in range(first_row, first_row + len(frame))], pa.string())
+    xml = pa.array([""] * len(frame), pa.string())
+    for j, name in enumerate(frame.columns):
+        column = frame[name]
+        if column.isna().all():
+            continue
+        start = pc.binary_join_element_wise(f'<c r="{xl_col_to_name(j)}', numbers, "")
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            values = pa.array(
+                column.astype(object).where(column.notna(), None).map(lambda v: None if v is None else str(v)),
+                pa.string(),
+            )
+            cells = pc.binary_join_element_wise(start, f'" s="{style}"><v>', values, "</v></c>", "")
+        else:
+            text = _arrow_text(column)
+            literal = pc.or_(
+                pc.or_(pc.starts_with(text, "="), pc.starts_with(text, "+")),
+                pc.or_(pc.starts_with(text, "-"), pc.starts_with(text, "@")),
+            )
+            literal = pc.or_(literal, pc.or_(pc.starts_with(text, "\t"), pc.starts_with(text, "\r")))
+            spaced = pc.not_equal(text, pc.utf8_trim_whitespace(text))
+            style_attr = pc.if_else(literal, f'" s="{literal_style}"', f'" s="{style}"')
+            open_t = pc.if_else(spaced, ' xml:space="preserve">', ">")
+            cells = pc.binary_join_element_wise(
+                start, style_attr, ' t="inlineStr"><is><t', open_t, _escape(text), "</t></is></c>", ""
+            )
+        xml = pc.binary_join_element_wise(xml, pc.fill_null(cells, ""), "")
+    rows = pc.binary_join_element_wise('<row r="', numbers, '">', xml, "</row>", "")
+    return "".join(rows.to_pylist())
+
+
+def append_rows(xlsx: bytes, sheet: int, rows: str, last_row: int, last_col: int) -> bytes:
+    """Add rows XML to the end of one worksheet of a finished workbook and widen its dimension."""
+    name = f"xl/worksheets/sheet{sheet}.xml"
+    source, out = zipfile.ZipFile(io.BytesIO(xlsx)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == name:
+                xml = data.decode("utf-8")
+                xml = re.sub(
+                    r'<dimension ref="[^"]*"/>',
+                    f'<dimension ref="A1:{xl_col_to_name(last_col)}{last_row}"/>',
+                    xml,
+                    count=1,
+                )
+                if "<sheetData/>" in xml:
+                    xml = xml.replace("<sheetData/>", f"<sheetData>{rows}</sheetData>", 1)
+                else:
+                    xml = xml.replace("</sheetData>", f"{rows}</sheetData>", 1)
+                data = xml.encode("utf-8")
+            target.writestr(item, data)
+    return out.getvalue()

@@ -161,8 +161,9 @@ def test_token_round_trip():
 
 
 def _tamper(token: str) -> str:
-    last = token[-1]
-    return token[:-1] + ("A" if last != "A" else "B")
+    """Change the first character of the signature (the last one may only hold padding bits)."""
+    body, sig = token.rsplit(".", 1)
+    return f"{body}.{'A' if sig[0] != 'A' else 'B'}{sig[1:]}"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 import itertools
 import shutil
 import threading
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -36,7 +37,7 @@ _AGENCIES = itertools.count(100)
 @pytest.fixture(scope="module")
 def blank(tmp_path_factory):
     """One fresh database file for this module (making one runs every migration: slow-ish)."""
-    database = Database(tmp_path_factory.mktemp("blank") / "blank.duckdb")
+    database = Database(tmp_path_factory.mktemp("blank") / "a" / "b" / "blank.duckdb")
     yield database
     database.close()
 
@@ -145,12 +146,9 @@ def test_extensions_are_never_installed(blank):
         assert cur.execute("SELECT current_setting('autoload_known_extensions')").fetchone()[0] is False
 
 
-def test_database_directory_is_created(tmp_path):
-    database = Database(tmp_path / "a" / "b" / "x.duckdb")
-    try:
-        assert (tmp_path / "a" / "b" / "x.duckdb").exists()
-    finally:
-        database.close()
+def test_database_directory_is_created(blank):
+    assert Path(blank.path).exists()
+    assert Path(blank.path).parent.name == "b"
 
 
 def test_record_ddl():

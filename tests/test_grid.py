@@ -5,8 +5,9 @@ import shutil
 
 import openpyxl
 import pytest
+from argon2 import PasswordHasher
 
-from ocms_data import clients, demo, reference
+from ocms_data import accounts, clients, demo, reference
 from ocms_data.clients import GRID_FILTERS, NAMED
 from ocms_data.db import Database
 from ocms_data.errors import NotFound, ValidationError
@@ -34,7 +35,9 @@ BIG = 700
 def big():
     """One agency with more clients than a grid page may hold (read-only tests)."""
     database = Database(":memory:")
-    demo.build(database, clients=BIG, seed=7, code="BIG", name="Big Agency")
+    with pytest.MonkeyPatch.context() as mp:  # real argon2id hashes, cheap parameters: not what this tests
+        mp.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        demo.build(database, clients=BIG, seed=7, code="BIG", name="Big Agency")
     yield database, actor(database, "worker.big")
     database.close()
 

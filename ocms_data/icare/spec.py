@@ -9,6 +9,33 @@ from pathlib import Path
 
 FORMATS = ("text", "date", "yes_no", "int", "code", "postal", "phone", "email", "digits")
 SPEC_HEADER = ["column", "tech_id", "header", "mandatory", "format", "codes", "source"]
+ENTITIES = ("clients", "service_forms", "courses")
+SOURCES = (
+    "batch.processing_details",
+    "batch.update_record_id",
+    "batch.update_reason",
+    "client.identifier_type",
+    "client.identifier_value",
+    "client.birth_date",
+    "client.phone",
+    "client.has_email",
+    "client.email",
+    "client.street_no",
+    "client.street_name",
+    "client.street_type",
+    "client.street_direction",
+    "client.unit",
+    "client.city",
+    "client.province",
+    "client.postal_code",
+    "client.official_language",
+    "client.consent_research",
+    "session.postal_code",
+    "session.service_date",
+    "session.language",
+    "session.location_type",
+    "course.course_code",
+)
 
 
 @dataclass(frozen=True)
@@ -30,12 +57,14 @@ class Column:
 
 @dataclass(frozen=True)
 class Template:
-    """One iCARE bulk-upload template."""
+    """One iCARE bulk-upload template: what one row is, its columns, which dates must be in order."""
 
     key: str
     title: str
     order: int
     columns: tuple[Column, ...]
+    entity: str = "service_forms"
+    dates_in_order: tuple[tuple[str, str], ...] = ()
 
     def column(self, tech_id: str) -> Column:
         return next(c for c in self.columns if c.tech_id == tech_id)
@@ -80,7 +109,14 @@ def read_templates(directory: Path) -> tuple[dict[str, Template], list[str]]:
         except (OSError, ValueError, KeyError, csv.Error) as exc:
             problems.append(f"catalog.E081 icare/{path.name}: unreadable template spec ({exc})")
             continue
-        templates[entry["key"]] = Template(entry["key"], entry["title"], entry["order"], columns)
+        templates[entry["key"]] = Template(
+            entry["key"],
+            entry["title"],
+            entry["order"],
+            columns,
+            entry.get("entity", "service_forms"),
+            tuple(tuple(pair) for pair in entry.get("dates_in_order", ())),
+        )
     return templates, problems
 
 
@@ -91,7 +127,14 @@ def check_template(t: Template, codelists: dict) -> list[str]:
     ids = [c.tech_id for c in t.columns]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
         out.append(f"catalog.E082 {where}: technical id {dup} appears twice")
+    if t.entity not in ENTITIES:
+        out.append(f"catalog.E086 {where}: entity must be one of {', '.join(ENTITIES)}")
+    for pair in t.dates_in_order:
+        if len(pair) != 2 or not all(t.has(i) for i in pair):
+            out.append(f"catalog.E087 {where}: dates_in_order {list(pair)} must name two of its columns")
     for c in t.columns:
+        if c.source and c.source not in SOURCES:
+            out.append(f"catalog.E088 {where} column {c.column} ({c.tech_id}): unknown source {c.source!r}")
         if not c.tech_id or not c.header:
             out.append(f"catalog.E083 {where} column {c.column}: technical id and header are required")
         if c.format not in FORMATS:

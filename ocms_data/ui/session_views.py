@@ -14,7 +14,7 @@ from ocms_data.registry import default_catalog
 from ocms_data.sessions import FormRecord, SessionRecord
 from ocms_data.ui import forms
 from ocms_data.ui.forms import FormContext
-from ocms_data.ui.runtime import notify
+from ocms_data.ui.runtime import notify, run_safely
 
 SESSION_PAGE = "pages/session.py"
 FORM_PAGE = "pages/service_form.py"
@@ -77,12 +77,17 @@ def begin(db: Database, actor: Actor, client_id: int | None, activity_id: int | 
         **sessions.site_defaults(db, actor, actor.default_site_id),
     }
     if activity_id:
-        activity = groups.get_activity(db, actor, activity_id)
+        activity = run_safely(groups.get_activity, db, actor, activity_id)
+        if activity is None:
+            return
         defaults["session_type"] = groups.SESSION_TYPE_OF[activity["activity_type"]]
         ctx.read_only = {"session_type"}
         st.info(f"Group activity: {activity['name']}")
     if client_id:
-        st.info(f"The session starts with {clients.get(db, actor, client_id).name}.")
+        client = run_safely(clients.get, db, actor, client_id)
+        if client is None:
+            return
+        st.info(f"The session starts with {client.name}.")
     forms.seed(ctx, form.fields, defaults)
     values = _logistics(db, actor, ctx, None)
     if not st.button("Save session", type="primary", key=f"{prefix}.save"):
@@ -233,8 +238,7 @@ def direct_clients(db: Database, actor: Actor, record: SessionRecord) -> None:
                 try:
                     form_id = sessions.add_form(db, actor, record.id, c["id"], kind)
                 except sessions.SecondForm as exc:
-                    st.error(exc.errors["form_type"])
-                    copy_tool(db, actor, record)
+                    st.error(exc.errors["form_type"] + " Copy Session is at the bottom of this page.")
                     return
                 except OcmsError as exc:
                     st.error(str(exc))
@@ -291,6 +295,7 @@ def attendee_settings(db: Database, actor: Actor, record: SessionRecord) -> None
         )
         ctx = FormContext(f"set.{record.id}", labels)
         names = [n for n in (*groups.SETTINGS, "support_received") if form.has(n)]
+        forms.seed(ctx, [form.field(n) for n in names], {})
         values = {}
         cols = st.columns(3)
         for i, name in enumerate(names):

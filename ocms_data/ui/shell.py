@@ -14,7 +14,7 @@ from ocms_data.ui.runtime import current_actor, database, show_notices
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_ON_LEAVE = "sensitive_unlocked"
-PER_VISIT_PREFIXES = ("cp.", "ss.", "sf.")
+PER_VISIT_PREFIXES = ("cp.", "ss.", "sf.", "bs.")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def login_view() -> None:
         """
     )
     with database().read() as cur:
-        is_demo = cur.execute("SELECT 1 FROM agencies WHERE code = ?", [DEMO_CODE]).fetchone()
+        is_demo = cur.execute("SELECT 1 FROM agencies WHERE code = ?", [DEMO_CODE]).fetchall()
     if is_demo:
         names = ", ".join(f"`{u}`" for u, _n, _r in DEMO_USERS)
         st.info(f"Demo agency: sign in as {names} with the password `{DEMO_PASSWORD}`.")

@@ -1,0 +1,303 @@
+"""Final batches: who sent what and when, so nothing is ever uploaded twice; voids, returned files, uploaders."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+from openpyxl import load_workbook
+
+from ocms_data import audit
+from ocms_data.accounts import AGENCY_ADMIN, Actor, require
+from ocms_data.db import Database, next_counter, one, rows
+from ocms_data.errors import Forbidden, ValidationError
+from ocms_data.icare.engine import Filters, Run
+from ocms_data.icare.spec import Template
+from ocms_data.icare.workbook import SHEET, Export
+from ocms_data.registry import default_catalog
+
+SCOPES = ("agency", "program", "site")
+RID = re.compile(r"RID:(\d+)")
+APP, CLI = "app", "command line"
+
+
+def row_key(values) -> str:
+    """A fingerprint of a row's values (without Processing Details) to find it again in a returned file."""
+    text = "\x1f".join("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _keys(template: Template, frame: pd.DataFrame) -> list[str]:
+    ids = [c.tech_id for c in template.columns if c.tech_id != "processing_details"]
+    return [row_key(v) for v in frame[ids].itertuples(index=False, name=None)]
+
+
+def set_uploaders(
+    db: Database, actor: Actor, scope: str, scope_id: int, primary: int | None, backup: int | None
+) -> None:
+    """Designate the primary and backup uploader of the agency, a program or a site (agency admins)."""
+    require(actor, AGENCY_ADMIN)
+    if scope not in SCOPES:
+        raise ValidationError({"scope": f"Choose one of {', '.join(SCOPES)}."})
+    if primary is not None and primary == backup:
+        raise ValidationError({"backup": "The backup uploader must be someone else."})
+
+    def apply(cur):
+        target = actor.agency_id if scope == "agency" else scope_id
+        table = {"program": "programs", "site": "sites"}.get(scope)
+        if (
+            table
+            and not cur.execute(
+                f"SELECT 1 FROM {table} WHERE id = ? AND agency_id = ?", [target, actor.agency_id]
+            ).fetchall()
+        ):
+            raise ValidationError({"scope": f"No such {scope} in your agency."})
+        for who in (primary, backup):
+            if (
+                who is not None
+                and not cur.execute(
+                    "SELECT 1 FROM users WHERE id = ? AND agency_id = ? AND active", [who, actor.agency_id]
+                ).fetchall()
+            ):
+                raise ValidationError({"primary": "Uploaders must be active staff of your agency."})
+        cur.execute(
+            "INSERT INTO icare_uploaders VALUES (?, ?, ?, ?, ?) ON CONFLICT (agency_id, scope, scope_id) "
+            "DO UPDATE SET primary_user = excluded.primary_user, backup_user = excluded.backup_user",
+            [actor.agency_id, scope, target, primary, backup],
+        )
+        audit.record(
+            cur, actor, "uploaders", "icare_uploaders", target, {"scope": scope, "primary": primary, "backup": backup}
+        )
+
+    db.write(apply)
+
+
+def uploaders(db: Database, actor: Actor) -> list[dict]:
+    with db.read() as cur:
+        return rows(
+            cur,
+            "SELECT u.scope, u.scope_id, coalesce(p.code || ' — ' || p.name, s.code || ' — ' || s.name, 'Whole agency') "
+            "AS applies_to, pu.full_name AS primary_uploader, bu.full_name AS backup_uploader, u.primary_user, u.backup_user "
+            "FROM icare_uploaders u LEFT JOIN programs p ON u.scope = 'program' AND p.id = u.scope_id "
+            "LEFT JOIN sites s ON u.scope = 'site' AND s.id = u.scope_id LEFT JOIN users pu ON pu.id = u.primary_user "
+            "LEFT JOIN users bu ON bu.id = u.backup_user WHERE u.agency_id = ? ORDER BY u.scope, applies_to",
+            [actor.agency_id],
+        )
+
+
+def may_finalise(db: Database, actor: Actor, filters: Filters) -> str | None:
+    """None when the actor is the primary or backup uploader for the run's program or site; else why not."""
+    wanted = [("agency", actor.agency_id)]
+    if filters.program:
+        wanted.append(("program", filters.program))
+    if filters.site:
+        wanted.append(("site", filters.site))
+    with db.read() as cur:
+        for scope, scope_id in wanted:
+            hit = cur.execute(
+                "SELECT 1 FROM icare_uploaders WHERE agency_id = ? AND scope = ? AND scope_id = ? "
+                "AND ? IN (primary_user, backup_user)",
+                [actor.agency_id, scope, scope_id, actor.user_id],
+            ).fetchall()
+            if hit:
+                return None
+    where = (
+        "this program or site" if (filters.program or filters.site) else "the agency (or choose your program or site)"
+    )
+    return f"Only the primary or backup uploader of {where} can make a final upload."
+
+
+@dataclass
+class Finalised:
+    """What a final recorded: one batch per template file."""
+
+    batches: list[int]
+    rows: int
+
+
+def finalise(
+    db: Database, actor: Actor, run: Run, files: Export, via: str = APP, made_by_name: str | None = None
+) -> Finalised:
+    """Record a final batch per file: who, when, month, template, every row's record and the file's hash."""
+    if via == APP:
+        refusal = may_finalise(db, actor, run.filters)
+        if refusal:
+            raise Forbidden(refusal)
+    if not files.files:
+        raise ValidationError({"final": "There is nothing valid to upload for this month."})
+
+    def apply(cur):
+        next_counter(cur, actor.agency_id, "icare_final")
+        made, total = [], 0
+        for key, (name, data) in files.files.items():
+            result = run.results[key]
+            good = result.good_frame()
+            entity = result.template.entity
+            taken = _already_sent(cur, actor, entity, good)
+            if taken:
+                raise ValidationError(
+                    {
+                        "final": f"{taken} record(s) of {result.template.title} are already in a final batch: run the preview again."
+                    }
+                )
+            batch_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
+            cur.execute(
+                "INSERT INTO icare_batches (id, agency_id, month, template, file_name, file_sha256, row_count, made_by, "
+                "made_by_name, via) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [batch_id, actor.agency_id, run.month, key, name, hashlib.sha256(data).hexdigest(), len(good),
+                 actor.user_id if via == APP else None, made_by_name or actor.full_name, via],
+            )  # fmt: skip
+            records = pd.DataFrame(
+                {
+                    "batch_id": batch_id,
+                    "agency_id": actor.agency_id,
+                    "entity": entity,
+                    "rec_id": good["_rec_id"].astype("int64").to_numpy(),
+                    "rec_version": good["_rec_version"].astype("int64").to_numpy(),
+                    "row_no": range(1, len(good) + 1),
+                    "row_key": _keys(result.template, good),
+                }
+            )
+            cur.register("final_records", records)
+            cur.execute("INSERT INTO icare_records BY NAME SELECT * FROM final_records")
+            cur.unregister("final_records")
+            audit.record(
+                cur, actor, "icare_final", "icare_batches", batch_id, {"file": name, "rows": len(good), "via": via}
+            )
+            made.append(batch_id)
+            total += len(good)
+        return Finalised(made, total)
+
+    return db.write(apply)
+
+
+def _already_sent(cur, actor: Actor, entity: str, good: pd.DataFrame) -> int:
+    """How many of these records (at these versions) a live final batch already holds."""
+    cur.register(
+        "candidates",
+        pd.DataFrame({"rec_id": good["_rec_id"].astype("int64"), "version": good["_rec_version"].astype("int64")}),
+    )
+    found = cur.execute(
+        "SELECT count(*) FROM candidates c JOIN icare_records r ON r.rec_id = c.rec_id AND r.entity = ? "
+        "JOIN icare_batches b ON b.id = r.batch_id WHERE b.voided_at IS NULL AND r.status <> 'rejected' "
+        "AND r.agency_id = ? AND NOT (r.status = 'accepted' AND c.version > r.rec_version)",
+        [entity, actor.agency_id],
+    ).fetchall()[0][0]
+    cur.unregister("candidates")
+    return found
+
+
+def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
+    """Void a final batch (e.g. iCARE rejected the file): its records become eligible again."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why the batch is voided (e.g. the file iCARE rejected)."})
+
+    def apply(cur):
+        done = cur.execute(
+            "UPDATE icare_batches SET voided_at = current_timestamp, voided_by_name = ?, void_reason = ? "
+            "WHERE id = ? AND agency_id = ? AND voided_at IS NULL RETURNING id",
+            [actor.full_name, reason.strip(), batch_id, actor.agency_id],
+        ).fetchall()
+        if not done:
+            raise ValidationError({"batch": "No live final batch with that number in your agency."})
+        audit.record(cur, actor, "icare_void", "icare_batches", batch_id, {"reason": reason.strip()})
+
+    db.write(apply)
+
+
+def history(db: Database, actor: Actor) -> list[dict]:
+    """The agency's final batches, newest first, with their row counts and state."""
+    with db.read() as cur:
+        return rows(
+            cur,
+            "SELECT b.id, b.month, b.template, b.file_name, b.row_count, b.made_by_name, b.via, b.made_at, "
+            "b.file_sha256, b.voided_at, b.void_reason, "
+            "count(*) FILTER (WHERE r.status = 'rejected') AS rejected, count(*) FILTER (WHERE r.status = 'accepted') AS accepted "
+            "FROM icare_batches b LEFT JOIN icare_records r ON r.batch_id = b.id WHERE b.agency_id = ? "
+            "GROUP BY ALL ORDER BY b.made_at DESC, b.id DESC",
+            [actor.agency_id],
+        )
+
+
+@dataclass
+class Imported:
+    """What a returned iCARE file changed."""
+
+    template: str
+    rejected: int
+    accepted: int
+    unchanged: int
+
+
+def _template_of(ids: list) -> Template | None:
+    for t in default_catalog().templates.values():
+        if [c.tech_id for c in t.columns] == ids:
+            return t
+    return None
+
+
+def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
+    """Read a file iCARE returned: rejected rows go back for re-export, accepted rows keep iCARE's record id."""
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # openpyxl raises many kinds for a file that is not a workbook
+        raise ValidationError({"file": "This is not an Excel workbook."}) from None
+    if SHEET not in wb.sheetnames:
+        raise ValidationError({"file": f"This is not an iCARE template: it has no '{SHEET}' sheet."})
+    sheet = list(wb[SHEET].iter_rows(values_only=True))
+    template = _template_of(list(sheet[1]) if len(sheet) > 1 else [])
+    if template is None:
+        raise ValidationError(
+            {"file": "This is not an iCARE template this system writes: its technical ids do not match."}
+        )
+    data_rows = [r for r in sheet[3:] if any(v not in (None, "") for v in r)]
+    details_at = [c.tech_id for c in template.columns].index("processing_details")
+    keyed = [
+        (row_key([v for j, v in enumerate(r) if j != details_at]), str(r[details_at] or "").strip()) for r in data_rows
+    ]
+
+    def apply(cur):
+        counts = {"accepted": 0, "rejected": 0, "unchanged": 0}
+        matched = 0
+        for key, details in keyed:
+            target = one(
+                cur,
+                "SELECT r.batch_id, r.rec_id FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "
+                "WHERE r.agency_id = ? AND b.template = ? AND r.row_key = ? AND b.voided_at IS NULL "
+                "ORDER BY b.made_at DESC LIMIT 1",
+                [actor.agency_id, template.key, key],
+            )
+            if target is None:
+                continue
+            matched += 1
+            rid = RID.search(details)
+            status = "accepted" if rid else ("rejected" if details else None)
+            if status is None:
+                counts["unchanged"] += 1
+                continue
+            cur.execute(
+                "UPDATE icare_records SET status = ?, icare_record_id = ?, details = ? WHERE batch_id = ? AND rec_id = ?",
+                [status, rid.group(1) if rid else None, details, target["batch_id"], target["rec_id"]],
+            )
+            counts[status] += 1
+        if data_rows and matched == 0:
+            raise ValidationError({"file": "No row of this file matches a final batch of your agency."})
+        audit.record(cur, actor, "icare_import", "icare_batches", None, {"template": template.key, **counts})
+        return Imported(template.title, counts["rejected"], counts["accepted"], counts["unchanged"])
+
+    return db.write(apply)
+
+
+def worker_names(db: Database, actor: Actor) -> dict[int, tuple[str, str | None]]:
+    """Id -> (name, e-mail) of the agency's staff, for the error file."""
+    with db.read() as cur:
+        return {
+            r[0]: (r[1], r[2])
+            for r in cur.execute(
+                "SELECT id, full_name, email FROM users WHERE agency_id = ?", [actor.agency_id]
+            ).fetchall()
+        }

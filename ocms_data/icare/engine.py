@@ -1,0 +1,454 @@
+"""The iCARE engine: what a month sends, each template's rows, and every error found before export.
+
+Rows and checks are SQL derived from the template specs: each column's value comes from the form field
+declaring its technical id or from its declared source, written as text the way iCARE reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ocms_data.accounts import Actor
+from ocms_data.db import Database
+from ocms_data.errors import ValidationError
+from ocms_data.icare.spec import Column, Template
+from ocms_data.registry import Form, default_catalog, sql_literal
+
+META = ["_entity", "_rec_id", "_rec_version", "_client_id", "_session_id", "_worker", "_service_date", "_problems"]
+ONGOING = "Ongoing"
+AMEND = "Amend record"
+PATTERNS = {
+    "date": ("[0-9]{4}-[0-9]{2}-[0-9]{2}", "a date as YYYY-MM-DD"),
+    "postal": ("[ABCEGHJ-NPRSTVXY][0-9][ABCEGHJ-NPRSTV-Z][0-9][ABCEGHJ-NPRSTV-Z][0-9]", "a postal code as A1A1A1"),
+    "phone": ("[0-9]{3}-[0-9]{3}-[0-9]{4}", "a phone number as ###-###-####"),
+    "digits": ("[0-9]+", "digits only"),
+    "int": ("[0-9]+", "a whole number"),
+    "email": ("[^@ ]+@[^@ ]+[.][A-Za-z][A-Za-z]+", "an e-mail address"),
+}
+SESSION_SOURCES = {
+    "session.postal_code": "s.postal_code",
+    "session.service_date": "s.service_date",
+    "session.language": "lang.language",
+    "session.location_type": "s.location_type",
+    "course.course_code": "co.course_code",
+    "batch.update_record_id": "acc.icare_record_id",
+    "batch.update_reason": f"CASE WHEN acc.icare_record_id IS NOT NULL THEN {sql_literal(AMEND)} END",
+    "batch.processing_details": "NULL",
+}
+CLIENT_SOURCES = {
+    "client.identifier_type": "ident.id_type",
+    "client.identifier_value": "ident.id_value",
+    "client.has_email": "CASE WHEN c.email IS NULL THEN 'No' ELSE 'Yes' END",
+}
+
+
+def parse_month(text: str, today: date | None = None) -> tuple[date, date]:
+    """First and last day of a `YYYY-MM` month that is not in the future."""
+    today = today or date.today()
+    m = re.fullmatch(r"(\d{4})-(\d{2})", (text or "").strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise ValidationError({"month": "Enter the month as YYYY-MM, e.g. 2026-10."})
+    start = date(int(m.group(1)), int(m.group(2)), 1)
+    if start > today:
+        raise ValidationError({"month": f"{text} is in the future: only past or current months can be uploaded."})
+    end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return start, end
+
+
+def previous_month(today: date | None = None) -> str:
+    first = (today or date.today()).replace(day=1)
+    return f"{first - timedelta(days=1):%Y-%m}"
+
+
+def due_date(month: str) -> date:
+    """The upload deadline: the 5th working day (Monday to Friday) of the month after `month`."""
+    _start, end = parse_month(month, today=date.max)
+    day, worked = end, 0
+    while worked < 5:
+        day += timedelta(days=1)
+        worked += day.weekday() < 5
+    return day
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the uploader narrows a run to: program, site, funder (agreement), worker."""
+
+    program: int | None = None
+    site: int | None = None
+    funder: int | None = None
+    worker: int | None = None
+
+
+@dataclass
+class TemplateRows:
+    """One template's rows for a month (values as iCARE text, keyed by technical id) and their errors."""
+
+    template: Template
+    frame: pd.DataFrame
+    errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "tech_id", "message"]))
+
+    @property
+    def bad_rows(self) -> set[int]:
+        return {int(r) for r in self.errors["row"]}
+
+    @property
+    def bad(self) -> int:
+        return len(self.bad_rows)
+
+    @property
+    def good(self) -> int:
+        return len(self.frame) - self.bad
+
+    @property
+    def valid(self) -> bool:
+        return self.bad == 0
+
+    def good_frame(self) -> pd.DataFrame:
+        return self.frame.drop(index=list(self.bad_rows))
+
+
+@dataclass
+class Run:
+    """One month's preview: every template's rows and errors, in export order."""
+
+    month: str
+    filters: Filters
+    results: dict[str, TemplateRows]
+
+    @property
+    def due(self) -> date:
+        return due_date(self.month)
+
+    @property
+    def valid(self) -> bool:
+        return all(r.valid for r in self.results.values())
+
+
+def text(column: Column, expr: str) -> str:
+    """An SQL expression written as iCARE text for this column's format."""
+    if column.format == "date":
+        return f"CAST(CAST({expr} AS DATE) AS VARCHAR)"
+    if column.format == "postal":
+        return f"upper(replace({expr}, ' ', ''))"
+    return f"CAST({expr} AS VARCHAR)"
+
+
+def not_sent(entity: str, alias: str) -> str:
+    """SQL: the record is in no live final batch (an accepted record changed since is an amendment)."""
+    return (
+        "NOT EXISTS (SELECT 1 FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "
+        f"WHERE r.entity = '{entity}' AND r.rec_id = {alias}.id AND b.voided_at IS NULL AND r.status <> 'rejected' "
+        f"AND NOT (r.status = 'accepted' AND {alias}.version > r.rec_version))"
+    )
+
+
+def _changed_since_sent(entity: str, alias: str) -> str:
+    """SQL: the record was never sent, or changed since the last live batch holding it."""
+    return (
+        f"{alias}.version > coalesce((SELECT max(r.rec_version) FROM icare_records r JOIN icare_batches b "
+        f"ON b.id = r.batch_id WHERE r.entity = '{entity}' AND r.rec_id = {alias}.id AND b.voided_at IS NULL "
+        "AND r.status <> 'rejected'), 0)"
+    )
+
+
+def _accepted(entity: str) -> str:
+    return (
+        "SELECT r.rec_id, max(r.icare_record_id) AS icare_record_id FROM icare_records r "
+        "JOIN icare_batches b ON b.id = r.batch_id WHERE r.status = 'accepted' AND b.voided_at IS NULL "
+        f"AND r.entity = '{entity}' AND r.agency_id = $agency GROUP BY r.rec_id"
+    )
+
+
+def _ident() -> str:
+    """SQL: each client's first identifier of an iCARE type."""
+    catalog = default_catalog()
+    types = catalog.codelists["identifier_type"]
+    icare = ", ".join(sql_literal(v) for v in types.values if v in types.icare_ids)
+    return (
+        "SELECT parent_id, id_type, id_value FROM (SELECT i.parent_id, i.id_type, i.id_value, row_number() OVER "
+        f"(PARTITION BY i.parent_id ORDER BY i.position) AS n FROM client_identifiers i WHERE i.id_type IN ({icare})) x "
+        "WHERE n = 1"
+    )
+
+
+def _form_fields(form: Form | None) -> dict[str, str]:
+    """Technical id -> field name for the fields of a form that feed its template."""
+    return {f.icare: f.name for f in form.fields if f.icare and f.stored_in_row} if form else {}
+
+
+def _group_of(form: Form) -> Form | None:
+    if form.role != "attendee":
+        return None
+    return next(
+        (
+            f
+            for f in default_catalog().forms.values()
+            if f.role == "group" and set(f.session_types) & set(form.session_types)
+        ),
+        None,
+    )
+
+
+def _value(column: Column, own: dict, group: dict, alias: str = "f") -> str:
+    """SQL for one column: its declared source, else the form field that declares its technical id."""
+    if column.source in SESSION_SOURCES:
+        return SESSION_SOURCES[column.source]
+    if column.source in CLIENT_SOURCES:
+        return CLIENT_SOURCES[column.source]
+    if column.source:
+        return f"c.{column.source.split('.', 1)[1]}"
+    if column.tech_id in own:
+        return f"{alias}.{own[column.tech_id]}"
+    if column.tech_id in group:
+        return f"g.{group[column.tech_id]}"
+    return "NULL"
+
+
+def _service_sql(template: Template, form: Form, filters: Filters) -> str:
+    """One form type's services of the month for a template: every column as text, plus meta columns."""
+    own, group_form = _form_fields(form), _group_of(form)
+    group = _form_fields(group_form)
+    attendee = form.role == "attendee"
+    conditions = [f"f.form_type = '{form.key}'"]
+    if attendee:
+        conditions.append("f.funded_by IN (SELECT fu.id FROM funders fu WHERE fu.agency_id = $agency AND fu.is_icare)")
+        if filters.funder:
+            conditions.append(f"f.funded_by = {int(filters.funder)}")
+    else:
+        one = f" AND fu.id = {int(filters.funder)}" if filters.funder else ""
+        conditions.append(
+            "EXISTS (SELECT 1 FROM sessions_refs r JOIN funders fu ON fu.id = r.ref_id WHERE r.parent_id = s.id "
+            f"AND r.field = 'funders' AND fu.is_icare{one})"
+        )
+    if form.has("service_status"):
+        conditions.append(f"coalesce(f.service_status, '') <> '{ONGOING}'")
+    if form.has("attended"):
+        conditions.append("f.attended = 'Yes'")
+    if filters.program:
+        conditions.append(f"s.program = {int(filters.program)}")
+    if filters.site:
+        conditions.append(f"s.site = {int(filters.site)}")
+    if filters.worker:
+        conditions.append(
+            f"s.id IN (SELECT r.parent_id FROM sessions_refs r WHERE r.field = 'staff' AND r.ref_id = {int(filters.worker)})"
+        )
+    conditions.append(not_sent("service_forms", "f"))
+    columns = ", ".join(f'{text(c, _value(c, own, group))} AS "{c.tech_id}"' for c in template.columns)
+    group_problems = "gp.messages" if group_form else "NULL"
+    return (
+        f"SELECT {columns}, 'service_forms' AS _entity, f.id AS _rec_id, f.version AS _rec_version, "
+        "f.client_id AS _client_id, f.session_id AS _session_id, s.created_by AS _worker, "
+        "s.service_date AS _service_date, "
+        f"NULLIF(concat_ws(' ', sp.messages, fp.messages, {group_problems}), '') AS _problems "
+        "FROM service_forms f JOIN month_sessions s ON s.id = f.session_id "
+        "JOIN clients c ON c.id = f.client_id AND c.agency_id = f.agency_id "
+        "LEFT JOIN ident ON ident.parent_id = c.id LEFT JOIN lang ON lang.parent_id = s.id "
+        + (
+            f"LEFT JOIN service_forms g ON g.session_id = f.session_id AND g.form_type = '{group_form.key}' "
+            if group_form
+            else ""
+        )
+        + ("LEFT JOIN courses co ON co.id = f.course_id " if form.has("course_id") else "")
+        + "LEFT JOIN accepted acc ON acc.rec_id = f.id "
+        + "LEFT JOIN record_problems fp ON fp.rec_id = f.id LEFT JOIN session_problems sp ON sp.session_id = s.id "
+        + ("LEFT JOIN record_problems gp ON gp.rec_id = g.id " if group_form else "")
+        + "WHERE f.agency_id = $agency AND "
+        + " AND ".join(conditions)
+    )
+
+
+def _prepared() -> dict[str, str]:
+    return {
+        "month_sessions": "SELECT * FROM sessions s WHERE s.agency_id = $agency AND s.service_date BETWEEN $start AND $end",
+        "lang": "SELECT m.parent_id, substr(min(CASE WHEN m.value IN ('English', 'French') THEN '0' ELSE '1' END "
+        "|| m.value), 2) AS language FROM sessions_multi m WHERE m.field = 'delivery_languages' "
+        "AND m.parent_id IN (SELECT id FROM month_sessions) GROUP BY m.parent_id",
+        "ident": _ident(),
+        "accepted": _accepted("service_forms"),
+        "month_problems": "SELECT * FROM problems p WHERE p.agency_id = $agency "
+        "AND p.session_id IN (SELECT id FROM month_sessions)",
+        "record_problems": "SELECT rec_id, string_agg(DISTINCT message, ' ') AS messages FROM month_problems "
+        "WHERE form <> 'session' GROUP BY rec_id",
+        "session_problems": "SELECT session_id, string_agg(DISTINCT message, ' ') AS messages FROM month_problems "
+        "WHERE form = 'session' GROUP BY session_id",
+    }
+
+
+def _prepare(cur, params: dict) -> None:
+    """The month's shared relations, computed once as temporary tables every template's rows read."""
+    for name, sql in _prepared().items():
+        used = {k: v for k, v in params.items() if f"${k}" in sql}
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", used)
+
+
+def _client_profile_sql(template: Template) -> str:
+    columns = ", ".join(f'{text(c, _value(c, {}, {}))} AS "{c.tech_id}"' for c in template.columns)
+    return (
+        f"SELECT {columns}, 'clients' AS _entity, c.id AS _rec_id, c.version AS _rec_version, c.id AS _client_id, "
+        "NULL AS _session_id, c.created_by AS _worker, NULL AS _service_date, NULL AS _problems "
+        "FROM clients c JOIN wanted_clients w ON w.id = c.id LEFT JOIN ident ON ident.parent_id = c.id "
+        "WHERE c.agency_id = $agency"
+    )
+
+
+def _course_sql(template: Template) -> str:
+    own = _form_fields(default_catalog().form("course"))
+    columns = ", ".join(f'{text(c, _value(c, own, {}, alias="co"))} AS "{c.tech_id}"' for c in template.columns)
+    return (
+        f"WITH accepted AS ({_accepted('courses')}) "
+        f"SELECT {columns}, 'courses' AS _entity, co.id AS _rec_id, co.version AS _rec_version, "
+        "NULL AS _client_id, NULL AS _session_id, co.created_by AS _worker, co.start_date AS _service_date, "
+        "NULL AS _problems FROM courses co JOIN wanted_courses w ON w.id = co.id "
+        f"LEFT JOIN accepted acc ON acc.rec_id = co.id WHERE co.agency_id = $agency AND {_changed_since_sent('courses', 'co')}"
+    )
+
+
+def _blank(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.fill_null(pc.or_(pc.is_null(col), pc.equal(pc.utf8_trim_whitespace(col), "")), True)
+
+
+def _rows_where(found: list, mask, tech_id: str, message) -> None:
+    """Add (row, technical id, message) for every row where `mask` holds."""
+    rows = pc.indices_nonzero(pc.fill_null(mask, False))
+    if len(rows):
+        texts = [message] * len(rows) if isinstance(message, str) else message.take(rows).to_pylist()
+        found.append((rows.to_numpy(), tech_id, texts))
+
+
+def check(template: Template, table: pa.Table, today: date) -> pd.DataFrame:
+    """Every error of every row (row, technical id, message), with Arrow kernels over whole columns.
+
+    Missing mandatory values, values off the official list, formats, dates in the future or out of
+    order, a date of birth not before the service, and the problems of incomplete forms.
+    """
+    codes = default_catalog().codelists
+    found: list = []
+    for c in template.columns:
+        col = table[c.tech_id]
+        blank = _blank(col)
+        filled = pc.invert(blank)
+        if c.mandatory:
+            _rows_where(found, blank, c.tech_id, f"{c.header} is missing.")
+        if c.format in ("code", "yes_no") and c.codes in codes:
+            allowed = pa.array(codes[c.codes].values, pa.string())
+            off_list = pc.and_(filled, pc.invert(pc.is_in(col, value_set=allowed)))
+            _rows_where(found, off_list, c.tech_id, f"Not an iCARE value of {c.header}.")
+        elif c.format in PATTERNS:
+            pattern, words = PATTERNS[c.format]
+            bad = pc.invert(pc.fill_null(pc.match_substring_regex(col, f"^{pattern}$"), True))
+            _rows_where(found, pc.and_(filled, bad), c.tech_id, f"{c.header} must be {words}.")
+        if c.format == "date" and c.tech_id != "client_birth_dt":
+            _rows_where(found, pc.greater(col, today.isoformat()), c.tech_id, f"{c.header} cannot be in the future.")
+    for first, second in template.dates_in_order:
+        message = f"{template.column(second).header} is before {template.column(first).header}."
+        _rows_where(found, pc.less(table[second], table[first]), second, message)
+    if template.has("client_birth_dt"):
+        service = pc.cast(pc.cast(table["_service_date"], pa.date32()), pa.string())
+        late = pc.greater_equal(table["client_birth_dt"], service)
+        _rows_where(found, late, "client_birth_dt", "Date of birth must be before the service date.")
+    problems = pc.cast(table["_problems"], pa.string())
+    _rows_where(found, pc.is_valid(problems), "_form", pc.binary_join_element_wise("Incomplete: ", problems, ""))
+    if not found:
+        return pd.DataFrame({"row": pd.Series([], dtype="int64"), "tech_id": [], "message": []})
+    out = pd.DataFrame(
+        {
+            "row": np.concatenate([rows for rows, _t, _m in found]).astype("int64"),
+            "tech_id": [t for rows, t, _m in found for _ in range(len(rows))],
+            "message": [m for _r, _t, texts in found for m in texts],
+        }
+    )
+    return out.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+def _rows_and_errors(cur, template: Template, sql: str, params: dict, today: date) -> TemplateRows:
+    """Run a template's row SQL straight into Arrow, check it there, and return rows and errors."""
+    used = {k: v for k, v in params.items() if f"${k}" in sql}
+    table = cur.sql(f"SELECT * FROM ({sql}) x ORDER BY _service_date, _rec_id", params=used or None).to_arrow_table()
+    return TemplateRows(template, table.to_pandas(), check(template, table, today))
+
+
+def collect(db: Database, actor: Actor, month: str, filters: Filters | None = None, today: date | None = None) -> Run:
+    """Every template's rows and errors for `month` in the actor's agency (nothing is recorded)."""
+    today = today or date.today()
+    start, end = parse_month(month, today)
+    filters = filters or Filters()
+    catalog = default_catalog()
+    templates = sorted(catalog.templates.values(), key=lambda t: t.order)
+    params = {"agency": actor.agency_id, "start": start, "end": end}
+    results: dict[str, TemplateRows] = {}
+    with db.read() as cur:
+        _prepare(cur, params)
+        for t in (t for t in templates if t.entity == "service_forms"):
+            forms = [
+                f for f in catalog.forms.values() if f.icare_template == t.key and f.role in ("service", "attendee")
+            ]
+            sql = "\nUNION ALL\n".join(_service_sql(t, f, filters) for f in forms)
+            results[t.key] = _rows_and_errors(cur, t, sql, params, today)
+        client_ids = sorted({int(i) for r in results.values() for i in r.frame["_client_id"].dropna()})
+        cur.register("wanted_clients", pd.DataFrame({"id": pd.array(client_ids, dtype="Int64")}))
+        profile = catalog.templates["client_profile"]
+        every_profile = _rows_and_errors(cur, profile, _client_profile_sql(profile), {"agency": actor.agency_id}, today)
+        profiles, profile_errors = every_profile.frame, every_profile.errors
+        changed = cur.execute(
+            f"SELECT c.id FROM clients c JOIN wanted_clients w ON w.id = c.id WHERE {_changed_since_sent('clients', 'c')}"
+        ).fetchall()
+        cur.unregister("wanted_clients")
+        course_ids = _course_ids(cur, actor, results)
+        cur.register("wanted_courses", pd.DataFrame({"id": pd.array(course_ids, dtype="Int64")}))
+        setup = catalog.templates["lt_course_setup"]
+        results[setup.key] = _rows_and_errors(cur, setup, _course_sql(setup), {"agency": actor.agency_id}, today)
+        cur.unregister("wanted_courses")
+    bad_clients = _reasons(profiles, profile_errors)
+    keep = profiles["_rec_id"].isin([r[0] for r in changed]).to_numpy()
+    rows = profiles[keep].reset_index(drop=True)
+    renumber = dict(zip([int(i) for i in profiles.index[keep]], range(len(rows)), strict=True))
+    errors = profile_errors[profile_errors["row"].isin(renumber)].assign(row=lambda e: e["row"].map(renumber))
+    results[profile.key] = TemplateRows(profile, rows, errors.reset_index(drop=True))
+    for key, r in results.items():
+        if r.template.entity == "service_forms":
+            r.errors = pd.concat([r.errors, _domino(r.frame, bad_clients)], ignore_index=True)
+        results[key] = r
+    return Run(month, filters, {t.key: results[t.key] for t in templates})
+
+
+def _course_ids(cur, actor: Actor, results: dict[str, TemplateRows]) -> list[int]:
+    ids = sorted({int(i) for r in results.values() if r.template.entity == "service_forms" for i in r.frame["_rec_id"]})
+    if not ids:
+        return []
+    cur.register("lt_forms", pd.DataFrame({"id": ids}))
+    found = cur.execute(
+        "SELECT DISTINCT f.course_id FROM service_forms f JOIN lt_forms w ON w.id = f.id "
+        "WHERE f.course_id IS NOT NULL AND f.agency_id = ?",
+        [actor.agency_id],
+    ).fetchall()
+    cur.unregister("lt_forms")
+    return [r[0] for r in found]
+
+
+def _reasons(rows: pd.DataFrame, errors: pd.DataFrame) -> dict[int, str]:
+    out: dict[int, list[str]] = {}
+    for row, message in zip(errors["row"], errors["message"], strict=True):
+        out.setdefault(int(rows.at[int(row), "_client_id"]), []).append(message)
+    return {k: " ".join(v) for k, v in out.items()}
+
+
+def _domino(rows: pd.DataFrame, bad_clients: dict[int, str]) -> pd.DataFrame:
+    """A client whose profile is bad makes each of that client's service rows bad (iCARE rejects them)."""
+    hit = rows["_client_id"].isin(list(bad_clients))
+    return pd.DataFrame(
+        {
+            "row": list(rows.index[hit]),
+            "tech_id": "client_validation_id",
+            "message": [
+                f"The client's profile is rejected by iCARE: {bad_clients[int(c)]}" for c in rows["_client_id"][hit]
+            ],
+        }
+    )
