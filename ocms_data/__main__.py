@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 from ocms_data import config, demo
-from ocms_data.accounts import ROLES, add_user, user_errors
+from ocms_data.accounts import ROLES, add_user, agency_actor, user_errors
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError, ValidationError
+from ocms_data.icare import batches, engine, workbook
 from ocms_data.registry import CatalogError
 
 
@@ -50,6 +51,36 @@ def cmd_users_add(args) -> dict:
     return {"user_id": uid, "username": args.username}
 
 
+def cmd_icare(args) -> dict:
+    db = _db(args)
+    made_by = args.user or batches.CLI
+    actor = agency_actor(db, args.agency, made_by)
+    run = engine.collect(db, actor, args.month)
+    files = workbook.export(run, actor.agency_code, batches.worker_names(db, actor))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in [
+        *files.files.values(),
+        (files.zip_name, files.zip_bytes),
+        (files.errors_name, files.errors_bytes),
+    ]:
+        (out / name).write_bytes(data)
+    final = batches.finalise(db, actor, run, files, via=batches.CLI, made_by_name=made_by) if args.final else None
+    return {
+        "agency": actor.agency_code,
+        "month": run.month,
+        "due": run.due,
+        "valid": run.valid,
+        "final": {"batches": final.batches, "rows": final.rows} if final else None,
+        "templates": {
+            key: {"good": r.good, "bad": r.bad, "file": files.files.get(key, (None,))[0]}
+            for key, r in run.results.items()
+        },
+        "zip": files.zip_name,
+        "errors": files.errors_name,
+    }
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ocms_data", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -71,7 +102,16 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--roles", default="worker", help=f"comma-separated: {', '.join(ROLES)}")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(run=cmd_users_add)
-    for s in (init, d, add):
+    ic = sub.add_parser(
+        "icare", help="write a month's iCARE workbooks and error workbook (optionally record the final)"
+    )
+    ic.add_argument("--month", required=True, help="YYYY-MM")
+    ic.add_argument("--out", required=True, help="directory for the files")
+    ic.add_argument("--final", action="store_true", help="record the files as the final upload")
+    ic.add_argument("--agency", help="agency code (needed when the database has several)")
+    ic.add_argument("--user", help="the name the final is recorded under (default: command line)")
+    ic.set_defaults(run=cmd_icare)
+    for s in (init, d, add, ic):
         s.add_argument("--db", help=f"database file (default: $OCMS_DB or {config.DEFAULT_DB})")
     return p
 

@@ -35,7 +35,7 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 class Actor:
     """The signed-in staff member every data access is made for."""
 
-    user_id: int
+    user_id: int | None
     username: str
     full_name: str
     email: str | None
@@ -51,6 +51,20 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return AGENCY_ADMIN in self.roles
+
+
+def agency_actor(db: Database, code: str | None, name: str) -> Actor:
+    """Whoever holds the database file, acting for one agency from the command line (no staff account)."""
+    with db.read() as cur:
+        found = rows(cur, "SELECT id, code, name FROM agencies WHERE code = ? OR ? IS NULL ORDER BY code", [code, code])
+    if not found:
+        raise ValidationError({"agency": f"No agency with code {code}." if code else "The database has no agency yet."})
+    if len(found) > 1:
+        raise ValidationError(
+            {"agency": f"Several agencies: choose one with --agency ({', '.join(a['code'] for a in found)})."}
+        )
+    agency = found[0]
+    return Actor(None, "command-line", name, None, agency["id"], agency["code"], agency["name"], frozenset({UPLOADER}))
 
 
 def require(actor: Actor, *roles: str) -> None:

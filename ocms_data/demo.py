@@ -144,6 +144,7 @@ STREETS = [
 ]
 POSTAL_LETTERS = list("ABCEGHJKLMNPRSTVWXYZ")
 CLIENTS_PER_EXTRA_STAFF = 5000
+FIRST_START_MONTHS = 3
 INCOMPLETE_FIELDS = ("birth_date", "official_language", "consent_research", "identifier", "contact")
 
 
@@ -390,6 +391,10 @@ def build(
             "families": df.attrs["families"],
             **{k: len(v) for k, v in ref.items()},
         }
+        cur.execute(
+            "INSERT INTO icare_uploaders VALUES (?, 'agency', ?, ?, ?)",
+            [agency_id, agency_id, ref["users"][2], ref["users"][0]],
+        )
         if months:
             made.update(
                 demo_sessions.build(cur, agency_id, months, seed, forms_per_client_month=forms_per_client_month)
@@ -455,4 +460,4 @@ def ensure_demo(db: Database) -> dict | None:
     with db.read() as cur:
         if cur.execute("SELECT count(*) FROM agencies").fetchall()[0][0]:
             return None
-    return build(db)
+    return build(db, months=FIRST_START_MONTHS)

@@ -3,13 +3,13 @@
 import streamlit as st
 
 from ocms_data.accounts import AGENCY_ADMIN
-from ocms_data.ui import setup
+from ocms_data.ui import icare_views, setup
 from ocms_data.ui.runtime import database, guard
 
 actor = guard(AGENCY_ADMIN)
 db = database()
 st.title("Agency setup")
-sites, programs, funders, staff = st.tabs(["Sites", "Programs", "Funders", "Staff"])
+sites, programs, funders, staff, uploaders = st.tabs(["Sites", "Programs", "Funders", "Staff", "iCARE uploaders"])
 with sites:
     setup.reference_tab(db, actor, "sites")
 with programs:
@@ -18,3 +18,5 @@ with funders:
     setup.reference_tab(db, actor, "funders")
 with staff:
     setup.staff_tab(db, actor)
+with uploaders:
+    icare_views.uploaders_tab(db, actor)

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from ocms_data import registry
-from ocms_data.accounts import AGENCY_ADMIN, ROLES, Actor
+from ocms_data.accounts import AGENCY_ADMIN, ROLES, UPLOADER, Actor
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD, DEMO_USERS
 from ocms_data.ui.runtime import current_actor, database, show_notices
 
@@ -42,6 +42,13 @@ SCREENS = (
     Screen("pages/activities.py", "Group activities", ":material/groups:", "Sessions"),
     Screen("pages/session.py", "Session", ":material/event:", "Sessions", hidden=True),
     Screen("pages/service_form.py", "Service form", ":material/assignment:", "Sessions", hidden=True),
+    Screen(
+        "pages/bulk_upload.py",
+        "iCARE bulk upload",
+        ":material/cloud_upload:",
+        "Reporting",
+        roles=(UPLOADER, AGENCY_ADMIN),
+    ),
     Screen("pages/agency_setup.py", "Agency setup", ":material/settings:", "Admin", roles=(AGENCY_ADMIN,)),
 )
 

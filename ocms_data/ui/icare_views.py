@@ -1,0 +1,305 @@
+"""Bulk Upload screens: month and filters, the preview with every error, files, final batches, returned files."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+from ocms_data import reference
+from ocms_data.accounts import Actor
+from ocms_data.db import Database
+from ocms_data.errors import OcmsError, ValidationError
+from ocms_data.icare import batches, engine, workbook
+from ocms_data.icare.engine import Filters, Run
+from ocms_data.ui.grid import edit_grid
+from ocms_data.ui.runtime import notify
+
+RUN_KEY = "icare.run"
+PROFILE_PAGE, FORM_PAGE = "pages/client_profile.py", "pages/service_form.py"
+BAD_ROW_STYLE = {"__js__": "function(p){ return p.data && p.data._bad ? {background: '#fde2e1'} : null; }"}
+BAD_CELL_STYLE = {
+    "__js__": "function(p){ const m = (p.data && p.data._bad_cells) || '';"
+    " return (';' + m + ';').indexOf(';' + p.colDef.field + ';') >= 0"
+    " ? {backgroundColor: '#f8b4b0', boxShadow: 'inset 0 0 0 2px #c0392b'} : null; }"
+}
+BAD_TOOLTIP = {"__js__": "function(p){ return (p.data && p.data._reasons) || null; }"}
+
+
+def months(today: date | None = None, back: int = 24) -> list[str]:
+    """The current month and the `back` months before it, newest first."""
+    first = (today or date.today()).replace(day=1)
+    out = []
+    for _ in range(back + 1):
+        out.append(f"{first:%Y-%m}")
+        first = (first.replace(day=1) - pd.Timedelta(days=1)).replace(day=1)
+    return out
+
+
+def controls(db: Database, actor: Actor) -> tuple[str, Filters]:
+    labels = reference.all_labels(db, actor)
+    icare_funders = {i: labels["funders"][i] for i in reference.icare_funder_ids(db, actor)}
+    options = months()
+    c1, c2, c3, c4, c5 = st.columns([1.2, 2, 2, 2, 2])
+    month = c1.selectbox("Month", options, index=options.index(engine.previous_month()), key="icare.month")
+    program = c2.selectbox(
+        "Program",
+        list(labels["programs"]),
+        format_func=labels["programs"].get,
+        index=None,
+        placeholder="All",
+        key="icare.program",
+    )
+    site = c3.selectbox(
+        "Site", list(labels["sites"]), format_func=labels["sites"].get, index=None, placeholder="All", key="icare.site"
+    )
+    funder = c4.selectbox(
+        "Funder agreement",
+        list(icare_funders),
+        format_func=icare_funders.get,
+        index=None,
+        placeholder="All iCARE",
+        key="icare.funder",
+    )
+    worker = c5.selectbox(
+        "Worker",
+        list(labels["users"]),
+        format_func=labels["users"].get,
+        index=None,
+        placeholder="Everyone",
+        key="icare.worker",
+    )
+    return month, Filters(program, site, funder, worker)
+
+
+def current_run(db: Database, actor: Actor, month: str, filters: Filters) -> Run | None:
+    """The preview for these choices, computed once and kept until the user re-checks or changes them."""
+    wanted = (month, filters)
+    kept = st.session_state.get(RUN_KEY)
+    c1, c2 = st.columns([1, 5], vertical_alignment="center")
+    recheck = c1.button("Re-check", icon=":material/refresh:", key="icare.recheck")
+    c2.caption(f"Due by {engine.due_date(month):%A %B %d, %Y} (the 5th working day of the next month).")
+    if recheck or kept is None or kept[0] != wanted:
+        try:
+            with st.spinner("Checking every record of the month…"):
+                run = engine.collect(db, actor, month, filters)
+        except ValidationError as exc:
+            st.error(" ".join(exc.errors.values()))
+            return None
+        st.session_state[RUN_KEY] = (wanted, run)
+        return run
+    return kept[1]
+
+
+def summary(run: Run) -> None:
+    frame = pd.DataFrame(
+        [
+            {
+                "Template": r.template.title,
+                "Rows": len(r.frame),
+                "Good": r.good,
+                "Bad": r.bad,
+                "Valid": "✓" if r.valid else "",
+            }
+            for r in run.results.values()
+        ]
+    )
+    st.dataframe(frame, hide_index=True, width="stretch")
+    if run.valid:
+        st.success("Valid: no bad rows. Every row can go to iCARE.")
+    else:
+        bad = sum(r.bad for r in run.results.values())
+        st.warning(
+            f"{bad} bad row(s): they are left out of the files until fixed. A client with a bad profile makes all that client's services bad."
+        )
+
+
+def rows_grid(run: Run, key: str) -> None:
+    """One template's rows, bad rows first, bad cells marked with the reason on hover (read-only)."""
+    result = run.results[key]
+    if result.frame.empty:
+        st.info("No rows this month.")
+        return
+    errors = result.errors.groupby("row").agg(cells=("tech_id", ";".join), reasons=("message", " ".join))
+    frame = result.frame.copy()
+    frame["_bad"] = frame.index.isin(errors.index)
+    frame["_bad_cells"] = errors["cells"].reindex(frame.index)
+    frame["_reasons"] = errors["reasons"].reindex(frame.index)
+    only_bad = st.toggle("Bad rows only", value=not result.valid, key=f"icare.badonly.{key}")
+    shown = frame[frame["_bad"]] if only_bad else frame
+    st.caption(f"{len(shown)} row(s){' (showing the first 500)' if len(shown) > 500 else ''}.")
+    shown = shown.head(500).reset_index(names="id").assign(version=0)
+    columns = [{"field": c, "hide": True} for c in ("id", "version", "_bad", "_bad_cells", "_reasons")]
+    columns += [
+        {
+            "field": c.tech_id,
+            "headerName": c.header,
+            "cellStyle": BAD_CELL_STYLE,
+            "tooltipValueGetter": BAD_TOOLTIP,
+            "minWidth": 120,
+        }
+        for c in result.template.columns
+    ]
+    options = {"columnDefs": columns, "getRowId": {"__js__": "function(p){ return String(p.data.id); }"}, "getRowStyle": BAD_ROW_STYLE,
+               "defaultColDef": {"resizable": True, "editable": False}, "tooltipShowDelay": 200, "suppressColumnVirtualisation": True}  # fmt: skip
+    keep = ["id", "version", "_bad", "_bad_cells", "_reasons", *[c.tech_id for c in result.template.columns]]
+    edit_grid(shown[keep].astype(object).where(shown[keep].notna(), None), options, key=f"icare.rows.{key}", height=380)
+
+
+def errors_by_worker(db: Database, actor: Actor, run: Run) -> None:
+    """The error file on screen: grouped by the worker who must fix it, each with a way to the record."""
+    rows = workbook.error_rows(run, batches.worker_names(db, actor))
+    st.subheader(f"Errors by worker ({len(rows)})", anchor=False)
+    if rows.empty:
+        st.success("No errors.")
+        return
+    shown = rows.head(2000).reset_index(names="id").assign(version=0, _open="Fix ›")
+    columns = [{"field": c, "hide": True} for c in ("id", "version", "_entity", "_rec_id", "_session_id", "_client_id")]
+    columns = [
+        {
+            "field": "_open",
+            "headerName": "",
+            "pinned": "left",
+            "width": 70,
+            "cellStyle": {"color": "#1d5fbf", "cursor": "pointer", "textDecoration": "underline"},
+        },
+        *columns,
+    ]
+    columns += [
+        {
+            "field": c,
+            "headerName": c,
+            "minWidth": 140,
+            "wrapText": c == "Error Message",
+            "autoHeight": c == "Error Message",
+        }
+        for c in workbook.ERROR_COLUMNS[:6]
+    ]
+    options = {"columnDefs": columns, "getRowId": {"__js__": "function(p){ return String(p.data.id); }"},
+               "defaultColDef": {"resizable": True, "editable": False}}  # fmt: skip
+    event = edit_grid(shown.astype(object).where(shown.notna(), None), options, key="icare.errors", height=420)
+    if event is not None and event.kind == "open":
+        _open_record(rows.iloc[event.id])
+
+
+def _open_record(error: pd.Series) -> None:
+    """Go where the error is fixed: the client's profile, or the service form."""
+    if error["_entity"] == "clients" or error["Field"] in (
+        "Unique Identifier",
+        "Unique Identifier Value",
+        "Date of Birth (YYYY-MM-DD)",
+        "Client Date of Birth (YYYY-MM-DD)",
+    ):
+        st.switch_page(PROFILE_PAGE, query_params={"client": str(int(error["_client_id"]))})
+    elif error["_entity"] == "service_forms":
+        st.switch_page(FORM_PAGE, query_params={"form": str(int(error["_rec_id"]))})
+
+
+def downloads(db: Database, actor: Actor, run: Run) -> workbook.Export:
+    files = workbook.export(run, actor.agency_code, batches.worker_names(db, actor))
+    st.subheader("Files", anchor=False)
+    st.caption(
+        "Only good rows go into the workbooks. Upload the Client Profile file first, and wait until iCARE accepts it."
+    )
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Download all (zip)",
+        files.zip_bytes,
+        files.zip_name,
+        "application/zip",
+        icon=":material/folder_zip:",
+        disabled=not files.files,
+    )
+    c2.download_button("Download the error workbook", files.errors_bytes, files.errors_name, icon=":material/error:")
+    for _key, (name, data) in files.files.items():
+        st.download_button(name, data, name, icon=":material/download:", key=f"icare.file.{name}")
+    return files
+
+
+def final(db: Database, actor: Actor, run: Run, files: workbook.Export) -> None:
+    st.subheader("Final upload", anchor=False)
+    refusal = batches.may_finalise(db, actor, run.filters)
+    if refusal:
+        st.info(refusal)
+        return
+    st.caption("A draft changes nothing. A final records exactly these rows as sent, so they never go again.")
+    sure = st.checkbox("I upload exactly these files to iCARE (Client Profile first).", key="icare.sure")
+    if st.button("Record the final upload", type="primary", disabled=not sure or not files.files, key="icare.final"):
+        try:
+            done = batches.finalise(db, actor, run, files)
+        except OcmsError as exc:
+            st.error(str(exc))
+            return
+        st.session_state.pop(RUN_KEY, None)
+        notify(f"Final upload recorded: {done.rows} row(s) in {len(done.batches)} batch(es).")
+        st.rerun()
+
+
+def batches_panel(db: Database, actor: Actor) -> None:
+    st.subheader("Final batches", anchor=False)
+    found = batches.history(db, actor)
+    if found:
+        st.dataframe(pd.DataFrame(found).drop(columns=["file_sha256"]), hide_index=True, width="stretch")
+    else:
+        st.caption("No final upload yet.")
+    live = {b["id"]: f"#{b['id']} {b['month']} {b['file_name']}" for b in found if b["voided_at"] is None}
+    with st.expander("Void a batch (iCARE rejected the file)"):
+        chosen = st.selectbox("Batch", list(live), format_func=live.get, index=None, key="icare.void.batch")
+        reason = st.text_input("Reason", key="icare.void.reason")
+        if st.button("Void the batch", disabled=chosen is None, key="icare.void.go"):
+            try:
+                batches.void(db, actor, chosen, reason)
+            except ValidationError as exc:
+                st.error(" ".join(exc.errors.values()))
+                return
+            st.session_state.pop(RUN_KEY, None)
+            notify(f"Batch #{chosen} voided: its records can be sent again.")
+            st.rerun()
+    with st.expander("Import a file iCARE returned"):
+        st.caption(
+            "Rejected rows (text in Processing Details) go back for re-export; accepted rows keep iCARE's record id."
+        )
+        uploaded = st.file_uploader("Returned workbook", type=["xlsx"], key="icare.returned")
+        if uploaded is not None and st.button("Import", key="icare.import"):
+            try:
+                result = batches.import_returned(db, actor, uploaded.getvalue())
+            except ValidationError as exc:
+                st.error(" ".join(exc.errors.values()))
+                return
+            st.session_state.pop(RUN_KEY, None)
+            notify(
+                f"{result.template}: {result.rejected} rejected (eligible again), {result.accepted} accepted, {result.unchanged} unchanged."
+            )
+            st.rerun()
+
+
+def uploaders_tab(db: Database, actor: Actor) -> None:
+    """Agency setup: the primary and backup uploader of the agency, each program and each site."""
+    st.dataframe(
+        batches.uploaders(db, actor),
+        hide_index=True,
+        width="stretch",
+        column_config={"primary_user": None, "backup_user": None, "scope_id": None},
+    )
+    labels = reference.all_labels(db, actor)
+    c1, c2 = st.columns(2)
+    scope = c1.selectbox("Applies to", list(batches.SCOPES), format_func=str.capitalize, key="upl.scope")
+    targets = {"agency": {actor.agency_id: actor.agency_name}, "program": labels["programs"], "site": labels["sites"]}[
+        scope
+    ]
+    target = c2.selectbox("Which", list(targets), format_func=targets.get, key=f"upl.target.{scope}")
+    primary = c1.selectbox(
+        "Primary uploader", list(labels["users"]), format_func=labels["users"].get, index=None, key="upl.primary"
+    )
+    backup = c2.selectbox(
+        "Backup uploader", list(labels["users"]), format_func=labels["users"].get, index=None, key="upl.backup"
+    )
+    if st.button("Save uploaders", key="upl.save"):
+        try:
+            batches.set_uploaders(db, actor, scope, target, primary, backup)
+        except OcmsError as exc:
+            st.error(" ".join(getattr(exc, "errors", {}).values()) or str(exc))
+            return
+        notify("Uploaders saved.")
+        st.rerun()
