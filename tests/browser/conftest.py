@@ -9,13 +9,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from ocms_data import demo
+from ocms_data import accounts, clients, demo, sessions
 from ocms_data.db import Database
+from ocms_data.icare import engine
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -80,10 +82,44 @@ def served(tmp_path_factory):
         named = cur.execute(
             "SELECT id, client_no, first_name, last_name FROM clients WHERE client_type = 'Named' ORDER BY client_no LIMIT 4"
         ).fetchall()
-    db.close()
     facts = {"clients": [{"id": i, "no": no, "name": f"{f} {last}", "last": last} for i, no, f, last in named]}
+    facts["icare"] = last_month_service(db)
+    db.close()
     with streamlit_server(path) as url:
         yield url, facts
+
+
+def last_month_service(db: Database) -> dict:
+    """One complete, iCARE-funded I&O service last month for a client whose profile lacks the official language."""
+    with db.read() as cur:
+        uid = cur.execute("SELECT id FROM users WHERE username = 'uploader'").fetchall()[0][0]
+    admin = accounts.load_actor(db, uid)
+    with db.read() as cur:
+        funder = cur.execute("SELECT id FROM funders WHERE is_icare AND agency_id = ?", [admin.agency_id]).fetchall()[
+            0
+        ][0]
+    client_id = clients.register(
+        db,
+        admin,
+        clients.NAMED,
+        {"privacy_ack": "Yes", "first_name": "Iris", "last_name": "Uploadtest", "gender": "Female", "birth_date": "1979-03-04",
+         "consent_research": "No", "phone": "613-555-0142", "postal_code": "K2P 1L4", "primary_worker": admin.user_id,
+         "registration_date": "2025-01-06", "registration_site": admin.default_site_id},
+        {"identifiers": [{"id_type": "FOSS/GCMS Client ID", "id_value": "2718281828"}]},
+    )  # fmt: skip
+    day = date.fromisoformat(engine.previous_month() + "-15")
+    session_id = sessions.begin(
+        db,
+        admin,
+        {"session_type": "Direct Service", "service_date": day, "site": admin.default_site_id, "delivery_methods": ["In person"],
+         "interpreter_present": "No", "service_minutes": 40, "delivery_languages": ["English"], "funders": [funder]},
+        [client_id],
+    )  # fmt: skip
+    form_id = sessions.add_form(db, admin, session_id, client_id, "io")
+    answers = {"referred_by": "Family / friends", "orientation_service": "One-on-one orientation", "essential_skills": "No",
+               "life_skills_received": "No", "support_received": "No"}  # fmt: skip
+    sessions.save_form(db, admin, form_id, answers, sessions.get_form(db, admin, form_id).version)
+    return {"client_id": client_id, "name": "Iris Uploadtest", "month": engine.previous_month()}
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,72 @@
+"""iCARE at scale: preview and all workbooks of a month with ~20,000 services and ~8,000 client profiles (JSON).
+
+Usage: python benchmarks/icare.py [--clients 9000] [--months 2] [--rate 3.2] [--seed 1] [--db PATH]
+The demo database is generated first (in a separate process, so its memory does not count) unless --db
+names an existing file. Peak memory is this process's maximum resident set size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ocms_data import accounts
+from ocms_data.db import Database
+from ocms_data.icare import batches, engine, workbook
+
+TARGETS = {"preview_s": 3, "workbooks_s": 10, "peak_memory_mb": 500}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--clients", type=int, default=9000)
+    p.add_argument("--months", type=int, default=2)
+    p.add_argument("--rate", type=float, default=3.2, help="service forms per client per month")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--db")
+    args = p.parse_args()
+    path = Path(args.db) if args.db else Path(tempfile.mkdtemp(prefix="ocms-bench-")) / "icare.duckdb"
+    if not path.exists():
+        subprocess.run(
+            [sys.executable, "-m", "ocms_data", "demo", "--db", str(path), "--clients", str(args.clients),
+             "--months", str(args.months), "--forms-per-client-month", str(args.rate), "--seed", str(args.seed)],
+            check=True, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    db = Database(path)
+    with db.read() as cur:
+        uid = cur.execute("SELECT id FROM users WHERE username = 'uploader'").fetchall()[0][0]
+    actor = accounts.load_actor(db, uid)
+    month = engine.previous_month()
+    started = time.perf_counter()
+    run = engine.collect(db, actor, month)
+    preview_s = time.perf_counter() - started
+    started = time.perf_counter()
+    files = workbook.export(run, actor.agency_code, batches.worker_names(db, actor))
+    workbooks_s = time.perf_counter() - started
+    services = sum(len(r.frame) for r in run.results.values() if r.template.entity == "service_forms")
+    good_services = sum(r.good for r in run.results.values() if r.template.entity == "service_forms")
+    figures = {
+        "month": month,
+        "service_rows": services,
+        "good_service_rows": good_services,
+        "client_profiles": len(run.results["client_profile"].frame),
+        "errors": sum(len(r.errors) for r in run.results.values()),
+        "preview_s": round(preview_s, 2),
+        "workbooks_s": round(workbooks_s, 2),
+        "zip_mb": round(len(files.zip_bytes) / 1e6, 2),
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "targets": TARGETS,
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
