@@ -166,16 +166,8 @@ def errors_by_worker(db: Database, actor: Actor, run: Run) -> None:
         },
         *columns,
     ]
-    columns += [
-        {
-            "field": c,
-            "headerName": c,
-            "minWidth": 140,
-            "wrapText": c == "Error Message",
-            "autoHeight": c == "Error Message",
-        }
-        for c in workbook.ERROR_COLUMNS[:6]
-    ]
+    wide = {"Error Message": {"minWidth": 460, "wrapText": True, "autoHeight": True}}
+    columns += [{"field": c, "headerName": c, "minWidth": 130, **wide.get(c, {})} for c in workbook.ERROR_COLUMNS[:6]]
     options = {"columnDefs": columns, "getRowId": {"__js__": "function(p){ return String(p.data.id); }"},
                "defaultColDef": {"resizable": True, "editable": False}}  # fmt: skip
     event = edit_grid(shown.astype(object).where(shown.notna(), None), options, key="icare.errors", height=420)
