@@ -190,6 +190,13 @@ def add_user(cur, agency_id, username, full_name, password, roles, email=None, d
     """Insert a user inside an open transaction (also used to seed the demo agency)."""
     if cur.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchall():
         raise ValidationError({"username": "That user name is taken."})
+    if (
+        default_site_id is not None
+        and not cur.execute(
+            "SELECT 1 FROM sites WHERE id = ? AND agency_id = ?", [default_site_id, agency_id]
+        ).fetchall()
+    ):
+        raise ValidationError({"default_site_id": "Pick a site of your agency."})
     uid = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
     cur.execute(
         "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id) "

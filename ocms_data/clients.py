@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -91,6 +92,8 @@ def register(
     family (giving the relative a new code when they have none).
     """
     form = form_for(client_type)
+    if client_type == ANONYMOUS and (family or relative_id is not None):
+        raise ValidationError({"family_code": "Anonymous clients have no family code."})
     values = {k: v for k, v in values.items() if k not in ("client_type", "client_no", "family_code")}
     clean, clean_tables = records.clean(form, values, tables)
 
@@ -101,10 +104,15 @@ def register(
         elif family:
             extra["family_code"] = _family_code(cur, actor, family)
         client_id = records.insert(cur, actor, form, clean, clean_tables, extra)
-        audit.record(cur, actor, "create", "clients", client_id, {"type": client_type, **clean})
+        audit.record(cur, actor, "create", "clients", client_id, {"type": client_type, **_masked(form, clean)})
         return client_id
 
     return db.write(apply)
+
+
+def _masked(form: Form, detail: dict) -> dict:
+    """Audit detail without sensitive values (the audit trail is readable without the password unlock)."""
+    return {k: ("(sensitive)" if form.has(k) and form.field(k).sensitive else v) for k, v in detail.items()}
 
 
 def _family_code(cur, actor: Actor, family: str) -> str:
@@ -170,7 +178,9 @@ def update(
     records.check_known(form, values, tables)
     _check_locks(db, actor, form, client_id, values, sensitive_unlocked)
     clean, clean_tables = records.clean(form, values, tables, context=current.values, only=set(values))
-    changed = {k: {"old": current.values.get(k), "new": v} for k, v in clean.items() if current.values.get(k) != v}
+    changed = _masked(
+        form, {k: {"old": current.values.get(k), "new": v} for k, v in clean.items() if current.values.get(k) != v}
+    )
 
     def apply(cur):
         new_version = records.update(cur, actor, form, client_id, clean, version, clean_tables, what="client")
@@ -209,6 +219,8 @@ def update_cell(db: Database, actor: Actor, client_id: int, name: str, value, ve
 
 def set_family(db: Database, actor: Actor, client_id: int, family: str, version: int) -> int:
     """Put a client in a family: a new code, or an existing one of the agency."""
+    if get(db, actor, client_id).client_type != NAMED:
+        raise ValidationError({"family_code": "Anonymous clients have no family code."})
 
     def apply(cur):
         code = _family_code(cur, actor, family)
@@ -261,25 +273,39 @@ def families(db: Database, actor: Actor, text: str, limit: int = 20) -> list[dic
 SEARCH_COLUMNS = [f.name for f in form_for(NAMED).fields if f.search]
 
 
+PHONES = [f.name for f in form_for(NAMED).fields if f.kind is Kind.PHONE and f.search]
+NUMBER_RE = re.compile(r"[\d\s().+#-]+")
+
+
+def _compact(sql: str) -> str:
+    """SQL: a value without dashes and spaces (identifiers and phones are compared that way)."""
+    return f"replace(replace(coalesce({sql}, ''), '-', ''), ' ', '')"
+
+
 def search_predicate(text: str) -> tuple[str, list]:
-    """SQL over alias `t` matching a name, phone, e-mail, identifier, client # or comment."""
+    """SQL over alias `t` matching a name, phone, e-mail, identifier, client # or comment.
+
+    Text made only of digits and phone punctuation also finds the client number and any phone.
+    """
     text = text.strip().lower()
     if not text:
         return "true", []
     like = f"%{text}%"
-    digits = "".join(ch for ch in text if ch.isdigit())
     parts = [f"lower(t.{c}) LIKE ?" for c in SEARCH_COLUMNS]
     params: list = [like] * len(SEARCH_COLUMNS)
     parts.append("lower(concat_ws(' ', t.first_name, t.last_name)) LIKE ?")
     params.append(like)
-    parts.append("EXISTS (SELECT 1 FROM client_identifiers i WHERE i.parent_id = t.id AND lower(i.id_value) LIKE ?)")
-    params.append(like)
-    if digits:
+    parts.append(
+        f"EXISTS (SELECT 1 FROM client_identifiers i WHERE i.parent_id = t.id AND lower({_compact('i.id_value')}) LIKE ?)"
+    )
+    params.append(f"%{text.replace('-', '').replace(' ', '')}%")
+    if NUMBER_RE.fullmatch(text):
+        digits = "".join(ch for ch in text if ch.isdigit())
         parts.append("CAST(t.client_no AS VARCHAR) = ?")
         params.append(digits)
         if len(digits) >= 4:
-            parts.append("regexp_replace(coalesce(t.phone, ''), '[^0-9]', '', 'g') LIKE ?")
-            params.append(f"%{digits}%")
+            parts += [f"{_compact('t.' + p)} LIKE ?" for p in PHONES]
+            params += [f"%{digits}%"] * len(PHONES)
     return "(" + " OR ".join(parts) + ")", params
 
 
@@ -322,7 +348,7 @@ def duplicates(
     """Same name + date of birth, and identifier values already used by another client."""
     by_name, by_id = [], []
     values = sorted(
-        {str(r.get("id_value")).replace("-", "").replace(" ", "") for r in identifiers or [] if r.get("id_value")}
+        {str(r["id_value"]).replace("-", "").replace(" ", "").lower() for r in identifiers or [] if r.get("id_value")}
     )
     with db.read() as cur:
         if first_name and last_name and birth_date:
@@ -339,7 +365,7 @@ def duplicates(
                 cur,
                 "SELECT c.id, c.client_no, c.first_name, c.last_name, i.id_type, i.id_value FROM client_identifiers i "
                 "JOIN clients c ON c.id = i.parent_id WHERE i.agency_id = ? AND c.agency_id = ? "
-                f"AND i.id_value IN ({marks}) AND c.id IS DISTINCT FROM ?",
+                f"AND lower({_compact('i.id_value')}) IN ({marks}) AND c.id IS DISTINCT FROM ?",
                 [actor.agency_id, actor.agency_id, *values, exclude_id],
             )
     return Duplicates(by_name, by_id)
@@ -420,8 +446,10 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
 def save_grid_cell(db: Database, actor: Actor, client_id: int, name: str, shown, version: int) -> int:
     """Save one cell as edited in the grid (labels turned back into ids); returns the new version."""
     form = grid_form()
+    if not form.has(name):
+        raise ValidationError({name: "There is no such column."})
     f = form.field(name)
-    if not editable(f):
+    if not editable(f) or f.sensitive or not f.stored_in_row:
         raise ValidationError({name: f"{f.label} cannot be changed here."})
     try:
         value = value_from_grid(f, shown, _ref_labels(db, actor, [f]))

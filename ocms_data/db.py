@@ -15,6 +15,7 @@ from ocms_data.registry import Catalog, default_catalog
 
 T = TypeVar("T")
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+CONSTRAINT_RETRIES = 3
 RECORD_COLUMNS = (
     "id BIGINT PRIMARY KEY",
     "agency_id BIGINT NOT NULL",
@@ -155,15 +156,19 @@ class Database:
             except duckdb.TransactionException:
                 _rollback(cur)
                 time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+            except duckdb.ConstraintException:
+                # two first inserts of the same key (e.g. a counter row) collide at COMMIT: retry a few times;
+                # a constraint the data really breaks fails the same way each time and is raised
+                _rollback(cur)
+                if attempt >= CONSTRAINT_RETRIES:
+                    raise
+                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
             except BaseException:
                 _rollback(cur)
                 raise
             finally:
                 cur.close()
         raise duckdb.TransactionException("the database stayed busy; please try again")
-
-    def next_id(self, cur: duckdb.DuckDBPyConnection) -> int:
-        return cur.execute("SELECT nextval('ids')").fetchall()[0][0]
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:

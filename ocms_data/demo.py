@@ -10,6 +10,7 @@ import pandas as pd
 from ocms_data import demo_sessions
 from ocms_data.accounts import AGENCY_ADMIN, PROGRAM_MANAGER, UPLOADER, WORKER, add_user, hash_password
 from ocms_data.db import Database
+from ocms_data.errors import ValidationError
 from ocms_data.reference import ICARE_FUNDER
 from ocms_data.registry import default_catalog
 
@@ -242,13 +243,13 @@ def _clients(rng: np.random.Generator, n: int, ref: dict, first_no: int, today: 
             "country_of_origin": _pick(
                 rng,
                 [
-                    "Syrian Arab Republic",
+                    "Syria",
                     "Afghanistan",
                     "India",
                     "China",
                     "Ukraine",
                     "Nigeria",
-                    "Viet Nam",
+                    "Vietnam",
                     "Philippines",
                     "Colombia",
                     "Eritrea",
@@ -360,6 +361,10 @@ def build(
     today = date.today()
 
     def apply(cur):
+        if cur.execute("SELECT 1 FROM agencies WHERE code = ?", [code]).fetchall():
+            raise ValidationError(
+                {"agency": f"An agency with code {code} already exists; choose another with --agency."}
+            )
         agency_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
         cur.execute("INSERT INTO agencies (id, code, name) VALUES (?, ?, ?)", [agency_id, code, name])
         ref = _reference(cur, agency_id, code, extra_staff=clients // CLIENTS_PER_EXTRA_STAFF)

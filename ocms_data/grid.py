@@ -44,10 +44,6 @@ class Page:
     frame: pd.DataFrame
     total: int
 
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // max(1, len(self.frame) or 1)))
-
 
 def js(code: str) -> dict:
     """A piece of JavaScript inside a plain grid-options dict (the UI wrapper turns it into JsCode)."""

@@ -49,19 +49,25 @@ def split(form: Form, values: dict) -> tuple[dict, dict, dict]:
     return row, {k: v for k, v in values.items() if k in multi}, {k: v for k, v in values.items() if k in refs}
 
 
-def check_refs(cur, actor: Actor, form: Form, values: dict) -> None:
-    """Every reference must point into the actor's agency."""
+def check_refs(cur, actor: Actor, form: Form, values: dict, tables: dict | None = None) -> None:
+    """Every reference (of the record and of its repeating tables) must point into the actor's agency."""
+    wanted = [(f, f.name, values.get(f.name)) for f in form.fields]
+    for key, table_rows in (tables or {}).items():
+        section = form.section(key)
+        wanted += [
+            (f, f"{key}.{i}.{f.name}", r.get(f.name)) for i, r in enumerate(table_rows, start=1) for f in section.fields
+        ]
     errors = {}
-    for f in form.fields:
-        if f.kind not in (Kind.REF, Kind.REFS) or not values.get(f.name):
+    for f, where, value in wanted:
+        if f.kind not in (Kind.REF, Kind.REFS) or not value:
             continue
-        wanted = values[f.name] if f.kind is Kind.REFS else [values[f.name]]
-        marks = ", ".join("?" * len(wanted))
+        ids = value if f.kind is Kind.REFS else [value]
+        marks = ", ".join("?" * len(ids))
         found = cur.execute(
-            f"SELECT count(*) FROM {f.ref} WHERE agency_id = ? AND id IN ({marks})", [actor.agency_id, *wanted]
+            f"SELECT count(*) FROM {f.ref} WHERE agency_id = ? AND id IN ({marks})", [actor.agency_id, *ids]
         ).fetchall()[0][0]
-        if found != len(set(wanted)):
-            errors[f.name] = f"Pick {f.label.lower()} from your agency's list."
+        if found != len(set(ids)):
+            errors[where] = f"Pick {f.label.lower()} from your agency's list."
     if errors:
         raise ValidationError(errors)
 
@@ -69,7 +75,7 @@ def check_refs(cur, actor: Actor, form: Form, values: dict) -> None:
 def insert(cur, actor: Actor, form: Form, values: dict, tables: dict | None = None, extra: dict | None = None) -> int:
     """Insert one record of `form` (cleaned values) in the actor's agency; returns its id."""
     row, multi, refs = split(form, values)
-    check_refs(cur, actor, form, values)
+    check_refs(cur, actor, form, values, tables)
     rec_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
     row = {**row, **(extra or {}), "id": rec_id, "agency_id": actor.agency_id, "created_by": actor.user_id}
     cols = list(row)
@@ -93,7 +99,7 @@ def update(
 ) -> int:
     """Change a record if it is still at `version`; returns the new version or raises StaleRecord."""
     row, multi, refs = split(form, values)
-    check_refs(cur, actor, form, values)
+    check_refs(cur, actor, form, values, tables)
     row = {**row, **(extra or {})}
     sets = "".join(f"{k} = ?, " for k in row)
     done = cur.execute(

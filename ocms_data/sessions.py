@@ -30,6 +30,7 @@ SESSION = "session"
 DIRECT_TYPES = ("Direct Service", "Language Training")
 GROUP_IO = "Group Activity: Information & Orientation"
 GROUP_CC = "Group Activity: Community Connections"
+SERVICE_DATE = "{service_date}"
 
 
 class SecondForm(ValidationError):
@@ -97,10 +98,14 @@ def site_defaults(db: Database, actor: Actor, site_id) -> dict:
 
 def _with_defaults(db: Database, actor: Actor, values: dict) -> dict:
     """Fill what the user left empty: today, the creator as staff, the site's postal code and location."""
-    out = {k: v for k, v in values.items() if k != "activity"}
+    declared = {f.name: f.default for f in session_form().fields if f.default}
+    out = declared | {k: v for k, v in values.items() if k != "activity" and v is not None}
     out["service_date"] = out.get("service_date") or date.today()
     out["staff"] = out.get("staff") or [actor.user_id]
-    for name, value in site_defaults(db, actor, out.get("site")).items():
+    found = site_defaults(db, actor, out.get("site"))
+    if out.get("site") is not None and not found:
+        raise ValidationError({"site": "Pick a site of your agency."})
+    for name, value in found.items():
         out[name] = out.get(name) or value
     return out
 
@@ -259,12 +264,11 @@ def new_form(cur, actor: Actor, session_id: int, client_id: int | None, form: Fo
              "One form of each type per session: use Copy Session to record another."}
         )  # fmt: skip
     values = {f.name: f.default for f in form.fields if f.default}
-    if form.has("end_date"):
-        values["end_date"] = cur.execute("SELECT service_date FROM sessions WHERE id = ?", [session_id]).fetchall()[0][
-            0
-        ]
+    if SERVICE_DATE in values.values():
+        day = cur.execute("SELECT service_date FROM sessions WHERE id = ?", [session_id]).fetchall()[0][0]
+        values = {k: day if v == SERVICE_DATE else v for k, v in values.items()}
     extra = {"session_id": session_id, "client_id": client_id, "form_type": form.key}
-    return records.insert(cur, actor, form, records.clean(form, values)[0], extra=extra)
+    return records.insert(cur, actor, form, records.clean(form, values, only=set())[0], extra=extra)
 
 
 def add_form(db: Database, actor: Actor, session_id: int, client_id: int, form_type: str) -> int:
@@ -445,7 +449,10 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
         frame = cur.execute(_details_sql(fields, len(ids)), [actor.agency_id, *ids]).df() if ids else None
     labels = {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.kind is Kind.REF}
     if frame is None:
-        frame = pd.DataFrame(columns=["id", "version", MISSING_NAMES, MISSING_LABELS, *[f.name for f in fields]])
+        computed = [name for name, _label in GRID_COMPUTED]
+        frame = pd.DataFrame(
+            columns=["id", "version", *[f.name for f in fields], MISSING_NAMES, MISSING_LABELS, *computed]
+        )
     frame = frame.set_index("id").loc[ids].reset_index() if ids else frame
     return Page(display_frame(frame, fields, labels), total), labels
 
@@ -469,8 +476,11 @@ def _details_sql(fields, n: int) -> str:
 
 def save_grid_cell(db: Database, actor: Actor, session_id: int, name: str, shown, version: int) -> int:
     """Save one logistics cell edited in the sessions grid; returns the new version."""
-    f = session_form().field(name)
-    if not editable(f) or f.kind is Kind.REFS:
+    form = session_form()
+    if not form.has(name):
+        raise ValidationError({name: "There is no such column."})
+    f = form.field(name)
+    if not editable(f) or not f.stored_in_row:
         raise ValidationError({name: f"{f.label} cannot be changed here."})
     try:
         value = value_from_grid(f, shown, {f.ref: reference.labels(db, actor, f.ref)} if f.ref else {})

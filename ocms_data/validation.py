@@ -12,7 +12,7 @@ from ocms_data.registry import Catalog, Field, Form, Kind, Need, Section, defaul
 
 POSTAL_RE = re.compile(r"^([ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z])\s?(\d[ABCEGHJ-NPRSTV-Z]\d)$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
+DATE_RE = re.compile(r"(\d{4})[-/](\d{2})[-/](\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
 
 
 def normalise_postal(raw: str) -> str:
@@ -45,12 +45,12 @@ def normalise_date(raw) -> date:
         return raw.date()
     if isinstance(raw, date):
         return raw
-    text = str(raw).strip()[:10]
-    for fmt in DATE_FORMATS:
+    m = DATE_RE.fullmatch(str(raw).strip())
+    if m:
         try:
-            return datetime.strptime(text, fmt).date()
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         except ValueError:
-            continue
+            pass
     raise ValueError("Enter a date as YYYY-MM-DD.")
 
 
@@ -81,10 +81,7 @@ def clean_value(f: Field, raw, catalog: Catalog, today: date | None = None):
         items = raw if isinstance(raw, list | tuple | set) else [raw]
         return sorted({int(v) for v in items if not _is_empty(v)})
     if kind in (Kind.INT, Kind.REF):
-        try:
-            value = int(float(str(raw).strip()))
-        except ValueError:
-            raise ValueError(f"{f.label} must be a whole number.") from None
+        value = _whole(f, raw)
         if f.min is not None and value < f.min:
             raise ValueError(f"{f.label} must be at least {f.min}.")
         if f.max is not None and value > f.max:
@@ -108,6 +105,17 @@ def clean_value(f: Field, raw, catalog: Catalog, today: date | None = None):
     if f.length_limit and len(value) > f.length_limit:
         raise ValueError(f"{f.label} is too long ({len(value)} characters; at most {f.length_limit}).")
     return value
+
+
+def _whole(f: Field, raw) -> int:
+    """A whole number from text or a number; fractions, infinities and words are refused."""
+    try:
+        number = float(str(raw).strip())
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or not number.is_integer():
+        raise ValueError(f"{f.label} must be a whole number.")
+    return int(number)
 
 
 def _code(f: Field, raw: str, catalog: Catalog) -> str:

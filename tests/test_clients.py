@@ -478,10 +478,6 @@ def test_family_code_is_not_changed_by_update(db, worker_a):
     assert state(db, cid) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: clients.register gives an Anonymous client a family code when family=/relative_id= is passed",
-)
 @pytest.mark.parametrize("how", ["new", "code", "relative"])
 def test_anonymous_client_cannot_join_a_family(db, worker_a, how):
     kwargs = {
@@ -495,11 +491,6 @@ def test_anonymous_client_cannot_join_a_family(db, worker_a, how):
     assert counts(db) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: clients.set_family on an Anonymous client raises StaleRecord/NotFound (misleading) "
-    "instead of a ValidationError saying Anonymous clients have no family",
-)
 def test_set_family_on_an_anonymous_client_is_a_validation_error(db, worker_a):
     cid = clients.register(db, worker_a, ANONYMOUS, anonymous_values(db, worker_a))
     before = state(db, cid)
@@ -595,11 +586,6 @@ def test_duplicates_exclude_the_client_itself(db, worker_a, known):
     assert [r["id"] for r in dup.by_name] == [other]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: clients.duplicates strips hyphens/spaces only from the searched value; identifier values "
-    "stored with hyphens (non-iCARE types such as a PR card 'RA-77-88') are never found, not even verbatim",
-)
 @pytest.mark.parametrize("value", ["RA-77-88", "RA7788"])
 def test_duplicates_find_a_non_icare_identifier(lookup, value):
     db, worker_a, known = lookup
@@ -662,21 +648,11 @@ def test_find_limit(lookup):
     assert len(clients.find(db, worker_a, "a", limit=7)) == 7
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: clients.search_predicate matches digits-only text against the main phone only; "
-    "the alternate phones (search = true) are not found by their digits",
-)
 def test_find_by_alternate_phone_digits(lookup):
     db, worker_a, known = lookup
     assert known in [r["id"] for r in clients.find(db, worker_a, "9055550199")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: clients.search_predicate pulls the digits out of ANY search text and matches them against the "
-    "client number (and phones): searching the e-mail 'name12@mail.example.com' also returns client #12",
-)
 def test_find_by_an_email_with_digits_returns_that_client_only(lookup):
     db, worker_a, _ = lookup
     with db.read() as cur:
@@ -819,11 +795,6 @@ def test_sensitive_fields_need_an_unlock(db, worker_a, name, value):
     assert clients.get(db, worker_a, cid, sensitive=True).values[name] == value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: clients.register/update copy sensitive values (health insurance, illnesses, ...) into the audit "
-    "detail, and audit.history (shown on the profile page) returns them to any user without the password unlock",
-)
 def test_audit_history_does_not_reveal_sensitive_values(db, worker_a, worker2_a):
     cid = register_named(db, worker_a, health_insurance=SENSITIVE["health_insurance"], illnesses=["Chronic illness"])
     clients.update(db, worker_a, cid, {"family_income": SENSITIVE["family_income"]}, 1, sensitive_unlocked=True)

@@ -196,7 +196,7 @@ def test_worker_opening_agency_setup_is_refused(app_db):
 
 def test_admin_sees_setup_tabs(app_db):
     at = goto(start("admin.aaa"), "agency_setup")
-    assert [t.label for t in at.tabs] == ["Sites", "Programs", "Funders", "Staff"]
+    assert [t.label for t in at.tabs] == ["Sites", "Programs", "Funders", "Staff", "iCARE uploaders"]
     assert not values(at.error)
 
 
