@@ -22,7 +22,7 @@ def _db(args) -> Database:
 
 def cmd_init(args) -> dict:
     db = _db(args)
-    return {"db": db.path, "added_columns": db.migrated}
+    return {"db": db.path, "added": db.migrated}
 
 
 def cmd_demo(args) -> dict:

@@ -85,26 +85,34 @@ SYSTEM_DDL = (
 )
 
 
-def record_ddl(table: str, columns: list[str]) -> str:
-    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join([*RECORD_COLUMNS, *columns])})"
-
-
 def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
-    """Create what is missing and add new declared columns; never touch existing data."""
+    """Create what is missing and add new declared columns; never touch existing data.
+
+    Returns what was added: new tables by name, new columns as `table.column`.
+
+    A new table is created with all its columns at once; an existing one only gets the
+    declared columns it lacks (one catalog query tells which), so a start-up on an
+    up-to-date file runs no ALTER at all.
+    """
     added = []
     for ddl in SYSTEM_DDL:
         con.execute(ddl)
+    have: dict[str, set[str]] = {}
+    for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns()").fetchall():
+        have.setdefault(table, set()).add(column)
     children = catalog.child_tables()
     system = {c.split()[0] for c in RECORD_COLUMNS + CHILD_COLUMNS}
     for table, fields in catalog.table_columns().items():
-        declared = [f for f in fields if f.name not in system]
-        base = CHILD_COLUMNS if table in children else RECORD_COLUMNS
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join((*base, *TABLE_EXTRA.get(table, ())))})")
-        have = {r[0] for r in con.execute(_COLUMNS_SQL, [table]).fetchall()}
-        for f in declared:
-            if f.name not in have:
-                con.execute(f"ALTER TABLE {table} ADD COLUMN {f.name} {f.sql_type}")
-                added.append(f"{table}.{f.name}")
+        declared = [f"{f.name} {f.sql_type}" for f in fields if f.name not in system]
+        if table not in have:
+            base = CHILD_COLUMNS if table in children else RECORD_COLUMNS
+            con.execute(f"CREATE TABLE {table} ({', '.join((*base, *TABLE_EXTRA.get(table, ()), *declared))})")
+            added.append(table)
+            continue
+        for column in declared:
+            if column.split()[0] not in have[table]:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                added.append(f"{table}.{column.split()[0]}")
     for form in catalog.forms.values():
         if form.multi_fields:
             con.execute(
@@ -117,9 +125,6 @@ def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
                 "agency_id BIGINT NOT NULL, field VARCHAR NOT NULL, ref_id BIGINT NOT NULL)"
             )
     return added
-
-
-_COLUMNS_SQL = "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
 
 
 class Database:
