@@ -259,14 +259,15 @@ def family_members(db: Database, actor: Actor, client_id: int) -> list[dict]:
 
 def families(db: Database, actor: Actor, text: str, limit: int = 20) -> list[dict]:
     """Family codes of the agency matching a code or a member's last name."""
-    like = f"%{text.strip().lower()}%"
+    text = text.strip().lower()
     with db.read() as cur:
         return rows(
             cur,
             "SELECT family_code, string_agg(first_name || ' ' || last_name, ', ' ORDER BY client_no) AS members "
             "FROM clients WHERE agency_id = ? AND family_code IS NOT NULL "
-            "AND (lower(family_code) LIKE ? OR lower(last_name) LIKE ?) GROUP BY family_code ORDER BY family_code LIMIT ?",
-            [actor.agency_id, like, like, limit],
+            "AND (contains(lower(family_code), ?) OR contains(lower(last_name), ?)) "
+            "GROUP BY family_code ORDER BY family_code LIMIT ?",
+            [actor.agency_id, text, text, limit],
         )
 
 
@@ -285,27 +286,29 @@ def _compact(sql: str) -> str:
 def search_predicate(text: str) -> tuple[str, list]:
     """SQL over alias `t` matching a name, phone, e-mail, identifier, client # or comment.
 
+    Matching is plain substring (`contains`), so `%` and `_` in the text are literal.
+
     Text made only of digits and phone punctuation also finds the client number and any phone.
     """
     text = text.strip().lower()
     if not text:
         return "true", []
-    like = f"%{text}%"
-    parts = [f"lower(t.{c}) LIKE ?" for c in SEARCH_COLUMNS]
-    params: list = [like] * len(SEARCH_COLUMNS)
-    parts.append("lower(concat_ws(' ', t.first_name, t.last_name)) LIKE ?")
-    params.append(like)
+    parts = [f"contains(lower(t.{c}), ?)" for c in SEARCH_COLUMNS]
+    params: list = [text] * len(SEARCH_COLUMNS)
+    parts.append("contains(lower(concat_ws(' ', t.first_name, t.last_name)), ?)")
+    params.append(text)
     parts.append(
-        f"EXISTS (SELECT 1 FROM client_identifiers i WHERE i.parent_id = t.id AND lower({_compact('i.id_value')}) LIKE ?)"
+        "EXISTS (SELECT 1 FROM client_identifiers i WHERE i.parent_id = t.id "
+        f"AND contains(lower({_compact('i.id_value')}), ?))"
     )
-    params.append(f"%{text.replace('-', '').replace(' ', '')}%")
+    params.append(text.replace("-", "").replace(" ", ""))
     if NUMBER_RE.fullmatch(text):
         digits = "".join(ch for ch in text if ch.isdigit())
         parts.append("CAST(t.client_no AS VARCHAR) = ?")
         params.append(digits)
         if len(digits) >= 4:
-            parts += [f"{_compact('t.' + p)} LIKE ?" for p in PHONES]
-            params += [f"%{digits}%"] * len(PHONES)
+            parts += [f"contains({_compact('t.' + p)}, ?)" for p in PHONES]
+            params += [digits] * len(PHONES)
     return "(" + " OR ".join(parts) + ")", params
 
 
@@ -449,7 +452,7 @@ def save_grid_cell(db: Database, actor: Actor, client_id: int, name: str, shown,
     if not form.has(name):
         raise ValidationError({name: "There is no such column."})
     f = form.field(name)
-    if not editable(f) or f.sensitive or not f.stored_in_row:
+    if not editable(f):
         raise ValidationError({name: f"{f.label} cannot be changed here."})
     try:
         value = value_from_grid(f, shown, _ref_labels(db, actor, [f]))

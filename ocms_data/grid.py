@@ -75,7 +75,8 @@ def grid_fields(form: Form, chosen: list[str] | None = None) -> list[Field]:
 
 
 def editable(f: Field) -> bool:
-    return f.need is not Need.AUTO and f.locked is None
+    """Whether a grid may change this field: shown in grids, one value per row, not gray, locked or sensitive."""
+    return f.need is not Need.AUTO and f.locked is None and f.grid and f.stored_in_row and not f.sensitive
 
 
 def column_def(f: Field, catalog: Catalog, ref_labels: dict[str, dict[int, str]]) -> dict:

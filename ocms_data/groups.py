@@ -36,15 +36,15 @@ def find_activities(
     db: Database, actor: Actor, text: str = "", active_only: bool = True, limit: int = 50
 ) -> list[dict]:
     """Activities of the agency whose name or description matches `text`, with their last session."""
-    like = f"%{text.strip().lower()}%"
+    text = text.strip().lower()
     with db.read() as cur:
         return rows(
             cur,
             "SELECT a.id, a.name, a.activity_type, a.active, max(s.service_date) AS last_session, count(s.id) AS sessions "
             "FROM activities a LEFT JOIN sessions s ON s.activity = a.id AND s.agency_id = a.agency_id "
-            "WHERE a.agency_id = ? AND (lower(a.name) LIKE ? OR lower(coalesce(a.description, '')) LIKE ?) "
+            "WHERE a.agency_id = ? AND (contains(lower(a.name), ?) OR contains(lower(coalesce(a.description, '')), ?)) "
             "AND (a.active = 'Yes' OR NOT ?) GROUP BY ALL ORDER BY a.name LIMIT ?",
-            [actor.agency_id, like, like, active_only, limit],
+            [actor.agency_id, text, text, active_only, limit],
         )
 
 

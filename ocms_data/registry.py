@@ -130,8 +130,8 @@ def _clause_sql(column: str, op: str, values: tuple[str, ...]) -> str:
         return f"{column} IS NOT NULL"
     if op == "is empty":
         return f"{column} IS NULL"
-    inside = f"CAST({column} AS VARCHAR) IN ({', '.join(sql_literal(v) for v in values)})"
-    return inside if op == "==" else f"({column} IS NULL OR NOT {inside})"
+    inside = f"coalesce(CAST({column} AS VARCHAR) IN ({', '.join(sql_literal(v) for v in values)}), false)"
+    return inside if op == "==" else f"NOT {inside}"
 
 
 @dataclass(frozen=True)

@@ -422,10 +422,10 @@ def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
         parts.append(f"NOT {incomplete}")
     if query.search.strip():
         parts.append(
-            "(lower(coalesce(t.notes, '')) LIKE ? OR t.id IN (SELECT sc.session_id FROM session_clients sc "
-            "JOIN clients c ON c.id = sc.client_id WHERE lower(concat_ws(' ', c.first_name, c.last_name)) LIKE ?))"
+            "(contains(lower(coalesce(t.notes, '')), ?) OR t.id IN (SELECT sc.session_id FROM session_clients sc "
+            "JOIN clients c ON c.id = sc.client_id WHERE contains(lower(concat_ws(' ', c.first_name, c.last_name)), ?)))"
         )
-        params += [f"%{query.search.strip().lower()}%"] * 2
+        params += [query.search.strip().lower()] * 2
     return " AND ".join(parts), params
 
 
@@ -480,7 +480,7 @@ def save_grid_cell(db: Database, actor: Actor, session_id: int, name: str, shown
     if not form.has(name):
         raise ValidationError({name: "There is no such column."})
     f = form.field(name)
-    if not editable(f) or not f.stored_in_row:
+    if not editable(f):
         raise ValidationError({name: f"{f.label} cannot be changed here."})
     try:
         value = value_from_grid(f, shown, {f.ref: reference.labels(db, actor, f.ref)} if f.ref else {})

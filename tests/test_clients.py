@@ -631,7 +631,7 @@ def test_find_by_client_number(lookup):
     assert known in [r["id"] for r in clients.find(db, worker_a, str(no))]
 
 
-@pytest.mark.parametrize("text", ["Nobody-Such", "zofia.q@example.com", "Quixley Zofia"])
+@pytest.mark.parametrize("text", ["Nobody-Such", "zofia.q@example.com", "Quixley Zofia", "%", "Zof_a", "Qu%ley"])
 def test_find_nothing(lookup, text):
     db, worker_a, known = lookup
     assert known not in [r["id"] for r in clients.find(db, worker_a, text)]

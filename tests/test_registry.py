@@ -277,13 +277,14 @@ def test_condition_sql_agrees_with_holds(text, values, expected):
     con = duckdb.connect()
     con.execute("CREATE TABLE r (a VARCHAR, b VARCHAR)")
     con.execute("INSERT INTO r VALUES (?, ?)", [None if a is None else str(a), b])
-    # the predicate is used in WHERE / CASE WHEN, where NULL counts as false
-    assert con.execute(f"SELECT count(*) FROM r t WHERE {cond.sql('t')}").fetchone()[0] == int(expected)
+    # two-valued: never NULL, so the predicate also stays right under NOT
+    assert con.execute(f"SELECT {cond.sql('t')} FROM r t").fetchone()[0] is expected
+    assert con.execute(f"SELECT NOT ({cond.sql('t')}) FROM r t").fetchone()[0] is (not expected)
 
 
 def test_condition_sql_uses_alias_and_quotes_values():
     sql = Condition.parse("a == it's").sql("c")
-    assert sql == "CAST(c.a AS VARCHAR) IN ('it''s')"
+    assert sql == "coalesce(CAST(c.a AS VARCHAR) IN ('it''s'), false)"
 
 
 @pytest.mark.parametrize(
