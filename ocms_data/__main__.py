@@ -1,4 +1,4 @@
-"""Command line: `python -m ocms_data init|demo|users ...` (the same engine as the app)."""
+"""Command line: `python -m ocms_data init|demo|users|icare ...` (the same engine as the app)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ def shot(page, name: str) -> Path:
         "() => Math.max(1000, ...[...document.querySelectorAll('section, div')].map(e => e.scrollHeight))"
     )
     page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 9000)})
+    page.wait_for_timeout(500)  # grid iframes repaint after the resize
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     page.set_viewport_size({"width": 1440, "height": 1000})

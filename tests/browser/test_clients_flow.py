@@ -55,6 +55,8 @@ def test_register_find_and_complete_in_grid(page, app_url):
     shot(page, "04-find-by-identifier")
 
     page.get_by_role("link", name="Clients grid").click()
+    expect(grid_frame(page).locator(".ag-center-cols-container .ag-row").first).to_be_visible()
+    shot(page, "05-grid-all")
     page.get_by_role("textbox", name="Search").fill("Testerova")
     page.get_by_role("textbox", name="Search").press("Enter")
     row, city = grid_cell(page, "Testerova", "city")
