@@ -345,7 +345,10 @@ def save_form(db: Database, actor: Actor, form_id: int, values: dict, version: i
 
 
 def remove_form(db: Database, actor: Actor, form_id: int) -> None:
+    """Delete a client's service form (added by mistake); group and attendee forms go with their session or client."""
     current = get_form(db, actor, form_id)
+    if current.form.role != "service":
+        raise ValidationError({"form_type": "Take the attendee out of the session instead; group forms stay with it."})
 
     def apply(cur):
         cur.execute("DELETE FROM service_forms WHERE id = ? AND agency_id = ?", [form_id, actor.agency_id])

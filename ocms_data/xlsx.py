@@ -14,7 +14,6 @@ import pyarrow.compute as pc
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 OPTIONS = {
     "in_memory": True,
     "constant_memory": True,

@@ -649,6 +649,21 @@ def test_service_form_lists_what_is_missing_then_completes(app_db, worker):
     assert sessions.get(app_db, worker, sid).complete
 
 
+def test_service_form_removed_after_confirmation(app_db, worker):
+    cid = free_clients(app_db, 1)[0]
+    sid = new_session(app_db, worker, [cid])
+    fid = sessions.add_form(app_db, worker, sid, cid, IO)
+    at = goto(start("worker.aaa"), "service_form", form=fid)
+    assert at.button(key=f"rmform.{fid}").disabled
+    at.checkbox(key=f"rmform.{fid}.ok").check()
+    run(at)
+    click(at, key=f"rmform.{fid}")
+    assert form_rows(app_db, sid) == []
+    assert session_clients(app_db, sid) == {cid}
+    assert title(at) == session_title(DIRECT, TODAY)
+    assert f"The {IO_LABEL} form was removed." in values(at.success)
+
+
 def test_service_form_stale_save_is_refused_and_input_kept(app_db, worker):
     cid = free_clients(app_db, 1)[0]
     sid = new_session(app_db, worker, [cid])

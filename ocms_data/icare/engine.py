@@ -21,7 +21,6 @@ from ocms_data.errors import ValidationError
 from ocms_data.icare.spec import Column, Template
 from ocms_data.registry import Form, default_catalog, sql_literal
 
-META = ["_entity", "_rec_id", "_rec_version", "_client_id", "_session_id", "_worker", "_service_date", "_problems"]
 ONGOING = "Ongoing"
 AMEND = "Amend record"
 PATTERNS = {

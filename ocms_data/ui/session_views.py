@@ -351,6 +351,21 @@ def form_editor(db: Database, actor: Actor, record: FormRecord) -> None:
         forms.clear(prefix)
         notify("Form saved.")
         st.rerun()
+    if form.role == "service":
+        _remove_form_tool(db, actor, record)
+
+
+def _remove_form_tool(db: Database, actor: Actor, record: FormRecord) -> None:
+    with st.expander("Remove this form"):
+        sure = st.checkbox("This form was added by mistake: delete it and its answers.", key=f"rmform.{record.id}.ok")
+        if st.button("Remove the form", disabled=not sure, key=f"rmform.{record.id}"):
+            try:
+                sessions.remove_form(db, actor, record.id)
+            except OcmsError as exc:
+                st.error(str(exc))
+                return
+            notify(f"The {record.form.label} form was removed.")
+            open_session(record.session_id)
 
 
 def dashboard(db: Database, actor: Actor, client_id: int) -> None:
