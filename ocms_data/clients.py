@@ -15,10 +15,9 @@ from ocms_data.grid import (
     GridQuery,
     Page,
     display_frame,
-    editable,
+    edited_value,
     grid_fields,
     page_sql,
-    value_from_grid,
 )
 from ocms_data.registry import Form, Kind, default_catalog
 from ocms_data.validation import any_missing, problems_sql
@@ -448,16 +447,7 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
 
 def save_grid_cell(db: Database, actor: Actor, client_id: int, name: str, shown, version: int) -> int:
     """Save one cell as edited in the grid (labels turned back into ids); returns the new version."""
-    form = grid_form()
-    if not form.has(name):
-        raise ValidationError({name: "There is no such column."})
-    f = form.field(name)
-    if not editable(f):
-        raise ValidationError({name: f"{f.label} cannot be changed here."})
-    try:
-        value = value_from_grid(f, shown, _ref_labels(db, actor, [f]))
-    except ValueError as exc:
-        raise ValidationError({name: str(exc)}) from None
+    value = edited_value(grid_form(), name, shown, lambda f: _ref_labels(db, actor, [f]))
     return update_cell(db, actor, client_id, name, value, version)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ocms_data.errors import ValidationError
 from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need
 from ocms_data.validation import any_missing, missing_columns
 
@@ -170,6 +172,19 @@ def value_from_grid(f: Field, shown, ref_labels: dict[str, dict[int, str]]):
             raise ValueError(f"Pick a {f.label.lower()} from the list.")
         return by_label[shown]
     return shown
+
+
+def edited_value(form: Form, name: str, shown, ref_labels: Callable[[Field], dict[str, dict[int, str]]]):
+    """The value to store for a grid cell edit, or a ValidationError naming the column."""
+    if not form.has(name):
+        raise ValidationError({name: "There is no such column."})
+    f = form.field(name)
+    if not editable(f):
+        raise ValidationError({name: f"{f.label} cannot be changed here."})
+    try:
+        return value_from_grid(f, shown, ref_labels(f))
+    except ValueError as exc:
+        raise ValidationError({name: str(exc)}) from None
 
 
 def where_clause(form: Form, fields: list[Field], query: GridQuery, search: tuple[str, list]) -> tuple[str, list]:

@@ -19,9 +19,8 @@ from ocms_data.grid import (
     GridQuery,
     Page,
     display_frame,
-    editable,
+    edited_value,
     grid_fields,
-    value_from_grid,
 )
 from ocms_data.registry import Form, Kind, default_catalog
 from ocms_data.xlsx import table_workbook
@@ -479,16 +478,9 @@ def _details_sql(fields, n: int) -> str:
 
 def save_grid_cell(db: Database, actor: Actor, session_id: int, name: str, shown, version: int) -> int:
     """Save one logistics cell edited in the sessions grid; returns the new version."""
-    form = session_form()
-    if not form.has(name):
-        raise ValidationError({name: "There is no such column."})
-    f = form.field(name)
-    if not editable(f):
-        raise ValidationError({name: f"{f.label} cannot be changed here."})
-    try:
-        value = value_from_grid(f, shown, {f.ref: reference.labels(db, actor, f.ref)} if f.ref else {})
-    except ValueError as exc:
-        raise ValidationError({name: str(exc)}) from None
+    value = edited_value(
+        session_form(), name, shown, lambda f: {f.ref: reference.labels(db, actor, f.ref)} if f.ref else {}
+    )
     return update(db, actor, session_id, {name: value}, version)
 
 

@@ -370,14 +370,9 @@ def test_icare_funders_only_a(db, admin_a, admin_b):
     assert not set(reference.icare_funder_ids(db, admin_a)) & set(reference.icare_funder_ids(db, admin_b))
 
 
-# --- known leaks ----------------------------------------------------------------------------------------------------------
+# --- references hidden in table rows and user settings ----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: clients._check_refs checks only the profile's own reference fields; the program_id of the "
-    "repeating tables (history, volunteer_programs) may point at another agency's program",
-)
 @pytest.mark.parametrize(
     ("section", "row"),
     [("history", {"status": "Returning"}), ("volunteer_programs", {"status": "Active"})],
@@ -391,10 +386,6 @@ def test_table_rows_cannot_reference_another_agencys_program(db, world, worker_a
     assert counts(db) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: accounts.create_user accepts a default_site_id of another agency (no agency check)",
-)
 def test_new_user_cannot_default_to_another_agencys_site(db, world, admin_a):
     with pytest.raises(ValidationError):
         accounts.create_user(db, admin_a, "newbie", "New Bie", "long enough", ["worker"], default_site_id=world.site)
