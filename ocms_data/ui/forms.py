@@ -51,6 +51,11 @@ class FormContext:
         return f"{self.prefix}.{name}"
 
 
+def pick(where, label: str, options: dict, key: str, placeholder: str = "Choose an option"):
+    """One choice among `{id: label}` (nothing chosen at first); returns the chosen id or None."""
+    return where.selectbox(label, list(options), format_func=options.get, index=None, key=key, placeholder=placeholder)
+
+
 def shading() -> None:
     """Shade each input by its need, as users know it: green, yellow, gray (once per page)."""
     st.html(NEED_CSS)

@@ -13,6 +13,7 @@ from ocms_data.db import Database
 from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.icare import batches, engine, workbook
 from ocms_data.icare.engine import Filters, Run
+from ocms_data.ui.forms import pick
 from ocms_data.ui.grid import edit_grid
 from ocms_data.ui.runtime import notify
 
@@ -43,33 +44,10 @@ def controls(db: Database, actor: Actor) -> tuple[str, Filters]:
     options = months()
     c1, c2, c3, c4, c5 = st.columns([1.2, 2, 2, 2, 2])
     month = c1.selectbox("Month", options, index=options.index(engine.previous_month()), key="icare.month")
-    program = c2.selectbox(
-        "Program",
-        list(labels["programs"]),
-        format_func=labels["programs"].get,
-        index=None,
-        placeholder="All",
-        key="icare.program",
-    )
-    site = c3.selectbox(
-        "Site", list(labels["sites"]), format_func=labels["sites"].get, index=None, placeholder="All", key="icare.site"
-    )
-    funder = c4.selectbox(
-        "Funder agreement",
-        list(icare_funders),
-        format_func=icare_funders.get,
-        index=None,
-        placeholder="All iCARE",
-        key="icare.funder",
-    )
-    worker = c5.selectbox(
-        "Worker",
-        list(labels["users"]),
-        format_func=labels["users"].get,
-        index=None,
-        placeholder="Everyone",
-        key="icare.worker",
-    )
+    program = pick(c2, "Program", labels["programs"], "icare.program", "All")
+    site = pick(c3, "Site", labels["sites"], "icare.site", "All")
+    funder = pick(c4, "Funder agreement", icare_funders, "icare.funder", "All iCARE")
+    worker = pick(c5, "Worker", labels["users"], "icare.worker", "Everyone")
     return month, Filters(program, site, funder, worker)
 
 
@@ -237,7 +215,7 @@ def batches_panel(db: Database, actor: Actor) -> None:
         st.caption("No final upload yet.")
     live = {b["id"]: f"#{b['id']} {b['month']} {b['file_name']}" for b in found if b["voided_at"] is None}
     with st.expander("Void a batch (iCARE rejected the file)"):
-        chosen = st.selectbox("Batch", list(live), format_func=live.get, index=None, key="icare.void.batch")
+        chosen = pick(st, "Batch", live, "icare.void.batch")
         reason = st.text_input("Reason", key="icare.void.reason")
         if st.button("Void the batch", disabled=chosen is None, key="icare.void.go"):
             try:
@@ -281,12 +259,8 @@ def uploaders_tab(db: Database, actor: Actor) -> None:
         scope
     ]
     target = c2.selectbox("Which", list(targets), format_func=targets.get, key=f"upl.target.{scope}")
-    primary = c1.selectbox(
-        "Primary uploader", list(labels["users"]), format_func=labels["users"].get, index=None, key="upl.primary"
-    )
-    backup = c2.selectbox(
-        "Backup uploader", list(labels["users"]), format_func=labels["users"].get, index=None, key="upl.backup"
-    )
+    primary = pick(c1, "Primary uploader", labels["users"], "upl.primary")
+    backup = pick(c2, "Backup uploader", labels["users"], "upl.backup")
     if st.button("Save uploaders", key="upl.save"):
         try:
             batches.set_uploaders(db, actor, scope, target, primary, backup)

@@ -13,7 +13,7 @@ from ocms_data.errors import OcmsError, StaleRecord, ValidationError
 from ocms_data.registry import default_catalog
 from ocms_data.sessions import FormRecord, SessionRecord
 from ocms_data.ui import forms
-from ocms_data.ui.forms import FormContext
+from ocms_data.ui.forms import FormContext, pick
 from ocms_data.ui.runtime import notify, run_safely
 
 SESSION_PAGE = "pages/session.py"
@@ -196,18 +196,7 @@ def client_picker(db: Database, actor: Actor, key: str) -> int | None:
         r["id"]: f"#{r['client_no']} {r['first_name'] or 'Anonymous'} {r['last_name'] or ''} {r['birth_date'] or ''}"
         for r in found
     }
-    return (
-        st.selectbox(
-            "Client",
-            list(options),
-            format_func=options.get,
-            index=None,
-            key=f"{key}.pick",
-            placeholder="Pick from the matches…",
-        )
-        if options
-        else None
-    )
+    return pick(st, "Client", options, f"{key}.pick", "Pick from the matches…") if options else None
 
 
 def direct_clients(db: Database, actor: Actor, record: SessionRecord) -> None:
@@ -231,9 +220,7 @@ def direct_clients(db: Database, actor: Actor, record: SessionRecord) -> None:
             for f in [f for f in record.forms if f["client_id"] == c["id"]]:
                 _form_chip(db, actor, f, st)
             a1, a2 = st.columns([4, 1], vertical_alignment="bottom")
-            kind = a1.selectbox(
-                "Add a service form", list(offered), format_func=offered.get, index=None, key=f"addform.{c['id']}"
-            )
+            kind = pick(a1, "Add a service form", offered, f"addform.{c['id']}")
             if a2.button("Add form", key=f"addform.{c['id']}.go", disabled=kind is None):
                 try:
                     form_id = sessions.add_form(db, actor, record.id, c["id"], kind)
@@ -259,9 +246,7 @@ def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
         kind = "Information & Orientation" if record.session_type == sessions.GROUP_IO else "Community Connections"
         found = [a for a in groups.find_activities(db, actor) if a["activity_type"] == kind]
         options = {a["id"]: a["name"] for a in found}
-        chosen = st.selectbox(
-            "Group activity", list(options), format_func=options.get, index=None, key=f"act.{record.id}"
-        )
+        chosen = pick(st, "Group activity", options, f"act.{record.id}")
         if st.button("Add group activity", disabled=chosen is None, key=f"act.{record.id}.go"):
             _run(groups.set_activity, db, actor, record.id, chosen, success="Group activity added.")
         return
@@ -422,14 +407,7 @@ def session_filters(db: Database, actor: Actor) -> dict:
     c1, c2, c3, c4 = st.columns(4)
     date_from = c1.date_input("From", value=None, key="sessions.from", format="YYYY-MM-DD")
     date_to = c2.date_input("To", value=None, key="sessions.to", format="YYYY-MM-DD")
-    worker = c3.selectbox(
-        "Worker",
-        list(labels["users"]),
-        format_func=labels["users"].get,
-        index=None,
-        key="sessions.worker",
-        placeholder="Anyone",
-    )
+    worker = pick(c3, "Worker", labels["users"], "sessions.worker", "Anyone")
     status = c4.selectbox("Status", sessions.STATUSES, index=None, key="sessions.status", placeholder="Any")
     d1, d2, d3 = st.columns(3)
     types = d1.multiselect("Session type", default_catalog().codes("session_type"), key="sessions.types")
