@@ -57,7 +57,8 @@ def cmd_icare(args) -> dict:
     actor = agency_actor(db, args.agency, made_by)
     run = engine.collect(db, actor, args.month)
     files = workbook.export(run, actor.agency_code, batches.worker_names(db, actor))
-    out = Path(args.out)
+    final = batches.finalise(db, actor, run, files, via=batches.CLI, made_by_name=made_by) if args.final else None
+    out = Path(args.out)  # written only once a final is recorded, so a refused final leaves no files behind
     out.mkdir(parents=True, exist_ok=True)
     for name, data in [
         *files.files.values(),
@@ -65,7 +66,6 @@ def cmd_icare(args) -> dict:
         (files.errors_name, files.errors_bytes),
     ]:
         (out / name).write_bytes(data)
-    final = batches.finalise(db, actor, run, files, via=batches.CLI, made_by_name=made_by) if args.final else None
     return {
         "agency": actor.agency_code,
         "month": run.month,

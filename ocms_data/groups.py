@@ -55,16 +55,16 @@ def get_activity(db: Database, actor: Actor, activity_id: int) -> dict:
 
 
 def begin_group_session(db: Database, actor: Actor, activity_id: int, values: dict, client_ids=()) -> int:
-    """A session of the activity: its type follows the activity; its group form is added at once."""
+    """A session of the activity: its type follows the activity; its group form is added at once (all or nothing)."""
     activity = get_activity(db, actor, activity_id)
     session_type = SESSION_TYPE_OF[activity["activity_type"]]
-    session_id = sessions.begin(
-        db, actor, {**values, "session_type": session_type, "program": values.get("program") or activity["program"]}
+    return sessions.begin(
+        db,
+        actor,
+        {**values, "session_type": session_type, "program": values.get("program") or activity["program"]},
+        client_ids,
+        then=lambda cur, session_id: _attach(cur, actor, session_id, session_type, activity_id, has_group_form=False),
     )
-    set_activity(db, actor, session_id, activity_id)
-    for client_id in client_ids:
-        sessions.add_client(db, actor, session_id, client_id)
-    return session_id
 
 
 def set_activity(db: Database, actor: Actor, session_id: int, activity_id: int) -> None:
@@ -77,19 +77,23 @@ def set_activity(db: Database, actor: Actor, session_id: int, activity_id: int) 
         raise ValidationError(
             {"activity": f"A {session.session_type} session needs a {session.session_type.split(': ')[1]} activity."}
         )
+    has_group_form = any(f["client_id"] is None for f in session.forms)
 
     def apply(cur):
-        cur.execute(
-            "UPDATE sessions SET activity = ?, version = version + 1 WHERE id = ? AND agency_id = ?",
-            [activity_id, session_id, actor.agency_id],
-        )
-        has_group_form = any(f["client_id"] is None for f in session.forms)
-        for group_form in [] if has_group_form else sessions.forms_for(session.session_type, "group"):
-            sessions.new_form(cur, actor, session_id, None, group_form)
-        audit.record(cur, actor, "set_activity", "sessions", session_id, {"activity": activity_id})
+        _attach(cur, actor, session_id, session.session_type, activity_id, has_group_form)
         problems.refresh(cur, actor.agency_id, [session_id])
 
     db.write(apply)
+
+
+def _attach(cur, actor: Actor, session_id: int, session_type: str, activity_id: int, has_group_form: bool) -> None:
+    cur.execute(
+        "UPDATE sessions SET activity = ?, version = version + 1 WHERE id = ? AND agency_id = ?",
+        [activity_id, session_id, actor.agency_id],
+    )
+    for group_form in [] if has_group_form else sessions.forms_for(session_type, "group"):
+        sessions.new_form(cur, actor, session_id, None, group_form)
+    audit.record(cur, actor, "set_activity", "sessions", session_id, {"activity": activity_id})
 
 
 SETTINGS = ("funded_by", "referred_by", "attended", "volunteer_hours", "service_status", "leaving_reason")
@@ -108,6 +112,7 @@ def apply_attendee_settings(db: Database, actor: Actor, session_id: int, setting
     clean, _ = records.clean(form, values, only=set(values))
 
     def apply(cur):
+        records.check_refs(cur, actor, form, clean)
         for f in attendee_forms:
             cur.execute(
                 f"UPDATE service_forms SET {', '.join(f'{k} = ?' for k in clean)}, version = version + 1, "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import count
 
+import duckdb
 import pandas as pd
 
 from ocms_data import audit, problems, records, reference
@@ -128,8 +130,18 @@ def _logistics_rules(cur, actor: Actor, merged: dict) -> None:
         raise ValidationError(errors)
 
 
-def begin(db: Database, actor: Actor, values: dict, client_ids: list[int] | tuple = ()) -> int:
-    """Create a session (and add these registered clients at once); returns its id."""
+def begin(
+    db: Database,
+    actor: Actor,
+    values: dict,
+    client_ids: list[int] | tuple = (),
+    then: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
+) -> int:
+    """Create a session (and add these registered clients at once); returns its id.
+
+    `then(cursor, session_id)` runs in the same transaction (a group session attaches its activity),
+    so a refused client or activity leaves nothing behind.
+    """
     form = session_form()
     clean, _ = records.clean(form, _with_defaults(db, actor, values))
 
@@ -137,6 +149,8 @@ def begin(db: Database, actor: Actor, values: dict, client_ids: list[int] | tupl
         _logistics_rules(cur, actor, clean)
         session_id = records.insert(cur, actor, form, clean)
         audit.record(cur, actor, "create", "sessions", session_id, clean)
+        if then is not None:
+            then(cur, session_id)
         for client_id in client_ids:
             _add_client(cur, actor, session_id, clean["session_type"], client_id)
         problems.refresh(cur, actor.agency_id, [session_id])
@@ -180,6 +194,12 @@ def update(db: Database, actor: Actor, session_id: int, values: dict, version: i
     form = session_form()
     current = get(db, actor, session_id)
     values = {k: v for k, v in values.items() if k != "activity"}
+    if "site" in values and values["site"] != current.values.get("site"):
+        # the site's postal code and type of location follow the site unless someone changed them by hand
+        old = site_defaults(db, actor, current.values.get("site"))
+        for name, value in site_defaults(db, actor, values["site"]).items():
+            if name not in values and current.values.get(name) in (None, old.get(name)):
+                values[name] = value
     fixed = {k for k in values if form.has(k) and form.field(k).locked and values[k] != current.values.get(k)}
     if fixed:
         raise ValidationError({k: f"{form.field(k).label} cannot change once the session is saved." for k in fixed})
@@ -235,7 +255,8 @@ def add_client(db: Database, actor: Actor, session_id: int, client_id: int) -> N
 
 def remove_client(db: Database, actor: Actor, session_id: int, client_id: int) -> None:
     """Take a client (and their forms in this session) out of the session."""
-    get(db, actor, session_id)
+    if client_id not in {c["id"] for c in get(db, actor, session_id).clients}:
+        raise NotFound("That client is not in this session.")
 
     def apply(cur):
         cur.execute(

@@ -12,15 +12,16 @@ import pandas as pd
 from openpyxl import load_workbook
 
 from ocms_data import audit
-from ocms_data.accounts import AGENCY_ADMIN, Actor, require
+from ocms_data.accounts import AGENCY_ADMIN, UPLOADER, Actor, require
 from ocms_data.db import Database, next_counter, one, rows
 from ocms_data.errors import Forbidden, ValidationError
-from ocms_data.icare.engine import Filters, Run
+from ocms_data.icare.engine import Filters, Run, eligible
 from ocms_data.icare.spec import Template
 from ocms_data.icare.workbook import SHEET, Export
 from ocms_data.registry import default_catalog
 
 SCOPES = ("agency", "program", "site")
+UPLOADER_ROLES = (UPLOADER, AGENCY_ADMIN)
 RID = re.compile(r"RID:(\d+)")
 APP, CLI = "app", "command line"
 
@@ -45,6 +46,12 @@ def set_uploaders(
         raise ValidationError({"scope": f"Choose one of {', '.join(SCOPES)}."})
     if primary is not None and primary == backup:
         raise ValidationError({"backup": "The backup uploader must be someone else."})
+    allowed = uploader_candidates(db, actor)
+    for field, who in (("primary", primary), ("backup", backup)):
+        if who is not None and who not in allowed:
+            raise ValidationError(
+                {field: "Uploaders must be active staff of your agency with the Uploader or Agency admin role."}
+            )
 
     def apply(cur):
         target = actor.agency_id if scope == "agency" else scope_id
@@ -56,14 +63,6 @@ def set_uploaders(
             ).fetchall()
         ):
             raise ValidationError({"scope": f"No such {scope} in your agency."})
-        for who in (primary, backup):
-            if (
-                who is not None
-                and not cur.execute(
-                    "SELECT 1 FROM users WHERE id = ? AND agency_id = ? AND active", [who, actor.agency_id]
-                ).fetchall()
-            ):
-                raise ValidationError({"primary": "Uploaders must be active staff of your agency."})
         cur.execute(
             "INSERT INTO icare_uploaders VALUES (?, ?, ?, ?, ?) ON CONFLICT (agency_id, scope, scope_id) "
             "DO UPDATE SET primary_user = excluded.primary_user, backup_user = excluded.backup_user",
@@ -111,6 +110,27 @@ def may_finalise(db: Database, actor: Actor, filters: Filters) -> str | None:
     return f"Only the primary or backup uploader of {where} can make a final upload."
 
 
+def uploader_candidates(db: Database, actor: Actor) -> dict[int, str]:
+    """Active staff who may be designated uploaders (they hold the Uploader or Agency admin role)."""
+    with db.read() as cur:
+        found = cur.execute(
+            "SELECT id, full_name FROM users WHERE agency_id = ? AND active "
+            "AND len(list_intersect(string_split(roles, ','), ?)) > 0 ORDER BY full_name",
+            [actor.agency_id, list(UPLOADER_ROLES)],
+        ).fetchall()
+    return dict(found)
+
+
+def _require_designated(cur, actor: Actor) -> None:
+    """Voids and returned files change what goes to iCARE: only a designated uploader may make them."""
+    hit = cur.execute(
+        "SELECT 1 FROM icare_uploaders WHERE agency_id = ? AND ? IN (primary_user, backup_user)",
+        [actor.agency_id, actor.user_id],
+    ).fetchall()
+    if not hit:
+        raise Forbidden("Only a primary or backup uploader of your agency, a program or a site can do this.")
+
+
 @dataclass
 class Finalised:
     """What a final recorded: one batch per template file."""
@@ -137,7 +157,7 @@ def finalise(
             result = run.results[key]
             good = result.good_frame()
             entity = result.template.entity
-            taken = _already_sent(cur, actor, entity, good)
+            taken = _already_sent(cur, entity, good)
             if taken:
                 raise ValidationError(
                     {
@@ -175,18 +195,13 @@ def finalise(
     return db.write(apply)
 
 
-def _already_sent(cur, actor: Actor, entity: str, good: pd.DataFrame) -> int:
-    """How many of these records (at these versions) a live final batch already holds."""
+def _already_sent(cur, entity: str, good: pd.DataFrame) -> int:
+    """How many of these records (at these versions) are no longer eligible: a live batch holds them already."""
     cur.register(
         "candidates",
-        pd.DataFrame({"rec_id": good["_rec_id"].astype("int64"), "version": good["_rec_version"].astype("int64")}),
+        pd.DataFrame({"id": good["_rec_id"].astype("int64"), "version": good["_rec_version"].astype("int64")}),
     )
-    found = cur.execute(
-        "SELECT count(*) FROM candidates c JOIN icare_records r ON r.rec_id = c.rec_id AND r.entity = ? "
-        "JOIN icare_batches b ON b.id = r.batch_id WHERE b.voided_at IS NULL AND r.status <> 'rejected' "
-        "AND r.agency_id = ? AND NOT (r.status = 'accepted' AND c.version > r.rec_version)",
-        [entity, actor.agency_id],
-    ).fetchall()[0][0]
+    found = cur.execute(f"SELECT count(*) FROM candidates c WHERE NOT ({eligible(entity, 'c')})").fetchall()[0][0]
     cur.unregister("candidates")
     return found
 
@@ -197,6 +212,7 @@ def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
         raise ValidationError({"reason": "Say why the batch is voided (e.g. the file iCARE rejected)."})
 
     def apply(cur):
+        _require_designated(cur, actor)
         done = cur.execute(
             "UPDATE icare_batches SET voided_at = current_timestamp, voided_by_name = ?, void_reason = ? "
             "WHERE id = ? AND agency_id = ? AND voided_at IS NULL RETURNING id",
@@ -231,6 +247,31 @@ class Imported:
     rejected: int
     accepted: int
     unchanged: int
+    unmatched: int = 0
+
+
+def _batch_of(cur, actor: Actor, template: Template, keys: list[str]) -> tuple[int | None, dict[str, list[int]]]:
+    """The live batch this returned file is (the one holding most of its rows) and its records by row key."""
+    if not keys:
+        return None, {}
+    cur.register("returned", pd.DataFrame({"row_key": keys}))
+    best = one(
+        cur,
+        "SELECT r.batch_id FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "
+        "WHERE r.agency_id = ? AND b.template = ? AND b.voided_at IS NULL "
+        "AND r.row_key IN (SELECT row_key FROM returned) "
+        "GROUP BY r.batch_id ORDER BY count(*) DESC, max(b.made_at) DESC, r.batch_id DESC LIMIT 1",
+        [actor.agency_id, template.key],
+    )
+    cur.unregister("returned")
+    if best is None:
+        return None, {}
+    waiting: dict[str, list[int]] = {}
+    for rec_id, key in cur.execute(
+        "SELECT rec_id, row_key FROM icare_records WHERE batch_id = ? ORDER BY row_no", [best["batch_id"]]
+    ).fetchall():
+        waiting.setdefault(key, []).append(rec_id)
+    return best["batch_id"], waiting
 
 
 def _template_of(ids: list) -> Template | None:
@@ -261,19 +302,16 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
     ]
 
     def apply(cur):
-        counts = {"accepted": 0, "rejected": 0, "unchanged": 0}
-        matched = 0
+        _require_designated(cur, actor)
+        batch_id, waiting = _batch_of(cur, actor, template, [k for k, _ in keyed])
+        if data_rows and batch_id is None:
+            raise ValidationError({"file": "No row of this file matches a final batch of your agency."})
+        counts = {"accepted": 0, "rejected": 0, "unchanged": 0, "unmatched": 0}
         for key, details in keyed:
-            target = one(
-                cur,
-                "SELECT r.batch_id, r.rec_id FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "
-                "WHERE r.agency_id = ? AND b.template = ? AND r.row_key = ? AND b.voided_at IS NULL "
-                "ORDER BY b.made_at DESC LIMIT 1",
-                [actor.agency_id, template.key, key],
-            )
-            if target is None:
+            if not waiting.get(key):
+                counts["unmatched"] += 1
                 continue
-            matched += 1
+            rec_id = waiting[key].pop(0)  # identical rows: the k-th in the file is the k-th sent
             rid = RID.search(details)
             status = "accepted" if rid else ("rejected" if details else None)
             if status is None:
@@ -281,13 +319,13 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
                 continue
             cur.execute(
                 "UPDATE icare_records SET status = ?, icare_record_id = ?, details = ? WHERE batch_id = ? AND rec_id = ?",
-                [status, rid.group(1) if rid else None, details, target["batch_id"], target["rec_id"]],
+                [status, rid.group(1) if rid else None, details, batch_id, rec_id],
             )
             counts[status] += 1
-        if data_rows and matched == 0:
-            raise ValidationError({"file": "No row of this file matches a final batch of your agency."})
-        audit.record(cur, actor, "icare_import", "icare_batches", None, {"template": template.key, **counts})
-        return Imported(template.title, counts["rejected"], counts["accepted"], counts["unchanged"])
+        audit.record(cur, actor, "icare_import", "icare_batches", batch_id, {"template": template.key, **counts})
+        return Imported(
+            template.title, counts["rejected"], counts["accepted"], counts["unchanged"], counts["unmatched"]
+        )
 
     return db.write(apply)
 

@@ -85,6 +85,11 @@ class Filters:
     funder: int | None = None
     worker: int | None = None
 
+    @property
+    def narrowed(self) -> bool:
+        """Whether the run is narrowed (then profile updates of clients without services stay out)."""
+        return any(v is not None for v in (self.program, self.site, self.funder, self.worker))
+
 
 @dataclass
 class TemplateRows:
@@ -141,7 +146,7 @@ def text(column: Column, expr: str) -> str:
 
 
 def not_sent(entity: str, alias: str) -> str:
-    """SQL: the record is in no live final batch (an accepted record changed since is an amendment)."""
+    """SQL: a service form in no live final batch (an accepted form changed since is an amendment)."""
     return (
         "NOT EXISTS (SELECT 1 FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "
         f"WHERE r.entity = '{entity}' AND r.rec_id = {alias}.id AND b.voided_at IS NULL AND r.status <> 'rejected' "
@@ -149,13 +154,18 @@ def not_sent(entity: str, alias: str) -> str:
     )
 
 
-def _changed_since_sent(entity: str, alias: str) -> str:
-    """SQL: the record was never sent, or changed since the last live batch holding it."""
+def changed_since_sent(entity: str, alias: str) -> str:
+    """SQL: a client or course never sent, or changed since the last live batch holding it (iCARE updates it)."""
     return (
         f"{alias}.version > coalesce((SELECT max(r.rec_version) FROM icare_records r JOIN icare_batches b "
         f"ON b.id = r.batch_id WHERE r.entity = '{entity}' AND r.rec_id = {alias}.id AND b.voided_at IS NULL "
         "AND r.status <> 'rejected'), 0)"
     )
+
+
+def eligible(entity: str, alias: str) -> str:
+    """SQL over `alias` (columns id, version): the record may go in a final now (never in two live batches)."""
+    return not_sent(entity, alias) if entity == "service_forms" else changed_since_sent(entity, alias)
 
 
 def _accepted(entity: str) -> str:
@@ -246,6 +256,7 @@ def _service_sql(template: Template, form: Form, filters: Filters) -> str:
         f"SELECT {columns}, 'service_forms' AS _entity, f.id AS _rec_id, f.version AS _rec_version, "
         "f.client_id AS _client_id, f.session_id AS _session_id, s.created_by AS _worker, "
         "s.service_date AS _service_date, "
+        f"{'f.course_id' if form.has('course_id') else 'NULL::BIGINT'} AS _course_id, "
         f"NULLIF(concat_ws(' ', sp.messages, fp.messages, {group_problems}), '') AS _problems "
         "FROM service_forms f JOIN month_sessions s ON s.id = f.session_id "
         "JOIN clients c ON c.id = f.client_id AND c.agency_id = f.agency_id "
@@ -306,7 +317,7 @@ def _course_sql(template: Template) -> str:
         f"SELECT {columns}, 'courses' AS _entity, co.id AS _rec_id, co.version AS _rec_version, "
         "NULL AS _client_id, NULL AS _session_id, co.created_by AS _worker, co.start_date AS _service_date, "
         "NULL AS _problems FROM courses co JOIN wanted_courses w ON w.id = co.id "
-        f"LEFT JOIN accepted acc ON acc.rec_id = co.id WHERE co.agency_id = $agency AND {_changed_since_sent('courses', 'co')}"
+        f"LEFT JOIN accepted acc ON acc.rec_id = co.id WHERE co.agency_id = $agency AND {changed_since_sent('courses', 'co')}"
     )
 
 
@@ -325,8 +336,9 @@ def _rows_where(found: list, mask, tech_id: str, message) -> None:
 def check(template: Template, table: pa.Table, today: date) -> pd.DataFrame:
     """Every error of every row (row, technical id, message), with Arrow kernels over whole columns.
 
-    Missing mandatory values, values off the official list, formats, dates in the future or out of
-    order, a date of birth not before the service, and the problems of incomplete forms.
+    Missing mandatory values, values off the official list, formats, service dates in the future (a
+    course's planned dates may be), dates out of order, a date of birth not before the service, and
+    the problems of incomplete forms.
     """
     codes = default_catalog().codelists
     found: list = []
@@ -344,7 +356,7 @@ def check(template: Template, table: pa.Table, today: date) -> pd.DataFrame:
             pattern, words = PATTERNS[c.format]
             bad = pc.invert(pc.fill_null(pc.match_substring_regex(col, f"^{pattern}$"), True))
             _rows_where(found, pc.and_(filled, bad), c.tech_id, f"{c.header} must be {words}.")
-        if c.format == "date" and c.tech_id != "client_birth_dt":
+        if c.format == "date" and template.entity == "service_forms" and c.tech_id != "client_birth_dt":
             _rows_where(found, pc.greater(col, today.isoformat()), c.tech_id, f"{c.header} cannot be in the future.")
     for first, second in template.dates_in_order:
         message = f"{template.column(second).header} is before {template.column(first).header}."
@@ -391,21 +403,32 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
             ]
             sql = "\nUNION ALL\n".join(_service_sql(t, f, filters) for f in forms)
             results[t.key] = _rows_and_errors(cur, t, sql, params, today)
-        client_ids = sorted({int(i) for r in results.values() for i in r.frame["_client_id"].dropna()})
+        client_ids = sorted(
+            {int(i) for r in results.values() for i in r.frame["_client_id"].dropna()}
+            | (set() if filters.narrowed else _sent_clients(cur, actor))
+        )
         cur.register("wanted_clients", pd.DataFrame({"id": pd.array(client_ids, dtype="Int64")}))
         profile = catalog.templates["client_profile"]
         every_profile = _rows_and_errors(cur, profile, _client_profile_sql(profile), {"agency": actor.agency_id}, today)
         profiles, profile_errors = every_profile.frame, every_profile.errors
         changed = cur.execute(
-            f"SELECT c.id FROM clients c JOIN wanted_clients w ON w.id = c.id WHERE {_changed_since_sent('clients', 'c')}"
+            f"SELECT c.id FROM clients c JOIN wanted_clients w ON w.id = c.id WHERE {changed_since_sent('clients', 'c')}"
         ).fetchall()
         cur.unregister("wanted_clients")
-        course_ids = _course_ids(cur, actor, results)
+        course_ids = sorted(
+            {
+                int(i)
+                for r in results.values()
+                if r.template.entity == "service_forms"
+                for i in r.frame["_course_id"].dropna()
+            }
+        )
         cur.register("wanted_courses", pd.DataFrame({"id": pd.array(course_ids, dtype="Int64")}))
         setup = catalog.templates["lt_course_setup"]
         results[setup.key] = _rows_and_errors(cur, setup, _course_sql(setup), {"agency": actor.agency_id}, today)
         cur.unregister("wanted_courses")
-    bad_clients = _reasons(profiles, profile_errors)
+    bad_clients = _reasons(profiles, profile_errors, "_client_id")
+    bad_courses = _reasons(results[setup.key].frame, results[setup.key].errors, "_rec_id")
     keep = profiles["_rec_id"].isin([r[0] for r in changed]).to_numpy()
     rows = profiles[keep].reset_index(drop=True)
     renumber = dict(zip([int(i) for i in profiles.index[keep]], range(len(rows)), strict=True))
@@ -413,41 +436,47 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
     results[profile.key] = TemplateRows(profile, rows, errors.reset_index(drop=True))
     for key, r in results.items():
         if r.template.entity == "service_forms":
-            r.errors = pd.concat([r.errors, _domino(r.frame, bad_clients)], ignore_index=True)
+            r.errors = pd.concat(
+                [r.errors, _domino(r.frame, bad_clients), _domino(r.frame, bad_courses, "_course_id")],
+                ignore_index=True,
+            )
         results[key] = r
     return Run(month, filters, {t.key: results[t.key] for t in templates})
 
 
-def _course_ids(cur, actor: Actor, results: dict[str, TemplateRows]) -> list[int]:
-    ids = sorted({int(i) for r in results.values() if r.template.entity == "service_forms" for i in r.frame["_rec_id"]})
-    if not ids:
-        return []
-    cur.register("lt_forms", pd.DataFrame({"id": ids}))
+def _sent_clients(cur, actor: Actor) -> set[int]:
+    """Clients a live batch holds who changed since (or whom iCARE rejected): their profile goes again."""
     found = cur.execute(
-        "SELECT DISTINCT f.course_id FROM service_forms f JOIN lt_forms w ON w.id = f.id "
-        "WHERE f.course_id IS NOT NULL AND f.agency_id = ?",
-        [actor.agency_id],
+        "SELECT c.id FROM clients c WHERE c.agency_id = ? AND c.id IN (SELECT r.rec_id FROM icare_records r "
+        "JOIN icare_batches b ON b.id = r.batch_id WHERE r.entity = 'clients' AND r.agency_id = ? "
+        f"AND b.voided_at IS NULL) AND {changed_since_sent('clients', 'c')}",
+        [actor.agency_id, actor.agency_id],
     ).fetchall()
-    cur.unregister("lt_forms")
-    return [r[0] for r in found]
+    return {r[0] for r in found}
 
 
-def _reasons(rows: pd.DataFrame, errors: pd.DataFrame) -> dict[int, str]:
+def _reasons(rows: pd.DataFrame, errors: pd.DataFrame, key: str) -> dict[int, str]:
+    """The errors of bad rows, joined per record they describe (`key`: the client or course id column)."""
     out: dict[int, list[str]] = {}
     for row, message in zip(errors["row"], errors["message"], strict=True):
-        out.setdefault(int(rows.at[int(row), "_client_id"]), []).append(message)
+        out.setdefault(int(rows.at[int(row), key]), []).append(message)
     return {k: " ".join(v) for k, v in out.items()}
 
 
-def _domino(rows: pd.DataFrame, bad_clients: dict[int, str]) -> pd.DataFrame:
-    """A client whose profile is bad makes each of that client's service rows bad (iCARE rejects them)."""
-    hit = rows["_client_id"].isin(list(bad_clients))
+DOMINO = {
+    "_client_id": ("client_validation_id", "The client's profile is rejected by iCARE: {}"),
+    "_course_id": ("course_cd", "The course setup is rejected by iCARE: {}"),
+}
+
+
+def _domino(rows: pd.DataFrame, bad: dict[int, str], key: str = "_client_id") -> pd.DataFrame:
+    """A bad client profile (or course setup) makes each service row that names it bad: iCARE rejects them."""
+    tech_id, text = DOMINO[key]
+    hit = rows[key].isin(list(bad))
     return pd.DataFrame(
         {
             "row": list(rows.index[hit]),
-            "tech_id": "client_validation_id",
-            "message": [
-                f"The client's profile is rejected by iCARE: {bad_clients[int(c)]}" for c in rows["_client_id"][hit]
-            ],
+            "tech_id": tech_id,
+            "message": [text.format(bad[int(i)]) for i in rows[key][hit]],
         }
     )

@@ -137,10 +137,13 @@ ERROR_COLUMNS = [
     "Record",
     "Field",
     "_entity",
+    "_fix",
     "_rec_id",
     "_session_id",
     "_client_id",
+    "_course_id",
 ]
+FIX_IN = {"clients": "client", "courses": "course"}
 
 
 def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) -> pd.DataFrame:
@@ -148,6 +151,7 @@ def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) ->
     entity = joined["_entity"].iloc[0] if len(joined) else "service_forms"
     record = joined["_rec_id"].astype("Int64").astype(str)
     label = {"clients": "Client #", "courses": "Course #"}.get(entity, "Service form #")
+    course = joined["_rec_id"] if entity == "courses" else joined.get("_course_id")
     ident = joined.get("client_validation_id", pd.Series([None] * len(joined), index=joined.index)).fillna(
         "no identifier"
     )
@@ -163,12 +167,20 @@ def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) ->
             "Template": result.template.title,
             "Record": (label + record).tolist(),
             "Field": joined["tech_id"].map(lambda t: headers.get(t, t)).tolist(),
-            "_entity": joined["_entity"].tolist(),
+            "_entity": entity,
+            "_fix": joined["tech_id"].map(lambda t: FIX_IN.get(entity) or _fixed_in(result.template, t)).tolist(),
             "_rec_id": joined["_rec_id"].tolist(),
             "_session_id": joined["_session_id"].tolist(),
             "_client_id": joined["_client_id"].tolist(),
+            "_course_id": course.tolist() if course is not None else None,
         }
     )
+
+
+def _fixed_in(template, tech_id: str) -> str:
+    """Where a service row's error is fixed: the client, the session, the course, or the service form itself."""
+    source = next((c.source for c in template.columns if c.tech_id == tech_id), None) or "form."
+    return {"client": "client", "session": "session", "course": "course"}.get(source.split(".")[0], "form")
 
 
 def error_workbook(run: Run, worker_names: dict) -> bytes:

@@ -17,8 +17,9 @@ from ocms_data.ui.forms import pick
 from ocms_data.ui.grid import edit_grid
 from ocms_data.ui.runtime import notify
 
-RUN_KEY = "icare.run"
+RUN_KEY, FILES_KEY = "icare.run", "icare.files"
 PROFILE_PAGE, FORM_PAGE = "pages/client_profile.py", "pages/service_form.py"
+SESSION_PAGE, COURSE_PAGE = "pages/session.py", "pages/courses.py"
 BAD_ROW_STYLE = {"__js__": "function(p){ return p.data && p.data._bad ? {background: '#fde2e1'} : null; }"}
 BAD_CELL_STYLE = {
     "__js__": "function(p){ const m = (p.data && p.data._bad_cells) || '';"
@@ -63,7 +64,7 @@ def current_run(db: Database, actor: Actor, month: str, filters: Filters) -> Run
             with st.spinner("Checking every record of the month…"):
                 run = engine.collect(db, actor, month, filters)
         except ValidationError as exc:
-            st.error(" ".join(exc.errors.values()))
+            st.error(_message(exc))
             return None
         st.session_state[RUN_KEY] = (wanted, run)
         return run
@@ -133,7 +134,9 @@ def errors_by_worker(db: Database, actor: Actor, run: Run) -> None:
         st.success("No errors.")
         return
     shown = rows.head(2000).reset_index(names="id").assign(version=0, _open="Fix ›")
-    columns = [{"field": c, "hide": True} for c in ("id", "version", "_entity", "_rec_id", "_session_id", "_client_id")]
+    columns = [
+        {"field": c, "hide": True} for c in ("id", "version", *(c for c in workbook.ERROR_COLUMNS if c.startswith("_")))
+    ]
     columns = [
         {
             "field": "_open",
@@ -154,20 +157,36 @@ def errors_by_worker(db: Database, actor: Actor, run: Run) -> None:
 
 
 def _open_record(error: pd.Series) -> None:
-    """Go where the error is fixed: the client's profile, or the service form."""
-    if error["_entity"] == "clients" or error["Field"] in (
-        "Unique Identifier",
-        "Unique Identifier Value",
-        "Date of Birth (YYYY-MM-DD)",
-        "Client Date of Birth (YYYY-MM-DD)",
-    ):
-        st.switch_page(PROFILE_PAGE, query_params={"client": str(int(error["_client_id"]))})
-    elif error["_entity"] == "service_forms":
-        st.switch_page(FORM_PAGE, query_params={"form": str(int(error["_rec_id"]))})
+    """Go where the error is fixed: the client's profile, the session, the course or the service form."""
+    target = {
+        "client": (PROFILE_PAGE, "client", error["_client_id"]),
+        "session": (SESSION_PAGE, "session", error["_session_id"]),
+        "course": (COURSE_PAGE, "course", error["_course_id"]),
+        "form": (FORM_PAGE, "form", error["_rec_id"]),
+    }[error["_fix"]]
+    page, param, rec_id = target
+    if pd.notna(rec_id):
+        st.switch_page(page, query_params={param: str(int(rec_id))})
+
+
+def _message(exc: OcmsError) -> str:
+    """What to tell the user: the messages of a ValidationError without their field keys."""
+    return " ".join(exc.errors.values()) if isinstance(exc, ValidationError) else str(exc)
+
+
+def _forget_run() -> None:
+    st.session_state.pop(RUN_KEY, None)
+    st.session_state.pop(FILES_KEY, None)
 
 
 def downloads(db: Database, actor: Actor, run: Run) -> workbook.Export:
-    files = workbook.export(run, actor.agency_code, batches.worker_names(db, actor))
+    """The run's files, built once per preview (reruns of the page reuse them)."""
+    kept = st.session_state.get(FILES_KEY)
+    if kept is not None and kept[0] is run:
+        files = kept[1]
+    else:
+        files = workbook.export(run, actor.agency_code, batches.worker_names(db, actor))
+        st.session_state[FILES_KEY] = (run, files)
     st.subheader("Files", anchor=False)
     st.caption(
         "Only good rows go into the workbooks. Upload the Client Profile file first, and wait until iCARE accepts it."
@@ -194,14 +213,16 @@ def final(db: Database, actor: Actor, run: Run, files: workbook.Export) -> None:
         st.info(refusal)
         return
     st.caption("A draft changes nothing. A final records exactly these rows as sent, so they never go again.")
-    sure = st.checkbox("I upload exactly these files to iCARE (Client Profile first).", key="icare.sure")
+    sure = st.checkbox(
+        "I upload exactly these files to iCARE (Client Profile first).", key=f"icare.sure.{run.month}.{run.filters}"
+    )
     if st.button("Record the final upload", type="primary", disabled=not sure or not files.files, key="icare.final"):
         try:
             done = batches.finalise(db, actor, run, files)
         except OcmsError as exc:
-            st.error(str(exc))
+            st.error(_message(exc))
             return
-        st.session_state.pop(RUN_KEY, None)
+        _forget_run()
         notify(f"Final upload recorded: {done.rows} row(s) in {len(done.batches)} batch(es).")
         st.rerun()
 
@@ -220,10 +241,10 @@ def batches_panel(db: Database, actor: Actor) -> None:
         if st.button("Void the batch", disabled=chosen is None, key="icare.void.go"):
             try:
                 batches.void(db, actor, chosen, reason)
-            except ValidationError as exc:
-                st.error(" ".join(exc.errors.values()))
+            except OcmsError as exc:
+                st.error(_message(exc))
                 return
-            st.session_state.pop(RUN_KEY, None)
+            _forget_run()
             notify(f"Batch #{chosen} voided: its records can be sent again.")
             st.rerun()
     with st.expander("Import a file iCARE returned"):
@@ -234,12 +255,18 @@ def batches_panel(db: Database, actor: Actor) -> None:
         if uploaded is not None and st.button("Import", key="icare.import"):
             try:
                 result = batches.import_returned(db, actor, uploaded.getvalue())
-            except ValidationError as exc:
-                st.error(" ".join(exc.errors.values()))
+            except OcmsError as exc:
+                st.error(_message(exc))
                 return
-            st.session_state.pop(RUN_KEY, None)
+            _forget_run()
             notify(
-                f"{result.template}: {result.rejected} rejected (eligible again), {result.accepted} accepted, {result.unchanged} unchanged."
+                f"{result.template}: {result.rejected} rejected (eligible again), {result.accepted} accepted, "
+                f"{result.unchanged} unchanged."
+                + (
+                    f" {result.unmatched} row(s) match no row of that batch (changed after it was sent?)."
+                    if result.unmatched
+                    else ""
+                )
             )
             st.rerun()
 
@@ -259,13 +286,14 @@ def uploaders_tab(db: Database, actor: Actor) -> None:
         scope
     ]
     target = c2.selectbox("Which", list(targets), format_func=targets.get, key=f"upl.target.{scope}")
-    primary = pick(c1, "Primary uploader", labels["users"], "upl.primary")
-    backup = pick(c2, "Backup uploader", labels["users"], "upl.backup")
+    candidates = batches.uploader_candidates(db, actor)
+    primary = pick(c1, "Primary uploader", candidates, "upl.primary")
+    backup = pick(c2, "Backup uploader", candidates, "upl.backup")
     if st.button("Save uploaders", key="upl.save"):
         try:
             batches.set_uploaders(db, actor, scope, target, primary, backup)
         except OcmsError as exc:
-            st.error(" ".join(getattr(exc, "errors", {}).values()) or str(exc))
+            st.error(_message(exc))
             return
         notify("Uploaders saved.")
         st.rerun()

@@ -14,7 +14,7 @@ from ocms_data.ui.runtime import current_actor, database, show_notices
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_ON_LEAVE = "sensitive_unlocked"
-PER_VISIT_PREFIXES = ("cp.", "ss.", "sf.", "bs.")
+PER_VISIT_PREFIXES = ("cp.", "ss.", "sf.", "bs.", "co.")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ SCREENS = (
     Screen("pages/client_dashboard.py", "Client dashboard", ":material/dashboard:", "Clients", hidden=True),
     Screen("pages/sessions_grid.py", "Sessions grid", ":material/event_note:", "Sessions"),
     Screen("pages/activities.py", "Group activities", ":material/groups:", "Sessions"),
+    Screen("pages/courses.py", "Language courses", ":material/school:", "Sessions"),
     Screen("pages/session.py", "Session", ":material/event:", "Sessions", hidden=True),
     Screen("pages/service_form.py", "Service form", ":material/assignment:", "Sessions", hidden=True),
     Screen(

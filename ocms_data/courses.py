@@ -1,0 +1,89 @@
+"""Language Training courses: the Course Setup record that enrolment and exit forms name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ocms_data import audit, records
+from ocms_data.accounts import Actor
+from ocms_data.db import Database, rows
+from ocms_data.registry import Form, default_catalog
+from ocms_data.validation import problems_sql
+
+COURSE = "course"
+
+
+def course_form() -> Form:
+    return default_catalog().form(COURSE)
+
+
+@dataclass
+class CourseRecord:
+    """One course as stored, with what it still lacks for iCARE."""
+
+    id: int
+    values: dict
+    version: int
+    problems: list[dict]
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+
+def create(db: Database, actor: Actor, values: dict) -> int:
+    """Add a course to the actor's agency (green fields required; yellow ones may wait)."""
+    form = course_form()
+    clean, _ = records.clean(form, {f.name: f.default for f in form.fields if f.default} | values)
+
+    def apply(cur):
+        course_id = records.insert(cur, actor, form, clean)
+        audit.record(cur, actor, "create", "courses", course_id, clean)
+        return course_id
+
+    return db.write(apply)
+
+
+def get(db: Database, actor: Actor, course_id: int) -> CourseRecord:
+    """One course of the actor's agency (NotFound otherwise)."""
+    form = course_form()
+    with db.read() as cur:
+        stored, _ = records.read(cur, actor, form, course_id, "course")
+        found = rows(
+            cur,
+            f"SELECT field, need, message FROM ({problems_sql(form)}) p WHERE rec_id = $course ORDER BY need DESC, field",
+            {"agency": actor.agency_id, "course": course_id},
+        )
+    return CourseRecord(course_id, stored, stored["version"], found)
+
+
+def update(db: Database, actor: Actor, course_id: int, changes: dict, version: int) -> int:
+    """Save changed fields if nobody saved the course since `version`; returns the new version."""
+    form = course_form()
+    current = get(db, actor, course_id)
+    clean, _ = records.clean(form, changes, context=current.values, only=set(changes))
+
+    def apply(cur):
+        new_version = records.update(cur, actor, form, course_id, clean, version, what="course")
+        changed = {k: {"old": current.values.get(k), "new": v} for k, v in clean.items() if current.values.get(k) != v}
+        audit.record(cur, actor, "update", "courses", course_id, changed)
+        return new_version
+
+    return db.write(apply)
+
+
+def find(db: Database, actor: Actor, text: str = "", limit: int = 200) -> list[dict]:
+    """The agency's courses matching a name or code, with how many fields they lack and how many forms name them."""
+    text = text.strip().lower()
+    with db.read() as cur:
+        return rows(
+            cur,
+            f"WITH missing AS ({problems_sql(course_form())}) "
+            "SELECT co.id, co.name, co.course_code, co.start_date, co.end_date, "
+            "(SELECT count(*) FROM missing m WHERE m.rec_id = co.id) AS missing, "
+            "(SELECT count(*) FROM service_forms f WHERE f.course_id = co.id AND f.agency_id = co.agency_id) AS forms "
+            "FROM courses co WHERE co.agency_id = $agency "
+            "AND (contains(lower(coalesce(co.name, '')), $text) OR contains(lower(coalesce(co.course_code, '')), $text)) "
+            "ORDER BY co.start_date DESC NULLS LAST, co.name LIMIT $limit",
+            {"agency": actor.agency_id, "text": text, "limit": limit},
+        )

@@ -1,0 +1,95 @@
+"""Language Training courses: find and create courses, edit a course's setup (the iCARE Course Setup record)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ocms_data import courses, reference
+from ocms_data.accounts import Actor
+from ocms_data.courses import CourseRecord
+from ocms_data.db import Database
+from ocms_data.errors import StaleRecord, ValidationError
+from ocms_data.ui import forms
+from ocms_data.ui.forms import FormContext
+from ocms_data.ui.runtime import notify
+
+PAGE = "pages/courses.py"
+NEW = "co.new"
+
+
+def open_course(course_id: int) -> None:
+    st.switch_page(PAGE, query_params={"course": str(course_id)})
+
+
+def course_list(db: Database, actor: Actor) -> None:
+    """Every course of the agency with how much iCARE still needs; open one, or create a new one."""
+    with st.expander("Create a course"):
+        form = courses.course_form()
+        n = st.session_state.get(f"{NEW}.n", 0)
+        ctx = FormContext(f"{NEW}.{n}", {}, st.session_state.get(f"{NEW}.errors", {}))
+        values: dict = {}
+        forms.section_box(form.section("course"), ctx, values, {})
+        if st.button("Create course", type="primary", key=f"{NEW}.go"):
+            try:
+                course_id = courses.create(db, actor, values)
+            except ValidationError as exc:
+                st.session_state[f"{NEW}.errors"] = exc.errors
+                st.rerun()
+            st.session_state.pop(f"{NEW}.errors", None)
+            st.session_state[f"{NEW}.n"] = n + 1
+            notify(f"Created {values.get('name')}: now fill in its setup for iCARE.")
+            open_course(course_id)
+    text = st.text_input("Find a course by name or code", key="co.q")
+    found = courses.find(db, actor, text)
+    if not found:
+        st.info("No course matches.")
+        return
+    for c in found:
+        cols = st.columns([4, 2, 3, 2, 1], vertical_alignment="center")
+        cols[0].markdown(f"**{c['name']}** · {c['course_code'] or 'no code yet'}")
+        cols[1].caption(f"{c['start_date'] or '?'} to {c['end_date'] or '?'}")
+        cols[2].markdown(
+            ":green-background[Ready for iCARE]" if c["missing"] == 0 else f":orange-background[{c['missing']} missing]"
+        )
+        cols[3].caption(f"{c['forms']} enrolment/exit form(s)")
+        if cols[4].button("Open", key=f"co.open.{c['id']}"):
+            open_course(c["id"])
+
+
+def course_editor(db: Database, actor: Actor, record: CourseRecord) -> None:
+    """Every section of the course setup; missing iCARE fields are listed until it is ready."""
+    st.title(record.values["name"])
+    if st.button("All courses", icon=":material/arrow_back:"):
+        st.switch_page(PAGE)
+    if record.complete:
+        st.success("Ready for iCARE: the Course Setup row of this course is complete.")
+    else:
+        st.warning(
+            "Missing for iCARE (its enrolments and exits are held back until this is complete):"
+            + "".join(f"\n- {p['message']}" for p in record.problems)
+        )
+    prefix = f"co.{record.id}"
+    base = forms.editing_base(prefix, record)
+    ctx = FormContext(prefix, reference.all_labels(db, actor), st.session_state.get(f"{prefix}.__errors", {}))
+    form = courses.course_form()
+    forms.seed(ctx, form.fields, base.values)
+    st.caption(forms.LEGEND)
+    forms.shading()
+    values: dict = {}
+    for section in form.sections:
+        forms.section_box(section, ctx, values, {})
+    changed, _ = forms.changes(form, base.values, values)
+    label = f"Save {len(changed)} change(s)" if changed else "No changes to save"
+    if st.button(label, type="primary", disabled=not changed, key=f"{prefix}.save"):
+        try:
+            courses.update(db, actor, record.id, changed, base.version)
+        except ValidationError as exc:
+            st.session_state[f"{prefix}.__errors"] = exc.errors
+            notify("Nothing was saved: fix the fields marked below.", "error")
+            st.rerun()
+        except StaleRecord as exc:
+            st.error(str(exc))
+            return
+        forms.clear(prefix)
+        notify("Course saved.")
+        st.rerun()
