@@ -14,6 +14,8 @@ Two AppTest quirks are handled here (Streamlit 1.67):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from streamlit.testing.v1.element_tree import Block, Error
 
 from ocms_data import accounts
 from ocms_data.accounts import Actor
+from ocms_data.db import Database
 from ocms_data.ui import runtime, shell
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +45,18 @@ class NavigationPagesManager(PagesManager):
 
 def use_navigation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
+
+
+@contextmanager
+def app_database(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> Iterator[Database]:
+    """The database at `db_path` as the app sees it (OCMS_DB set, the navigation-mode fix applied)."""
+    monkeypatch.setenv("OCMS_DB", str(db_path))
+    monkeypatch.setenv("OCMS_SECRET", "test-secret")
+    use_navigation(monkeypatch)
+    yield runtime.database()
+    cached = runtime._databases.pop(str(db_path), None)
+    if cached is not None:
+        cached.close()
 
 
 def user_id(username: str) -> int:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ocms_data import accounts, demo
 from ocms_data.db import Database
+from tests.apptest_helpers import app_database
 
 AGENCY_A, AGENCY_B = "AAA", "BBB"
 
@@ -36,6 +38,13 @@ def db(db_path):
     database = Database(db_path)
     yield database
     database.close()
+
+
+@pytest.fixture
+def app_db(monkeypatch, db_path) -> Iterator[Database]:
+    """The test database as the app sees it, for AppTest tests."""
+    with app_database(monkeypatch, db_path) as database:
+        yield database
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ from tests.apptest_helpers import (
     rows_caption,
     start,
     title,
-    use_navigation,
     values,
     widget,
 )
@@ -39,18 +38,6 @@ from tests.conftest import AGENCY_A, AGENCY_B
 
 REG = "reg.Named"
 ANON = "reg.Anonymous"
-
-
-@pytest.fixture
-def app_db(monkeypatch, db_path) -> Database:
-    """The test database as the app sees it (OCMS_DB set, the navigation-mode fix applied)."""
-    monkeypatch.setenv("OCMS_DB", str(db_path))
-    monkeypatch.setenv("OCMS_SECRET", "test-secret")
-    use_navigation(monkeypatch)
-    yield runtime.database()
-    cached = runtime._databases.pop(str(db_path), None)
-    if cached is not None:
-        cached.close()
 
 
 def scalar(db: Database, sql: str, params: list | None = None):

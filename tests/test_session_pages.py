@@ -27,7 +27,6 @@ from tests.apptest_helpers import (
     rows_caption,
     start,
     title,
-    use_navigation,
     values,
 )
 from tests.conftest import AGENCY_A, AGENCY_B
@@ -45,18 +44,6 @@ IO_ANSWERS = {
 }
 B_NOTE = "Agency B confidential session note"
 NOT_SAVED = "Nothing was saved: fix the fields marked below."
-
-
-@pytest.fixture
-def app_db(monkeypatch, db_path) -> Database:
-    """The test database as the app sees it (OCMS_DB set, the navigation-mode fix applied)."""
-    monkeypatch.setenv("OCMS_DB", str(db_path))
-    monkeypatch.setenv("OCMS_SECRET", "test-secret")
-    use_navigation(monkeypatch)
-    yield runtime.database()
-    cached = runtime._databases.pop(str(db_path), None)
-    if cached is not None:
-        cached.close()
 
 
 @pytest.fixture
