@@ -9,6 +9,7 @@ from ocms_data.accounts import Actor
 from ocms_data.courses import CourseRecord
 from ocms_data.db import Database
 from ocms_data.errors import StaleRecord, ValidationError
+from ocms_data.registry import Need
 from ocms_data.ui import forms
 from ocms_data.ui.forms import FormContext
 from ocms_data.ui.runtime import notify
@@ -27,6 +28,7 @@ def course_list(db: Database, actor: Actor) -> None:
         form = courses.course_form()
         n = st.session_state.get(f"{NEW}.n", 0)
         ctx = FormContext(f"{NEW}.{n}", {}, st.session_state.get(f"{NEW}.errors", {}))
+        forms.seed(ctx, form.fields, {})  # empty to start with (a number box would otherwise show its minimum)
         values: dict = {}
         forms.section_box(form.section("course"), ctx, values, {})
         if st.button("Create course", type="primary", key=f"{NEW}.go"):
@@ -64,9 +66,11 @@ def course_editor(db: Database, actor: Actor, record: CourseRecord) -> None:
     if record.complete:
         st.success("Ready for iCARE: the Course Setup row of this course is complete.")
     else:
+        form = courses.course_form()
+        missing = ", ".join(form.field(p["field"]).label for p in record.problems)
         st.warning(
-            "Missing for iCARE (its enrolments and exits are held back until this is complete):"
-            + "".join(f"\n- {p['message']}" for p in record.problems)
+            f"Missing for iCARE ({len(record.problems)}): {missing}. "
+            "This course's enrolments and exits are held back until its setup is complete."
         )
     prefix = f"co.{record.id}"
     base = forms.editing_base(prefix, record)
@@ -77,7 +81,11 @@ def course_editor(db: Database, actor: Actor, record: CourseRecord) -> None:
     forms.shading()
     values: dict = {}
     for section in form.sections:
-        forms.section_box(section, ctx, values, {})
+        if any(f.need in (Need.TO_SAVE, Need.FOR_ICARE) for f in section.fields):
+            forms.section_box(section, ctx, values, {})
+        else:  # optional details (skill levels, target groups...) stay folded until wanted
+            with st.expander(section.label):
+                values.update(forms.section_inputs(section, ctx))
     changed, _ = forms.changes(form, base.values, values)
     label = f"Save {len(changed)} change(s)" if changed else "No changes to save"
     if st.button(label, type="primary", disabled=not changed, key=f"{prefix}.save"):
