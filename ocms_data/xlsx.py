@@ -6,6 +6,7 @@ import io
 import math
 import re
 import zipfile
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 
 import pandas as pd
@@ -97,14 +98,20 @@ def _escape(arr: pa.Array) -> pa.Array:
     return arr
 
 
-def rows_xml(frame: pd.DataFrame, first_row: int, style: int, literal_style: int) -> str:
-    """`<row>` elements for a frame from `first_row` (1-based): text inline (never a formula), numbers as numbers.
+def rows_xml(frame: pd.DataFrame, first_row: int, style: int, literal_style: int, chunk: int = 2000) -> Iterator[str]:
+    """`<row>` elements for a frame from `first_row` (1-based), `chunk` rows at a time.
+
+    Text is written inline (never a formula), numbers as numbers.
 
     XlsxWriter's per-cell Python cost is what limits big workbooks; the rows are plain and alike, so they
     are built here column by column with Arrow string kernels and appended to the sheet XlsxWriter wrote.
+    Yielding chunks keeps memory to one chunk's XML however large the frame.
     """
-    if frame.empty:
-        return ""
+    for start in range(0, len(frame), chunk):
+        yield _chunk_xml(frame.iloc[start : start + chunk], first_row + start, style, literal_style)
+
+
+def _chunk_xml(frame: pd.DataFrame, first_row: int, style: int, literal_style: int) -> str:
     numbers = pa.array([str(n) for n in range(first_row, first_row + len(frame))], pa.string())
     xml = pa.array([""] * len(frame), pa.string())
     for j, name in enumerate(frame.columns):
@@ -136,25 +143,27 @@ def rows_xml(frame: pd.DataFrame, first_row: int, style: int, literal_style: int
     return "".join(rows.to_pylist())
 
 
-def append_rows(xlsx: bytes, sheet: int, rows: str, last_row: int, last_col: int) -> bytes:
-    """Add rows XML to the end of one worksheet of a finished workbook and widen its dimension."""
+def append_rows(xlsx: bytes, sheet: int, rows: Iterable[str], last_row: int, last_col: int) -> bytes:
+    """Stream rows XML to the end of one worksheet of a finished workbook and widen its dimension."""
     name = f"xl/worksheets/sheet{sheet}.xml"
     source, out = zipfile.ZipFile(io.BytesIO(xlsx)), io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for item in source.infolist():
             data = source.read(item.filename)
-            if item.filename == name:
-                xml = data.decode("utf-8")
-                xml = re.sub(
-                    r'<dimension ref="[^"]*"/>',
-                    f'<dimension ref="A1:{xl_col_to_name(last_col)}{last_row}"/>',
-                    xml,
-                    count=1,
-                )
-                if "<sheetData/>" in xml:
-                    xml = xml.replace("<sheetData/>", f"<sheetData>{rows}</sheetData>", 1)
-                else:
-                    xml = xml.replace("</sheetData>", f"{rows}</sheetData>", 1)
-                data = xml.encode("utf-8")
-            target.writestr(item, data)
+            if item.filename != name:
+                target.writestr(item, data)
+                continue
+            xml = re.sub(
+                r'<dimension ref="[^"]*"/>',
+                f'<dimension ref="A1:{xl_col_to_name(last_col)}{last_row}"/>',
+                data.decode("utf-8"),
+                count=1,
+            ).replace("<sheetData/>", "<sheetData></sheetData>", 1)
+            head, tail = xml.split("</sheetData>", 1)
+            item.compress_type = zipfile.ZIP_DEFLATED
+            with target.open(item, "w", force_zip64=True) as sheet_xml:
+                sheet_xml.write(head.encode("utf-8"))
+                for part in rows:
+                    sheet_xml.write(part.encode("utf-8"))
+                sheet_xml.write(f"</sheetData>{tail}".encode())
     return out.getvalue()
