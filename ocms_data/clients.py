@@ -223,15 +223,15 @@ def set_family(db: Database, actor: Actor, client_id: int, family: str, version:
 
     def apply(cur):
         code = _family_code(cur, actor, family)
-        res = cur.execute(
+        (count,) = cur.execute(
             "UPDATE clients SET family_code = ?, version = version + 1, updated_at = current_timestamp, "
-            "updated_by = ? WHERE id = ? AND agency_id = ? AND version = ? AND client_type = 'Named' RETURNING version",
+            "updated_by = ? WHERE id = ? AND agency_id = ? AND version = ? AND client_type = 'Named'",
             [code, actor.user_id, client_id, actor.agency_id, version],
-        ).fetchall()
-        if not res:
+        ).fetchone()
+        if not count:
             raise StaleRecord(records.stale_message(cur, actor, "clients", client_id, "client"))
         audit.record(cur, actor, "update", "clients", client_id, {"family_code": code})
-        return res[0][0]
+        return version + 1
 
     return db.write(apply)
 

@@ -102,15 +102,16 @@ def update(
     check_refs(cur, actor, form, values, tables)
     row = {**row, **(extra or {})}
     sets = "".join(f"{k} = ?, " for k in row)
-    done = cur.execute(
+    # the updated-row count, not RETURNING: DuckDB materialises the whole (wide) row for RETURNING (~13 ms)
+    (count,) = cur.execute(
         f"UPDATE {form.table} SET {sets}version = version + 1, updated_at = current_timestamp, updated_by = ? "
-        "WHERE id = ? AND agency_id = ? AND version = ? RETURNING version",
+        "WHERE id = ? AND agency_id = ? AND version = ?",
         [*row.values(), actor.user_id, rec_id, actor.agency_id, version],
-    ).fetchall()
-    if not done:
+    ).fetchone()
+    if not count:
         raise StaleRecord(stale_message(cur, actor, form.table, rec_id, what))
     write_children(cur, actor, form, rec_id, multi, refs, tables or {})
-    return done[0][0]
+    return version + 1
 
 
 def write_children(cur, actor: Actor, form: Form, rec_id: int, multi: dict, refs: dict, tables: dict) -> None:
