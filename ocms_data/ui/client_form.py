@@ -11,7 +11,7 @@ from ocms_data import accounts, audit, clients, reference
 from ocms_data.accounts import Actor
 from ocms_data.clients import ANONYMOUS, NAMED, NEW_FAMILY, ClientRecord
 from ocms_data.db import Database
-from ocms_data.errors import OcmsError, StaleRecord, ValidationError
+from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.registry import Form, Need
 from ocms_data.ui import forms
 from ocms_data.ui.forms import FormContext
@@ -84,10 +84,6 @@ def _sections(
     return values
 
 
-def _errors_key(prefix: str) -> str:
-    return f"{prefix}.__errors"
-
-
 def _show_duplicates(dups: clients.Duplicates) -> None:
     st.warning("This client may already be registered. Open the existing profile, or register anyway.")
     for r in dups.by_name:
@@ -107,7 +103,7 @@ def registration(db: Database, actor: Actor, client_type: str, relative_id: int 
     """The Register Client form; on success the new profile opens."""
     form = clients.form_for(client_type)
     prefix = f"reg.{client_type}" + (f".rel{relative_id}" if relative_id else "")
-    ctx = FormContext(prefix, refs(db, actor), st.session_state.get(_errors_key(prefix), {}))
+    ctx = FormContext(prefix, refs(db, actor), forms.field_errors(prefix))
     ctx.hidden = {f.name for f in form.fields if f.need is Need.AUTO} | {"family_code"}
     defaults = {f.name: f.default for f in form.fields if f.default}
     defaults.update(
@@ -169,10 +165,8 @@ def registration(db: Database, actor: Actor, client_type: str, relative_id: int 
             relative_id=relative_id if client_type == NAMED else None,
         )
     except ValidationError as exc:
-        st.session_state[_errors_key(prefix)] = exc.errors
         st.session_state.pop(dups_key, None)
-        notify("Nothing was saved: fix the fields marked below.", "error")
-        st.rerun()
+        forms.refuse(prefix, exc)
     forms.clear(prefix)
     notify(f"Registered {clients.get(db, actor, new_id).name}.")
     open_profile(new_id)
@@ -228,7 +222,7 @@ def profile(db: Database, actor: Actor, record: ClientRecord) -> None:
     target = f"client:{record.id}"
     unlocked = st.session_state.get(LOCK_ON_LEAVE) == target
     prefix, base = _editing(db, actor, record, unlocked)
-    ctx = FormContext(prefix, refs(db, actor), st.session_state.get(_errors_key(prefix), {}))
+    ctx = FormContext(prefix, refs(db, actor), forms.field_errors(prefix))
     ctx.hidden = {"client_no", "client_type"}
     ctx.read_only = {"family_code"}
     if not (actor.is_admin or base.values.get("created_by") == actor.user_id):
@@ -243,20 +237,14 @@ def profile(db: Database, actor: Actor, record: ClientRecord) -> None:
     values.pop("privacy_ack", None)
     changed, changed_tables = forms.changes(form, base.values, values, base.tables, tables)
     count = len(changed) + len(changed_tables)
-    label = f"Save {count} change(s)" if count else "No changes to save"
-    if st.button(label, type="primary", disabled=not count, key=f"{prefix}.save"):
-        try:
-            clients.update(db, actor, record.id, changed, base.version, changed_tables, sensitive_unlocked=unlocked)
-        except ValidationError as exc:
-            st.session_state[_errors_key(prefix)] = exc.errors
-            notify("Nothing was saved: fix the fields marked below.", "error")
-            st.rerun()
-        except StaleRecord as exc:
-            st.error(str(exc), icon=":material/sync_problem:")
-            return
-        forms.clear(prefix)
-        notify("Saved.")
-        st.rerun()
+    forms.save_changes(
+        prefix,
+        count,
+        lambda: clients.update(
+            db, actor, record.id, changed, base.version, changed_tables, sensitive_unlocked=unlocked
+        ),
+        "Saved.",
+    )
 
 
 def _changed_meanwhile(prefix: str) -> None:

@@ -8,7 +8,7 @@ from ocms_data import courses, reference
 from ocms_data.accounts import Actor
 from ocms_data.courses import CourseRecord
 from ocms_data.db import Database
-from ocms_data.errors import StaleRecord, ValidationError
+from ocms_data.errors import ValidationError
 from ocms_data.registry import Need
 from ocms_data.ui import forms
 from ocms_data.ui.forms import FormContext
@@ -74,7 +74,7 @@ def course_editor(db: Database, actor: Actor, record: CourseRecord) -> None:
         )
     prefix = f"co.{record.id}"
     base = forms.editing_base(prefix, record)
-    ctx = FormContext(prefix, reference.all_labels(db, actor), st.session_state.get(f"{prefix}.__errors", {}))
+    ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors(prefix))
     form = courses.course_form()
     forms.seed(ctx, form.fields, base.values)
     st.caption(forms.LEGEND)
@@ -87,17 +87,6 @@ def course_editor(db: Database, actor: Actor, record: CourseRecord) -> None:
             with st.expander(section.label):
                 values.update(forms.section_inputs(section, ctx))
     changed, _ = forms.changes(form, base.values, values)
-    label = f"Save {len(changed)} change(s)" if changed else "No changes to save"
-    if st.button(label, type="primary", disabled=not changed, key=f"{prefix}.save"):
-        try:
-            courses.update(db, actor, record.id, changed, base.version)
-        except ValidationError as exc:
-            st.session_state[f"{prefix}.__errors"] = exc.errors
-            notify("Nothing was saved: fix the fields marked below.", "error")
-            st.rerun()
-        except StaleRecord as exc:
-            st.error(str(exc))
-            return
-        forms.clear(prefix)
-        notify("Course saved.")
-        st.rerun()
+    forms.save_changes(
+        prefix, len(changed), lambda: courses.update(db, actor, record.id, changed, base.version), "Course saved."
+    )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 import pandas as pd
 import streamlit as st
 
+from ocms_data.errors import StaleRecord, ValidationError
 from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need, Section, default_catalog
+from ocms_data.ui.runtime import notify
 
 LEGEND = (
     ":green-background[green] required to save · :yellow-background[yellow] required for iCARE · "
@@ -212,6 +215,39 @@ def section_box(section: Section, ctx: FormContext, values: dict, tables: dict) 
             tables[section.key] = rows_input(section, ctx, tables.get(section.key, []))
         else:
             values.update(section_inputs(section, ctx))
+
+
+def errors_key(prefix: str) -> str:
+    """Where a form's field messages wait for the next run (set when a save was refused)."""
+    return f"{prefix}.__errors"
+
+
+def field_errors(prefix: str) -> dict[str, str]:
+    return st.session_state.get(errors_key(prefix), {})
+
+
+def refuse(prefix: str, exc: ValidationError) -> None:
+    """Keep the field messages of a refused save and show them on the next run (nothing was saved)."""
+    st.session_state[errors_key(prefix)] = exc.errors
+    notify("Nothing was saved: fix the fields marked below.", "error")
+    st.rerun()
+
+
+def save_changes(prefix: str, count: int, save: Callable[[], object], saved: str) -> None:
+    """The Save button of an edit form: saves the changes, or marks the refused fields, or says who saved first."""
+    label = f"Save {count} change(s)" if count else "No changes to save"
+    if not st.button(label, type="primary", disabled=not count, key=f"{prefix}.save"):
+        return
+    try:
+        save()
+    except ValidationError as exc:
+        refuse(prefix, exc)
+    except StaleRecord as exc:
+        st.error(str(exc), icon=":material/sync_problem:")
+        return
+    clear(prefix)
+    notify(saved)
+    st.rerun()
 
 
 def clear(prefix: str) -> None:

@@ -9,7 +9,7 @@ import streamlit as st
 from ocms_data import clients, groups, reference, sessions
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
-from ocms_data.errors import OcmsError, StaleRecord, ValidationError
+from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.registry import default_catalog
 from ocms_data.sessions import FormRecord, SessionRecord
 from ocms_data.ui import forms
@@ -34,10 +34,6 @@ def open_form(form_id: int) -> None:
 
 def _status(complete: bool) -> str:
     return GREEN if complete else PINK
-
-
-def _errors_key(prefix: str) -> str:
-    return f"{prefix}.__errors"
 
 
 def _site_defaults(db: Database, actor: Actor, ctx: FormContext):
@@ -66,7 +62,7 @@ def _logistics(db: Database, actor: Actor, ctx: FormContext, group: bool | None)
 def begin(db: Database, actor: Actor, client_id: int | None, activity_id: int | None) -> None:
     """The Begin Session form; on save the new session opens (with the client or activity added)."""
     prefix = "bs"
-    ctx = FormContext(prefix, reference.all_labels(db, actor), st.session_state.get(_errors_key(prefix), {}))
+    ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors(prefix))
     form = sessions.session_form()
     defaults = {f.name: f.default for f in form.fields if f.default} | {
         "service_date": date.today(),
@@ -98,9 +94,7 @@ def begin(db: Database, actor: Actor, client_id: int | None, activity_id: int | 
         else:
             new_id = sessions.begin(db, actor, values, [client_id] if client_id else [])
     except ValidationError as exc:
-        st.session_state[_errors_key(prefix)] = exc.errors
-        notify("Nothing was saved: fix the fields marked below.", "error")
-        st.rerun()
+        forms.refuse(prefix, exc)
     forms.clear(prefix)
     notify("Session saved. Now add clients and service forms.")
     open_session(new_id)
@@ -122,26 +116,16 @@ def logistics_editor(db: Database, actor: Actor, record: SessionRecord) -> None:
     """The session's logistics, editable, saved with a check that nobody saved in between."""
     prefix = f"ss.{record.id}"
     base = forms.editing_base(prefix, record)
-    ctx = FormContext(prefix, reference.all_labels(db, actor), st.session_state.get(_errors_key(prefix), {}))
+    ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors(prefix))
     ctx.read_only = {"session_type"}
     form = sessions.session_form()
     forms.seed(ctx, form.fields, base.values)
     with st.expander("Session details", expanded=bool(ctx.errors)):
         values = _logistics(db, actor, ctx, record.group)
         changed, _ = forms.changes(form, base.values, values)
-        label = f"Save {len(changed)} change(s)" if changed else "No changes to save"
-        if st.button(label, disabled=not changed, key=f"{prefix}.save", type="primary"):
-            try:
-                sessions.update(db, actor, record.id, changed, base.version)
-            except ValidationError as exc:
-                st.session_state[_errors_key(prefix)] = exc.errors
-                st.rerun()
-            except StaleRecord as exc:
-                st.error(str(exc))
-                return
-            forms.clear(prefix)
-            notify("Session saved.")
-            st.rerun()
+        forms.save_changes(
+            prefix, len(changed), lambda: sessions.update(db, actor, record.id, changed, base.version), "Session saved."
+        )
 
 
 def copy_tool(db: Database, actor: Actor, record: SessionRecord) -> None:
@@ -311,7 +295,7 @@ def form_editor(db: Database, actor: Actor, record: FormRecord) -> None:
         open_session(record.session_id)
     prefix = f"sf.{record.id}"
     base = forms.editing_base(prefix, record)
-    ctx = FormContext(prefix, reference.all_labels(db, actor), st.session_state.get(_errors_key(prefix), {}))
+    ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors(prefix))
     form = record.form
     forms.seed(ctx, form.fields, base.values)
     if record.version != base.version:
@@ -322,20 +306,9 @@ def form_editor(db: Database, actor: Actor, record: FormRecord) -> None:
     for section in form.sections:
         forms.section_box(section, ctx, values, {})
     changed, _ = forms.changes(form, base.values, values)
-    label = f"Save {len(changed)} change(s)" if changed else "No changes to save"
-    if st.button(label, type="primary", disabled=not changed, key=f"{prefix}.save"):
-        try:
-            sessions.save_form(db, actor, record.id, changed, base.version)
-        except ValidationError as exc:
-            st.session_state[_errors_key(prefix)] = exc.errors
-            notify("Nothing was saved: fix the fields marked below.", "error")
-            st.rerun()
-        except StaleRecord as exc:
-            st.error(str(exc))
-            return
-        forms.clear(prefix)
-        notify("Form saved.")
-        st.rerun()
+    forms.save_changes(
+        prefix, len(changed), lambda: sessions.save_form(db, actor, record.id, changed, base.version), "Form saved."
+    )
     if form.role == "service":
         _remove_form_tool(db, actor, record)
 
@@ -430,7 +403,7 @@ def activities(db: Database, actor: Actor) -> None:
     form = groups.activity_form()
     with st.expander("Create a group activity"):
         prefix = f"act.new.{st.session_state.get('act.new.n', 0)}"
-        ctx = FormContext(prefix, reference.all_labels(db, actor), st.session_state.get(_errors_key("act.new"), {}))
+        ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors("act.new"))
         ctx.hidden = {"created_by"}
         forms.seed(ctx, form.fields, {f.name: f.default for f in form.fields if f.default})
         values: dict = {}
@@ -439,9 +412,9 @@ def activities(db: Database, actor: Actor) -> None:
             try:
                 groups.create_activity(db, actor, values)
             except ValidationError as exc:
-                st.session_state[_errors_key("act.new")] = exc.errors
+                st.session_state[forms.errors_key("act.new")] = exc.errors
                 st.rerun()
-            st.session_state.pop(_errors_key("act.new"), None)
+            st.session_state.pop(forms.errors_key("act.new"), None)
             st.session_state["act.new.n"] = st.session_state.get("act.new.n", 0) + 1
             notify(f"Created {values.get('name')}.")
             st.rerun()
