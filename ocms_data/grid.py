@@ -187,13 +187,16 @@ def edited_value(form: Form, name: str, shown, ref_labels: Callable[[Field], dic
         raise ValidationError({name: str(exc)}) from None
 
 
-def where_clause(form: Form, fields: list[Field], query: GridQuery, search: tuple[str, list]) -> tuple[str, list]:
-    """WHERE over alias `t` for the actor's agency (parameter 1), search, filters, incomplete."""
+def where_clause(form: Form, query: GridQuery, search: tuple[str, list]) -> tuple[str, list]:
+    """WHERE over alias `t` for the actor's agency (parameter 1), search, filters, incomplete.
+
+    Filters may name any grid field of the form, shown or not.
+    """
     parts, params = ["t.agency_id = ?"], []
     pred, search_params = search
     parts.append(pred)
     params += search_params
-    by_name = {f.name: f for f in fields}
+    by_name = {f.name: f for f in grid_fields(form)}
     for name, chosen in query.filters.items():
         f = by_name.get(name)
         if f is None or not chosen:
@@ -210,12 +213,12 @@ def page_sql(
     form: Form, fields: list[Field], query: GridQuery, search: tuple[str, list], *, all_rows: bool = False
 ) -> tuple[str, str, list]:
     """The page query (or every matching row) and the count query; both take the agency id first."""
-    where, params = where_clause(form, fields, query, search)
+    where, params = where_clause(form, query, search)
     names, labels = missing_columns(form)
     if form.scope:
         names = f"CASE WHEN {form.scope} THEN {names} ELSE '' END"
         labels = f"CASE WHEN {form.scope} THEN {labels} ELSE '' END"
-    sortable = {f.name for f in fields}
+    sortable = {f.name for f in grid_fields(form)}
     order = query.sort if query.sort in sortable else "id"
     direction = "DESC" if query.descending else "ASC"
     order_by = f"ORDER BY t.{order} {direction} NULLS LAST, t.id"

@@ -457,7 +457,7 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     form = session_form()
     fields = grid_fields(form, columns)
     where, params = _grid_where(actor, query)
-    order = query.sort if query.sort in {f.name for f in fields} else "service_date"
+    order = query.sort if query.sort in {f.name for f in grid_fields(form)} else "service_date"
     direction = "ASC" if query.sort and not query.descending else "DESC"
     with db.read() as cur:
         total = cur.execute(f"SELECT count(*) FROM sessions t WHERE {where}", params).fetchall()[0][0]
