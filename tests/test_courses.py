@@ -9,7 +9,8 @@ import pytest
 
 from ocms_data import clients, courses, sessions
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
-from ocms_data.icare import engine
+from ocms_data.icare import batches, engine, workbook
+from tests.conftest import actor
 
 MONTH = engine.previous_month()
 DAY = engine.parse_month(MONTH)[0] + timedelta(days=9)
@@ -180,6 +181,23 @@ def test_the_course_of_an_enrolment_is_sent_once_it_is_fixed(db, worker_a):
     run = engine.collect(db, worker_a, MONTH)
     assert _rows(run, SETUP, course_id) == (1, [])
     assert _rows(run, ENROL, form_id) == (1, [])
+
+
+def test_a_voided_course_setup_goes_again_while_its_enrolment_stays_sent(db, worker_a):
+    uploader = actor(db, "uploader.aaa")
+    course_id = courses.create(db, worker_a, COMPLETE_COURSE)
+    form_id = _enrolment(db, worker_a, course_id)
+    run = engine.collect(db, uploader, MONTH)
+    made = batches.finalise(db, uploader, run, workbook.export(run, "AAA", {}))
+    assert _rows(engine.collect(db, uploader, MONTH), SETUP, course_id)[0] == 0
+    with db.read() as cur:
+        setup_batch = cur.execute(
+            "SELECT id FROM icare_batches WHERE template = ? AND id IN ?", [SETUP, list(made.batches)]
+        ).fetchone()[0]
+    batches.void(db, uploader, setup_batch, "iCARE rejected the file")
+    again = engine.collect(db, uploader, MONTH)
+    assert _rows(again, SETUP, course_id) == (1, [])
+    assert _rows(again, ENROL, form_id)[0] == 0
 
 
 def test_enrolment_cannot_name_another_agencys_course(db, worker_a, worker_b):

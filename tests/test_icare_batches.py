@@ -420,6 +420,14 @@ def test_a_workbook_whose_technical_ids_match_no_template_is_refused(returned_wo
     assert "technical ids do not match" in _refused(returned_world, out.getvalue())
 
 
+def test_a_template_without_rows_is_refused(returned_world):
+    book = openpyxl.load_workbook(io.BytesIO(returned_world.files.files[IO][1]))
+    book["iCARE Template"].delete_rows(4, book["iCARE Template"].max_row)
+    out = io.BytesIO()
+    book.save(out)
+    assert "no rows" in _refused(returned_world, out.getvalue())
+
+
 def test_another_agency_final_file_is_refused(returned_world):
     b_io = returned_world.b_files.files[IO][1]
     assert "No row of this file matches" in _refused(returned_world, returned(b_io, {0: REJECTED.format(n=1)}))
@@ -516,3 +524,20 @@ def test_a_row_changed_in_excel_is_counted_as_unmatched_and_changes_nothing(retu
     assert got.unchanged == sheet.max_row - 4
     after = icare_state(world.db)
     assert {k: v for k, v in after.items() if k != "audit"} == {k: v for k, v in before.items() if k != "audit"}
+
+
+def test_a_void_of_the_profile_batch_sends_the_profiles_again(tmp_path_factory):
+    """Clients whose profile batch was voided go again, though their services stay in live batches."""
+    template, _crafted = world_template(tmp_path_factory)
+    db = open_copy(template, tmp_path_factory.mktemp("void-profiles"))
+    uploader = actor(db, "uploader.aaa")
+    run, files = draft(db, uploader)
+    assert good_ids(run, CP)
+    made = batches.finalise(db, uploader, run, files)
+    assert engine.collect(db, uploader, MONTH).results[CP].good == 0
+    batches.void(db, uploader, batch_of(db, made, CP), "iCARE rejected the file")
+    again = engine.collect(db, uploader, MONTH)
+    assert good_ids(again, CP) == good_ids(run, CP)
+    for key in SERVICE_TEMPLATES:
+        assert not all_ids(again, key) & good_ids(run, key)
+    db.close()

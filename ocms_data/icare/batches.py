@@ -296,6 +296,8 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
             {"file": "This is not an iCARE template this system writes: its technical ids do not match."}
         )
     data_rows = [r for r in sheet[3:] if any(v not in (None, "") for v in r)]
+    if not data_rows:
+        raise ValidationError({"file": "This file has no rows: there is nothing of a batch to mark."})
     details_at = [c.tech_id for c in template.columns].index("processing_details")
     keyed = [
         (row_key([v for j, v in enumerate(r) if j != details_at]), str(r[details_at] or "").strip()) for r in data_rows
@@ -304,7 +306,7 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
     def apply(cur):
         _require_designated(cur, actor)
         batch_id, waiting = _batch_of(cur, actor, template, [k for k, _ in keyed])
-        if data_rows and batch_id is None:
+        if batch_id is None:
             raise ValidationError({"file": "No row of this file matches a final batch of your agency."})
         counts = {"accepted": 0, "rejected": 0, "unchanged": 0, "unmatched": 0}
         for key, details in keyed:

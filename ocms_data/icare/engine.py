@@ -405,7 +405,7 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
             results[t.key] = _rows_and_errors(cur, t, sql, params, today)
         client_ids = sorted(
             {int(i) for r in results.values() for i in r.frame["_client_id"].dropna()}
-            | (set() if filters.narrowed else _sent_clients(cur, actor))
+            | (set() if filters.narrowed else _sent_again(cur, actor, "clients"))
         )
         cur.register("wanted_clients", pd.DataFrame({"id": pd.array(client_ids, dtype="Int64")}))
         profile = catalog.templates["client_profile"]
@@ -422,6 +422,7 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
                 if r.template.entity == "service_forms"
                 for i in r.frame["_course_id"].dropna()
             }
+            | (set() if filters.narrowed else _sent_again(cur, actor, "courses"))
         )
         cur.register("wanted_courses", pd.DataFrame({"id": pd.array(course_ids, dtype="Int64")}))
         setup = catalog.templates["lt_course_setup"]
@@ -444,12 +445,15 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
     return Run(month, filters, {t.key: results[t.key] for t in templates})
 
 
-def _sent_clients(cur, actor: Actor) -> set[int]:
-    """Clients a live batch holds who changed since (or whom iCARE rejected): their profile goes again."""
+def _sent_again(cur, actor: Actor, entity: str) -> set[int]:
+    """Clients or courses once in a batch whose live iCARE copy is not current.
+
+    That is: changed since, rejected by iCARE, or their batch voided. Their profile or course setup goes
+    again whatever services this run holds.
+    """
     found = cur.execute(
-        "SELECT c.id FROM clients c WHERE c.agency_id = ? AND c.id IN (SELECT r.rec_id FROM icare_records r "
-        "JOIN icare_batches b ON b.id = r.batch_id WHERE r.entity = 'clients' AND r.agency_id = ? "
-        f"AND b.voided_at IS NULL) AND {changed_since_sent('clients', 'c')}",
+        f"SELECT x.id FROM {entity} x WHERE x.agency_id = ? AND x.id IN (SELECT r.rec_id FROM icare_records r "
+        f"WHERE r.entity = '{entity}' AND r.agency_id = ?) AND {changed_since_sent(entity, 'x')}",
         [actor.agency_id, actor.agency_id],
     ).fetchall()
     return {r[0] for r in found}
