@@ -96,7 +96,16 @@ def _attach(cur, actor: Actor, session_id: int, session_type: str, activity_id: 
     audit.record(cur, actor, "set_activity", "sessions", session_id, {"activity": activity_id})
 
 
-SETTINGS = ("funded_by", "referred_by", "attended", "volunteer_hours", "service_status", "leaving_reason")
+SETTINGS = (
+    "funded_by",
+    "referred_by",
+    "attended",
+    "volunteer_hours",
+    "service_status",
+    "leaving_reason",
+    "end_date",
+    "projected_end_date",
+)
 
 
 def apply_attendee_settings(db: Database, actor: Actor, session_id: int, settings: dict) -> int:

@@ -763,6 +763,36 @@ def test_group_session_from_an_activity_with_attendees_and_settings(app_db, work
     assert values(at.error) == ["Incomplete:\n- 1 service form(s) still incomplete (pink below)."]
 
 
+@pytest.mark.parametrize(
+    ("status", "date_field"), [("Completed", "end_date"), ("Ongoing", "projected_end_date")], ids=["ended", "ongoing"]
+)
+def test_community_connections_settings_complete_every_attendee(app_db, worker, status, date_field):
+    """The panel offers every setting a CC attendee form needs (with its end or projected end date)."""
+    aid = groups.create_activity(app_db, worker, {"name": "Walking club", "activity_type": "Community Connections"})
+    sid = groups.begin_group_session(app_db, worker, aid, logistics(worker), free_clients(app_db, 3))
+    at = goto(start("worker.aaa"), "session", session=sid)
+    funder = scalar(app_db, "SELECT id FROM funders WHERE agency_id = ? AND is_icare", [worker.agency_id])
+    chosen = {
+        "funded_by": funder,
+        "attended": "Yes",
+        "referred_by": "Not referred",
+        "support_received": "No",
+        "service_status": status,
+    }
+    for name, value in chosen.items():
+        at.selectbox(key=f"set.{sid}.{name}").select(value)
+    at.number_input(key=f"set.{sid}.volunteer_hours").set_value(2)
+    at.date_input(key=f"set.{sid}.{date_field}").set_value(TODAY)
+    click(at, label="Apply to all attendees")
+    assert "Settings applied to 3 attendee form(s)." in values(at.success)
+    attendee_forms = [f for f in sessions.get(app_db, worker, sid).forms if f["client_id"] is not None]
+    assert len(attendee_forms) == 3
+    for f in attendee_forms:
+        rec = sessions.get_form(app_db, worker, f["id"])
+        assert rec.problems == [], rec.problems
+        assert rec.values["volunteer_hours"] == 2 and rec.values[date_field] == TODAY
+
+
 def test_attendee_settings_apply_only_what_was_chosen(app_db, worker):
     aid = groups.create_activity(
         app_db, worker, {"name": "Conversation club", "activity_type": "Community Connections"}
