@@ -536,12 +536,16 @@ def client_sessions(db: Database, actor: Actor, client_id: int) -> list[dict]:
 
 
 def my_incomplete(db: Database, actor: Actor, limit: int = 200) -> list[dict]:
-    """My Incomplete Sessions: every session the actor is staff on that is not complete, oldest first."""
+    """My Incomplete Sessions: the oldest `limit` sessions the actor is staff on that are not complete.
+
+    Each row carries `total`, how many such sessions there are in all.
+    """
     with db.read() as cur:
         return rows(
             cur,
             "SELECT s.id, s.service_date, s.session_type, count(DISTINCT p.rec_id) FILTER (WHERE p.form <> 'session') "
-            "AS incomplete_forms, count(*) AS problems, string_agg(DISTINCT p.message, ' ') AS missing "
+            "AS incomplete_forms, count(*) AS problems, string_agg(DISTINCT p.message, ' ') AS missing, "
+            "count(*) OVER () AS total "
             "FROM sessions_refs r JOIN sessions s ON s.id = r.parent_id AND s.agency_id = r.agency_id "
             "JOIN problems p ON p.session_id = s.id AND p.agency_id = s.agency_id "
             "WHERE r.agency_id = ? AND r.field = 'staff' AND r.ref_id = ? "

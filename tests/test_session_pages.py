@@ -8,6 +8,7 @@ the outcome in the database as well as on the screen.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
 
 import pytest
@@ -1059,6 +1060,22 @@ def test_my_incomplete_sessions_oldest_first_with_fix(app_db, worker):
     goto(at, "home")
     assert f"fix.{oldest}" not in keys(at.button)
     assert f"fix.{middle}" in keys(at.button) and f"fix.{recent}" in keys(at.button)
+
+
+def test_home_counts_every_incomplete_session_when_it_lists_only_the_oldest(app_db, worker, monkeypatch):
+    for when in (3, 2, 1):
+        new_session(app_db, worker, service_date=TODAY - timedelta(days=when))
+    total = len(sessions.my_incomplete(app_db, worker, limit=10_000))
+    listed = sessions.my_incomplete(app_db, worker, limit=2)
+    monkeypatch.setattr(sessions, "my_incomplete", functools.partial(sessions.my_incomplete, limit=2))
+    at = start("worker.aaa")
+    assert [s.value for s in at.subheader if s.value.startswith("My Incomplete")] == [
+        f"My Incomplete Sessions ({total})"
+    ]
+    assert [k for k in keys(at.button) if k.startswith("fix.")] == [f"fix.{r['id']}" for r in listed]
+    assert f"The oldest 2 of {total}: the Sessions grid lists them all (Worker, Status: Incomplete)." in values(
+        at.caption
+    )
 
 
 def test_home_says_when_every_session_is_complete(app_db, worker):

@@ -17,6 +17,7 @@ from ocms_data.ui.forms import FormContext, pick
 from ocms_data.ui.runtime import notify, run_safely
 
 SESSION_PAGE = "pages/session.py"
+SESSIONS_GRID_PAGE = "pages/sessions_grid.py"
 FORM_PAGE = "pages/service_form.py"
 DASHBOARD_PAGE = "pages/client_dashboard.py"
 PROFILE_PAGE = "pages/client_profile.py"
@@ -360,9 +361,15 @@ def dashboard(db: Database, actor: Actor, client_id: int) -> None:
 def incomplete_sessions(db: Database, actor: Actor) -> None:
     """My Incomplete Sessions: oldest first, with what is missing and a way to fix each."""
     found = sessions.my_incomplete(db, actor)
-    st.subheader(f"My Incomplete Sessions ({len(found)})", anchor=False)
+    total = found[0]["total"] if found else 0
+    st.subheader(f"My Incomplete Sessions ({total})", anchor=False)
     if not found:
         st.success("All your sessions are complete.")
+    elif total > len(found):
+        st.caption(
+            f"The oldest {len(found)} of {total}: the Sessions grid lists them all (Worker, Status: Incomplete)."
+        )
+        st.page_link(SESSIONS_GRID_PAGE, label="Open the sessions grid", icon=":material/event_note:")
     for r in found:
         cols = st.columns([2, 3, 5, 1], vertical_alignment="center")
         cols[0].write(str(r["service_date"]))
