@@ -522,12 +522,17 @@ def grid_export(db: Database, actor: Actor, query: GridQuery, columns: list[str]
 
 
 def client_sessions(db: Database, actor: Actor, client_id: int) -> list[dict]:
-    """The client's sessions, newest first, with each of the client's forms and its status (dashboard)."""
+    """The client's sessions, newest first, with each of the client's forms and its status (dashboard).
+
+    `session_complete` says whether the session as a whole (other forms, logistics) is complete.
+    """
     with db.read() as cur:
         return rows(
             cur,
             "SELECT s.id AS session_id, s.service_date, s.session_type, f.id AS form_id, f.form_type, "
-            "count(p.rec_id) AS problems FROM session_clients sc JOIN sessions s ON s.id = sc.session_id "
+            "count(p.rec_id) AS problems, NOT EXISTS (SELECT 1 FROM problems q WHERE q.session_id = s.id "
+            "AND q.agency_id = s.agency_id) AS session_complete "
+            "FROM session_clients sc JOIN sessions s ON s.id = sc.session_id "
             "LEFT JOIN service_forms f ON f.session_id = s.id AND f.client_id = sc.client_id "
             "LEFT JOIN problems p ON p.rec_id = f.id AND p.agency_id = s.agency_id "
             "WHERE sc.client_id = ? AND sc.agency_id = ? GROUP BY ALL ORDER BY s.service_date DESC, s.id DESC, f.id",

@@ -1110,6 +1110,11 @@ def test_client_dashboard_lists_sessions_forms_and_family(app_db, worker):
         [str(TODAY - timedelta(days=5)), DIRECT, IO_LABEL, ":red-background[Incomplete]"],
         [str(TODAY - timedelta(days=10)), DIRECT, IO_LABEL, ":green-background[Complete]"],
     ]
+    assert [c for c in values(at.caption) if c.startswith("Session ")] == [
+        "Session incomplete",
+        "Session incomplete",
+        "Session complete",
+    ]
     for m in members:
         assert f"#{m['client_no']} {m['first_name']} {m['last_name']}" in md
     assert [k for k in keys(at.button) if k.startswith("dash.")] == [

@@ -1228,6 +1228,7 @@ def test_client_sessions_lists_the_client_sessions_and_forms(world):
     found = sessions.client_sessions(world.db, world.me, c0)
     assert [(r["session_id"], r["form_type"]) for r in found] == [(world.group, "attendee_io"), (world.complete, "io")]
     assert [r["problems"] for r in found] == [3, 0]
+    assert [r["session_complete"] for r in found] == [False, True]
     assert [r["service_date"] for r in found] == [days_ago(5), days_ago(30)]
     without_form = sessions.client_sessions(world.db, world.me, c2)
     assert [(r["session_id"], r["form_id"], r["problems"]) for r in without_form] == [

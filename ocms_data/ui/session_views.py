@@ -344,6 +344,7 @@ def dashboard(db: Database, actor: Actor, client_id: int) -> None:
         cols = st.columns([2, 3, 3, 2, 1], vertical_alignment="center")
         cols[0].write(str(r["service_date"]))
         cols[1].write(r["session_type"])
+        cols[1].caption("Session complete" if r["session_complete"] else "Session incomplete")
         label = default_catalog().form(r["form_type"]).label if r["form_type"] else "no form yet"
         cols[2].write(label)
         cols[3].markdown(_status(r["form_id"] is not None and r["problems"] == 0))
