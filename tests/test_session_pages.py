@@ -282,6 +282,9 @@ def test_begin_session_shows_the_defaults(app_db, worker):
     assert at.selectbox(key="bs.session_type").value is None
     assert not at.selectbox(key="bs.session_type").disabled
     assert values(at.info) == []
+    # The gray fields: the agency and who creates the session, shown and not editable.
+    assert at.text_input(key="bs.agency").value == worker.agency_name and at.text_input(key="bs.agency").disabled
+    assert at.selectbox(key="bs.created_by").value == worker.user_id and at.selectbox(key="bs.created_by").disabled
     # Another site brings its own postal code and type of location.
     other = scalar(
         app_db,

@@ -50,9 +50,11 @@ def _site_defaults(db: Database, actor: Actor, ctx: FormContext):
 
 def _logistics(db: Database, actor: Actor, ctx: FormContext, group: bool | None) -> dict:
     form = sessions.session_form()
-    ctx.hidden = {"activity", "created_by"}
+    ctx.hidden = {"activity"}
     ctx.on_change = {"site": _site_defaults(db, actor, ctx)}
     forms.shading()
+    with st.container(key=f"need_auto_{ctx.key('agency')}"):
+        st.text_input("Agency", value=actor.agency_name, disabled=True, key=ctx.key("agency"))
     values: dict = {}
     forms.section_box(form.section("logistics"), ctx, values, {})
     if group is False and len(values.get("staff") or []) > 1:
@@ -68,6 +70,7 @@ def begin(db: Database, actor: Actor, client_id: int | None, activity_id: int | 
     defaults = {f.name: f.default for f in form.fields if f.default} | {
         "service_date": date.today(),
         "staff": [actor.user_id],
+        "created_by": actor.user_id,
         "delivery_methods": ["In person"],
         "delivery_languages": ["English"],
         "site": actor.default_site_id,
