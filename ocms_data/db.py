@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import duckdb
 
+from ocms_data.errors import Busy
 from ocms_data.registry import Catalog, default_catalog
 
 T = TypeVar("T")
@@ -173,7 +174,7 @@ class Database:
                 raise
             finally:
                 cur.close()
-        raise duckdb.TransactionException("the database stayed busy; please try again")
+        raise Busy("The database stayed busy with other people's saves, so nothing was saved. Please try again.")
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:

@@ -23,3 +23,7 @@ class NotFound(OcmsError):
 
 class Forbidden(OcmsError):
     """The acting user's role does not allow this."""
+
+
+class Busy(OcmsError):
+    """Other saves kept the database busy through every retry; nothing was saved."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -515,6 +516,27 @@ def test_profile_stale_version_is_reported_and_input_kept(app_db):
     assert "Kingston" in [w.value for w in at.text_input if w.label == "City"]
 
 
+def test_a_busy_database_is_a_message_and_the_input_is_kept(app_db, monkeypatch):
+    who = actor("worker.aaa")
+    cid = _not_created_by(app_db, who)
+    stored = clients.get(app_db, who, cid)
+    p = prefix(app_db, who, cid)
+    at = goto(start("worker.aaa"), "client_profile", client=cid)
+    at.text_input(key=f"{p}.city").input("Kingston")
+    ok(at.run())
+
+    def busy(cur):
+        raise duckdb.TransactionException("Conflict")
+
+    real_write = Database.write
+    monkeypatch.setattr(Database, "write", lambda self, fn, retries=30: real_write(self, busy, retries=2))
+    click(at, key=f"{p}.save")
+    assert any("stayed busy" in v and "nothing was saved" in v for v in values(at.error))
+    monkeypatch.undo()
+    assert clients.get(app_db, who, cid).version == stored.version
+    assert "Kingston" in [w.value for w in at.text_input if w.label == "City"]
+
+
 def _unlock(at: AppTest, cid: int, password: str) -> AppTest:
     at.text_input(key=f"unlock.client:{cid}").input(password)
     return click(at, key=f"unlock.client:{cid}.go")
@@ -551,6 +573,14 @@ def test_sensitive_section_stays_locked_until_the_password(app_db):
     assert actions[:2] == ["unlock_failed", "unlock"]
     # Leaving the profile locks it again.
     goto(at, "home")
+    goto(at, "client_profile", client=cid)
+    assert _sensitive_keys(at, prefix(app_db, who, cid)) == set()
+    assert f"unlock.client:{cid}" in {w.key for w in at.text_input}
+    # So does opening another client's profile (the same page) and coming back.
+    _unlock(at, cid, DEMO_PASSWORD)
+    assert _sensitive_keys(at, prefix(app_db, who, cid))
+    other = scalar(app_db, "SELECT min(id) FROM clients WHERE agency_id = ? AND id <> ?", [who.agency_id, cid])
+    goto(at, "client_profile", client=other)
     goto(at, "client_profile", client=cid)
     assert _sensitive_keys(at, prefix(app_db, who, cid)) == set()
     assert f"unlock.client:{cid}" in {w.key for w in at.text_input}

@@ -86,17 +86,18 @@ def _sections(
 
 def _show_duplicates(dups: clients.Duplicates) -> None:
     st.warning("This client may already be registered. Open the existing profile, or register anyway.")
-    for r in dups.by_name:
-        _dup_row(r, f"Same name and date of birth: {r['first_name']} {r['last_name']}, born {r['birth_date']}")
-    for r in dups.by_identifier:
-        _dup_row(r, f"Identifier {r['id_value']} ({r['id_type']}) belongs to {r['first_name']} {r['last_name']}")
-
-
-def _dup_row(r: dict, text: str) -> None:
-    c1, c2 = st.columns([4, 1])
-    c1.write(f"Client #{r['client_no']}: {text}")
-    if c2.button("Open profile", key=f"dup.{r['id']}.{text[:8]}"):
-        open_profile(r["id"])
+    found = [
+        (r, f"Same name and date of birth: {r['first_name']} {r['last_name']}, born {r['birth_date']}")
+        for r in dups.by_name
+    ] + [
+        (r, f"Identifier {r['id_value']} ({r['id_type']}) belongs to {r['first_name']} {r['last_name']}")
+        for r in dups.by_identifier
+    ]
+    for i, (r, text) in enumerate(found):  # one client may match several ways: keys by position
+        c1, c2 = st.columns([4, 1])
+        c1.write(f"Client #{r['client_no']}: {text}")
+        if c2.button("Open profile", key=f"dup.{i}.{r['id']}"):
+            open_profile(r["id"])
 
 
 def registration(db: Database, actor: Actor, client_type: str, relative_id: int | None) -> None:

@@ -9,7 +9,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from ocms_data.errors import StaleRecord, ValidationError
+from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need, Section, default_catalog
 from ocms_data.ui.runtime import notify
 
@@ -242,7 +242,7 @@ def save_changes(prefix: str, count: int, save: Callable[[], object], saved: str
         save()
     except ValidationError as exc:
         refuse(prefix, exc)
-    except StaleRecord as exc:
+    except OcmsError as exc:  # a stale edit, or the database too busy: nothing was saved, the edits stay
         st.error(str(exc), icon=":material/sync_problem:")
         return
     clear(prefix)

@@ -10,6 +10,7 @@ import streamlit as st
 from ocms_data import registry
 from ocms_data.accounts import AGENCY_ADMIN, ROLES, UPLOADER, Actor
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD, DEMO_USERS
+from ocms_data.errors import OcmsError
 from ocms_data.ui.runtime import current_actor, database, show_notices
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,8 +132,12 @@ def main() -> None:
         return
     sidebar(actor)
     page = st.navigation(navigation(actor))
-    if st.session_state.get("_page") != page.url_path:
+    visit = (page.url_path, tuple(sorted(st.query_params.to_dict().items())))  # another client is another visit
+    if st.session_state.get("_page") != visit:
         leave_page()
-        st.session_state["_page"] = page.url_path
+        st.session_state["_page"] = visit
     show_notices()
-    page.run()
+    try:
+        page.run()
+    except OcmsError as exc:  # the last guard: a refusal the page did not handle is a message, not a trace
+        st.error(str(exc), icon=":material/error:")
