@@ -265,7 +265,7 @@ def test_preview_defaults_to_the_previous_month_with_its_due_date_and_counts(app
         assert at.selectbox(key=key).value is None, key
     due = engine.due_date(MONTH)
     assert due == fifth_working_day_after(MONTH)
-    caption = f"Due by {due:%A %B %d, %Y} (the 5th working day of the next month)."
+    caption = f"Due by {due:%A %B %d, %Y} (the 5th working day of the next month, federal holidays excluded)."
     assert caption in values(at.caption)
     expected = collect(uploader)
     assert summary(at) == counts_of(expected)
@@ -300,8 +300,9 @@ def test_preview_defaults_to_the_previous_month_with_its_due_date_and_counts(app
     # A month without services (two years ago) is valid, with nothing to send.
     empty = at.selectbox(key="icare.month").options[-1]
     pick(at, "icare.month", empty)
-    assert f"Due by {engine.due_date(empty):%A %B %d, %Y} (the 5th working day of the next month)." in values(
-        at.caption
+    assert (
+        f"Due by {engine.due_date(empty):%A %B %d, %Y} (the 5th working day of the next month, federal holidays excluded)."
+        in values(at.caption)
     )
     assert summary(at) == dict.fromkeys(TEMPLATES, (0, 0, 0))
     assert VALID in values(at.success) and "No errors." in values(at.success)

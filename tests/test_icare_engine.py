@@ -707,7 +707,16 @@ def test_filters_narrow_the_rows(world, run, uploader, name):
 
 
 @pytest.mark.parametrize(
-    ("month", "due"), [("2026-10", date(2026, 11, 6)), ("2026-04", date(2026, 5, 7)), ("2026-01", date(2026, 2, 6))]
+    ("month", "due"),
+    [
+        ("2026-10", date(2026, 11, 6)),
+        ("2026-04", date(2026, 5, 7)),
+        ("2026-01", date(2026, 2, 6)),
+        ("2025-12", date(2026, 1, 8)),  # New Year's Day
+        ("2026-06", date(2026, 7, 8)),  # Canada Day
+        ("2026-08", date(2026, 9, 8)),  # Labour Day
+        ("2027-12", date(2028, 1, 10)),  # New Year's Day on a Saturday, observed on Monday the 3rd
+    ],
 )
 def test_the_upload_is_due_on_the_fifth_working_day_of_the_next_month(month, due):
     assert engine.due_date(month) == due

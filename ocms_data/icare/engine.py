@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+import holidays
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -22,6 +23,7 @@ from ocms_data.icare.spec import Column, Template
 from ocms_data.registry import Form, default_catalog, sql_literal
 
 ONGOING = "Ongoing"
+FEDERAL_HOLIDAYS = ("public", "government")  # the `holidays` categories of the federal public service
 AMEND = "Amend record"
 PATTERNS = {
     "date": ("[0-9]{4}-[0-9]{2}-[0-9]{2}", "a date as YYYY-MM-DD"),
@@ -67,12 +69,17 @@ def previous_month(today: date | None = None) -> str:
 
 
 def due_date(month: str) -> date:
-    """The upload deadline: the 5th working day (Monday to Friday) of the month after `month`."""
+    """The upload deadline: the 5th working day of the month after `month`.
+
+    Working days are Monday to Friday except Canada's federal statutory holidays (IRCC's calendar, from
+    the `holidays` package, observed dates included); provincial-only holidays do not move the deadline.
+    """
     _start, end = parse_month(month, today=date.max)
+    off = holidays.country_holidays("CA", years=(end + timedelta(days=1)).year, categories=FEDERAL_HOLIDAYS)
     day, worked = end, 0
     while worked < 5:
         day += timedelta(days=1)
-        worked += day.weekday() < 5
+        worked += day.weekday() < 5 and day not in off
     return day
 
 

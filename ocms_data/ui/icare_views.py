@@ -58,7 +58,9 @@ def current_run(db: Database, actor: Actor, month: str, filters: Filters) -> Run
     kept = st.session_state.get(RUN_KEY)
     c1, c2 = st.columns([1, 5], vertical_alignment="center")
     recheck = c1.button("Re-check", icon=":material/refresh:", key="icare.recheck")
-    c2.caption(f"Due by {engine.due_date(month):%A %B %d, %Y} (the 5th working day of the next month).")
+    c2.caption(
+        f"Due by {engine.due_date(month):%A %B %d, %Y} (the 5th working day of the next month, federal holidays excluded)."
+    )
     if recheck or kept is None or kept[0] != wanted:
         try:
             with st.spinner("Checking every record of the month…"):
