@@ -117,7 +117,7 @@ def test_fields_take_what_they_leave_out_from_the_spec(form):
 DERIVED = [
     ("io", "referred_by", "Referred By", Kind.CODE, "referred_by", Need.FOR_ICARE),
     ("io", "orientation_service", "Services Received", Kind.CODE, "orientation_service", Need.FOR_ICARE),
-    ("io", "hours", "Total Length of Orientation: Hours", Kind.INT, None, Need.OPTIONAL),
+    ("io", "hours", "Total Length of Orientation: Hours", Kind.INT, "hours", Need.OPTIONAL),
     ("io", "minutes", "Total Length of Orientation: Minutes", Kind.CODE, "minutes", Need.OPTIONAL),
     ("io", "target_group", "Directed at a specific Target Group", Kind.CODE, "yes_no", Need.OPTIONAL),
     ("io", "topic_transportation", "Topic: Transportation", Kind.CODE, "yes_no", Need.OPTIONAL),

@@ -247,7 +247,11 @@ def test_coded_columns_have_list_validations_into_the_lov_sheet(exported):
             size = len(catalog.codelists[c.codes].values)
             assert found[j] == (f"LOV!${col}$3:${col}${2 + size}", 4, 3 + max(2500, exported.run.results[key].good))
     io_sheet = exported.books[IO]["iCARE Template"]
-    assert len(io_sheet.data_validations.dataValidation) >= 80
+    assert len(io_sheet.data_validations.dataValidation) == 88  # as in IRCC's 2018 I&O workbook
+    validated = {
+        io_sheet.cell(2, r.min_col).value for dv in io_sheet.data_validations.dataValidation for r in dv.sqref.ranges
+    }
+    assert "orientation_length_hours_no" in validated  # hours 0-500 have their list too
 
 
 def test_the_error_workbook_has_one_row_per_error_grouped_by_worker(exported):
