@@ -911,6 +911,16 @@ def tampered(tmp_path_factory, uploader):
     )
     execute(db, "UPDATE clients SET phone = '4165550101' WHERE id = ?", [crafted.good])
     execute(db, "UPDATE client_identifiers SET id_value = '1234-5678' WHERE parent_id = ?", [crafted.good])
+    execute(
+        db,
+        "UPDATE service_forms f SET end_date = s.service_date - 3 FROM sessions s WHERE s.id = f.session_id AND f.id = ?",
+        [crafted.good_nars],
+    )
+    execute(
+        db,
+        "UPDATE sessions SET postal_code = '90210' WHERE id = (SELECT session_id FROM service_forms WHERE id = ?)",
+        [crafted.good_nars],
+    )
     yield engine.collect(db, uploader, MONTH), crafted
     db.close()
 
@@ -932,6 +942,14 @@ def test_a_badly_formatted_value_in_the_database_is_reported(tampered):
     assert any(m.startswith(DOMINO) and "Unique Identifier Value must be digits only." in m
                for m in errors_of(run, IO, c.good_io))  # fmt: skip
     assert c.good_io not in good_ids(run, IO)
+
+
+def test_an_end_before_the_start_and_a_foreign_postal_code_are_reported(tampered):
+    run, c = tampered
+    messages = errors_of(run, NARS, c.good_nars)
+    assert "End Date of Assessment (YYYY-MM-DD) is before Start Date of Assessment (YYYY-MM-DD)." in messages
+    assert "Postal Code where the service was received must be a postal code as A1A1A1." in messages
+    assert c.good_nars not in good_ids(run, NARS)
 
 
 # --- the profile after a final -----------------------------------------------------------------------------
