@@ -952,6 +952,18 @@ def test_an_end_before_the_start_and_a_foreign_postal_code_are_reported(tampered
     assert c.good_nars not in good_ids(run, NARS)
 
 
+def test_the_preview_marks_each_bad_row_and_its_bad_cells_with_the_reasons(tampered):
+    run, c = tampered
+    marked = run.results[NARS].marked().set_index("_rec_id")
+    row = marked.loc[c.good_nars]
+    assert row["_bad"]
+    assert {"postal_cd", "assessment_completed_dt"} <= set(row["_bad_cells"].split(";"))
+    assert "must be a postal code as A1A1A1." in row["_reasons"]
+    good = marked.loc[sorted(good_ids(run, NARS))]
+    assert not good["_bad"].any() and good["_bad_cells"].isna().all() and good["_reasons"].isna().all()
+    assert int(marked["_bad"].sum()) == run.results[NARS].bad
+
+
 # --- the profile after a final -----------------------------------------------------------------------------
 
 

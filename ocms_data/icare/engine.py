@@ -125,6 +125,15 @@ class TemplateRows:
     def good_frame(self) -> pd.DataFrame:
         return self.frame.drop(index=list(self.bad_rows))
 
+    def marked(self) -> pd.DataFrame:
+        """The rows with `_bad`, `_bad_cells` (technical ids, `;`-joined) and `_reasons` (the messages)."""
+        errors = self.errors.groupby("row").agg(cells=("tech_id", ";".join), reasons=("message", " ".join))
+        return self.frame.assign(
+            _bad=self.frame.index.isin(errors.index),
+            _bad_cells=errors["cells"].reindex(self.frame.index),
+            _reasons=errors["reasons"].reindex(self.frame.index),
+        )
+
 
 @dataclass
 class Run:

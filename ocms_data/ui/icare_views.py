@@ -102,11 +102,7 @@ def rows_grid(run: Run, key: str) -> None:
     if result.frame.empty:
         st.info("No rows this month.")
         return
-    errors = result.errors.groupby("row").agg(cells=("tech_id", ";".join), reasons=("message", " ".join))
-    frame = result.frame.copy()
-    frame["_bad"] = frame.index.isin(errors.index)
-    frame["_bad_cells"] = errors["cells"].reindex(frame.index)
-    frame["_reasons"] = errors["reasons"].reindex(frame.index)
+    frame = result.marked()
     only_bad = st.toggle("Bad rows only", value=not result.valid, key=f"icare.badonly.{key}")
     shown = frame[frame["_bad"]] if only_bad else frame
     st.caption(f"{len(shown)} row(s){' (showing the first 500)' if len(shown) > 500 else ''}.")
