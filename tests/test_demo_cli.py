@@ -373,3 +373,21 @@ def test_secret_is_made_once_next_to_the_database(monkeypatch, tmp_path):
     assert len(first) >= 40
     assert config.secret(db_file) == first
     assert config.secret(tmp_path / "other" / "ocms.duckdb") != first
+
+
+def test_cli_demo_with_months_adds_sessions_forms_and_group_activities(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(accounts, "_hasher", CHEAP)
+    path = tmp_path / "months.duckdb"
+    assert main(["demo", "--db", str(path), "--clients", "30", "--months", "2", "--seed", "5"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    [(sessions, months, forms, groups, incomplete)] = _peek(
+        path,
+        "SELECT count(*), count(DISTINCT date_trunc('month', service_date)), "
+        "(SELECT count(*) FROM service_forms), "
+        "count(*) FILTER (WHERE session_type LIKE 'Group Activity%'), "
+        "(SELECT count(DISTINCT session_id) FROM problems) FROM sessions WHERE agency_id = ?",
+        [made["agency_id"]],
+    )
+    assert sessions > 0 and forms >= sessions - groups and groups > 0
+    assert months >= 2
+    assert 0 < incomplete < sessions
