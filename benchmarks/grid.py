@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/grid.py [--clients 200000] [--seed 1] [--repeat 15] [--db PATH]
 Without --db the demo agency is generated in a temporary directory with the project's generator.
+Pages hold every grid column (the heaviest column choice; the page opens with fewer).
 """
 
 from __future__ import annotations
