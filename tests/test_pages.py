@@ -310,6 +310,65 @@ def test_duplicate_warning_opens_the_existing_profile(app_db):
     assert at.query_params == {"client": str(existing.id)}
 
 
+def _two_identifiers(db: Database, who: Actor) -> tuple[int, list[tuple[str, str]]]:
+    """A client of the agency with two identifiers: (id, [(type, value), ...])."""
+    cid = clients.get(db, who, named_client(db))
+    kept = [(r["id_type"], r["id_value"]) for r in cid.tables["identifiers"]]
+    if len(kept) < 2:
+        kept = [("FOSS/GCMS Client ID", "80808081"), ("Permanent Resident Card Number", "80808082")]
+        clients.update(
+            db,
+            who,
+            cid.id,
+            {},
+            cid.version,
+            {"identifiers": [dict(zip(("id_type", "id_value"), k, strict=True)) for k in kept]},
+        )
+    return cid.id, kept[:2]
+
+
+def _add_identifier_rows(at: AppTest, base: str, pairs: list[tuple[str, str]], first_row: int = 0) -> None:
+    for i, (id_type, id_value) in enumerate(pairs, start=first_row):
+        click(at, key=f"{base}.identifiers.add")
+        at.selectbox(key=f"{base}.identifiers.{i}.id_type").select(id_type)
+        at.text_input(key=f"{base}.identifiers.{i}.id_value").input(id_value)
+    ok(at.run())
+
+
+def test_identifiers_of_another_client_warn_before_registering(app_db):
+    who = actor("worker.aaa")
+    existing, pairs = _two_identifiers(app_db, who)
+    number = clients.get(app_db, who, existing).values["client_no"]
+    at = open_register()
+    fill_named(at, born=date(1991, 3, 4))
+    _add_identifier_rows(at, REG, pairs)
+    before = client_count(app_db)
+    click(at, key=f"{REG}.go")
+    assert client_count(app_db) == before
+    assert values(at.warning) == [
+        "This client may already be registered. Open the existing profile, or register anyway."
+    ]
+    alerts = [v for v in values(at.markdown) if v.startswith(f"Client #{number}: Identifier ")]
+    assert len(alerts) == 2  # one client matched twice: two rows, two buttons, no clash
+    assert len([b for b in at.button if b.label == "Open profile"]) == 2
+    click(at, label="Register anyway")
+    assert client_count(app_db) == before + 1
+
+
+def test_a_profile_warns_when_an_added_identifier_belongs_to_another_client(app_db):
+    who = actor("worker.aaa")
+    existing, pairs = _two_identifiers(app_db, who)
+    cid = named_client(app_db, where="c.id <> ?", params=[existing])
+    rows_now = len(clients.get(app_db, who, cid).tables["identifiers"])
+    p = prefix(app_db, who, cid)
+    at = goto(start("worker.aaa"), "client_profile", client=cid)
+    assert not [v for v in values(at.warning) if "already belongs to another client" in v]
+    _add_identifier_rows(at, p, pairs[:1], first_row=rows_now)
+    assert "An identifier you entered already belongs to another client: check before saving." in values(at.warning)
+    number = clients.get(app_db, who, existing).values["client_no"]
+    assert any(v.startswith(f"Client #{number}: Identifier {pairs[0][1]}") for v in values(at.markdown))
+
+
 def test_new_family_gives_the_client_a_family_code(app_db):
     at = open_register()
     fill_named(at, born=date(1985, 1, 2))

@@ -84,8 +84,11 @@ def _sections(
     return values
 
 
-def _show_duplicates(dups: clients.Duplicates) -> None:
-    st.warning("This client may already be registered. Open the existing profile, or register anyway.")
+def _show_duplicates(
+    dups: clients.Duplicates,
+    heading: str = "This client may already be registered. Open the existing profile, or register anyway.",
+) -> None:
+    st.warning(heading)
     found = [
         (r, f"Same name and date of birth: {r['first_name']} {r['last_name']}, born {r['birth_date']}")
         for r in dups.by_name
@@ -237,6 +240,10 @@ def profile(db: Database, actor: Actor, record: ClientRecord) -> None:
     values = _sections(db, actor, form, ctx, tables, target, record.id)
     values.pop("privacy_ack", None)
     changed, changed_tables = forms.changes(form, base.values, values, base.tables, tables)
+    if "identifiers" in changed_tables:
+        taken = clients.duplicates(db, actor, None, None, None, changed_tables["identifiers"], exclude_id=record.id)
+        if taken:
+            _show_duplicates(taken, "An identifier you entered already belongs to another client: check before saving.")
     count = len(changed) + len(changed_tables)
     forms.save_changes(
         prefix,
