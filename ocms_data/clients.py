@@ -244,6 +244,11 @@ def family_prefill(db: Database, actor: Actor, relative_id: int) -> tuple[dict, 
     return {k: rel.values.get(k) for k in FAMILY_SHARED if rel.values.get(k) is not None}, rel.values.get("family_code")
 
 
+def agency_status(history: list[dict] | None) -> str:
+    """New/Repeat status of the client in the agency before this system: Returning once any program is."""
+    return "Returning" if any(r.get("status") == "Returning" for r in history or []) else "New"
+
+
 def family_members(db: Database, actor: Actor, client_id: int) -> list[dict]:
     """The other clients sharing the client's family code."""
     with db.read() as cur:

@@ -900,3 +900,16 @@ def test_summary_counts(db, worker_a):
 def test_get_unknown_client(db, worker_a):
     with pytest.raises(NotFound):
         clients.get(db, worker_a, 999_999)
+
+
+@pytest.mark.parametrize(
+    ("history", "status"),
+    [
+        (None, "New"),
+        ([], "New"),
+        ([{"program_id": 1, "status": "New"}], "New"),
+        ([{"program_id": 1, "status": "New"}, {"program_id": 2, "status": "Returning"}], "Returning"),
+    ],
+)
+def test_the_agency_status_is_returning_once_any_program_is(history, status):
+    assert clients.agency_status(history) == status

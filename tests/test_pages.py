@@ -369,6 +369,32 @@ def test_a_profile_warns_when_an_added_identifier_belongs_to_another_client(app_
     assert any(v.startswith(f"Client #{number}: Identifier {pairs[0][1]}") for v in values(at.markdown))
 
 
+def test_profile_shows_the_acknowledgement_the_agency_status_and_family_dashboards(app_db):
+    who = actor("worker.aaa")
+    cid = named_client(app_db, where="c.family_code IS NOT NULL")
+    record = clients.get(app_db, who, cid)
+    p = prefix(app_db, who, cid)
+    at = goto(start("worker.aaa"), "client_profile", client=cid)
+    ack = f"Client has read and understood the privacy statement: {record.values['privacy_ack']}"
+    assert ack in values(at.caption)
+    status = clients.agency_status(record.tables["history"])
+    assert (
+        f"New/Repeat status in the agency prior to OCMS Lite: **{status}** (Returning once any program is)."
+        in values(at.caption)
+    )
+    program = scalar(app_db, "SELECT min(id) FROM programs WHERE agency_id = ?", [who.agency_id])
+    row = len(record.tables["history"])
+    click(at, key=f"{p}.history.add")
+    at.selectbox(key=f"{p}.history.{row}.program_id").select(program)
+    at.selectbox(key=f"{p}.history.{row}.status").select("Returning")
+    ok(at.run())
+    assert any("**Returning**" in v for v in values(at.caption))
+    member = clients.family_members(app_db, who, cid)[0]
+    click(at, key=f"fam.dash.{member['id']}")
+    assert at.query_params == {"client": str(member["id"])}
+    assert title(at) == f"{member['first_name']} {member['last_name']}: dashboard"
+
+
 def test_new_family_gives_the_client_a_family_code(app_db):
     at = open_register()
     fill_named(at, born=date(1985, 1, 2))

@@ -73,6 +73,8 @@ def _sections(
     values: dict = {}
     for section in form.sections:
         if section.key == "privacy":
+            if client_id is not None:  # the acknowledgement given at registration, shown, not asked again
+                st.caption(f"{form.field('privacy_ack').label}: {st.session_state.get(ctx.key('privacy_ack')) or '—'}")
             continue
         if section.sensitive:
             with st.container(border=True):
@@ -81,6 +83,11 @@ def _sections(
                     values.update(forms.section_inputs(section, ctx))
             continue
         forms.section_box(section, ctx, values, tables)
+        if section.key == "history":
+            status = clients.agency_status(tables.get("history"))
+            st.caption(
+                f"New/Repeat status in the agency prior to OCMS Lite: **{status}** (Returning once any program is)."
+            )
     return values
 
 
@@ -294,10 +301,12 @@ def _family_tools(db: Database, actor: Actor, record: ClientRecord, where) -> No
     members = clients.family_members(db, actor, record.id)
     with where.expander(f"Family members ({len(members)})"):
         for m in members:
-            c1, c2 = st.columns([4, 1])
+            c1, c2, c3 = st.columns([4, 1, 1])
             c1.write(f"#{m['client_no']} {m['first_name']} {m['last_name']} (born {m['birth_date'] or 'unknown'})")
             if c2.button("Open", key=f"fam.{m['id']}"):
                 open_profile(m["id"])
+            if c3.button("Dashboard", key=f"fam.dash.{m['id']}"):
+                st.switch_page(DASHBOARD_PAGE, query_params={"client": str(m["id"])})
         if not record.values.get("family_code"):
             if st.button("New family code", key="fam.new"):
                 _set_family(db, actor, record, NEW_FAMILY)
