@@ -228,6 +228,10 @@ class Month:
                 blocked.add(rec)
         rows = {int(i) for k in SERVICE_TEMPLATES for i in run.results[k].frame["_rec_id"]}
         assert rows == self.eligible - blocked
+        # a client whose current profile no live batch holds (never sent, voided, rejected, changed) goes again
+        current = {rec for entity, rec, v, status, _rid, _b in live
+                   if entity == "clients" and status in ("sent", "accepted") and versions[(entity, rec)] == v}  # fmt: skip
+        assert set(self.clients) - current <= {int(i) for i in run.results[CP].frame["_rec_id"]}
         accepted: dict[int, set] = {}
         for entity, rec, _v, status, rid, _b in live:
             if entity == "service_forms" and status == "accepted":
@@ -246,20 +250,22 @@ class Month:
 STEP_NAMES = ("final", "void", "returned_file", "edit_client", "edit_form")
 
 
-@settings(max_examples=4, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(order=st.permutations(STEP_NAMES), length=st.integers(3, 4), data=st.data())
-def test_random_sequences_never_send_a_record_twice(property_world, order, length, data):
+def test_random_sequences_never_send_a_record_twice(property_world):
     template, first, base = property_world
-    month = Month(template, first, base)
-    try:
-        month.check()
-        for step in ["final", *order[:length]]:  # every sequence starts from a final: batches to void, files to return
-            getattr(month, step)(data)
+    STEPS.clear()
+
+    @settings(max_examples=6, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(order=st.permutations(STEP_NAMES), length=st.integers(3, 5), data=st.data())
+    def sequence(order, length, data):
+        month = Month(template, first, base)
+        try:
             month.check()
-    finally:
-        month.teardown()
+            for step in ["final", *order[:length]]:  # every sequence starts from a final: batches to void, files
+                getattr(month, step)(data)
+                month.check()
+        finally:
+            month.teardown()
 
-
-def test_the_sequences_did_every_kind_of_step():
-    """Guards the property above against sequences that never reach a returned file or a void."""
+    sequence()
+    # the sequences reached every kind of step (a property that never voids or imports proves little)
     assert {"final", "void", "returned file", "edit client", "edit form"} <= set(STEPS), STEPS
