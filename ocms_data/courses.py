@@ -33,15 +33,7 @@ class CourseRecord:
 
 def create(db: Database, actor: Actor, values: dict) -> int:
     """Add a course to the actor's agency (green fields required; yellow ones may wait)."""
-    form = course_form()
-    clean, _ = records.clean(form, {f.name: f.default for f in form.fields if f.default} | values)
-
-    def apply(cur):
-        course_id = records.insert(cur, actor, form, clean)
-        audit.record(cur, actor, "create", "courses", course_id, clean)
-        return course_id
-
-    return db.write(apply)
+    return records.create(db, actor, course_form(), values)
 
 
 def get(db: Database, actor: Actor, course_id: int) -> CourseRecord:

@@ -21,15 +21,7 @@ def activity_form() -> Form:
 
 def create_activity(db: Database, actor: Actor, values: dict) -> int:
     """Add a named group activity to the actor's agency."""
-    form = activity_form()
-    clean, _ = records.clean(form, {f.name: f.default for f in form.fields if f.default} | values)
-
-    def apply(cur):
-        activity_id = records.insert(cur, actor, form, clean)
-        audit.record(cur, actor, "create", "activities", activity_id, clean)
-        return activity_id
-
-    return db.write(apply)
+    return records.create(db, actor, activity_form(), values)
 
 
 def find_activities(

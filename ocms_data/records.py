@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ocms_data import audit
 from ocms_data.accounts import Actor
-from ocms_data.db import RECORD_COLUMNS, TABLE_EXTRA, one, rows
+from ocms_data.db import RECORD_COLUMNS, TABLE_EXTRA, Database, one, rows
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.registry import Form, Kind
 from ocms_data.validation import validate, validate_rows
@@ -84,6 +85,18 @@ def insert(cur, actor: Actor, form: Form, values: dict, tables: dict | None = No
     )
     write_children(cur, actor, form, rec_id, multi, refs, tables or {})
     return rec_id
+
+
+def create(db: Database, actor: Actor, form: Form, values: dict) -> int:
+    """Add one plain record of `form` (its declared defaults, then `values`) in one audited transaction."""
+    checked, _ = clean(form, {f.name: f.default for f in form.fields if f.default} | values)
+
+    def apply(cur):
+        rec_id = insert(cur, actor, form, checked)
+        audit.record(cur, actor, "create", form.table, rec_id, checked)
+        return rec_id
+
+    return db.write(apply)
 
 
 def update(
