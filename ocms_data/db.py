@@ -71,7 +71,7 @@ SYSTEM_DDL = (
         file_name VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL, row_count INTEGER NOT NULL,
         made_by BIGINT, made_by_name VARCHAR NOT NULL, via VARCHAR NOT NULL,
         made_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
-        voided_at TIMESTAMP, voided_by_name VARCHAR, void_reason VARCHAR)""",
+        voided_at TIMESTAMP, voided_by_name VARCHAR, void_reason VARCHAR, program_id BIGINT, site_id BIGINT)""",
     """CREATE TABLE IF NOT EXISTS icare_records (
         batch_id BIGINT NOT NULL, agency_id BIGINT NOT NULL, entity VARCHAR NOT NULL, rec_id BIGINT NOT NULL,
         rec_version INTEGER NOT NULL, row_no INTEGER NOT NULL, row_key VARCHAR NOT NULL,
@@ -83,6 +83,12 @@ SYSTEM_DDL = (
         id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, user_id BIGINT,
         occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp, action VARCHAR NOT NULL,
         entity VARCHAR NOT NULL, rec_id BIGINT, detail VARCHAR)""",
+)
+
+
+SYSTEM_ADDED = (  # columns of system tables added after the table first shipped (older files get them)
+    ("icare_batches", "program_id BIGINT"),
+    ("icare_batches", "site_id BIGINT"),
 )
 
 
@@ -101,6 +107,10 @@ def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
     have: dict[str, set[str]] = {}
     for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns()").fetchall():
         have.setdefault(table, set()).add(column)
+    for table, column in SYSTEM_ADDED:
+        if column.split()[0] not in have[table]:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+            added.append(f"{table}.{column.split()[0]}")
     children = catalog.child_tables()
     system = {c.split()[0] for c in RECORD_COLUMNS + CHILD_COLUMNS}
     for table, fields in catalog.table_columns().items():

@@ -584,7 +584,7 @@ def test_void_refused_to_an_admin_who_is_not_a_designated_uploader(app_db, uploa
     pick(at, "icare.void.batch", done.batches[0])
     at.text_input(key="icare.void.reason").input("iCARE rejected the file")
     click(at, "icare.void.go")
-    assert values(at.error) == ["Only a primary or backup uploader of your agency, a program or a site can do this."]
+    assert values(at.error) == ["Only a primary or backup uploader of the agency can change this batch."]
     assert batch_rows(app_db) == before
 
 

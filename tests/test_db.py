@@ -91,6 +91,18 @@ def test_migrations_are_idempotent(db, db_path):
         again.close()
 
 
+def test_system_columns_added_later_reach_older_files(db, db_path):
+    db.write(lambda cur: cur.execute("ALTER TABLE icare_batches DROP COLUMN program_id"))
+    db.write(lambda cur: cur.execute("ALTER TABLE icare_batches DROP COLUMN site_id"))
+    db.close()
+    again = Database(db_path)
+    try:
+        assert again.migrated == ["icare_batches.program_id", "icare_batches.site_id"]
+        assert {"program_id", "site_id"} <= set(_columns(again, "icare_batches"))
+    finally:
+        again.close()
+
+
 def test_new_declared_columns_are_added_without_touching_rows(db, db_path, tmp_path):
     old_cols = list(_columns(db, "clients"))
     before = _snapshot(db, "clients", old_cols)

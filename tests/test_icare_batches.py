@@ -280,6 +280,38 @@ def test_a_program_uploader_may_finalise_that_program_only(finalised):
     assert any(u["scope"] == "program" and u["primary_user"] == second for u in listed)
 
 
+def test_a_program_batch_is_voided_by_its_program_or_agency_uploaders_only(tmp_path_factory):
+    template, _crafted = world_template(tmp_path_factory)
+    db = open_copy(template, tmp_path_factory.mktemp("scoped-void"))
+    r, admin, uploader = ref(db, "AAA"), actor(db, "admin.aaa"), actor(db, "uploader.aaa")
+    for username, program in (("linc.up", "LINC"), ("sett.up", "SETT")):
+        uid = db.write(
+            lambda cur, u=username: add_user(cur, r.agency_id, u, u, "demo-pass-2026", [UPLOADER, WORKER], None)
+        )
+        batches.set_uploaders(db, admin, "program", r.programs[program], uid, None)
+    narrowed = next(
+        (p, run)
+        for p in r.programs.values()
+        if (run := engine.collect(db, uploader, MONTH, engine.Filters(program=p))).results[IO].good
+    )
+    program, run = narrowed
+    owner = "linc.up" if program == r.programs["LINC"] else "sett.up"
+    stranger = "sett.up" if owner == "linc.up" else "linc.up"
+    made = batches.finalise(db, actor(db, owner), run, workbook.export(run, "AAA", {}))
+    assert sql(db, "SELECT DISTINCT program_id, site_id FROM icare_batches") == [(program, None)]
+    before = icare_state(db)
+    with pytest.raises(Forbidden, match="this batch's program or site"):
+        batches.void(db, actor(db, stranger), made.batches[0], "iCARE rejected the file")
+    assert icare_state(db) == before
+    batches.void(db, actor(db, owner), made.batches[0], "iCARE rejected the file")
+    batches.void(db, uploader, made.batches[1], "iCARE rejected the file")  # the agency's uploader may too
+    rest = engine.collect(db, uploader, MONTH)
+    agency_wide = batches.finalise(db, uploader, rest, workbook.export(rest, "AAA", {}))
+    with pytest.raises(Forbidden, match="uploader of the agency can"):
+        batches.void(db, actor(db, owner), agency_wide.batches[0], "iCARE rejected the file")
+    db.close()
+
+
 # --- voids ---------------------------------------------------------------------------------------------------
 
 

@@ -90,23 +90,25 @@ def uploaders(db: Database, actor: Actor) -> list[dict]:
 
 def may_finalise(db: Database, actor: Actor, filters: Filters) -> str | None:
     """None when the actor is the primary or backup uploader for the run's program or site; else why not."""
-    wanted = [("agency", actor.agency_id)]
-    if filters.program:
-        wanted.append(("program", filters.program))
-    if filters.site:
-        wanted.append(("site", filters.site))
     with db.read() as cur:
-        for scope, scope_id in wanted:
-            hit = cur.execute(
-                "SELECT 1 FROM icare_uploaders WHERE agency_id = ? AND scope = ? AND scope_id = ? "
-                "AND ? IN (primary_user, backup_user)",
-                [actor.agency_id, scope, scope_id, actor.user_id],
-            ).fetchall()
-            if hit:
-                return None
-    where = (
-        "this program or site" if (filters.program or filters.site) else "the agency (or choose your program or site)"
-    )
+        return _refusal(cur, actor, filters.program, filters.site)
+
+
+def _refusal(cur, actor: Actor, program: int | None, site: int | None) -> str | None:
+    """Why the actor may not make (or void, or mark) a final of this program or site: None when they may.
+
+    The agency's uploaders may for every program and site; a program's or a site's uploaders for theirs.
+    """
+    wanted = [("agency", actor.agency_id)] + [(s, i) for s, i in (("program", program), ("site", site)) if i]
+    for scope, scope_id in wanted:
+        hit = cur.execute(
+            "SELECT 1 FROM icare_uploaders WHERE agency_id = ? AND scope = ? AND scope_id = ? "
+            "AND ? IN (primary_user, backup_user)",
+            [actor.agency_id, scope, scope_id, actor.user_id],
+        ).fetchall()
+        if hit:
+            return None
+    where = "this program or site" if (program or site) else "the agency (or choose your program or site)"
     return f"Only the primary or backup uploader of {where} can make a final upload."
 
 
@@ -121,14 +123,14 @@ def uploader_candidates(db: Database, actor: Actor) -> dict[int, str]:
     return dict(found)
 
 
-def _require_designated(cur, actor: Actor) -> None:
-    """Voids and returned files change what goes to iCARE: only a designated uploader may make them."""
-    hit = cur.execute(
-        "SELECT 1 FROM icare_uploaders WHERE agency_id = ? AND ? IN (primary_user, backup_user)",
-        [actor.agency_id, actor.user_id],
+def _require_uploader_of(cur, actor: Actor, batch_id: int) -> None:
+    """Voids and returned files change what goes to iCARE: only an uploader of the batch's scope may."""
+    scope = cur.execute(
+        "SELECT program_id, site_id FROM icare_batches WHERE id = ? AND agency_id = ?", [batch_id, actor.agency_id]
     ).fetchall()
-    if not hit:
-        raise Forbidden("Only a primary or backup uploader of your agency, a program or a site can do this.")
+    if scope and _refusal(cur, actor, *scope[0]):
+        where = "the agency" if scope[0] == (None, None) else "the agency or of this batch's program or site"
+        raise Forbidden(f"Only a primary or backup uploader of {where} can change this batch.")
 
 
 @dataclass
@@ -167,9 +169,10 @@ def finalise(
             batch_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
             cur.execute(
                 "INSERT INTO icare_batches (id, agency_id, month, template, file_name, file_sha256, row_count, made_by, "
-                "made_by_name, via) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "made_by_name, via, program_id, site_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [batch_id, actor.agency_id, run.month, key, name, hashlib.sha256(data).hexdigest(), len(good),
-                 actor.user_id if via == APP else None, made_by_name or actor.full_name, via],
+                 actor.user_id if via == APP else None, made_by_name or actor.full_name, via,
+                 run.filters.program, run.filters.site],
             )  # fmt: skip
             records = pd.DataFrame(
                 {
@@ -212,7 +215,7 @@ def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
         raise ValidationError({"reason": "Say why the batch is voided (e.g. the file iCARE rejected)."})
 
     def apply(cur):
-        _require_designated(cur, actor)
+        _require_uploader_of(cur, actor, batch_id)
         done = cur.execute(
             "UPDATE icare_batches SET voided_at = current_timestamp, voided_by_name = ?, void_reason = ? "
             "WHERE id = ? AND agency_id = ? AND voided_at IS NULL RETURNING id",
@@ -304,10 +307,10 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
     ]
 
     def apply(cur):
-        _require_designated(cur, actor)
         batch_id, waiting = _batch_of(cur, actor, template, [k for k, _ in keyed])
         if batch_id is None:
             raise ValidationError({"file": "No row of this file matches a final batch of your agency."})
+        _require_uploader_of(cur, actor, batch_id)
         counts = {"accepted": 0, "rejected": 0, "unchanged": 0, "unmatched": 0}
         for key, details in keyed:
             if not waiting.get(key):
