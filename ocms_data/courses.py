@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ocms_data import audit, records
+from ocms_data import records
 from ocms_data.accounts import Actor
 from ocms_data.db import Database, rows
 from ocms_data.registry import Form, default_catalog
@@ -51,17 +51,7 @@ def get(db: Database, actor: Actor, course_id: int) -> CourseRecord:
 
 def update(db: Database, actor: Actor, course_id: int, changes: dict, version: int) -> int:
     """Save changed fields if nobody saved the course since `version`; returns the new version."""
-    form = course_form()
-    current = get(db, actor, course_id)
-    clean, _ = records.clean(form, changes, context=current.values, only=set(changes))
-
-    def apply(cur):
-        new_version = records.update(cur, actor, form, course_id, clean, version, what="course")
-        changed = {k: {"old": current.values.get(k), "new": v} for k, v in clean.items() if current.values.get(k) != v}
-        audit.record(cur, actor, "update", "courses", course_id, changed)
-        return new_version
-
-    return db.write(apply)
+    return records.save(db, actor, course_form(), course_id, changes, version, "course")
 
 
 def find(db: Database, actor: Actor, text: str = "", limit: int = 200) -> list[dict]:

@@ -46,6 +46,18 @@ def get_activity(db: Database, actor: Actor, activity_id: int) -> dict:
     return stored
 
 
+def update_activity(db: Database, actor: Actor, activity_id: int, changes: dict, version: int) -> int:
+    """Save changed fields of an activity; its type is fixed once it has sessions (they follow it)."""
+    if "activity_type" in changes:
+        with db.read() as cur:
+            held = cur.execute(
+                "SELECT count(*) FROM sessions WHERE activity = ? AND agency_id = ?", [activity_id, actor.agency_id]
+            ).fetchone()[0]
+        if held:
+            raise ValidationError({"activity_type": f"This activity has {held} session(s): its type cannot change."})
+    return records.save(db, actor, activity_form(), activity_id, changes, version, "group activity")
+
+
 def begin_group_session(db: Database, actor: Actor, activity_id: int, values: dict, client_ids=()) -> int:
     """A session of the activity: its type follows the activity; its group form is added at once (all or nothing)."""
     activity = get_activity(db, actor, activity_id)

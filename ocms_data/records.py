@@ -99,6 +99,21 @@ def create(db: Database, actor: Actor, form: Form, values: dict) -> int:
     return db.write(apply)
 
 
+def save(db: Database, actor: Actor, form: Form, rec_id: int, changes: dict, version: int, what: str) -> int:
+    """Save changed fields of one plain record if nobody saved it since `version` (audited); the new version."""
+    with db.read() as cur:
+        current, _ = read(cur, actor, form, rec_id, what)
+    checked, _ = clean(form, changes, context=current, only=set(changes))
+
+    def apply(cur):
+        new_version = update(cur, actor, form, rec_id, checked, version, what=what)
+        changed = {k: {"old": current.get(k), "new": v} for k, v in checked.items() if current.get(k) != v}
+        audit.record(cur, actor, "update", form.table, rec_id, changed)
+        return new_version
+
+    return db.write(apply)
+
+
 def update(
     cur,
     actor: Actor,

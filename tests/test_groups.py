@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ocms_data import groups, sessions
-from ocms_data.errors import NotFound, ValidationError
+from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from tests.conftest import actor
 from tests.test_sessions import (
     DIRECT,
@@ -118,6 +118,25 @@ def test_create_activity_keeps_its_fields_and_defaults_to_active(db, worker_a, r
     found = groups.get_activity(db, worker_a, aid)
     assert (found["name"], found["activity_type"], found["description"]) == ("Renting in Ontario", IO, "Leases")
     assert (found["program"], found["active"], found["created_by"]) == (ra.programs["SETT"], "Yes", worker_a.user_id)
+
+
+def test_update_activity_saves_refuses_stale_edits_other_agencies_and_a_type_change_once_it_has_sessions(
+    db, worker_a, worker2_a, worker_b, ra
+):
+    aid = groups.create_activity(db, worker_a, {"name": "Tax clinic", "activity_type": IO})
+    assert groups.update_activity(db, worker2_a, aid, {"name": "Tax clinic 2026", "activity_type": CC}, 1) == 2
+    found = groups.get_activity(db, worker_a, aid)
+    assert (found["name"], found["activity_type"]) == ("Tax clinic 2026", CC)
+    with pytest.raises(StaleRecord):
+        groups.update_activity(db, worker_a, aid, {"name": "Old copy"}, 1)
+    with pytest.raises(NotFound):
+        groups.update_activity(db, worker_b, aid, {"name": "Not mine"}, 2)
+    groups.begin_group_session(db, worker_a, aid, logistics(ra))
+    with pytest.raises(ValidationError) as caught:
+        groups.update_activity(db, worker_a, aid, {"activity_type": IO}, 2)
+    assert caught.value.errors == {"activity_type": "This activity has 1 session(s): its type cannot change."}
+    assert groups.update_activity(db, worker_a, aid, {"active": "No"}, 2) == 3
+    assert groups.get_activity(db, worker_a, aid)["activity_type"] == CC
 
 
 BAD_ACTIVITIES = [

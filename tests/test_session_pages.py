@@ -709,6 +709,38 @@ def test_create_a_group_activity(app_db, worker):
     assert "Tenant rights evening" not in b_names
 
 
+def test_an_activity_can_be_edited_and_its_type_is_fixed_once_it_has_sessions(app_db, worker):
+    aid = groups.create_activity(
+        app_db, worker, {"name": "Job club", "activity_type": "Community Connections", "description": "Tuesdays"}
+    )
+    at = goto(start("worker.aaa"), "activities")
+    at.text_input(key="act.q").input("job club")
+    run(at)
+    click(at, key=f"act.edit.{aid}")
+    assert at.text_input(key=f"act.{aid}.name").value == "Job club"
+    at.text_input(key=f"act.{aid}.name").input("Job club (evenings)")
+    at.selectbox(key=f"act.{aid}.activity_type").select("Information & Orientation")
+    run(at)
+    click(at, key=f"act.{aid}.save")
+    assert "Activity saved." in values(at.success)
+    stored = groups.get_activity(app_db, worker, aid)
+    assert (stored["name"], stored["activity_type"], stored["version"]) == (
+        "Job club (evenings)",
+        "Information & Orientation",
+        2,
+    )
+    groups.begin_group_session(app_db, worker, aid, logistics(worker))
+    goto(at, "activities")
+    at.text_input(key="act.q").input("job club")
+    run(at)
+    click(at, key=f"act.edit.{aid}")
+    at.selectbox(key=f"act.{aid}.activity_type").select("Community Connections")
+    run(at)
+    click(at, key=f"act.{aid}.save")
+    assert message_at(at, f"act.{aid}.activity_type") == "This activity has 1 session(s): its type cannot change."
+    assert groups.get_activity(app_db, worker, aid)["activity_type"] == "Information & Orientation"
+
+
 def test_group_session_from_an_activity_with_attendees_and_settings(app_db, worker):
     program = scalar(app_db, "SELECT min(id) FROM programs WHERE agency_id = ?", [worker.agency_id])
     aid = groups.create_activity(

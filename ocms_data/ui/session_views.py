@@ -434,9 +434,35 @@ def activities(db: Database, actor: Actor) -> None:
     if not found:
         st.info("No activity matches.")
     for a in found:
-        cols = st.columns([4, 3, 2, 2], vertical_alignment="center")
+        cols = st.columns([4, 3, 2, 2, 1], vertical_alignment="center")
         cols[0].markdown(f"**{a['name']}**" + ("" if a["active"] == "Yes" else " (inactive)"))
         cols[1].write(a["activity_type"])
         cols[2].caption(f"{a['sessions']} session(s), last {a['last_session'] or 'never'}")
         if cols[3].button("Begin session", key=f"act.begin.{a['id']}"):
             st.switch_page("pages/begin_session.py", query_params={"activity": str(a["id"])})
+        if cols[4].button("Edit", key=f"act.edit.{a['id']}"):
+            st.session_state["act.editing"] = a["id"]
+    if st.session_state.get("act.editing"):
+        _activity_editor(db, actor, st.session_state["act.editing"])
+
+
+def _activity_editor(db: Database, actor: Actor, activity_id: int) -> None:
+    """One activity's fields, editable (its type only while it has no session)."""
+    current = run_safely(groups.get_activity, db, actor, activity_id)
+    if current is None:
+        return
+    form = groups.activity_form()
+    prefix = f"act.{activity_id}"
+    base = forms.editing_base(prefix, current)
+    ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors(prefix))
+    forms.seed(ctx, form.fields, base)
+    st.subheader(f"Edit {base['name']}", anchor=False)
+    values: dict = {}
+    forms.section_box(form.section("activity"), ctx, values, {})
+    changed, _ = forms.changes(form, base, values)
+    forms.save_changes(
+        prefix,
+        len(changed),
+        lambda: groups.update_activity(db, actor, activity_id, changed, base["version"]),
+        "Activity saved.",
+    )

@@ -15,7 +15,7 @@ from ocms_data.ui.runtime import current_actor, database, show_notices
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_ON_LEAVE = "sensitive_unlocked"
-PER_VISIT_PREFIXES = ("cp.", "ss.", "sf.", "bs.", "co.")
+PER_VISIT_PREFIXES = ("cp.", "ss.", "sf.", "bs.", "co.", "act.")
 
 
 @dataclass(frozen=True)
