@@ -103,15 +103,10 @@ def register(
         elif family:
             extra["family_code"] = _family_code(cur, actor, family)
         client_id = records.insert(cur, actor, form, clean, clean_tables, extra)
-        audit.record(cur, actor, "create", "clients", client_id, {"type": client_type, **_masked(form, clean)})
+        audit.record(cur, actor, "create", "clients", client_id, {"type": client_type, **records.masked(form, clean)})
         return client_id
 
     return db.write(apply)
-
-
-def _masked(form: Form, detail: dict) -> dict:
-    """Audit detail without sensitive values (the audit trail is readable without the password unlock)."""
-    return {k: ("(sensitive)" if form.has(k) and form.field(k).sensitive else v) for k, v in detail.items()}
 
 
 def _family_code(cur, actor: Actor, family: str) -> str:
@@ -177,9 +172,7 @@ def update(
     records.check_known(form, values, tables)
     _check_locks(db, actor, form, client_id, values, sensitive_unlocked)
     clean, clean_tables = records.clean(form, values, tables, context=current.values, only=set(values))
-    changed = _masked(
-        form, {k: {"old": current.values.get(k), "new": v} for k, v in clean.items() if current.values.get(k) != v}
-    )
+    changed = records.changes(form, current.values, clean)
 
     def apply(cur):
         new_version = records.update(cur, actor, form, client_id, clean, version, clean_tables, what="client")

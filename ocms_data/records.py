@@ -87,6 +87,16 @@ def insert(cur, actor: Actor, form: Form, values: dict, tables: dict | None = No
     return rec_id
 
 
+def masked(form: Form, detail: dict) -> dict:
+    """Audit detail without sensitive values (the audit trail is readable without the password unlock)."""
+    return {k: ("(sensitive)" if form.has(k) and form.field(k).sensitive else v) for k, v in detail.items()}
+
+
+def changes(form: Form, before: dict, after: dict) -> dict:
+    """The audit detail of an edit: each field that changed, old and new (sensitive values masked)."""
+    return masked(form, {k: {"old": before.get(k), "new": v} for k, v in after.items() if before.get(k) != v})
+
+
 def create(db: Database, actor: Actor, form: Form, values: dict) -> int:
     """Add one plain record of `form` (its declared defaults, then `values`) in one audited transaction."""
     checked, _ = clean(form, {f.name: f.default for f in form.fields if f.default} | values)
@@ -99,16 +109,15 @@ def create(db: Database, actor: Actor, form: Form, values: dict) -> int:
     return db.write(apply)
 
 
-def save(db: Database, actor: Actor, form: Form, rec_id: int, changes: dict, version: int, what: str) -> int:
+def save(db: Database, actor: Actor, form: Form, rec_id: int, values: dict, version: int, what: str) -> int:
     """Save changed fields of one plain record if nobody saved it since `version` (audited); the new version."""
     with db.read() as cur:
         current, _ = read(cur, actor, form, rec_id, what)
-    checked, _ = clean(form, changes, context=current, only=set(changes))
+    checked, _ = clean(form, values, context=current, only=set(values))
 
     def apply(cur):
         new_version = update(cur, actor, form, rec_id, checked, version, what=what)
-        changed = {k: {"old": current.get(k), "new": v} for k, v in checked.items() if current.get(k) != v}
-        audit.record(cur, actor, "update", form.table, rec_id, changed)
+        audit.record(cur, actor, "update", form.table, rec_id, changes(form, current, checked))
         return new_version
 
     return db.write(apply)

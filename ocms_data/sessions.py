@@ -209,8 +209,7 @@ def update(db: Database, actor: Actor, session_id: int, values: dict, version: i
     def apply(cur):
         _logistics_rules(cur, actor, merged)
         new_version = records.update(cur, actor, form, session_id, clean, version, what="session")
-        changed = {k: {"old": current.values.get(k), "new": v} for k, v in clean.items() if current.values.get(k) != v}
-        audit.record(cur, actor, "update", "sessions", session_id, changed)
+        audit.record(cur, actor, "update", "sessions", session_id, records.changes(form, current.values, clean))
         problems.refresh(cur, actor.agency_id, [session_id])
         return new_version
 
@@ -356,8 +355,7 @@ def save_form(db: Database, actor: Actor, form_id: int, values: dict, version: i
 
     def apply(cur):
         new_version = records.update(cur, actor, form, form_id, clean, version, what="service form")
-        changed = {k: {"old": current.values.get(k), "new": v} for k, v in clean.items() if current.values.get(k) != v}
-        audit.record(cur, actor, "update", "service_forms", form_id, changed)
+        audit.record(cur, actor, "update", "service_forms", form_id, records.changes(form, current.values, clean))
         problems.refresh_form(cur, actor.agency_id, current.form_type, form_id, current.session_id)
         return new_version
 

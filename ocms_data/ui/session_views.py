@@ -423,8 +423,7 @@ def activities(db: Database, actor: Actor) -> None:
             try:
                 groups.create_activity(db, actor, values)
             except ValidationError as exc:
-                st.session_state[forms.errors_key("act.new")] = exc.errors
-                st.rerun()
+                forms.refuse("act.new", exc)
             st.session_state.pop(forms.errors_key("act.new"), None)
             st.session_state["act.new.n"] = st.session_state.get("act.new.n", 0) + 1
             notify(f"Created {values.get('name')}.")
