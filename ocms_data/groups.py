@@ -126,12 +126,12 @@ def apply_attendee_settings(db: Database, actor: Actor, session_id: int, setting
 
     def apply(cur):
         records.check_refs(cur, actor, form, clean)
-        for f in attendee_forms:
-            cur.execute(
-                f"UPDATE service_forms SET {', '.join(f'{k} = ?' for k in clean)}, version = version + 1, "
-                "updated_at = current_timestamp, updated_by = ? WHERE id = ? AND agency_id = ?",
-                [*clean.values(), actor.user_id, f["id"], actor.agency_id],
-            )
+        ids = [f["id"] for f in attendee_forms]
+        cur.execute(
+            f"UPDATE service_forms SET {', '.join(f'{k} = ?' for k in clean)}, version = version + 1, "
+            "updated_at = current_timestamp, updated_by = ? WHERE agency_id = ? AND id IN ?",
+            [*clean.values(), actor.user_id, actor.agency_id, ids],
+        )
         audit.record(cur, actor, "attendee_settings", "sessions", session_id, {"forms": len(attendee_forms), **clean})
         problems.refresh(cur, actor.agency_id, [session_id])
         return len(attendee_forms)

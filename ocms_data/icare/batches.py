@@ -312,6 +312,7 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
             raise ValidationError({"file": "No row of this file matches a final batch of your agency."})
         _require_uploader_of(cur, actor, batch_id)
         counts = {"accepted": 0, "rejected": 0, "unchanged": 0, "unmatched": 0}
+        marks: list[tuple] = []
         for key, details in keyed:
             if not waiting.get(key):
                 counts["unmatched"] += 1
@@ -322,11 +323,16 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
             if status is None:
                 counts["unchanged"] += 1
                 continue
-            cur.execute(
-                "UPDATE icare_records SET status = ?, icare_record_id = ?, details = ? WHERE batch_id = ? AND rec_id = ?",
-                [status, rid.group(1) if rid else None, details, batch_id, rec_id],
-            )
+            marks.append((rec_id, status, rid.group(1) if rid else None, details))
             counts[status] += 1
+        if marks:  # one set UPDATE for every marked row
+            cur.register("marks", pd.DataFrame(marks, columns=["rec_id", "status", "icare_record_id", "details"]))
+            cur.execute(
+                "UPDATE icare_records r SET status = m.status, icare_record_id = m.icare_record_id, details = m.details "
+                "FROM marks m WHERE r.batch_id = ? AND r.rec_id = m.rec_id",
+                [batch_id],
+            )
+            cur.unregister("marks")
         audit.record(cur, actor, "icare_import", "icare_batches", batch_id, {"template": template.key, **counts})
         return Imported(
             template.title, counts["rejected"], counts["accepted"], counts["unchanged"], counts["unmatched"]
