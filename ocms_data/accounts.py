@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ocms_data import audit
-from ocms_data.db import Database, one, rows
+from ocms_data.db import Database, next_id, one, rows
 from ocms_data.errors import Forbidden, ValidationError
 
 WORKER = "worker"
@@ -203,7 +203,7 @@ def add_user(cur, agency_id, username, full_name, password, roles, email=None, d
         ).fetchall()
     ):
         raise ValidationError({"default_site_id": "Pick a site of your agency."})
-    uid = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
+    uid = next_id(cur)
     cur.execute(
         "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

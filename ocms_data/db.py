@@ -204,6 +204,11 @@ def one(cur: duckdb.DuckDBPyConnection, sql: str, params: list | tuple = ()) -> 
     return found[0] if found else None
 
 
+def next_id(cur: duckdb.DuckDBPyConnection) -> int:
+    """A new record id from the database-wide `ids` sequence."""
+    return cur.execute("SELECT nextval('ids')").fetchone()[0]
+
+
 def next_counter(cur: duckdb.DuckDBPyConnection, agency_id: int, name: str) -> int:
     """The next number of an agency-scoped counter (client numbers, family codes)."""
     cur.execute(

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ocms_data import problems
+from ocms_data.db import next_id
 from ocms_data.registry import Condition, Form, Kind, Need, default_catalog
 
 FORM_MIX = {
@@ -125,7 +126,7 @@ def _load(cur, agency_id: int) -> dict:
 def _courses(cur, agency_id: int, user: int) -> list[int]:
     out = []
     for i, (code, name) in enumerate((("L-MNS2601", "LINC 3 mornings"), ("L-MNS2602", "LINC 5 evenings"))):
-        course_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
+        course_id = next_id(cur)
         cur.execute(
             "INSERT INTO courses (id, agency_id, created_by, name, course_code) VALUES (?, ?, ?, ?, ?)",
             [course_id, agency_id, user, name, f"{code}{i}"],
@@ -137,7 +138,7 @@ def _courses(cur, agency_id: int, user: int) -> list[int]:
 def _activities(cur, agency_id: int, user: int) -> list[tuple[int, str]]:
     out = []
     for name, kind in ACTIVITIES:
-        activity_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
+        activity_id = next_id(cur)
         cur.execute(
             "INSERT INTO activities (id, agency_id, created_by, name, activity_type, active) VALUES (?, ?, ?, ?, ?, 'Yes')",
             [activity_id, agency_id, user, name, kind],
@@ -170,7 +171,7 @@ def build(
     n_group = max(1, n_attendee // ATTENDEES)
     n_direct = n_forms - n_group * ATTENDEES
     n_sessions = n_direct + n_group
-    first_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
+    first_id = next_id(cur)
     cur.execute(f"SELECT setval('ids', {first_id + n_sessions + n_forms + n_group + 10})").fetchall()
     session_ids = np.arange(first_id, first_id + n_sessions)
     days = rng.integers(0, max(1, months * 30), size=n_sessions)

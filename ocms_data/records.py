@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ocms_data import audit
 from ocms_data.accounts import Actor
-from ocms_data.db import RECORD_COLUMNS, TABLE_EXTRA, Database, one, rows
+from ocms_data.db import RECORD_COLUMNS, TABLE_EXTRA, Database, next_id, one, rows
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.registry import Form, Kind
 from ocms_data.validation import validate, validate_rows
@@ -77,7 +77,7 @@ def insert(cur, actor: Actor, form: Form, values: dict, tables: dict | None = No
     """Insert one record of `form` (cleaned values) in the actor's agency; returns its id."""
     row, multi, refs = split(form, values)
     check_refs(cur, actor, form, values, tables)
-    rec_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
+    rec_id = next_id(cur)
     row = {**row, **(extra or {}), "id": rec_id, "agency_id": actor.agency_id, "created_by": actor.user_id}
     cols = list(row)
     cur.execute(
@@ -99,7 +99,7 @@ def changes(form: Form, before: dict, after: dict) -> dict:
 
 def create(db: Database, actor: Actor, form: Form, values: dict) -> int:
     """Add one plain record of `form` (its declared defaults, then `values`) in one audited transaction."""
-    checked, _ = clean(form, {f.name: f.default for f in form.fields if f.default} | values)
+    checked, _ = clean(form, form.defaults | values)
 
     def apply(cur):
         rec_id = insert(cur, actor, form, checked)

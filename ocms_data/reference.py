@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ocms_data import audit
 from ocms_data.accounts import AGENCY_ADMIN, Actor, require
-from ocms_data.db import Database, rows
+from ocms_data.db import Database, next_id, rows
 from ocms_data.errors import ValidationError
 from ocms_data.validation import normalise_postal
 
@@ -77,7 +77,7 @@ def save(db: Database, actor: Actor, table: str, values: dict, rec_id: int | Non
             if dup:
                 raise ValidationError({"code": "That code is already used."})
         if rec_id is None:
-            new_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
+            new_id = next_id(cur)
             cols = ["id", "agency_id", *clean]
             cur.execute(
                 f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",

@@ -231,6 +231,11 @@ class Form:
         return [f for s in self.sections if s.table is None for f in s.fields]
 
     @property
+    def defaults(self) -> dict:
+        """The declared default of every field that has one (what a new record starts with)."""
+        return {f.name: f.default for f in self.fields if f.default}
+
+    @property
     def row_fields(self) -> list[Field]:
         return [f for f in self.fields if f.stored_in_row]
 

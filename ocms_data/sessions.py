@@ -99,7 +99,7 @@ def site_defaults(db: Database, actor: Actor, site_id) -> dict:
 
 def _with_defaults(db: Database, actor: Actor, values: dict) -> dict:
     """Fill what the user left empty: today, the creator as staff, the site's postal code and location."""
-    declared = {f.name: f.default for f in session_form().fields if f.default}
+    declared = session_form().defaults
     out = declared | {k: v for k, v in values.items() if k != "activity" and v is not None}
     out["service_date"] = out.get("service_date") or date.today()
     out["staff"] = out.get("staff") or [actor.user_id]
@@ -282,7 +282,7 @@ def new_form(cur, actor: Actor, session_id: int, client_id: int | None, form: Fo
             {"form_type": f"This client already has the {form.label} form in this session. "
              "One form of each type per session: use Copy Session to record another."}
         )  # fmt: skip
-    values = {f.name: f.default for f in form.fields if f.default}
+    values = dict(form.defaults)
     if SERVICE_DATE in values.values():
         day = cur.execute("SELECT service_date FROM sessions WHERE id = ?", [session_id]).fetchall()[0][0]
         values = {k: day if v == SERVICE_DATE else v for k, v in values.items()}

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 
 from ocms_data import audit
 from ocms_data.accounts import AGENCY_ADMIN, UPLOADER, Actor, require
-from ocms_data.db import Database, next_counter, one, rows
+from ocms_data.db import Database, next_counter, next_id, one, rows
 from ocms_data.errors import Forbidden, ValidationError
 from ocms_data.icare.engine import Filters, Run, eligible
 from ocms_data.icare.spec import Template
@@ -166,7 +166,7 @@ def finalise(
                         "final": f"{taken} record(s) of {result.template.title} are already in a final batch: run the preview again."
                     }
                 )
-            batch_id = cur.execute("SELECT nextval('ids')").fetchall()[0][0]
+            batch_id = next_id(cur)
             cur.execute(
                 "INSERT INTO icare_batches (id, agency_id, month, template, file_name, file_sha256, row_count, made_by, "
                 "made_by_name, via, program_id, site_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

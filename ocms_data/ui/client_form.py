@@ -116,7 +116,7 @@ def registration(db: Database, actor: Actor, client_type: str, relative_id: int 
     prefix = f"reg.{client_type}" + (f".rel{relative_id}" if relative_id else "")
     ctx = FormContext(prefix, refs(db, actor), forms.field_errors(prefix))
     ctx.hidden = {f.name for f in form.fields if f.need is Need.AUTO} | {"family_code"}
-    defaults = {f.name: f.default for f in form.fields if f.default}
+    defaults = dict(form.defaults)
     defaults.update(
         registration_date=date.today(), primary_worker=actor.user_id, registration_site=actor.default_site_id
     )

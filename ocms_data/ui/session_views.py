@@ -67,7 +67,7 @@ def begin(db: Database, actor: Actor, client_id: int | None, activity_id: int | 
     prefix = "bs"
     ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors(prefix))
     form = sessions.session_form()
-    defaults = {f.name: f.default for f in form.fields if f.default} | {
+    defaults = form.defaults | {
         "service_date": date.today(),
         "staff": [actor.user_id],
         "created_by": actor.user_id,
@@ -416,7 +416,7 @@ def activities(db: Database, actor: Actor) -> None:
         prefix = f"act.new.{st.session_state.get('act.new.n', 0)}"
         ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors("act.new"))
         ctx.hidden = {"created_by"}
-        forms.seed(ctx, form.fields, {f.name: f.default for f in form.fields if f.default})
+        forms.seed(ctx, form.fields, form.defaults)
         values: dict = {}
         forms.section_box(form.section("activity"), ctx, values, {})
         if st.button("Create activity", type="primary", key=f"{prefix}.go"):
