@@ -21,17 +21,19 @@ from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.icare.spec import Column, Template
 from ocms_data.registry import Form, default_catalog, sql_literal
+from ocms_data.validation import EMAIL_RE, POSTAL_RE
 
 ONGOING = "Ongoing"
 FEDERAL_HOLIDAYS = ("public", "government")  # the `holidays` categories of the federal public service
 AMEND = "Amend record"
 PATTERNS = {
     "date": ("[0-9]{4}-[0-9]{2}-[0-9]{2}", "a date as YYYY-MM-DD"),
-    "postal": ("[ABCEGHJ-NPRSTVXY][0-9][ABCEGHJ-NPRSTV-Z][0-9][ABCEGHJ-NPRSTV-Z][0-9]", "a postal code as A1A1A1"),
+    # the same postal code and e-mail rules as data entry (iCARE's postal code has no space)
+    "postal": (POSTAL_RE.pattern.strip("^$").replace(r"\s?", ""), "a postal code as A1A1A1"),
     "phone": ("[0-9]{3}-[0-9]{3}-[0-9]{4}", "a phone number as ###-###-####"),
     "digits": ("[0-9]+", "digits only"),
     "int": ("[0-9]+", "a whole number"),
-    "email": ("[^@ ]+@[^@ ]+[.][A-Za-z][A-Za-z]+", "an e-mail address"),
+    "email": (EMAIL_RE.pattern.strip("^$"), "an e-mail address"),
 }
 SESSION_SOURCES = {
     "session.postal_code": "s.postal_code",
