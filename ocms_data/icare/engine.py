@@ -454,13 +454,12 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
     renumber = dict(zip([int(i) for i in profiles.index[keep]], range(len(rows)), strict=True))
     errors = profile_errors[profile_errors["row"].isin(renumber)].assign(row=lambda e: e["row"].map(renumber))
     results[profile.key] = TemplateRows(profile, rows, errors.reset_index(drop=True))
-    for key, r in results.items():
+    for r in results.values():
         if r.template.entity == "service_forms":
             r.errors = pd.concat(
                 [r.errors, _domino(r.frame, bad_clients), _domino(r.frame, bad_courses, "_course_id")],
                 ignore_index=True,
             )
-        results[key] = r
     return Run(month, filters, {t.key: results[t.key] for t in templates})
 
 

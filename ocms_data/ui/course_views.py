@@ -27,7 +27,7 @@ def course_list(db: Database, actor: Actor) -> None:
     with st.expander("Create a course"):
         form = courses.course_form()
         n = st.session_state.get(f"{NEW}.n", 0)
-        ctx = FormContext(f"{NEW}.{n}", {}, st.session_state.get(f"{NEW}.errors", {}))
+        ctx = FormContext(f"{NEW}.{n}", {}, forms.field_errors(NEW))
         forms.seed(ctx, form.fields, {})  # empty to start with (a number box would otherwise show its minimum)
         values: dict = {}
         forms.section_box(form.section("course"), ctx, values, {})
@@ -35,9 +35,8 @@ def course_list(db: Database, actor: Actor) -> None:
             try:
                 course_id = courses.create(db, actor, values)
             except ValidationError as exc:
-                st.session_state[f"{NEW}.errors"] = exc.errors
-                st.rerun()
-            st.session_state.pop(f"{NEW}.errors", None)
+                forms.refuse(NEW, exc)
+            st.session_state.pop(forms.errors_key(NEW), None)
             st.session_state[f"{NEW}.n"] = n + 1
             notify(f"Created {values.get('name')}: now fill in its setup for iCARE.")
             open_course(course_id)

@@ -148,24 +148,23 @@ def copy_tool(db: Database, actor: Actor, record: SessionRecord) -> None:
             open_session(new_id)
 
 
-def _run(fn, *args, success: str | None = None) -> bool:
+def _run(fn, *args, success: str | None = None) -> None:
     """Call a domain change; show its refusal in place; rerun after success."""
     try:
         fn(*args)
     except ValidationError as exc:
         for message in exc.errors.values():
             st.error(message)
-        return False
+        return
     except OcmsError as exc:
         st.error(str(exc))
-        return False
+        return
     if success:
         notify(success)
     st.rerun()
-    return True
 
 
-def _form_chip(db: Database, actor: Actor, f: dict, where) -> None:
+def _form_chip(f: dict, where) -> None:
     c1, c2, c3 = where.columns([4, 2, 1], vertical_alignment="center")
     c1.write(f["label"])
     c2.markdown(_status(f["problems"] == 0))
@@ -206,7 +205,7 @@ def direct_clients(db: Database, actor: Actor, record: SessionRecord) -> None:
                     success=f"{name} was taken out of the session.",
                 )
             for f in [f for f in record.forms if f["client_id"] == c["id"]]:
-                _form_chip(db, actor, f, st)
+                _form_chip(f, st)
             a1, a2 = st.columns([4, 1], vertical_alignment="bottom")
             kind = pick(a1, "Add a service form", offered, f"addform.{c['id']}")
             if a2.button("Add form", key=f"addform.{c['id']}.go", disabled=kind is None):
@@ -240,14 +239,14 @@ def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
         return
     st.write(groups.get_activity(db, actor, activity_id)["name"])
     for f in [f for f in record.forms if f["client_id"] is None]:
-        _form_chip(db, actor, f, st)
+        _form_chip(f, st)
     st.subheader(f"Attendees ({len(record.clients)})", anchor=False)
     by_client = {f["client_id"]: f for f in record.forms if f["client_id"] is not None}
     for c in record.clients:
         name = f"{c['first_name'] or 'Anonymous'} {c['last_name'] or ''}".strip()
         f = by_client.get(c["id"])
         if f:
-            _form_chip(db, actor, {**f, "label": f"{name} · #{c['client_no']}"}, st)
+            _form_chip({**f, "label": f"{name} · #{c['client_no']}"}, st)
     with st.container(border=True):
         st.markdown("**Add an attendee**")
         picked = client_picker(db, actor, f"addatt.{record.id}")
