@@ -25,9 +25,17 @@ def create_activity(db: Database, actor: Actor, values: dict) -> int:
 
 
 def find_activities(
-    db: Database, actor: Actor, text: str = "", active_only: bool = True, limit: int = 50
+    db: Database,
+    actor: Actor,
+    text: str = "",
+    active_only: bool = True,
+    limit: int = 50,
+    activity_type: str | None = None,
 ) -> list[dict]:
-    """Activities of the agency whose name or description matches `text`, with their last session."""
+    """Activities of the agency matching `text` by name or description, with their last session.
+
+    `activity_type`, when given, keeps only activities of that type.
+    """
     text = text.strip().lower()
     with db.read() as cur:
         return rows(
@@ -35,8 +43,9 @@ def find_activities(
             "SELECT a.id, a.name, a.activity_type, a.active, max(s.service_date) AS last_session, count(s.id) AS sessions "
             "FROM activities a LEFT JOIN sessions s ON s.activity = a.id AND s.agency_id = a.agency_id "
             "WHERE a.agency_id = ? AND (contains(lower(a.name), ?) OR contains(lower(coalesce(a.description, '')), ?)) "
-            "AND (a.active = 'Yes' OR NOT ?) GROUP BY ALL ORDER BY a.name LIMIT ?",
-            [actor.agency_id, text, text, active_only, limit],
+            "AND (a.active = 'Yes' OR NOT ?) AND a.activity_type = coalesce(?, a.activity_type) "
+            "GROUP BY ALL ORDER BY a.name LIMIT ?",
+            [actor.agency_id, text, text, active_only, activity_type, limit],
         )
 
 

@@ -201,6 +201,12 @@ def test_find_activities_by_name_or_description(db, worker_a, findable, text, ac
     assert findable["b"] not in {a["id"] for a in found}
 
 
+@pytest.mark.parametrize(("kind", "expected"), [(CC, ["walk"]), (IO, ["rights"])])
+def test_find_activities_of_one_type(db, worker_a, findable, kind, expected):
+    found = groups.find_activities(db, worker_a, "quokka", activity_type=kind)
+    assert [a["id"] for a in found] == [findable[k] for k in expected]
+
+
 def test_find_activities_takes_the_text_literally(db, worker_a):
     exact = activity(db, worker_a, CC, name="Yak_walk 50%")
     activity(db, worker_a, CC, name="Yakxwalk 500")

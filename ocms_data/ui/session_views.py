@@ -230,8 +230,8 @@ def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
     st.subheader("Group activity", anchor=False)
     activity_id = record.values.get("activity")
     if activity_id is None:
-        kind = "Information & Orientation" if record.session_type == sessions.GROUP_IO else "Community Connections"
-        found = [a for a in groups.find_activities(db, actor) if a["activity_type"] == kind]
+        kind = {v: k for k, v in groups.SESSION_TYPE_OF.items()}[record.session_type]
+        found = groups.find_activities(db, actor, limit=500, activity_type=kind)
         options = {a["id"]: a["name"] for a in found}
         chosen = pick(st, "Group activity", options, f"act.{record.id}")
         if st.button("Add group activity", disabled=chosen is None, key=f"act.{record.id}.go"):
