@@ -27,6 +27,7 @@ opened = grid_view(
         computed=sessions.GRID_COMPUTED,
         extra_controls=lambda: session_filters(db, actor),
         open_label="Open",
+        incomplete_toggle=False,  # the Status filter says complete or incomplete
     )
 )
 if opened:

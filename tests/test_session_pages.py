@@ -980,6 +980,8 @@ def test_sessions_grid_counts_and_filters(app_db, worker):
     assert total >= 4
     assert rows_caption(at) == _caption(total)
     assert made["b"] not in session_ids(app_db, AGENCY_A)
+    # one control for completeness: the Status filter, not also the clients grid's "Missing for iCARE" toggle
+    assert [t.label for t in at.toggle if t.label == "Missing for iCARE only"] == []
     incomplete = "s.id IN (SELECT p.session_id FROM problems p)"
     pick(at, "sessions.status", "Incomplete")
     n_incomplete = _count(app_db, incomplete)

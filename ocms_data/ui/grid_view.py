@@ -39,6 +39,7 @@ class GridSource:
     computed: tuple[tuple[str, str], ...] = ()
     extra_controls: Callable[[], dict] | None = None
     open_label: str | None = None
+    incomplete_toggle: bool = True  # off where the source has its own status filter (one control per filter)
 
 
 def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
@@ -55,7 +56,7 @@ def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
         key=f"{k}.sort",
     )
     descending = c3.toggle("Descending", key=f"{k}.desc")
-    incomplete = c4.toggle("Missing for iCARE only", key=f"{k}.incomplete")
+    incomplete = source.incomplete_toggle and c4.toggle("Missing for iCARE only", key=f"{k}.incomplete")
     extra = source.extra_controls() if source.extra_controls else {}
     with st.expander("Filters and columns"):
         cols = st.columns(3)
