@@ -20,7 +20,7 @@ from ocms_data.grid import (
     page_sql,
 )
 from ocms_data.registry import Form, Kind, default_catalog
-from ocms_data.validation import any_missing, problems_sql
+from ocms_data.validation import any_missing
 from ocms_data.xlsx import table_workbook
 
 NAMED, ANONYMOUS = "Named", "Anonymous"
@@ -374,13 +374,8 @@ def duplicates(
 def problems(db: Database, actor: Actor, client_id: int) -> list[dict]:
     """What the client still lacks: field, need, message."""
     rec = get(db, actor, client_id)
-    sql = problems_sql(rec.form)
     with db.read() as cur:
-        return rows(
-            cur,
-            f"SELECT field, need, message FROM ({sql}) p WHERE rec_id = $client ORDER BY need DESC, field",
-            {"agency": actor.agency_id, "client": client_id},
-        )
+        return records.problems(cur, actor, rec.form, client_id)
 
 
 GRID_FILTERS = ("client_type", "gender", "official_language", "immigration_status", "consent_research", "province")

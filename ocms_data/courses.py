@@ -41,11 +41,7 @@ def get(db: Database, actor: Actor, course_id: int) -> CourseRecord:
     form = course_form()
     with db.read() as cur:
         stored, _ = records.read(cur, actor, form, course_id, "course")
-        found = rows(
-            cur,
-            f"SELECT field, need, message FROM ({problems_sql(form)}) p WHERE rec_id = $course ORDER BY need DESC, field",
-            {"agency": actor.agency_id, "course": course_id},
-        )
+        found = records.problems(cur, actor, form, course_id)
     return CourseRecord(course_id, stored, stored["version"], found)
 
 

@@ -7,7 +7,7 @@ from ocms_data.accounts import Actor
 from ocms_data.db import RECORD_COLUMNS, TABLE_EXTRA, Database, next_id, one, rows
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.registry import Form, Kind
-from ocms_data.validation import validate, validate_rows
+from ocms_data.validation import problems_sql, validate, validate_rows
 
 SYSTEM_COLUMNS = [c.split()[0] for c in RECORD_COLUMNS]
 TABLE_EXTRA_NAMES = {table: [c.split()[0] for c in cols] for table, cols in TABLE_EXTRA.items()}
@@ -85,6 +85,15 @@ def insert(cur, actor: Actor, form: Form, values: dict, tables: dict | None = No
     )
     write_children(cur, actor, form, rec_id, multi, refs, tables or {})
     return rec_id
+
+
+def problems(cur, actor: Actor, form: Form, rec_id: int) -> list[dict]:
+    """What one record still lacks (field, need, message), green needs first."""
+    return rows(
+        cur,
+        f"SELECT field, need, message FROM ({problems_sql(form)}) p WHERE rec_id = $rec ORDER BY need DESC, field",
+        {"agency": actor.agency_id, "rec": rec_id},
+    )
 
 
 def masked(form: Form, detail: dict) -> dict:
