@@ -24,7 +24,8 @@ def open_course(course_id: int) -> None:
 
 def course_list(db: Database, actor: Actor) -> None:
     """Every course of the agency with how much iCARE still needs; open one, or create a new one."""
-    with st.expander("Create a course"):
+    # open while it holds refused fields: the "nothing was saved" notice above it would otherwise reset it
+    with st.expander("Create a course", expanded=bool(forms.field_errors(NEW))):
         form = courses.course_form()
         n = st.session_state.get(f"{NEW}.n", 0)
         ctx = FormContext(f"{NEW}.{n}", {}, forms.field_errors(NEW))

@@ -411,7 +411,7 @@ def session_filters(db: Database, actor: Actor) -> dict:
 def activities(db: Database, actor: Actor) -> None:
     """Create and find named group activities; begin a session of one."""
     form = groups.activity_form()
-    with st.expander("Create a group activity"):
+    with st.expander("Create a group activity", expanded=bool(forms.field_errors("act.new"))):
         prefix = f"act.new.{st.session_state.get('act.new.n', 0)}"
         ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors("act.new"))
         ctx.hidden = {"created_by"}
