@@ -169,7 +169,7 @@ class Field:
 
     @property
     def length_limit(self) -> int | None:
-        if self.kind in (Kind.TEXT, Kind.LONGTEXT, Kind.EMAIL):
+        if self.kind in (Kind.TEXT, Kind.LONGTEXT, Kind.EMAIL, Kind.DIGITS):
             return self.max_len or DEFAULT_MAX_LEN.get(self.kind, TEXT_MAX_LEN)
         return None
 

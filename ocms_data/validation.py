@@ -8,11 +8,24 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from ocms_data.errors import ValidationError
-from ocms_data.registry import Catalog, Field, Form, Kind, Need, Section, default_catalog
+from ocms_data.registry import TEXT_MAX_LEN, Catalog, Field, Form, Kind, Need, Section, default_catalog
 
 POSTAL_RE = re.compile(r"^([ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z])\s?(\d[ABCEGHJ-NPRSTV-Z]\d)$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 DATE_RE = re.compile(r"(\d{4})[-/](\d{2})[-/](\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+# what XML 1.0 (so every workbook) cannot hold: control characters, lone surrogates, U+FFFE and U+FFFF
+XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def plain_text(label: str, raw, limit: int | None = TEXT_MAX_LEN) -> str:
+    """Text as stored: trimmed; refused when longer than `limit` or holding a character no workbook can hold."""
+    value = str(raw).strip()
+    bad = XML_INVALID.search(value)
+    if bad:
+        raise ValueError(f"{label} contains a character that cannot be stored (U+{ord(bad.group()):04X}); remove it.")
+    if limit and len(value) > limit:
+        raise ValueError(f"{label} is too long ({len(value)} characters; at most {limit}).")
+    return value
 
 
 def normalise_postal(raw: str) -> str:
@@ -96,14 +109,11 @@ def clean_value(f: Field, raw, catalog: Catalog, today: date | None = None):
         return normalise_postal(str(raw))
     if kind is Kind.PHONE:
         return normalise_phone(str(raw))
+    value = plain_text(f.label, raw, f.length_limit)
     if kind is Kind.EMAIL:
-        value = normalise_email(str(raw))
-    elif kind is Kind.DIGITS:
-        value = _digits(f, str(raw))
-    else:
-        value = str(raw).strip()
-    if f.length_limit and len(value) > f.length_limit:
-        raise ValueError(f"{f.label} is too long ({len(value)} characters; at most {f.length_limit}).")
+        return normalise_email(value)
+    if kind is Kind.DIGITS:
+        return _digits(f, value)
     return value
 
 

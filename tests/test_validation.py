@@ -1,3 +1,4 @@
+import re
 from datetime import date, datetime
 
 import pytest
@@ -288,6 +289,26 @@ def test_empty_values_are_none(raw):
 
 def test_text_is_stripped():
     assert clean("first_name", "  Amina  ") == "Amina"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "code"),
+    [("first_name", "Ami\ufffena", "U+FFFE"), ("comments", "note \uffff", "U+FFFF"), ("city", "To\x01ronto", "U+0001"),
+     ("last_name", "Lee\udc80", "U+DC80")],
+)  # fmt: skip
+def test_characters_no_workbook_can_hold_are_refused(name, raw, code):
+    with pytest.raises(ValueError, match=re.escape(f"cannot be stored ({code})")):
+        clean(name, raw)
+
+
+def test_line_breaks_and_tabs_are_kept_in_long_text():
+    assert clean("comments", "first line\n\tsecond") == "first line\n\tsecond"
+
+
+def test_digits_have_a_length_limit():
+    f = Field("n", "Number", Kind.DIGITS)
+    with pytest.raises(ValueError, match="too long"):
+        clean_value(f, "1" * 32768, CAT)
 
 
 # --- validate ---------------------------------------------------------------------------------

@@ -54,8 +54,14 @@ def notify(message: str, kind: str = "success") -> None:
 
 
 def show_notices() -> None:
+    """The notices waiting for this run, in a slot that is always there.
+
+    A notice that appeared as a new element would move every element after it, and Streamlit resets
+    the unkeyed ones it finds at a new position (open tabs and expanders, typed text).
+    """
+    slot = st.container()
     for kind, message in st.session_state.pop("_notices", []):
-        getattr(st, kind)(message)
+        getattr(slot, kind)(message)
 
 
 def run_safely(fn, *args, **kwargs):

@@ -12,6 +12,7 @@ from ocms_data.accounts import AGENCY_ADMIN, ROLES, UPLOADER, Actor
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD, DEMO_USERS
 from ocms_data.errors import OcmsError
 from ocms_data.ui.runtime import current_actor, database, show_notices
+from ocms_data.ui.text import md
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_ON_LEAVE = "sensitive_unlocked"
@@ -102,7 +103,7 @@ def login_view() -> None:
 
 def sidebar(actor: Actor) -> None:
     with st.sidebar:
-        st.markdown(f"**{actor.full_name}**  \n{actor.agency_name}")
+        st.markdown(f"**{md(actor.full_name)}**  \n{md(actor.agency_name)}")
         st.caption(", ".join(ROLES[r] for r in sorted(actor.roles)))
         st.html(
             '<form method="post" action="/auth/logout" target="_top">'
