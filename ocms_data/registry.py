@@ -519,6 +519,8 @@ def _check_field(f: Field, scope: dict[str, Field], catalog: Catalog, where: str
         out.append(f"catalog.E052 {where}: unknown reference {f.ref!r}")
     if f.default and f.kind is Kind.CODE and f.codes in catalog.codelists and f.default not in catalog.codes(f.codes):
         out.append(f"catalog.E053 {where}: default {f.default!r} is not in {f.codes}")
+    if f.past and f.kind not in (Kind.DATE, Kind.INT):
+        out.append(f"catalog.E055 {where}: only a date or a year (int) can be declared past")
     if f.need is Need.AUTO and f.when:
         out.append(f"catalog.E054 {where}: a field filled by the system cannot be conditional")
     for cond in (f.when, f.digits_if):

@@ -95,6 +95,8 @@ def clean_value(f: Field, raw, catalog: Catalog, today: date | None = None):
         return sorted({int(v) for v in items if not _is_empty(v)})
     if kind in (Kind.INT, Kind.REF):
         value = _whole(f, raw)
+        if f.past and value > today.year:  # a whole number that must not be in the future is a year
+            raise ValueError(f"{f.label} cannot be in the future.")
         if f.min is not None and value < f.min:
             raise ValueError(f"{f.label} must be at least {f.min}.")
         if f.max is not None and value > f.max:

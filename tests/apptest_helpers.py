@@ -14,6 +14,7 @@ Two AppTest quirks are handled here (Streamlit 1.67):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from ocms_data import accounts
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.ui import runtime, shell
+from ocms_data.ui.text import WORD_JOINER
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
@@ -104,8 +106,16 @@ def widget(elements, label: str):
     return found[0]
 
 
+def displayed(text):
+    """Markdown source as a reader sees it: backslash escapes and invisible word joiners (ui/text.md) gone."""
+    if not isinstance(text, str):
+        return text
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace(WORD_JOINER, "")
+
+
 def values(elements) -> list[str]:
-    return [e.value for e in elements]
+    """The texts of elements as displayed (see `displayed`)."""
+    return [displayed(e.value) for e in elements]
 
 
 def title(at: AppTest) -> str | None:

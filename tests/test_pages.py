@@ -17,7 +17,7 @@ from ocms_data.accounts import Actor
 from ocms_data.clients import ANONYMOUS, NAMED
 from ocms_data.db import Database
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD
-from ocms_data.errors import Forbidden
+from ocms_data.errors import Forbidden, ValidationError
 from ocms_data.ui import runtime
 from tests.apptest_helpers import (
     PAGES,
@@ -855,3 +855,15 @@ def test_worker_cannot_change_the_agency_setup(app_db):
     at.session_state[runtime.TEST_USER_KEY] = worker.user_id
     ok(at.run())
     assert "FormSubmitter:add.sites.0-Add" not in {b.key for b in at.button}
+
+
+def test_an_anonymous_client_refuses_a_future_arrival_year(app_db):
+    """Registration caps the box at this year; the profile (like any caller of the domain) refuses 2035."""
+    at = goto(start("worker.aaa"), "register_client")
+    at.radio(key="reg.type").set_value(ANONYMOUS)
+    ok(at.run())
+    assert at.number_input(key=f"{ANON}.arrival_year").max == date.today().year
+    who = actor("worker.aaa")
+    cid = scalar(app_db, "SELECT id FROM clients WHERE client_type = 'Anonymous' AND agency_id = ? LIMIT 1", [who.agency_id])
+    with pytest.raises(ValidationError, match="Arrival year cannot be in the future."):
+        clients.update(app_db, who, cid, {"arrival_year": 2035}, clients.get(app_db, who, cid).version)

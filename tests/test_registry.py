@@ -463,6 +463,13 @@ BROKEN = [
         ["field stamp"],
     ),
     (
+        "past on a text field",
+        ANON,
+        _section('{ name = "when_txt", label = "When", kind = "text", past = true },'),
+        "catalog.E055",
+        ["field when_txt"],
+    ),
+    (
         "iCARE column mapped twice",
         NAMED,
         _section('{ name = "zip2", label = "Zip 2", kind = "postal", icare = "postal_txt" },'),

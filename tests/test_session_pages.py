@@ -450,25 +450,13 @@ def test_add_io_form_opens_the_service_form(app_db, worker):
     assert title(at) == IO_LABEL and at.query_params == {"form": str(fid)}
 
 
-def test_second_io_form_for_the_client_offers_copy_session(app_db, worker):
+def test_second_io_form_for_the_client_is_not_offered_copy_session_is(app_db, worker):
     cid = free_clients(app_db, 1)[0]
     sid = new_session(app_db, worker, [cid])
     sessions.add_form(app_db, worker, sid, cid, IO)
-    before = form_rows(app_db, sid)
     at = goto(start("worker.aaa"), "session", session=sid)
-    pick(at, f"addform.{cid}", IO)
-    at.button(key=f"addform.{cid}.go").click()
-    at.run()
-    assert form_rows(app_db, sid) == before  # nothing saved (true even today)
-    assert not at.exception, [e.value for e in at.exception]
-    assert title(at) == session_title(DIRECT, TODAY) and at.query_params == {"session": str(sid)}
-    assert any(
-        v.startswith(
-            "This client already has the Information and Orientation form in this session. "
-            "One form of each type per session: use Copy Session to record another."
-        )
-        for v in values(at.error)
-    )
+    assert IO_LABEL not in at.selectbox(key=f"addform.{cid}").options
+    assert "Needs Assessment and Referrals" in at.selectbox(key=f"addform.{cid}").options
     assert f"copy.{sid}.go" in keys(at.button)
 
 
@@ -1187,3 +1175,39 @@ def test_client_dashboard_without_sessions(app_db, worker):
     assert "Sessions (0)" in [s.value for s in at.subheader]
     assert values(at.info) == ["No session yet."]
     assert [k for k in keys(at.button) if k.startswith("dash.")] == []
+
+
+# --- Issue 8: a refused form keeps the page, attendees can be removed ---------------------------
+
+
+def test_a_refused_second_form_keeps_the_rest_of_the_session_page(app_db, worker, monkeypatch):
+    first, second = free_clients(app_db, 2)
+    sid = new_session(app_db, worker, [first, second])
+    at = goto(start("worker.aaa"), "session", session=sid)
+    pick(at, f"addform.{first}", IO)
+
+    real = sessions.add_form
+
+    def someone_was_faster(db, who, session_id, client_id, form_type):
+        real(db, who, session_id, client_id, form_type)  # another user adds the same form a moment before
+        return real(db, who, session_id, client_id, form_type)
+
+    monkeypatch.setattr(sessions, "add_form", someone_was_faster)
+    at.button(key=f"addform.{first}.go").click()
+    run(at)
+    assert form_rows(app_db, sid) == [(first, IO)]
+    assert any("already has the Information and Orientation form" in v for v in values(at.error)), values(at.error)
+    # the second client, the add-client box and Copy Session are still there
+    assert f"addform.{second}" in keys(at.selectbox) and f"rmclient.{second}" in keys(at.button)
+    assert f"addclient.{sid}.q" in keys(at.text_input) and f"copy.{sid}.go" in keys(at.button)
+
+
+def test_a_group_session_attendee_can_be_removed(app_db, worker):
+    sid, (stay, leave, third) = _group_with_attendees(app_db, worker)
+    name = clients.get(app_db, worker, leave).name
+    at = goto(start("worker.aaa"), "session", session=sid)
+    click(at, key=f"rmatt.{leave}")
+    assert session_clients(app_db, sid) == {stay, third}
+    assert (leave, "attendee_io") not in form_rows(app_db, sid)
+    assert f"{name} was taken out of the session." in values(at.success)
+    assert [s.value for s in at.subheader if s.value.startswith("Attendees")] == ["Attendees (2)"]

@@ -240,7 +240,7 @@ def test_unknown_code_values_refused(name, raw, message):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("2001", 2001), (" 1999 ", 1999), (2010, 2010), ("2010.0", 2010), (1900, 1900), (2100, 2100)],
+    [("2001", 2001), (" 1999 ", 1999), (2010, 2010), ("2010.0", 2010), (1900, 1900), (TODAY.year, TODAY.year)],
 )
 def test_int_accepted(raw, expected):
     assert clean("arrival_year", raw, ANON) == expected
@@ -250,7 +250,7 @@ def test_int_accepted(raw, expected):
     ("raw", "message"),
     [
         ("1899", "Arrival year must be at least 1900."),
-        ("2101", "Arrival year must be at most 2100."),
+        ("2101", "Arrival year cannot be in the future."),
         ("soon", "Arrival year must be a whole number."),
     ],
 )
@@ -684,3 +684,10 @@ def test_no_checks_for_an_empty_level():
     assert missing_columns(NAMED, ()) == ("''", "''")
     assert any_missing(NAMED, ()) == "false"
     assert "WHERE false" in problems_sql(NAMED, ())
+
+
+def test_a_year_in_the_past_cannot_be_in_the_future():
+    this_year = date.today().year
+    assert clean_value(ANON.field("arrival_year"), this_year, CAT) == this_year
+    with pytest.raises(ValueError, match="Arrival year cannot be in the future."):
+        clean_value(ANON.field("arrival_year"), this_year + 1, CAT)

@@ -134,7 +134,8 @@ def _widget(f: Field, ctx: FormContext, common: dict):
     elif f.kind is Kind.DATE:
         value = st.date_input(min_value=MIN_DATE, max_value=MAX_DATE, format="YYYY-MM-DD", **common)
     elif f.kind is Kind.INT:
-        value = st.number_input(min_value=f.min, max_value=f.max, step=1, **common)
+        highest = min(f.max or date.today().year, date.today().year) if f.past else f.max  # a past year
+        value = st.number_input(min_value=f.min, max_value=highest, step=1, **common)
     elif f.kind is Kind.LONGTEXT:
         value = st.text_area(max_chars=f.length_limit, **common)
     else:
@@ -215,6 +216,11 @@ def section_box(section: Section, ctx: FormContext, values: dict, tables: dict) 
             tables[section.key] = rows_input(section, ctx, tables.get(section.key, []))
         else:
             values.update(section_inputs(section, ctx))
+
+
+def message(exc: OcmsError) -> str:
+    """What to tell the user of a refusal: a ValidationError's messages without their field keys."""
+    return " ".join(exc.errors.values()) if isinstance(exc, ValidationError) else str(exc)
 
 
 def errors_key(prefix: str) -> str:

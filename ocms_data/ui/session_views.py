@@ -15,6 +15,7 @@ from ocms_data.sessions import FormRecord, SessionRecord
 from ocms_data.ui import forms
 from ocms_data.ui.forms import FormContext, pick
 from ocms_data.ui.runtime import notify, run_safely
+from ocms_data.ui.text import md
 
 SESSION_PAGE = "pages/session.py"
 SESSIONS_GRID_PAGE = "pages/sessions_grid.py"
@@ -152,24 +153,22 @@ def _run(fn, *args, success: str | None = None) -> None:
     """Call a domain change; show its refusal in place; rerun after success."""
     try:
         fn(*args)
-    except ValidationError as exc:
-        for message in exc.errors.values():
-            st.error(message)
-        return
     except OcmsError as exc:
-        st.error(str(exc))
+        st.error(md(forms.message(exc)))
         return
     if success:
         notify(success)
     st.rerun()
 
 
-def _form_chip(f: dict, where) -> None:
-    c1, c2, c3 = where.columns([4, 2, 1], vertical_alignment="center")
-    c1.write(f["label"])
+def _form_chip(f: dict, where, extra: int = 0) -> list:
+    """A form's name, its pink or green status and Open; returns `extra` more cells of the row for the caller."""
+    c1, c2, c3, *more = where.columns([4, 2, 1, *[1] * extra], vertical_alignment="center")
+    c1.markdown(md(f["label"]))
     c2.markdown(_status(f["problems"] == 0))
     if c3.button("Open", key=f"openform.{f['id']}"):
         open_form(f["id"])
+    return more
 
 
 def client_picker(db: Database, actor: Actor, key: str) -> int | None:
@@ -202,27 +201,37 @@ def direct_clients(db: Database, actor: Actor, record: SessionRecord) -> None:
                     actor,
                     record.id,
                     c["id"],
-                    success=f"{name} was taken out of the session.",
+                    success=f"{md(name)} was taken out of the session.",
                 )
-            for f in [f for f in record.forms if f["client_id"] == c["id"]]:
+            held = [f for f in record.forms if f["client_id"] == c["id"]]
+            for f in held:
                 _form_chip(f, st)
-            a1, a2 = st.columns([4, 1], vertical_alignment="bottom")
-            kind = pick(a1, "Add a service form", offered, f"addform.{c['id']}")
-            if a2.button("Add form", key=f"addform.{c['id']}.go", disabled=kind is None):
-                try:
-                    form_id = sessions.add_form(db, actor, record.id, c["id"], kind)
-                except sessions.SecondForm as exc:
-                    st.error(exc.errors["form_type"] + " Copy Session is at the bottom of this page.")
-                    return
-                except OcmsError as exc:
-                    st.error(str(exc))
-                    return
-                open_form(form_id)
+            _add_form(db, actor, record, c["id"], {k: v for k, v in offered.items() if k not in {f["form_type"] for f in held}})
     with st.container(border=True):
         st.markdown("**Add a client to this session**")
         picked = client_picker(db, actor, f"addclient.{record.id}")
         if st.button("Add client", key=f"addclient.{record.id}.go", disabled=picked is None):
             _run(sessions.add_client, db, actor, record.id, picked, success="Client added: now add a service form.")
+
+
+def _add_form(db: Database, actor: Actor, record: SessionRecord, client_id: int, offered: dict[str, str]) -> None:
+    """Add a service form of a type the client does not have yet; a refusal is shown here, the page goes on."""
+    if not offered:
+        st.caption("This client has every form this session type takes; use Copy Session to record another.")
+        return
+    a1, a2 = st.columns([4, 1], vertical_alignment="bottom")
+    kind = pick(a1, "Add a service form", offered, f"addform.{client_id}")
+    if not a2.button("Add form", key=f"addform.{client_id}.go", disabled=kind is None):
+        return
+    try:
+        form_id = sessions.add_form(db, actor, record.id, client_id, kind)
+    except sessions.SecondForm as exc:
+        st.error(md(exc.errors["form_type"]) + " Copy Session is at the bottom of this page.")
+        return
+    except OcmsError as exc:
+        st.error(md(forms.message(exc)))
+        return
+    open_form(form_id)
 
 
 def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
@@ -244,9 +253,10 @@ def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
     by_client = {f["client_id"]: f for f in record.forms if f["client_id"] is not None}
     for c in record.clients:
         name = f"{c['first_name'] or 'Anonymous'} {c['last_name'] or ''}".strip()
-        f = by_client.get(c["id"])
-        if f:
-            _form_chip({**f, "label": f"{name} · #{c['client_no']}"}, st)
+        f = by_client[c["id"]]
+        (remove,) = _form_chip({**f, "label": f"{name} · #{c['client_no']}"}, st, extra=1)
+        if remove.button("Remove", key=f"rmatt.{c['id']}", icon=":material/person_remove:"):
+            _run(sessions.remove_client, db, actor, record.id, c["id"], success=f"{md(name)} was taken out of the session.")
     with st.container(border=True):
         st.markdown("**Add an attendee**")
         picked = client_picker(db, actor, f"addatt.{record.id}")
