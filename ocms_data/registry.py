@@ -156,8 +156,10 @@ class Field:
     locked: str | None = None
     grid: bool = True
     search: bool = False
+    show: Condition | None = None  # shown only while it holds (`show_when = true` in a file: while `when` holds)
     section: str = ""
     sensitive: bool = False
+    tick: bool = False
 
     @property
     def sql_type(self) -> str:
@@ -179,7 +181,12 @@ class Field:
 
 @dataclass(frozen=True)
 class Section:
-    """A titled group of fields; `table` makes it a repeating table of rows."""
+    """A titled group of fields; `table` makes it a repeating table of rows.
+
+    `columns` lays the fields after the first `lead` ones out as a table: consecutive fields fill one
+    row each, and a row is named by `rows` (else by its first field's label). `show` shows the section
+    only while it holds.
+    """
 
     key: str
     label: str
@@ -188,6 +195,16 @@ class Section:
     sensitive: bool = False
     help: str = ""
     add_label: str = "Add a row"
+    columns: tuple[str, ...] = ()
+    rows: tuple[str, ...] = ()
+    lead: int = 0
+    show: Condition | None = None
+
+    def matrix(self) -> list[tuple[str, tuple[Field, ...]]]:
+        """The rows of a `columns` section after its `lead` plain fields: (row name, fields in column order)."""
+        width, cells = len(self.columns), self.fields[self.lead :]
+        chunks = [cells[i : i + width] for i in range(0, len(cells), width)]
+        return [(self.rows[i] if i < len(self.rows) else c[0].label, c) for i, c in enumerate(chunks)]
 
 
 @dataclass(frozen=True)
@@ -348,7 +365,7 @@ def _from_template(args: dict, column: Column) -> None:
 
 
 def _read_field(raw: dict, section: dict, columns: dict[str, Column]) -> Field:
-    known = set(Field.__dataclass_fields__) - {"section", "sensitive"}
+    known = (set(Field.__dataclass_fields__) - {"section", "sensitive", "tick"}) | {"show_when"}
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"field {raw.get('name')!r} has unknown keys {sorted(unknown)}")
@@ -361,7 +378,12 @@ def _read_field(raw: dict, section: dict, columns: dict[str, Column]) -> Field:
     args["need"] = Need(args.get("need", "OPTIONAL"))
     args["when"] = _cond(args.get("when"))
     args["digits_if"] = _cond(args.get("digits_if"))
-    return Field(**args, section=section["key"], sensitive=section.get("sensitive", False))
+    args["show"] = args["when"] if args.pop("show_when", False) else _cond(args.get("show"))
+    # an optional yes/no sub-item (shown under its parent) or a cell of a table reads best as a tick box
+    tick = (
+        args.get("codes") == "yes_no" and args["need"] is Need.OPTIONAL and bool(args["show"] or section.get("columns"))
+    )
+    return Field(**args, section=section["key"], sensitive=section.get("sensitive", False), tick=tick)
 
 
 PLACEHOLDER_RE = re.compile(r"\{icare:([a-z_]+)\}")
@@ -399,6 +421,10 @@ def _read_form(path: Path, codelists: dict[str, CodeList], templates: dict[str, 
             sensitive=s.get("sensitive", False),
             add_label=s.get("add_label", "Add a row"),
             help=s.get("help", ""),
+            columns=tuple(s.get("columns", ())),
+            rows=tuple(s.get("rows", ())),
+            lead=s.get("lead", 0),
+            show=_cond(s.get("show")),
         )
         for s in data["sections"]
     )
@@ -491,10 +517,15 @@ def _check_form(form: Form, catalog: Catalog) -> list[str]:
     for tech_id in icare if template else []:
         if not template.has(tech_id):
             out.append(f"catalog.E071 {where}: iCARE column {tech_id} is not in template {template.key}")
+    before: dict[str, Field] = {}
     for s in form.sections:
         scope = {f.name: f for f in (s.fields if s.table else form.fields)}
+        out += _check_layout(s, before, catalog, f"{where} section {s.key}")
         for f in s.fields:
             out += _check_field(f, scope, catalog, f"{where} field {f.name}")
+            if f.show:  # a sub-item follows the answers that show it
+                out += _check_condition(f.show, before, catalog, f"{where} field {f.name} (show)")
+            before[f.name] = f
     for r in form.rules:
         if r.kind != "sql" and r.field not in names:
             out.append(f"catalog.E040 {where}: rule {r.id} names unknown field {r.field}")
@@ -506,6 +537,18 @@ def _check_form(form: Form, catalog: Catalog) -> list[str]:
             out.append(f"catalog.E043 {where}: rule {r.id} has unknown kind {r.kind}")
         if r.kind == "positive_total" and (not r.fields or any(n not in names for n in r.fields)):
             out.append(f"catalog.E044 {where}: rule {r.id} needs `fields` naming fields of the form")
+    return out
+
+
+def _check_layout(s: Section, before: dict[str, Field], catalog: Catalog, where: str) -> list[str]:
+    out = []
+    cells = len(s.fields) - s.lead
+    if s.columns and (s.table or cells <= 0 or cells % len(s.columns)):
+        out.append(f"catalog.E064 {where}: a table of {len(s.columns)} columns needs whole rows of plain fields")
+    if s.rows and len(s.rows) * len(s.columns) != cells:
+        out.append(f"catalog.E065 {where}: {len(s.rows)} row names for {cells} table fields")
+    if s.show:
+        out += _check_condition(s.show, before, catalog, f"{where} (show)")
     return out
 
 

@@ -119,7 +119,7 @@ def values(elements) -> list[str]:
 
 
 def title(at: AppTest) -> str | None:
-    return at.title[0].value if len(at.title) else None
+    return displayed(at.title[0].value) if len(at.title) else None
 
 
 def rows_caption(at: AppTest) -> str:
@@ -145,7 +145,7 @@ def message_at(at: AppTest, key: str) -> str | None:
     assert path, f"no widget {key!r}"
     column, index = path[-2]
     following = column.children.get(index + 1)
-    return following.value if isinstance(following, Error) else None
+    return displayed(following.value) if isinstance(following, Error) else None
 
 
 def grid_edit(at: AppTest, client_id: int, version: int, field: str, old, new, nonce: str) -> AppTest:

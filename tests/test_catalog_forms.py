@@ -120,7 +120,7 @@ DERIVED = [
     ("io", "hours", "Total Length of Orientation: Hours", Kind.INT, "hours", Need.OPTIONAL),
     ("io", "minutes", "Total Length of Orientation: Minutes", Kind.CODE, "minutes", Need.OPTIONAL),
     ("io", "target_group", "Directed at a specific Target Group", Kind.CODE, "yes_no", Need.OPTIONAL),
-    ("io", "topic_transportation", "Topic: Transportation", Kind.CODE, "yes_no", Need.OPTIONAL),
+    ("io", "topic_transportation", "Transportation", Kind.CODE, "yes_no", Need.OPTIONAL),
     ("io", "child1_age", None, Kind.CODE, "child_age", Need.FOR_ICARE),
     ("io", "translation_from", "Translation from", Kind.CODE, "language", Need.FOR_ICARE),
     ("io", "end_date", "End date of service", Kind.DATE, None, Need.FOR_ICARE),

@@ -209,7 +209,10 @@ def test_register_with_empty_required_fields_saves_nothing(app_db):
     at = click(open_register(), key=f"{REG}.go")
     assert client_count(app_db) == before
     assert title(at) == "Register a new client"
-    assert "Nothing was saved: fix the fields marked below." in values(at.error)
+    summary = values(at.error)[0]  # every refused field listed at the top, each a link to the field
+    assert summary.startswith("Nothing was saved: fix the fields marked below.")
+    assert "\n- [First name is required.](#f-first-name)" in summary
+    assert "\n- [Postal code is required.](#f-postal-code)" in summary
     for name, label in [
         ("first_name", "First name"),
         ("last_name", "Last name"),
@@ -577,7 +580,7 @@ def test_profile_validation_error_keeps_the_input(app_db):
     at.text_input(key=f"{p}.city").input("Guelph")
     ok(at.run())
     click(at, key=f"{p}.save")
-    assert "Nothing was saved: fix the fields marked below." in values(at.error)
+    assert values(at.error)[0].startswith("Nothing was saved: fix the fields marked below.")
     assert message_at(at, f"{p}.postal_code") == "Enter a Canadian postal code such as A1A 1A1."
     assert at.text_input(key=f"{p}.postal_code").value == "XYZ"
     assert at.text_input(key=f"{p}.city").value == "Guelph"
@@ -864,6 +867,8 @@ def test_an_anonymous_client_refuses_a_future_arrival_year(app_db):
     ok(at.run())
     assert at.number_input(key=f"{ANON}.arrival_year").max == date.today().year
     who = actor("worker.aaa")
-    cid = scalar(app_db, "SELECT id FROM clients WHERE client_type = 'Anonymous' AND agency_id = ? LIMIT 1", [who.agency_id])
-    with pytest.raises(ValidationError, match="Arrival year cannot be in the future."):
+    cid = scalar(
+        app_db, "SELECT id FROM clients WHERE client_type = 'Anonymous' AND agency_id = ? LIMIT 1", [who.agency_id]
+    )
+    with pytest.raises(ValidationError, match=r"Arrival year cannot be in the future\."):
         clients.update(app_db, who, cid, {"arrival_year": 2035}, clients.get(app_db, who, cid).version)

@@ -17,6 +17,7 @@ from ocms_data.ui import forms
 from ocms_data.ui.forms import FormContext
 from ocms_data.ui.runtime import notify
 from ocms_data.ui.shell import LOCK_ON_LEAVE
+from ocms_data.ui.text import md
 
 PROFILE_PAGE = "pages/client_profile.py"
 DASHBOARD_PAGE = "pages/client_dashboard.py"
@@ -41,9 +42,9 @@ def client_actions(row: dict) -> None:
     """One Find Client result: who it is, and Profile, Dashboard, Begin Session."""
     c1, c2, c3, c4, c5, c6 = st.columns([3, 2, 3, 1, 1.2, 1.5], vertical_alignment="center")
     name = f"{row['first_name'] or ''} {row['last_name'] or ''}".strip() or f"Anonymous client #{row['client_no']}"
-    c1.markdown(f"**{name}**  \nClient #{row['client_no']} · {row['client_type']}")
+    c1.markdown(f"**{md(name)}**  \nClient #{row['client_no']} · {row['client_type']}")
     c2.write(f"Born {row['birth_date']}" if row["birth_date"] else "")
-    c3.write(" · ".join(v for v in (row["phone"], row["email"], row["family_code"]) if v))
+    c3.write(md(" · ".join(v for v in (row["phone"], row["email"], row["family_code"]) if v)))
     if c4.button("Profile", key=f"find.open.{row['id']}"):
         open_profile(row["id"])
     if c5.button("Dashboard", key=f"find.dash.{row['id']}"):
@@ -71,6 +72,7 @@ def _sections(
     db: Database, actor: Actor, form: Form, ctx: FormContext, tables: dict, target: str, client_id: int | None
 ) -> dict:
     values: dict = {}
+    forms.visible(form.sections, ctx)
     for section in form.sections:
         if section.key == "privacy":
             if client_id is not None:  # the acknowledgement given at registration, shown, not asked again
@@ -82,7 +84,7 @@ def _sections(
                 if sensitive_gate(db, actor, target, client_id):
                     values.update(forms.section_inputs(section, ctx))
             continue
-        forms.section_box(section, ctx, values, tables)
+        forms.section_box(section, ctx, values, tables, fold=len(form.sections) > 2)
         if section.key == "history":
             status = clients.agency_status(tables.get("history"))
             st.caption(
@@ -97,10 +99,13 @@ def _show_duplicates(
 ) -> None:
     st.warning(heading)
     found = [
-        (r, f"Same name and date of birth: {r['first_name']} {r['last_name']}, born {r['birth_date']}")
+        (r, f"Same name and date of birth: {md(r['first_name'])} {md(r['last_name'])}, born {r['birth_date']}")
         for r in dups.by_name
     ] + [
-        (r, f"Identifier {r['id_value']} ({r['id_type']}) belongs to {r['first_name']} {r['last_name']}")
+        (
+            r,
+            f"Identifier {md(r['id_value'])} ({md(r['id_type'])}) belongs to {md(r['first_name'])} {md(r['last_name'])}",
+        )
         for r in dups.by_identifier
     ]
     for i, (r, text) in enumerate(found):  # one client may match several ways: keys by position
@@ -179,7 +184,7 @@ def registration(db: Database, actor: Actor, client_type: str, relative_id: int 
         st.session_state.pop(dups_key, None)
         forms.refuse(prefix, exc)
     forms.clear(prefix)
-    notify(f"Registered {clients.get(db, actor, new_id).name}.")
+    notify(f"Registered {md(clients.get(db, actor, new_id).name)}.")
     open_profile(new_id)
 
 
@@ -187,7 +192,7 @@ def _family_choice(db: Database, actor: Actor, prefix: str, relative_note: str |
     with st.container(border=True):
         st.markdown("**Family code**")
         if relative_note:
-            st.write(f"Joins the family of {relative_note}; shared details are filled in from their profile.")
+            st.write(f"Joins the family of {md(relative_note)}; shared details are filled in from their profile.")
             return None
         choice = st.radio(
             "Family",
@@ -273,7 +278,7 @@ def _changed_meanwhile(prefix: str) -> None:
 
 def header(db: Database, actor: Actor, record: ClientRecord) -> None:
     """Name, number, family and what is missing for iCARE, with the profile's actions."""
-    st.title(record.name)
+    st.title(md(record.name), anchor=False)
     v = record.values
     facts = [f"Client #{v.get('client_no')}", record.client_type]
     if v.get("family_code"):
@@ -281,7 +286,7 @@ def header(db: Database, actor: Actor, record: ClientRecord) -> None:
     st.caption(" · ".join(facts))
     problems = clients.problems(db, actor, record.id)
     if problems:
-        st.warning("Missing for iCARE: " + " ".join(f"\n- {p['message']}" for p in problems))
+        st.warning("Missing for iCARE: " + " ".join(f"\n- {md(p['message'])}" for p in problems))
     elif record.client_type == NAMED:
         st.success("Complete for iCARE.")
     b1, b2, b3, b4 = st.columns([2, 1.3, 2.2, 4])
@@ -302,7 +307,9 @@ def _family_tools(db: Database, actor: Actor, record: ClientRecord, where) -> No
     with where.expander(f"Family members ({len(members)})"):
         for m in members:
             c1, c2, c3 = st.columns([4, 1, 1])
-            c1.write(f"#{m['client_no']} {m['first_name']} {m['last_name']} (born {m['birth_date'] or 'unknown'})")
+            c1.write(
+                f"#{m['client_no']} {md(m['first_name'])} {md(m['last_name'])} (born {m['birth_date'] or 'unknown'})"
+            )
             if c2.button("Open", key=f"fam.{m['id']}"):
                 open_profile(m["id"])
             if c3.button("Dashboard", key=f"fam.dash.{m['id']}"):
@@ -312,7 +319,7 @@ def _family_tools(db: Database, actor: Actor, record: ClientRecord, where) -> No
                 _set_family(db, actor, record, NEW_FAMILY)
             text = st.text_input("Find a family by code or last name", key="fam.q")
             for r in clients.families(db, actor, text) if text else []:
-                if st.button(f"Join {r['family_code']}: {r['members']}", key=f"fam.join.{r['family_code']}"):
+                if st.button(f"Join {md(r['family_code'])}: {md(r['members'])}", key=f"fam.join.{r['family_code']}"):
                     _set_family(db, actor, record, r["family_code"])
 
 
@@ -320,7 +327,7 @@ def _set_family(db: Database, actor: Actor, record: ClientRecord, family: str) -
     try:
         clients.set_family(db, actor, record.id, family, record.version)
     except OcmsError as exc:
-        st.error(str(exc))
+        st.error(md(forms.message(exc)))
         return
     notify("Family code saved.")
     st.rerun()

@@ -9,7 +9,6 @@ from ocms_data.accounts import Actor
 from ocms_data.courses import CourseRecord
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
-from ocms_data.registry import Need
 from ocms_data.ui import forms
 from ocms_data.ui.forms import FormContext
 from ocms_data.ui.runtime import notify
@@ -80,12 +79,9 @@ def course_editor(db: Database, actor: Actor, record: CourseRecord) -> None:
     st.caption(forms.LEGEND)
     forms.shading()
     values: dict = {}
-    for section in form.sections:
-        if any(f.need in (Need.TO_SAVE, Need.FOR_ICARE) for f in section.fields):
-            forms.section_box(section, ctx, values, {})
-        else:  # optional details (skill levels, target groups...) stay folded until wanted
-            with st.expander(section.label):
-                values.update(forms.section_inputs(section, ctx))
+    forms.visible(form.sections, ctx)
+    for section in form.sections:  # what lacks nothing (optional details...) stays folded until wanted
+        forms.section_box(section, ctx, values, {}, fold=True)
     changed, _ = forms.changes(form, base.values, values)
     forms.save_changes(
         prefix, len(changed), lambda: courses.update(db, actor, record.id, changed, base.version), "Course saved."

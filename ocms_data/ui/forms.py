@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -12,6 +14,7 @@ import streamlit as st
 from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need, Section, default_catalog
 from ocms_data.ui.runtime import notify
+from ocms_data.ui.text import md
 
 LEGEND = (
     ":green-background[green] required to save · :yellow-background[yellow] required for iCARE · "
@@ -38,20 +41,59 @@ NEED_CSS = (
 MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2100, 12, 31)
 
 
+class FieldErrors(dict):
+    """The field messages of a refused save, with the widget values they were about.
+
+    A message is shown only while its field still holds what was refused: once the user changes the
+    field, the message goes (it no longer describes what is there).
+    """
+
+    def __init__(self, errors: dict[str, str] | None = None, seen: dict | None = None, round_no: int = 0):
+        super().__init__(errors or {})
+        self.seen = seen or {}
+        self.round = round_no
+
+    def unchanged(self, *keys: str) -> bool:
+        return all(k not in self.seen or st.session_state.get(k) == self.seen[k] for k in keys)
+
+
 @dataclass
 class FormContext:
-    """What the widgets of one form share: key prefix, reference labels, errors, read-only fields."""
+    """What the widgets of one form share: key prefix, reference labels, errors, read-only fields.
+
+    `base` is the record as first shown (a tick box leaves an unanswered field unanswered); `shown`,
+    once `visible` ran, names the fields on screen (sub-items only while their parent calls for them).
+    """
 
     prefix: str
     refs: dict[str, dict[int, str]]
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=FieldErrors)
     read_only: set[str] = field(default_factory=set)
     hidden: set[str] = field(default_factory=set)
     on_change: dict = field(default_factory=dict)
     catalog: Catalog = field(default_factory=default_catalog)
+    base: dict = field(default_factory=dict)
+    shown: set[str] | None = None
+    current: dict = field(default_factory=dict)
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}"
+
+    def value(self, f: Field):
+        """What the field's widget holds now, as it would be stored (a tick box as Yes or No)."""
+        raw = st.session_state.get(self.key(f.name))
+        if not f.tick:
+            return raw
+        if raw:
+            return "Yes"
+        return "No" if self.base.get(f.name) == "Yes" else self.base.get(f.name)
+
+    def message(self, name: str, *keys: str) -> str | None:
+        """The refused save's message for `name`, unless the user has changed the field since."""
+        found = self.errors.get(name)
+        if found and isinstance(self.errors, FieldErrors) and not self.errors.unchanged(*keys):
+            return None
+        return found
 
 
 def pick(where, label: str, options: dict, key: str, placeholder: str = "Choose an option"):
@@ -64,8 +106,9 @@ def shading() -> None:
     st.html(NEED_CSS)
 
 
-def _help(f: Field) -> str:
-    return f"{f.help} ({NEED_WORDS[f.need]})" if f.help else NEED_WORDS[f.need].capitalize()
+def _help(f: Field) -> str | None:
+    """The field's help with its need; no help icon (and no empty tab stop) for a field without help."""
+    return f"{f.help} ({NEED_WORDS[f.need]})" if f.help else None
 
 
 TEXT_KINDS = {Kind.TEXT, Kind.LONGTEXT, Kind.EMAIL, Kind.PHONE, Kind.POSTAL, Kind.DIGITS}
@@ -74,10 +117,13 @@ TEXT_KINDS = {Kind.TEXT, Kind.LONGTEXT, Kind.EMAIL, Kind.PHONE, Kind.POSTAL, Kin
 def seed(ctx: FormContext, fields: list[Field], values: dict) -> None:
     """Give each widget its starting value once; afterwards the user's input is kept."""
     for f in fields:
+        ctx.base.setdefault(f.name, values.get(f.name))
         st.session_state.setdefault(ctx.key(f.name), _widget_value(f, values.get(f.name)))
 
 
 def _widget_value(f: Field, value):
+    if f.tick:
+        return value == "Yes"
     if isinstance(value, pd.Timestamp):
         return value.date()
     if value is None and f.kind in TEXT_KINDS:
@@ -89,8 +135,13 @@ def _widget_value(f: Field, value):
     return value
 
 
-def field_input(f: Field, ctx: FormContext):
-    """One widget for one field; returns what it holds."""
+def anchor(name: str) -> str:
+    """The id a refused save's summary links to for the field (or `section.row.field`) `name`."""
+    return "f-" + re.sub(r"[^a-z0-9]+", "-", name.lower())
+
+
+def field_input(f: Field, ctx: FormContext, label_visibility: str = "visible"):
+    """One widget for one field, its message under it; returns what it holds (as stored)."""
     key, disabled = ctx.key(f.name), f.need is Need.AUTO or f.name in ctx.read_only
     common = {
         "label": f.label,
@@ -98,12 +149,16 @@ def field_input(f: Field, ctx: FormContext):
         "help": _help(f),
         "disabled": disabled,
         "on_change": ctx.on_change.get(f.name),
+        "label_visibility": label_visibility,
     }
+    message = ctx.message(f.name, key)
     with st.container(key=f"need_{_shade(f, ctx).value.lower()}_{key}"):
-        value = _widget(f, ctx, common)
-    if f.name in ctx.errors:
-        st.error(ctx.errors[f.name], icon=":material/error:")
-    return value
+        if message:
+            st.html(f'<div id="{anchor(f.name)}"></div>')
+        _widget(f, ctx, common)
+    if message:
+        st.error(md(message), icon=":material/error:")
+    return ctx.value(f)
 
 
 def _shade(f: Field, ctx: FormContext) -> Need:
@@ -115,43 +170,111 @@ def _shade(f: Field, ctx: FormContext) -> Need:
 
 
 def _widget(f: Field, ctx: FormContext, common: dict):
+    if f.tick:
+        return st.checkbox(**common)
     if f.kind is Kind.CODE:
-        value = st.selectbox(options=ctx.catalog.codes(f.codes), index=None, placeholder="Choose…", **common)
-    elif f.kind is Kind.MULTI:
-        value = st.multiselect(options=ctx.catalog.codes(f.codes), **common)
-    elif f.kind is Kind.REFS:
+        return st.selectbox(options=ctx.catalog.codes(f.codes), index=None, placeholder="Choose…", **common)
+    if f.kind is Kind.MULTI:
+        return st.multiselect(options=ctx.catalog.codes(f.codes), **common)
+    if f.kind is Kind.REFS:
         options = ctx.refs.get(f.ref, {})
-        value = st.multiselect(options=list(options), format_func=lambda i: options.get(i, str(i)), **common)
-    elif f.kind is Kind.REF:
+        return st.multiselect(options=list(options), format_func=lambda i: options.get(i, str(i)), **common)
+    if f.kind is Kind.REF:
         options = ctx.refs.get(f.ref, {})
-        value = st.selectbox(
+        return st.selectbox(
             options=list(options),
             format_func=lambda i: options.get(i, str(i)),
             index=None,
             placeholder="Find…",
             **common,
         )
-    elif f.kind is Kind.DATE:
-        value = st.date_input(min_value=MIN_DATE, max_value=MAX_DATE, format="YYYY-MM-DD", **common)
-    elif f.kind is Kind.INT:
+    if f.kind is Kind.DATE:
+        return st.date_input(min_value=MIN_DATE, max_value=MAX_DATE, format="YYYY-MM-DD", **common)
+    if f.kind is Kind.INT:
         highest = min(f.max or date.today().year, date.today().year) if f.past else f.max  # a past year
-        value = st.number_input(min_value=f.min, max_value=highest, step=1, **common)
-    elif f.kind is Kind.LONGTEXT:
-        value = st.text_area(max_chars=f.length_limit, **common)
-    else:
-        value = st.text_input(max_chars=f.length_limit, **common)
-    return value
+        return st.number_input(min_value=f.min, max_value=highest, step=1, **common)
+    if f.kind is Kind.LONGTEXT:
+        return st.text_area(max_chars=f.length_limit, **common)
+    return st.text_input(max_chars=f.length_limit, **common)
+
+
+def visible(sections, ctx: FormContext) -> set[str]:
+    """The fields of a form to show now (and fills `ctx.current`, the values as the screen holds them).
+
+    A sub-item, or a section with `show`, is shown only while the answers it depends on, themselves
+    shown, call for it.
+    """
+    ctx.shown, ctx.current = set(), {}
+    for s in sections:
+        if s.table:
+            continue
+        section_on = s.show is None or s.show.holds(ctx.current)
+        for f in s.fields:
+            on = section_on and f.name not in ctx.hidden and (f.show is None or f.show.holds(ctx.current))
+            ctx.current[f.name] = ctx.value(f) if on else None
+            if on:
+                ctx.shown.add(f.name)
+    return ctx.shown
+
+
+def _on_screen(f: Field, ctx: FormContext) -> bool:
+    return f.name not in ctx.hidden and (ctx.shown is None or f.name in ctx.shown)
+
+
+def _layout(fields: list[Field], ctx: FormContext, out: dict, columns: int) -> None:
+    """Fields row by row (so Tab moves along a row); a run of tick boxes starts its own rows."""
+    runs: list[list[Field]] = []
+    for f in fields:
+        if runs and runs[-1][0].tick == f.tick:
+            runs[-1].append(f)
+        else:
+            runs.append([f])
+    for run in runs:
+        for i in range(0, len(run), columns):
+            for col, f in zip(st.columns(columns), run[i : i + columns], strict=False):
+                with col:
+                    out[f.name] = field_input(f, ctx)
 
 
 def section_inputs(section: Section, ctx: FormContext, columns: int = 3) -> dict:
-    """The widgets of a plain section laid out in columns; returns field -> value."""
-    out = {}
-    shown = [f for f in section.fields if f.name not in ctx.hidden]
-    cols = st.columns(columns)
-    for i, f in enumerate(shown):
-        with cols[i % columns]:
-            out[f.name] = field_input(f, ctx)
+    """The widgets of a plain section, row by row; returns field -> value.
+
+    A field hidden because its parent does not call for it is returned empty: saving clears it, so
+    what is stored is what the screen shows.
+    """
+    out = {f.name: None for f in section.fields if f.name not in ctx.hidden and not _on_screen(f, ctx)}
+    table = set(section.fields[section.lead :]) if section.columns else set()
+    _layout([f for f in section.fields if _on_screen(f, ctx) and f not in table], ctx, out, columns)
+    if section.columns:
+        _matrix(section, ctx, out)
     return out
+
+
+def _matrix(section: Section, ctx: FormContext, out: dict) -> None:
+    """A `columns` section's table: one row per item, a widget per column (labels kept for screen readers)."""
+    rows = [(name, cells) for name, cells in section.matrix() if any(_on_screen(f, ctx) for f in cells)]
+    if not rows:
+        return
+    spec = [3, *[2] * len(section.columns)]
+    for col, title in zip(st.columns(spec, vertical_alignment="bottom"), ("", *section.columns), strict=True):
+        col.markdown(f"**{title}**" if title else "")
+    for name, cells in rows:
+        cols = st.columns(spec, vertical_alignment="center")
+        cols[0].markdown(name)
+        for col, f in zip(cols[1:], cells, strict=True):
+            if _on_screen(f, ctx):
+                with col:
+                    out[f.name] = field_input(f, ctx, "collapsed")
+
+
+def missing(section: Section, ctx: FormContext) -> dict[Need, int]:
+    """How many shown fields of a section the record still lacks, by need (from what the screen holds)."""
+    counts = {Need.TO_SAVE: 0, Need.FOR_ICARE: 0}
+    values = ctx.current or {f.name: ctx.value(f) for f in section.fields}
+    for f in section.fields:
+        if f.need in counts and _on_screen(f, ctx) and f.required(values, f.need) and _blank(values.get(f.name)):
+            counts[f.need] += 1
+    return counts
 
 
 def _add_row(ids_key: str) -> None:
@@ -192,9 +315,11 @@ def rows_input(section: Section, ctx: FormContext, current: list[dict]) -> list[
             args=(ids_key, row_id),
             icon=":material/delete:",
         )
+        keys = [row_ctx.key(f.name) for f in section.fields]
         for name, message in ctx.errors.items():
-            if name.startswith(mark):
-                st.error(f"Row {pos}: {message}", icon=":material/error:")
+            if name.startswith(mark) and ctx.message(name, *keys):
+                st.html(f'<div id="{anchor(name)}"></div>')
+                st.error(md(f"Row {pos}: {message}"), icon=":material/error:")
         out.append(row)
     st.button(
         section.add_label,
@@ -206,10 +331,33 @@ def rows_input(section: Section, ctx: FormContext, current: list[dict]) -> list[
     return out
 
 
-def section_box(section: Section, ctx: FormContext, values: dict, tables: dict) -> None:
-    """Render one section in a bordered box, filling `values` or `tables` from its widgets."""
-    with st.container(border=True):
-        st.markdown(f"**{section.label}**")
+def _title(section: Section, ctx: FormContext) -> tuple[str, bool]:
+    """A section's title with what it still lacks, and whether it should open (it lacks or holds an error)."""
+    counts = missing(section, ctx) if not section.table else {Need.TO_SAVE: 0, Need.FOR_ICARE: 0}
+    parts = [f"{n} {NEED_WORDS[need]}" for need, n in counts.items() if n]
+    errors = any(n == f.name or n.startswith(f"{section.key}.") for n in ctx.errors for f in section.fields)
+    return section.label + (f" · {', '.join(parts)}" if parts else ""), bool(parts) or errors
+
+
+def section_box(section: Section, ctx: FormContext, values: dict, tables: dict, fold: bool = False) -> None:
+    """Render one section, filling `values` or `tables` from its widgets.
+
+    Folded (`fold`), the section is an expander titled with what it still lacks, open while it lacks
+    something or holds a refused field; otherwise a bordered box. A section whose `show` does not hold
+    shows nothing and clears its fields.
+    """
+    if not section.table and ctx.shown is not None and not any(_on_screen(f, ctx) for f in section.fields):
+        values.update({f.name: None for f in section.fields if f.name not in ctx.hidden})
+        return
+    title, wanted = _title(section, ctx)
+    if fold:
+        round_no = getattr(ctx.errors, "round", 0)
+        box = st.expander(title, expanded=wanted, key=f"{ctx.prefix}.fold.{section.key}.{round_no}")
+    else:
+        box = st.container(border=True)
+    with box:
+        if not fold:
+            st.markdown(f"**{title}**")
         if section.help:
             st.caption(section.help)
         if section.table:
@@ -228,14 +376,29 @@ def errors_key(prefix: str) -> str:
     return f"{prefix}.__errors"
 
 
-def field_errors(prefix: str) -> dict[str, str]:
-    return st.session_state.get(errors_key(prefix), {})
+def field_errors(prefix: str) -> FieldErrors:
+    """The messages of the form's last refused save, with the values they were about (see FieldErrors)."""
+    state = st.session_state
+    return FieldErrors(state.get(errors_key(prefix)), state.get(f"{prefix}.__seen"), state.get(f"{prefix}.__round", 0))
+
+
+NOT_SAVED = "Nothing was saved: fix the fields marked below."
 
 
 def refuse(prefix: str, exc: ValidationError) -> None:
-    """Keep the field messages of a refused save and show them on the next run (nothing was saved)."""
-    st.session_state[errors_key(prefix)] = exc.errors
-    notify("Nothing was saved: fix the fields marked below.", "error")
+    """Keep the field messages of a refused save and show them on the next run (nothing was saved).
+
+    The notice at the top lists every message as a link to its field; the values the messages are
+    about are kept so that a message goes once its field is changed.
+    """
+    state = st.session_state
+    state[errors_key(prefix)] = exc.errors
+    state[f"{prefix}.__seen"] = {
+        k: copy.copy(v) for k, v in state.items() if isinstance(k, str) and k.startswith(f"{prefix}.") and "__" not in k
+    }
+    state[f"{prefix}.__round"] = state.get(f"{prefix}.__round", 0) + 1
+    links = "".join(f"\n- [{md(text)}](#{anchor(name)})" for name, text in exc.errors.items())
+    notify(NOT_SAVED + links, "error")
     st.rerun()
 
 

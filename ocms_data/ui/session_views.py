@@ -206,7 +206,13 @@ def direct_clients(db: Database, actor: Actor, record: SessionRecord) -> None:
             held = [f for f in record.forms if f["client_id"] == c["id"]]
             for f in held:
                 _form_chip(f, st)
-            _add_form(db, actor, record, c["id"], {k: v for k, v in offered.items() if k not in {f["form_type"] for f in held}})
+            _add_form(
+                db,
+                actor,
+                record,
+                c["id"],
+                {k: v for k, v in offered.items() if k not in {f["form_type"] for f in held}},
+            )
     with st.container(border=True):
         st.markdown("**Add a client to this session**")
         picked = client_picker(db, actor, f"addclient.{record.id}")
@@ -256,7 +262,14 @@ def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
         f = by_client[c["id"]]
         (remove,) = _form_chip({**f, "label": f"{name} · #{c['client_no']}"}, st, extra=1)
         if remove.button("Remove", key=f"rmatt.{c['id']}", icon=":material/person_remove:"):
-            _run(sessions.remove_client, db, actor, record.id, c["id"], success=f"{md(name)} was taken out of the session.")
+            _run(
+                sessions.remove_client,
+                db,
+                actor,
+                record.id,
+                c["id"],
+                success=f"{md(name)} was taken out of the session.",
+            )
     with st.container(border=True):
         st.markdown("**Add an attendee**")
         picked = client_picker(db, actor, f"addatt.{record.id}")
@@ -316,8 +329,9 @@ def form_editor(db: Database, actor: Actor, record: FormRecord) -> None:
     st.caption(forms.LEGEND)
     forms.shading()
     values: dict = {}
+    forms.visible(form.sections, ctx)
     for section in form.sections:
-        forms.section_box(section, ctx, values, {})
+        forms.section_box(section, ctx, values, {}, fold=True)
     changed, _ = forms.changes(form, base.values, values)
     forms.save_changes(
         prefix, len(changed), lambda: sessions.save_form(db, actor, record.id, changed, base.version), "Form saved."
