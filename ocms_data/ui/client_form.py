@@ -72,7 +72,7 @@ def _sections(
     db: Database, actor: Actor, form: Form, ctx: FormContext, tables: dict, target: str, client_id: int | None
 ) -> dict:
     values: dict = {}
-    forms.visible(form.sections, ctx)
+    forms.visible(form, ctx)
     for section in form.sections:
         if section.key == "privacy":
             if client_id is not None:  # the acknowledgement given at registration, shown, not asked again
@@ -334,5 +334,5 @@ def _set_family(db: Database, actor: Actor, record: ClientRecord, family: str) -
 
 
 def history(db: Database, actor: Actor, record: ClientRecord) -> None:
-    with st.expander("Change history"):
+    with st.expander("Change history", key=f"history.{record.id}.fold"):
         st.dataframe(audit.history(db, actor, "clients", record.id), hide_index=True, width="stretch")

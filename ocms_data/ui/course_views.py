@@ -24,10 +24,11 @@ def open_course(course_id: int) -> None:
 def course_list(db: Database, actor: Actor) -> None:
     """Every course of the agency with how much iCARE still needs; open one, or create a new one."""
     # open while it holds refused fields: the "nothing was saved" notice above it would otherwise reset it
-    with st.expander("Create a course", expanded=bool(forms.field_errors(NEW))):
+    refused = forms.field_errors(NEW)
+    with st.expander("Create a course", expanded=bool(refused), key=f"{NEW}.fold.{refused.round}"):
         form = courses.course_form()
         n = st.session_state.get(f"{NEW}.n", 0)
-        ctx = FormContext(f"{NEW}.{n}", {}, forms.field_errors(NEW))
+        ctx = FormContext(f"{NEW}.{n}", {}, refused)
         forms.seed(ctx, form.fields, {})  # empty to start with (a number box would otherwise show its minimum)
         values: dict = {}
         forms.section_box(form.section("course"), ctx, values, {})
@@ -79,7 +80,7 @@ def course_editor(db: Database, actor: Actor, record: CourseRecord) -> None:
     st.caption(forms.LEGEND)
     forms.shading()
     values: dict = {}
-    forms.visible(form.sections, ctx)
+    forms.visible(form, ctx)
     for section in form.sections:  # what lacks nothing (optional details...) stays folded until wanted
         forms.section_box(section, ctx, values, {}, fold=True)
     changed, _ = forms.changes(form, base.values, values)

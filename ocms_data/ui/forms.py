@@ -75,6 +75,7 @@ class FormContext:
     base: dict = field(default_factory=dict)
     shown: set[str] | None = None
     current: dict = field(default_factory=dict)
+    form: Form | None = None
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}"
@@ -198,14 +199,14 @@ def _widget(f: Field, ctx: FormContext, common: dict):
     return st.text_input(max_chars=f.length_limit, **common)
 
 
-def visible(sections, ctx: FormContext) -> set[str]:
+def visible(form: Form, ctx: FormContext) -> set[str]:
     """The fields of a form to show now (and fills `ctx.current`, the values as the screen holds them).
 
     A sub-item, or a section with `show`, is shown only while the answers it depends on, themselves
     shown, call for it.
     """
-    ctx.shown, ctx.current = set(), {}
-    for s in sections:
+    ctx.form, ctx.shown, ctx.current = form, set(), {}
+    for s in form.sections:
         if s.table:
             continue
         section_on = s.show is None or s.show.holds(ctx.current)
@@ -331,9 +332,24 @@ def rows_input(section: Section, ctx: FormContext, current: list[dict]) -> list[
     return out
 
 
-def _title(section: Section, ctx: FormContext) -> tuple[str, bool]:
+def _table_missing(section: Section, ctx: FormContext, rows: list) -> dict[Need, int]:
+    """A repeating table the form's rules require (identifiers for iCARE) lacks its row while it has none."""
+    rules = ctx.form.rules if ctx.form else ()
+    counts = {Need.TO_SAVE: 0, Need.FOR_ICARE: 0}
+    for r in rules:
+        if r.field == section.key and r.need in counts and not rows:
+            counts[r.need] += 1
+    return counts
+
+
+def _title(section: Section, ctx: FormContext, tables: dict) -> tuple[str, bool]:
     """A section's title with what it still lacks, and whether it should open (it lacks or holds an error)."""
-    counts = missing(section, ctx) if not section.table else {Need.TO_SAVE: 0, Need.FOR_ICARE: 0}
+    if section.table:
+        counts = _table_missing(
+            section, ctx, st.session_state.get(f"{ctx.key(section.key)}.rows", tables.get(section.key))
+        )
+    else:
+        counts = missing(section, ctx)
     parts = [f"{n} {NEED_WORDS[need]}" for need, n in counts.items() if n]
     errors = any(n == f.name or n.startswith(f"{section.key}.") for n in ctx.errors for f in section.fields)
     return section.label + (f" · {', '.join(parts)}" if parts else ""), bool(parts) or errors
@@ -349,7 +365,7 @@ def section_box(section: Section, ctx: FormContext, values: dict, tables: dict, 
     if not section.table and ctx.shown is not None and not any(_on_screen(f, ctx) for f in section.fields):
         values.update({f.name: None for f in section.fields if f.name not in ctx.hidden})
         return
-    title, wanted = _title(section, ctx)
+    title, wanted = _title(section, ctx, tables)
     if fold:
         round_no = getattr(ctx.errors, "round", 0)
         box = st.expander(title, expanded=wanted, key=f"{ctx.prefix}.fold.{section.key}.{round_no}")

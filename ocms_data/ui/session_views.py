@@ -125,7 +125,7 @@ def logistics_editor(db: Database, actor: Actor, record: SessionRecord) -> None:
     ctx.read_only = {"session_type"}
     form = sessions.session_form()
     forms.seed(ctx, form.fields, base.values)
-    with st.expander("Session details", expanded=bool(ctx.errors)):
+    with st.expander("Session details", expanded=bool(ctx.errors), key=f"{prefix}.details.{ctx.errors.round}"):
         values = _logistics(db, actor, ctx, record.group)
         changed, _ = forms.changes(form, base.values, values)
         forms.save_changes(
@@ -134,7 +134,7 @@ def logistics_editor(db: Database, actor: Actor, record: SessionRecord) -> None:
 
 
 def copy_tool(db: Database, actor: Actor, record: SessionRecord) -> None:
-    with st.expander("Copy Session"):
+    with st.expander("Copy Session", key=f"copy.{record.id}.fold"):
         st.caption("Same logistics and clients on another date, each with new empty forms of the same types.")
         when = st.date_input(
             "Date of the copy", value=date.today(), max_value=date.today(), key=f"copy.{record.id}.date"
@@ -284,7 +284,7 @@ def attendee_settings(db: Database, actor: Actor, record: SessionRecord) -> None
     attendee = next(f for f in record.forms if f["client_id"] is not None)
     form = sessions.form_of(attendee["form_type"])
     labels = reference.all_labels(db, actor)
-    with st.expander("All attendee settings"), st.form(f"settings.{record.id}"):
+    with st.expander("All attendee settings", key=f"settings.{record.id}.fold"), st.form(f"settings.{record.id}"):
         st.caption(
             "Applies to every attendee of this session and completes their attendee forms. Only attended clients count."
         )
@@ -329,7 +329,7 @@ def form_editor(db: Database, actor: Actor, record: FormRecord) -> None:
     st.caption(forms.LEGEND)
     forms.shading()
     values: dict = {}
-    forms.visible(form.sections, ctx)
+    forms.visible(form, ctx)
     for section in form.sections:
         forms.section_box(section, ctx, values, {}, fold=True)
     changed, _ = forms.changes(form, base.values, values)
@@ -341,7 +341,7 @@ def form_editor(db: Database, actor: Actor, record: FormRecord) -> None:
 
 
 def _remove_form_tool(db: Database, actor: Actor, record: FormRecord) -> None:
-    with st.expander("Remove this form"):
+    with st.expander("Remove this form", key=f"rmform.{record.id}.fold"):
         sure = st.checkbox("This form was added by mistake: delete it and its answers.", key=f"rmform.{record.id}.ok")
         if st.button("Remove the form", disabled=not sure, key=f"rmform.{record.id}"):
             try:
@@ -435,9 +435,10 @@ def session_filters(db: Database, actor: Actor) -> dict:
 def activities(db: Database, actor: Actor) -> None:
     """Create and find named group activities; begin a session of one."""
     form = groups.activity_form()
-    with st.expander("Create a group activity", expanded=bool(forms.field_errors("act.new"))):
+    refused = forms.field_errors("act.new")
+    with st.expander("Create a group activity", expanded=bool(refused), key=f"act.new.fold.{refused.round}"):
         prefix = f"act.new.{st.session_state.get('act.new.n', 0)}"
-        ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors("act.new"))
+        ctx = FormContext(prefix, reference.all_labels(db, actor), refused)
         ctx.hidden = {"created_by"}
         forms.seed(ctx, form.fields, form.defaults)
         values: dict = {}

@@ -45,6 +45,7 @@ def test_register_find_and_complete_in_grid(page, app_url):
 
     expect(page.get_by_role("heading", name="Browser Testerova")).to_be_visible()
     expect(page.get_by_text("Preferred official language is needed for iCARE.")).to_be_visible()
+    page.get_by_test_id("stExpander").filter(has_text="Contact information").locator("summary").click()
     expect(page.get_by_role("textbox", name="Postal code")).to_have_value("K1A 0B1")
     shot(page, "03-profile-after-register")
 

@@ -42,7 +42,8 @@ def test_worker_creates_a_course_and_completes_its_setup(page, app_url):
     expect(page.get_by_role("heading", name="Language Training courses")).to_be_visible()
     page.get_by_text("Create a course").click()
     page.get_by_role("button", name="Create course").click()
-    expect(page.get_by_text("Course name is required.")).to_be_visible()
+    expect(page.get_by_role("link", name="Course name is required.")).to_be_visible()  # the summary at the top
+    expect(page.get_by_test_id("stExpanderDetails").get_by_text("Course name is required.")).to_be_visible()
     fill(page, "Course name", "Browser LINC 6")
     fill(page, "Course Code", "BR-6")
     page.get_by_role("button", name="Create course").click()
