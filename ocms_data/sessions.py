@@ -541,13 +541,18 @@ def client_sessions(db: Database, actor: Actor, client_id: int) -> list[dict]:
 def my_incomplete(db: Database, actor: Actor, limit: int = 200) -> list[dict]:
     """My Incomplete Sessions: the oldest `limit` sessions the actor is staff on that are not complete.
 
-    Each row carries `total`, how many such sessions there are in all.
+    Each row carries `total`, how many such sessions there are in all, the session's `clients`, and
+    `fix_form`: the pink form to open when only forms (not the session itself) lack something.
     """
     with db.read() as cur:
         return rows(
             cur,
             "SELECT s.id, s.service_date, s.session_type, count(DISTINCT p.rec_id) FILTER (WHERE p.form <> 'session') "
             "AS incomplete_forms, count(*) AS problems, string_agg(DISTINCT p.message, ' ') AS missing, "
+            "CASE WHEN bool_or(p.form = 'session') THEN NULL ELSE min(p.rec_id) END AS fix_form, "
+            "(SELECT string_agg(coalesce(c.first_name || ' ' || c.last_name, 'Anonymous client #' || c.client_no), "
+            "', ' ORDER BY sc.added_at) FROM session_clients sc JOIN clients c ON c.id = sc.client_id "
+            "WHERE sc.session_id = s.id) AS clients, "
             "count(*) OVER () AS total "
             "FROM sessions_refs r JOIN sessions s ON s.id = r.parent_id AND s.agency_id = r.agency_id "
             "JOIN problems p ON p.session_id = s.id AND p.agency_id = s.agency_id "

@@ -5,6 +5,7 @@ import streamlit as st
 from ocms_data import clients, groups
 from ocms_data.ui.client_form import client_actions
 from ocms_data.ui.runtime import database, guard
+from ocms_data.ui.text import md
 
 actor = guard()
 db = database()
@@ -23,6 +24,6 @@ if activities:
     st.subheader("Group activities")
 for a in activities:
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    c1.write(f"**{a['name']}** · {a['activity_type']}")
+    c1.write(f"**{md(a['name'])}** · {a['activity_type']}")
     if c2.button("Begin session", key=f"find.act.{a['id']}"):
         st.switch_page("pages/begin_session.py", query_params={"activity": str(a["id"])})

@@ -5,11 +5,12 @@ import streamlit as st
 from ocms_data import clients
 from ocms_data.ui import session_views
 from ocms_data.ui.runtime import database, guard
+from ocms_data.ui.text import md
 
 actor = guard()
 db = database()
-st.title(f"Welcome, {actor.full_name.split()[0]}")
-st.caption(actor.agency_name)
+st.title(f"Welcome, {md(actor.full_name.split()[0])}", anchor=False)
+st.caption(md(actor.agency_name))
 counts = clients.summary(db, actor)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Clients in the agency", f"{counts['clients']:,}")

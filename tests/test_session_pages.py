@@ -1212,3 +1212,18 @@ def test_a_group_session_attendee_can_be_removed(app_db, worker):
     assert (leave, "attendee_io") not in form_rows(app_db, sid)
     assert f"{name} was taken out of the session." in values(at.success)
     assert [s.value for s in at.subheader if s.value.startswith("Attendees")] == ["Attendees (2)"]
+
+
+def test_home_shows_each_incomplete_sessions_clients_and_fix_opens_the_pink_form(app_db, worker):
+    first, second = free_clients(app_db, 2)
+    sid = new_session(app_db, worker, [first, second], service_date=TODAY - timedelta(days=400))  # the oldest
+    sessions.add_form(app_db, worker, sid, first, IO)
+    pink = sessions.add_form(app_db, worker, sid, second, IO)
+    done = sessions.get(app_db, worker, sid).forms[0]["id"]
+    sessions.save_form(app_db, worker, done, IO_ANSWERS, sessions.get_form(app_db, worker, done).version)
+    at = start("worker.aaa")
+    names = [clients.get(app_db, worker, c).name for c in (first, second)]
+    row = next(c for c in values(at.caption) if all(n in c for n in names))
+    assert "1 form(s) incomplete" in row
+    click(at, key=f"fix.{sid}")
+    assert at.query_params == {"form": str(pink)} and title(at) == IO_LABEL

@@ -12,6 +12,7 @@ from ocms_data.errors import ValidationError
 from ocms_data.ui import forms
 from ocms_data.ui.forms import FormContext
 from ocms_data.ui.runtime import notify
+from ocms_data.ui.text import md
 
 PAGE = "pages/courses.py"
 NEW = "co.new"
@@ -39,7 +40,7 @@ def course_list(db: Database, actor: Actor) -> None:
                 forms.refuse(NEW, exc)
             st.session_state.pop(forms.errors_key(NEW), None)
             st.session_state[f"{NEW}.n"] = n + 1
-            notify(f"Created {values.get('name')}: now fill in its setup for iCARE.")
+            notify(f"Created {md(values.get('name'))}: now fill in its setup for iCARE.")
             open_course(course_id)
     text = st.text_input("Find a course by name or code", key="co.q")
     found = courses.find(db, actor, text)
@@ -48,7 +49,7 @@ def course_list(db: Database, actor: Actor) -> None:
         return
     for c in found:
         cols = st.columns([4, 2, 3, 2, 1], vertical_alignment="center")
-        cols[0].markdown(f"**{c['name']}** · {c['course_code'] or 'no code yet'}")
+        cols[0].markdown(f"**{md(c['name'])}** · {md(c['course_code'] or 'no code yet')}")
         cols[1].caption(f"{c['start_date'] or '?'} to {c['end_date'] or '?'}")
         cols[2].markdown(
             ":green-background[Ready for iCARE]" if c["missing"] == 0 else f":orange-background[{c['missing']} missing]"
@@ -60,7 +61,7 @@ def course_list(db: Database, actor: Actor) -> None:
 
 def course_editor(db: Database, actor: Actor, record: CourseRecord) -> None:
     """Every section of the course setup; missing iCARE fields are listed until it is ready."""
-    st.title(record.values["name"])
+    st.title(md(record.values["name"]), anchor=False)
     if st.button("All courses", icon=":material/arrow_back:"):
         st.switch_page(PAGE)
     if record.complete:

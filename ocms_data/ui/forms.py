@@ -428,7 +428,7 @@ def save_changes(prefix: str, count: int, save: Callable[[], object], saved: str
     except ValidationError as exc:
         refuse(prefix, exc)
     except OcmsError as exc:  # a stale edit, or the database too busy: nothing was saved, the edits stay
-        st.error(str(exc), icon=":material/sync_problem:")
+        st.error(md(message(exc)), icon=":material/sync_problem:")
         return
     clear(prefix)
     notify(saved)

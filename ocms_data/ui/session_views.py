@@ -83,12 +83,12 @@ def begin(db: Database, actor: Actor, client_id: int | None, activity_id: int | 
             return
         defaults["session_type"] = groups.SESSION_TYPE_OF[activity["activity_type"]]
         ctx.read_only = {"session_type"}
-        st.info(f"Group activity: {activity['name']}")
+        st.info(f"Group activity: {md(activity['name'])}")
     if client_id:
         client = run_safely(clients.get, db, actor, client_id)
         if client is None:
             return
-        st.info(f"The session starts with {client.name}.")
+        st.info(f"The session starts with {md(client.name)}.")
     forms.seed(ctx, form.fields, defaults)
     values = _logistics(db, actor, ctx, None)
     if not st.button("Save session", type="primary", key=f"{prefix}.save"):
@@ -106,15 +106,15 @@ def begin(db: Database, actor: Actor, client_id: int | None, activity_id: int | 
 
 
 def header(record: SessionRecord, site_labels: dict) -> None:
-    st.title(f"{record.session_type} · {record.values['service_date']}")
-    st.caption(f"Session #{record.id} · {site_labels.get(record.values['site'], '')}")
+    st.title(f"{record.session_type} · {record.values['service_date']}", anchor=False)
+    st.caption(f"Session #{record.id} · {md(site_labels.get(record.values['site'], ''))}")
     if record.complete:
         st.success("Complete: every form of this session is filled in.")
     else:
         messages = sorted({p["message"] for p in record.problems if p["form"] == "session"})
         forms_left = len({p["rec_id"] for p in record.problems if p["form"] != "session"})
         lines = messages + ([f"{forms_left} service form(s) still incomplete (pink below)."] if forms_left else [])
-        st.error("Incomplete:" + "".join(f"\n- {m}" for m in lines), icon=":material/pending_actions:")
+        st.error("Incomplete:" + "".join(f"\n- {md(m)}" for m in lines), icon=":material/pending_actions:")
 
 
 def logistics_editor(db: Database, actor: Actor, record: SessionRecord) -> None:
@@ -143,7 +143,7 @@ def copy_tool(db: Database, actor: Actor, record: SessionRecord) -> None:
             try:
                 new_id = sessions.copy(db, actor, record.id, when)
             except OcmsError as exc:
-                st.error(str(exc))
+                st.error(md(forms.message(exc)))
                 return
             notify(f"Copied session #{record.id} to {when}.")
             open_session(new_id)
@@ -193,7 +193,7 @@ def direct_clients(db: Database, actor: Actor, record: SessionRecord) -> None:
         with st.container(border=True):
             name = f"{c['first_name'] or 'Anonymous'} {c['last_name'] or ''}".strip()
             top1, top2 = st.columns([5, 1])
-            top1.markdown(f"**{name}** · client #{c['client_no']}")
+            top1.markdown(f"**{md(name)}** · client #{c['client_no']}")
             if top2.button("Remove", key=f"rmclient.{c['id']}", icon=":material/person_remove:"):
                 _run(
                     sessions.remove_client,
@@ -252,7 +252,7 @@ def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
         if st.button("Add group activity", disabled=chosen is None, key=f"act.{record.id}.go"):
             _run(groups.set_activity, db, actor, record.id, chosen, success="Group activity added.")
         return
-    st.write(groups.get_activity(db, actor, activity_id)["name"])
+    st.markdown(md(groups.get_activity(db, actor, activity_id)["name"]))
     for f in [f for f in record.forms if f["client_id"] is None]:
         _form_chip(f, st)
     st.subheader(f"Attendees ({len(record.clients)})", anchor=False)
@@ -301,7 +301,7 @@ def attendee_settings(db: Database, actor: Actor, record: SessionRecord) -> None
                 n = groups.apply_attendee_settings(db, actor, record.id, values)
             except ValidationError as exc:
                 for message in exc.errors.values():
-                    st.error(message)
+                    st.error(md(message))
                 return
             notify(f"Settings applied to {n} attendee form(s).")
             st.rerun()
@@ -312,11 +312,11 @@ def form_editor(db: Database, actor: Actor, record: FormRecord) -> None:
     session = sessions.get(db, actor, record.session_id)
     who = clients.get(db, actor, record.client_id).name if record.client_id else "the whole group"
     st.title(record.form.label)
-    st.caption(f"{who} · {session.session_type} · {session.values['service_date']} · session #{session.id}")
+    st.caption(f"{md(who)} · {session.session_type} · {session.values['service_date']} · session #{session.id}")
     if record.complete:
         st.success("Complete.")
     else:
-        st.error("Incomplete (pink) until these are filled:" + "".join(f"\n- {p['message']}" for p in record.problems))
+        st.error("Incomplete (pink) until these are filled:" + "".join(f"\n- {md(p['message'])}" for p in record.problems))
     if st.button("Back to the session", icon=":material/arrow_back:"):
         open_session(record.session_id)
     prefix = f"sf.{record.id}"
@@ -347,7 +347,7 @@ def _remove_form_tool(db: Database, actor: Actor, record: FormRecord) -> None:
             try:
                 sessions.remove_form(db, actor, record.id)
             except OcmsError as exc:
-                st.error(str(exc))
+                st.error(md(forms.message(exc)))
                 return
             notify(f"The {record.form.label} form was removed.")
             open_session(record.session_id)
@@ -356,7 +356,7 @@ def _remove_form_tool(db: Database, actor: Actor, record: FormRecord) -> None:
 def dashboard(db: Database, actor: Actor, client_id: int) -> None:
     """The client's sessions and forms with their status, family members, Start Session."""
     record = clients.get(db, actor, client_id)
-    st.title(f"{record.name}: dashboard")
+    st.title(f"{md(record.name)}: dashboard", anchor=False)
     c1, c2 = st.columns([1, 1])
     if c1.button("Start Session", type="primary", icon=":material/event_available:"):
         st.switch_page("pages/begin_session.py", query_params={"client": str(client_id)})
@@ -380,7 +380,7 @@ def dashboard(db: Database, actor: Actor, client_id: int) -> None:
     st.subheader(f"Family members ({len(members)})", anchor=False)
     for m in members:
         cols = st.columns([4, 1])
-        cols[0].write(f"#{m['client_no']} {m['first_name']} {m['last_name']}")
+        cols[0].write(f"#{m['client_no']} {md(m['first_name'])} {md(m['last_name'])}")
         if cols[1].button("Dashboard", key=f"famdash.{m['id']}"):
             st.switch_page(DASHBOARD_PAGE, query_params={"client": str(m["id"])})
 
@@ -402,10 +402,11 @@ def incomplete_sessions(db: Database, actor: Actor) -> None:
         cols[0].write(str(r["service_date"]))
         cols[1].write(r["session_type"])
         cols[2].caption(
-            f"{r['incomplete_forms']} form(s) incomplete, {r['problems']} item(s) missing: {r['missing'][:160]}"
+            f"**{md(r['clients'] or 'No client yet')}** · {r['incomplete_forms']} form(s) incomplete, "
+            f"{r['problems']} item(s) missing: {md(r['missing'][:160])}"
         )
-        if cols[3].button("Fix", key=f"fix.{r['id']}"):
-            open_session(r["id"])
+        if cols[3].button("Fix", key=f"fix.{r['id']}"):  # the pink form itself when only a form lacks something
+            open_form(r["fix_form"]) if r["fix_form"] else open_session(r["id"])
 
 
 def session_filters(db: Database, actor: Actor) -> dict:
@@ -450,7 +451,7 @@ def activities(db: Database, actor: Actor) -> None:
                 forms.refuse("act.new", exc)
             st.session_state.pop(forms.errors_key("act.new"), None)
             st.session_state["act.new.n"] = st.session_state.get("act.new.n", 0) + 1
-            notify(f"Created {values.get('name')}.")
+            notify(f"Created {md(values.get('name'))}.")
             st.rerun()
     text = st.text_input("Find an activity by name or description", key="act.q")
     found = groups.find_activities(db, actor, text, active_only=False)
@@ -458,7 +459,7 @@ def activities(db: Database, actor: Actor) -> None:
         st.info("No activity matches.")
     for a in found:
         cols = st.columns([4, 3, 2, 2, 1], vertical_alignment="center")
-        cols[0].markdown(f"**{a['name']}**" + ("" if a["active"] == "Yes" else " (inactive)"))
+        cols[0].markdown(f"**{md(a['name'])}**" + ("" if a["active"] == "Yes" else " (inactive)"))
         cols[1].write(a["activity_type"])
         cols[2].caption(f"{a['sessions']} session(s), last {a['last_session'] or 'never'}")
         if cols[3].button("Begin session", key=f"act.begin.{a['id']}"):
@@ -479,7 +480,7 @@ def _activity_editor(db: Database, actor: Actor, activity_id: int) -> None:
     base = forms.editing_base(prefix, current)
     ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors(prefix))
     forms.seed(ctx, form.fields, base)
-    st.subheader(f"Edit {base['name']}", anchor=False)
+    st.subheader(f"Edit {md(base['name'])}", anchor=False)
     values: dict = {}
     forms.section_box(form.section("activity"), ctx, values, {})
     changed, _ = forms.changes(form, base, values)
