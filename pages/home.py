@@ -4,6 +4,7 @@ import streamlit as st
 
 from ocms_data import clients
 from ocms_data.ui import session_views
+from ocms_data.ui.forms import row
 from ocms_data.ui.runtime import database, guard
 from ocms_data.ui.text import md
 
@@ -17,9 +18,9 @@ c1.metric("Clients in the agency", f"{counts['clients']:,}")
 c2.metric("Named clients missing iCARE data", f"{counts['missing']:,}")
 c3.metric("My clients", f"{counts['mine']:,}")
 c4.metric("My clients missing iCARE data", f"{counts['mine_missing']:,}")
-l1, l2, l3, l4 = st.columns(4)
-l1.page_link("pages/begin_session.py", label="Begin a session", icon=":material/event_available:")
-l2.page_link("pages/register_client.py", label="Register a new client", icon=":material/person_add:")
-l3.page_link("pages/find_client.py", label="Find a client or activity", icon=":material/search:")
-l4.page_link("pages/clients_grid.py", label="Audit clients in the grid", icon=":material/table_view:")
+links = row()
+links.page_link("pages/begin_session.py", label="Begin a session", icon=":material/event_available:")
+links.page_link("pages/register_client.py", label="Register a new client", icon=":material/person_add:")
+links.page_link("pages/find_client.py", label="Find a client or activity", icon=":material/search:")
+links.page_link("pages/clients_grid.py", label="Audit clients in the grid", icon=":material/table_view:")
 session_views.incomplete_sessions(db, actor)

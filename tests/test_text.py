@@ -30,6 +30,10 @@ def test_bare_autolinks_are_broken_by_an_invisible_joiner(raw):
     assert escaped.replace("\\", "").replace(WORD_JOINER, "") == raw
 
 
+def test_a_colon_in_plain_text_gets_no_joiner():
+    assert WORD_JOINER not in md("Layout check: welcome evening")
+
+
 def test_plain_text_and_none():
     assert md("Amira Haddad") == "Amira Haddad"
     assert md(None) == ""

@@ -40,16 +40,17 @@ def begin_session_with(client_id: int) -> None:
 
 def client_actions(row: dict) -> None:
     """One Find Client result: who it is, and Profile, Dashboard, Begin Session."""
-    c1, c2, c3, c4, c5, c6 = st.columns([3, 2, 3, 1, 1.2, 1.5], vertical_alignment="center")
+    c1, c2, c3, c4 = st.columns([3, 2, 3, 4], vertical_alignment="center")
     name = f"{row['first_name'] or ''} {row['last_name'] or ''}".strip() or f"Anonymous client #{row['client_no']}"
     c1.markdown(f"**{md(name)}**  \nClient #{row['client_no']} · {row['client_type']}")
     c2.write(f"Born {row['birth_date']}" if row["birth_date"] else "")
     c3.write(md(" · ".join(v for v in (row["phone"], row["email"], row["family_code"]) if v)))
-    if c4.button("Profile", key=f"find.open.{row['id']}"):
+    buttons = forms.row(c4)
+    if buttons.button("Profile", key=f"find.open.{row['id']}"):
         open_profile(row["id"])
-    if c5.button("Dashboard", key=f"find.dash.{row['id']}"):
+    if buttons.button("Dashboard", key=f"find.dash.{row['id']}"):
         st.switch_page(DASHBOARD_PAGE, query_params={"client": str(row["id"])})
-    if c6.button("Begin session", key=f"find.begin.{row['id']}"):
+    if buttons.button("Begin session", key=f"find.begin.{row['id']}"):
         begin_session_with(row["id"])
 
 
@@ -109,9 +110,9 @@ def _show_duplicates(
         for r in dups.by_identifier
     ]
     for i, (r, text) in enumerate(found):  # one client may match several ways: keys by position
-        c1, c2 = st.columns([4, 1])
-        c1.write(f"Client #{r['client_no']}: {text}")
-        if c2.button("Open profile", key=f"dup.{i}.{r['id']}"):
+        line = forms.row()
+        line.markdown(f"Client #{r['client_no']}: {text}", width="stretch")
+        if line.button("Open profile", key=f"dup.{i}.{r['id']}"):
             open_profile(r["id"])
 
 
@@ -150,10 +151,10 @@ def registration(db: Database, actor: Actor, client_type: str, relative_id: int 
     dups_key = f"{prefix}.__dups"
     if dups_key in st.session_state:
         _show_duplicates(st.session_state[dups_key])
-    c1, c2, _ = st.columns([1, 1, 4])
-    confirmed = dups_key in st.session_state and c1.button("Register anyway", type="primary")
-    go = c1.button("Register", type="primary", key=f"{prefix}.go") if not confirmed else False
-    if c2.button("Clear", key=f"{prefix}.clear"):
+    buttons = forms.row()
+    confirmed = dups_key in st.session_state and buttons.button("Register anyway", type="primary")
+    go = buttons.button("Register", type="primary", key=f"{prefix}.go") if not confirmed else False
+    if buttons.button("Clear", key=f"{prefix}.clear"):
         forms.clear(prefix)
         st.rerun()
     if not (go or confirmed):
@@ -289,30 +290,31 @@ def header(db: Database, actor: Actor, record: ClientRecord) -> None:
         st.warning("Missing for iCARE: " + " ".join(f"\n- {md(p['message'])}" for p in problems))
     elif record.client_type == NAMED:
         st.success("Complete for iCARE.")
-    b1, b2, b3, b4 = st.columns([2, 1.3, 2.2, 4])
-    if b1.button("Begin Session with Client", type="primary", icon=":material/event_available:"):
+    buttons = forms.row()
+    if buttons.button("Begin Session with Client", type="primary", icon=":material/event_available:"):
         begin_session_with(record.id)
-    if b2.button("Dashboard", icon=":material/dashboard:"):
+    if buttons.button("Dashboard", icon=":material/dashboard:"):
         st.switch_page(DASHBOARD_PAGE, query_params={"client": str(record.id)})
     if record.client_type == ANONYMOUS:
         st.info("Anonymous client: a minimal profile that can never become a Named client.")
         return
-    if b3.button("Create New Family Member", icon=":material/group_add:"):
+    if buttons.button("Create New Family Member", icon=":material/group_add:"):
         st.switch_page(REGISTER_PAGE, query_params={"relative": str(record.id)})
-    _family_tools(db, actor, record, b4)
+    _family_tools(db, actor, record)
 
 
-def _family_tools(db: Database, actor: Actor, record: ClientRecord, where) -> None:
+def _family_tools(db: Database, actor: Actor, record: ClientRecord) -> None:
     members = clients.family_members(db, actor, record.id)
-    with where.expander(f"Family members ({len(members)})"):
+    with st.expander(f"Family members ({len(members)})", key=f"fam.{record.id}.fold"):
         for m in members:
-            c1, c2, c3 = st.columns([4, 1, 1])
-            c1.write(
-                f"#{m['client_no']} {md(m['first_name'])} {md(m['last_name'])} (born {m['birth_date'] or 'unknown'})"
+            line = forms.row()
+            line.markdown(
+                f"#{m['client_no']} {md(m['first_name'])} {md(m['last_name'])} (born {m['birth_date'] or 'unknown'})",
+                width="stretch",
             )
-            if c2.button("Open", key=f"fam.{m['id']}"):
+            if line.button("Open", key=f"fam.{m['id']}"):
                 open_profile(m["id"])
-            if c3.button("Dashboard", key=f"fam.dash.{m['id']}"):
+            if line.button("Dashboard", key=f"fam.dash.{m['id']}"):
                 st.switch_page(DASHBOARD_PAGE, query_params={"client": str(m["id"])})
         if not record.values.get("family_code"):
             if st.button("New family code", key="fam.new"):

@@ -48,14 +48,15 @@ def course_list(db: Database, actor: Actor) -> None:
         st.info("No course matches.")
         return
     for c in found:
-        cols = st.columns([4, 2, 3, 2, 1], vertical_alignment="center")
+        cols = st.columns([4, 2, 3, 3], vertical_alignment="center")
         cols[0].markdown(f"**{md(c['name'])}** · {md(c['course_code'] or 'no code yet')}")
         cols[1].caption(f"{c['start_date'] or '?'} to {c['end_date'] or '?'}")
         cols[2].markdown(
             ":green-background[Ready for iCARE]" if c["missing"] == 0 else f":orange-background[{c['missing']} missing]"
         )
-        cols[3].caption(f"{c['forms']} enrolment/exit form(s)")
-        if cols[4].button("Open", key=f"co.open.{c['id']}"):
+        line = forms.row(cols[3])
+        line.caption(f"{c['forms']} enrolment/exit form(s)", width="stretch")
+        if line.button("Open", key=f"co.open.{c['id']}"):
             open_course(c["id"])
 
 

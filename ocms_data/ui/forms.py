@@ -97,6 +97,11 @@ class FormContext:
         return found
 
 
+def row(where=st, align: str = "center"):
+    """A row whose buttons keep their whole label: each takes its natural width; the row wraps when narrow."""
+    return where.container(horizontal=True, vertical_alignment=align, gap="small")
+
+
 def pick(where, label: str, options: dict, key: str, placeholder: str = "Choose an option"):
     """One choice among `{id: label}` (nothing chosen at first); returns the chosen id or None."""
     return where.selectbox(label, list(options), format_func=options.get, index=None, key=key, placeholder=placeholder)

@@ -161,14 +161,14 @@ def _run(fn, *args, success: str | None = None) -> None:
     st.rerun()
 
 
-def _form_chip(f: dict, where, extra: int = 0) -> list:
-    """A form's name, its pink or green status and Open; returns `extra` more cells of the row for the caller."""
-    c1, c2, c3, *more = where.columns([4, 2, 1, *[1] * extra], vertical_alignment="center")
-    c1.markdown(md(f["label"]))
-    c2.markdown(_status(f["problems"] == 0))
-    if c3.button("Open", key=f"openform.{f['id']}"):
+def _form_chip(f: dict, where=st):
+    """A form's name, its pink or green status and Open, in one row; returns the row (for more buttons)."""
+    line = forms.row(where)
+    line.markdown(md(f["label"]), width="stretch")
+    line.markdown(_status(f["problems"] == 0), width="content")
+    if line.button("Open", key=f"openform.{f['id']}"):
         open_form(f["id"])
-    return more
+    return line
 
 
 def client_picker(db: Database, actor: Actor, key: str) -> int | None:
@@ -192,9 +192,9 @@ def direct_clients(db: Database, actor: Actor, record: SessionRecord) -> None:
     for c in record.clients:
         with st.container(border=True):
             name = f"{c['first_name'] or 'Anonymous'} {c['last_name'] or ''}".strip()
-            top1, top2 = st.columns([5, 1])
-            top1.markdown(f"**{md(name)}** · client #{c['client_no']}")
-            if top2.button("Remove", key=f"rmclient.{c['id']}", icon=":material/person_remove:"):
+            top = forms.row()
+            top.markdown(f"**{md(name)}** · client #{c['client_no']}", width="stretch")
+            if top.button("Remove", key=f"rmclient.{c['id']}", icon=":material/person_remove:"):
                 _run(
                     sessions.remove_client,
                     db,
@@ -225,9 +225,9 @@ def _add_form(db: Database, actor: Actor, record: SessionRecord, client_id: int,
     if not offered:
         st.caption("This client has every form this session type takes; use Copy Session to record another.")
         return
-    a1, a2 = st.columns([4, 1], vertical_alignment="bottom")
-    kind = pick(a1, "Add a service form", offered, f"addform.{client_id}")
-    if not a2.button("Add form", key=f"addform.{client_id}.go", disabled=kind is None):
+    line = forms.row(align="bottom")
+    kind = pick(line, "Add a service form", offered, f"addform.{client_id}")
+    if not line.button("Add form", key=f"addform.{client_id}.go", disabled=kind is None):
         return
     try:
         form_id = sessions.add_form(db, actor, record.id, client_id, kind)
@@ -260,8 +260,8 @@ def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
     for c in record.clients:
         name = f"{c['first_name'] or 'Anonymous'} {c['last_name'] or ''}".strip()
         f = by_client[c["id"]]
-        (remove,) = _form_chip({**f, "label": f"{name} · #{c['client_no']}"}, st, extra=1)
-        if remove.button("Remove", key=f"rmatt.{c['id']}", icon=":material/person_remove:"):
+        line = _form_chip({**f, "label": f"{name} · #{c['client_no']}"})
+        if line.button("Remove", key=f"rmatt.{c['id']}", icon=":material/person_remove:"):
             _run(
                 sessions.remove_client,
                 db,
@@ -316,7 +316,9 @@ def form_editor(db: Database, actor: Actor, record: FormRecord) -> None:
     if record.complete:
         st.success("Complete.")
     else:
-        st.error("Incomplete (pink) until these are filled:" + "".join(f"\n- {md(p['message'])}" for p in record.problems))
+        st.error(
+            "Incomplete (pink) until these are filled:" + "".join(f"\n- {md(p['message'])}" for p in record.problems)
+        )
     if st.button("Back to the session", icon=":material/arrow_back:"):
         open_session(record.session_id)
     prefix = f"sf.{record.id}"
@@ -357,31 +359,32 @@ def dashboard(db: Database, actor: Actor, client_id: int) -> None:
     """The client's sessions and forms with their status, family members, Start Session."""
     record = clients.get(db, actor, client_id)
     st.title(f"{md(record.name)}: dashboard", anchor=False)
-    c1, c2 = st.columns([1, 1])
-    if c1.button("Start Session", type="primary", icon=":material/event_available:"):
+    buttons = forms.row()
+    if buttons.button("Start Session", type="primary", icon=":material/event_available:"):
         st.switch_page("pages/begin_session.py", query_params={"client": str(client_id)})
-    if c2.button("Profile", icon=":material/badge:"):
+    if buttons.button("Profile", icon=":material/badge:"):
         st.switch_page(PROFILE_PAGE, query_params={"client": str(client_id)})
     found = sessions.client_sessions(db, actor, client_id)
     st.subheader(f"Sessions ({len({r['session_id'] for r in found})})", anchor=False)
     if not found:
         st.info("No session yet.")
     for r in found:
-        cols = st.columns([2, 3, 3, 2, 1], vertical_alignment="center")
+        cols = st.columns([2, 3, 3, 3], vertical_alignment="center")
         cols[0].write(str(r["service_date"]))
         cols[1].write(r["session_type"])
         cols[1].caption("Session complete" if r["session_complete"] else "Session incomplete")
         label = default_catalog().form(r["form_type"]).label if r["form_type"] else "no form yet"
         cols[2].write(label)
-        cols[3].markdown(_status(r["form_id"] is not None and r["problems"] == 0))
-        if cols[4].button("Open", key=f"dash.{r['session_id']}.{r['form_id']}"):
+        line = forms.row(cols[3])
+        line.markdown(_status(r["form_id"] is not None and r["problems"] == 0), width="content")
+        if line.button("Open", key=f"dash.{r['session_id']}.{r['form_id']}"):
             open_form(r["form_id"]) if r["form_id"] else open_session(r["session_id"])
     members = clients.family_members(db, actor, client_id)
     st.subheader(f"Family members ({len(members)})", anchor=False)
     for m in members:
-        cols = st.columns([4, 1])
-        cols[0].write(f"#{m['client_no']} {md(m['first_name'])} {md(m['last_name'])}")
-        if cols[1].button("Dashboard", key=f"famdash.{m['id']}"):
+        line = forms.row()
+        line.markdown(f"#{m['client_no']} {md(m['first_name'])} {md(m['last_name'])}", width="stretch")
+        if line.button("Dashboard", key=f"famdash.{m['id']}"):
             st.switch_page(DASHBOARD_PAGE, query_params={"client": str(m["id"])})
 
 
@@ -398,14 +401,16 @@ def incomplete_sessions(db: Database, actor: Actor) -> None:
         )
         st.page_link(SESSIONS_GRID_PAGE, label="Open the sessions grid", icon=":material/event_note:")
     for r in found:
-        cols = st.columns([2, 3, 5, 1], vertical_alignment="center")
+        cols = st.columns([2, 3, 6], vertical_alignment="center")
         cols[0].write(str(r["service_date"]))
         cols[1].write(r["session_type"])
-        cols[2].caption(
+        line = forms.row(cols[2])
+        line.caption(
             f"**{md(r['clients'] or 'No client yet')}** · {r['incomplete_forms']} form(s) incomplete, "
-            f"{r['problems']} item(s) missing: {md(r['missing'][:160])}"
+            f"{r['problems']} item(s) missing: {md(r['missing'][:160])}",
+            width="stretch",
         )
-        if cols[3].button("Fix", key=f"fix.{r['id']}"):  # the pink form itself when only a form lacks something
+        if line.button("Fix", key=f"fix.{r['id']}"):  # the pink form itself when only a form lacks something
             open_form(r["fix_form"]) if r["fix_form"] else open_session(r["id"])
 
 
@@ -458,13 +463,14 @@ def activities(db: Database, actor: Actor) -> None:
     if not found:
         st.info("No activity matches.")
     for a in found:
-        cols = st.columns([4, 3, 2, 2, 1], vertical_alignment="center")
+        cols = st.columns([4, 3, 2, 3], vertical_alignment="center")
         cols[0].markdown(f"**{md(a['name'])}**" + ("" if a["active"] == "Yes" else " (inactive)"))
         cols[1].write(a["activity_type"])
         cols[2].caption(f"{a['sessions']} session(s), last {a['last_session'] or 'never'}")
-        if cols[3].button("Begin session", key=f"act.begin.{a['id']}"):
+        buttons = forms.row(cols[3])
+        if buttons.button("Begin session", key=f"act.begin.{a['id']}"):
             st.switch_page("pages/begin_session.py", query_params={"activity": str(a["id"])})
-        if cols[4].button("Edit", key=f"act.edit.{a['id']}"):
+        if buttons.button("Edit", key=f"act.edit.{a['id']}"):
             st.session_state["act.editing"] = a["id"]
     if st.session_state.get("act.editing"):
         _activity_editor(db, actor, st.session_state["act.editing"])

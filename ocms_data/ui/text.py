@@ -15,10 +15,10 @@ def md(value) -> str:
     Every ASCII punctuation mark is backslash-escaped (CommonMark shows it literally), which stops
     links, images, emphasis, Streamlit's `:color[...]`, emoji and icon directives and LaTeX. GitHub's
     bare autolinks (`https://…`, `www.…`, `name@host`) are found after escapes are read, so an
-    invisible word joiner breaks them: after each colon, before each `@`, after a leading `www`.
+    invisible word joiner breaks them: between `:` and `//`, before each `@`, after a leading `www`.
     """
     if value is None:
         return ""
     text = _PUNCTUATION.sub(r"\\\1", str(value))
-    text = text.replace("\\:", "\\:" + WORD_JOINER).replace("\\@", WORD_JOINER + "\\@")
+    text = text.replace("\\:\\/", "\\:" + WORD_JOINER + "\\/").replace("\\@", WORD_JOINER + "\\@")
     return _WWW.sub(WORD_JOINER, text)

@@ -12,17 +12,17 @@ from ocms_data import demo
 SHOTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts" / "screenshots"
 
 
-def shot(page, name: str) -> Path:
+def shot(page, name: str, width: int = 1440) -> Path:
     """Save a screenshot of the whole app (the main area scrolls, so grow the viewport first)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     height = page.evaluate(
         "() => Math.max(1000, ...[...document.querySelectorAll('section, div')].map(e => e.scrollHeight))"
     )
-    page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 9000)})
+    page.set_viewport_size({"width": width, "height": min(int(height) + 40, 9000)})
     page.wait_for_timeout(500)  # grid iframes repaint after the resize
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path))
-    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.set_viewport_size({"width": width, "height": 1000})
     return path
 
 
