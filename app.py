@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from ocms_data import config
 from ocms_data.ui import server, shell
 
+config.private_files()
 if __name__ == "__main__":
     shell.main()
 else:
