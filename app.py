@@ -9,4 +9,4 @@ config.private_files()
 if __name__ == "__main__":
     shell.main()
 else:
-    app = st.App(__file__, routes=server.routes())
+    app = st.App(__file__, routes=server.routes(), middleware=server.middleware())

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gzip
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -14,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ocms_data import audit
 from ocms_data.db import Database, next_id, one, rows
-from ocms_data.errors import Forbidden, ValidationError
+from ocms_data.errors import Forbidden, OcmsError, ValidationError
 from ocms_data.validation import normalise_email, plain_text
 
 WORKER = "worker"
@@ -46,12 +50,67 @@ FIELD_LABELS = {
 }
 
 _hasher = PasswordHasher()
+MAX_FAILURES = 5  # wrong passwords per account (or user name tried) within LOCK_SECONDS
+LOCK_SECONDS = 300
+HASH_SLOTS = 2  # argon2id hashes at once: each takes 64 MiB, so the bound is the memory bound
+HASH_WAIT_SECONDS = 5.0
+# Checking and recording an attempt must be one step, or parallel attempts all pass the check before
+# any is recorded. A process lock makes it one step on DuckDB (one process per file); a shared
+# PostgreSQL store would lock the key's row instead.
+_attempts_lock = threading.Lock()
+_hash_slots = threading.BoundedSemaphore(HASH_SLOTS)
+
+
+class Locked(OcmsError):
+    """Too many wrong passwords lately: no more are checked until the lock ends."""
+
+
+class SignInBusy(OcmsError):
+    """Every password-checking slot stayed taken while this one waited; nothing was checked."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # TIMESTAMP holds no zone; UTC has no daylight-saving jumps
+
+
+@contextmanager
+def _hashing() -> Iterator[None]:
+    if not _hash_slots.acquire(timeout=HASH_WAIT_SECONDS):
+        raise SignInBusy("The server is busy checking other passwords; please try again in a moment.")
+    try:
+        yield
+    finally:
+        _hash_slots.release()
 
 
 @cache
 def _dummy_hash() -> str:
     """A real hash to verify against for unknown users, made on first use (it costs 64 MiB and ~50 ms)."""
-    return _hasher.hash("not-a-real-password")
+    with _hashing():
+        return _hasher.hash("not-a-real-password")
+
+
+def _claim_attempt(db: Database, key: str, locked_message: str) -> None:
+    """Count an attempt on `key` as failed before its password is checked; refuse it if `key` is locked.
+
+    A right password takes its attempt back (`_clear_attempts`), so only failures stay counted.
+    """
+    now = _now()
+    since = now - timedelta(seconds=LOCK_SECONDS)
+
+    def claim(cur):
+        cur.execute("DELETE FROM sign_in_attempts WHERE attempted_at <= ?", [since])
+        failures = cur.execute("SELECT count(*) FROM sign_in_attempts WHERE key = ?", [key]).fetchone()[0]
+        if failures >= MAX_FAILURES:
+            raise Locked(locked_message)
+        cur.execute("INSERT INTO sign_in_attempts (key, attempted_at) VALUES (?, ?)", [key, now])
+
+    with _attempts_lock:
+        db.write(claim)
+
+
+def _clear_attempts(db: Database, key: str) -> None:
+    db.write(lambda cur: cur.execute("DELETE FROM sign_in_attempts WHERE key = ?", [key]))
 
 
 @dataclass(frozen=True)
@@ -98,7 +157,8 @@ def require(actor: Actor, *roles: str) -> None:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hashing():
+        return _hasher.hash(password)
 
 
 _ACTOR_SQL = (
@@ -123,18 +183,33 @@ def _actor(row: dict) -> Actor:
 
 
 def _password_matches(stored: str | None, password: str) -> bool:
+    stored_or_dummy = stored or _dummy_hash()
     try:
-        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
+        with _hashing():
+            return _hasher.verify(stored_or_dummy, password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
+SIGN_IN_LOCKED = "Too many wrong passwords for this user name: wait five minutes, then try again."
+UNLOCK_LOCKED = "Too many wrong passwords: the sensitive sections stay locked for five minutes."
+
+
 def authenticate(db: Database, username: str, password: str) -> Actor | None:
-    """The active user with these credentials, or None (same cost for unknown users)."""
+    """The active user with these credentials, or None (same cost for unknown users).
+
+    Raises Locked after MAX_FAILURES wrong passwords for the user name within LOCK_SECONDS (unknown
+    user names too, so the lock tells nothing about which exist), SignInBusy when no hashing slot
+    came free in time.
+    """
+    username = username.strip().lower()
+    key = f"sign-in:{username}"
+    _claim_attempt(db, key, SIGN_IN_LOCKED)
     with db.read() as cur:
-        row = one(cur, _ACTOR_SQL + "u.username = ?", [username.strip().lower()])
+        row = one(cur, _ACTOR_SQL + "u.username = ?", [username])
     if not _password_matches(row["pw_hash"] if row else None, password):
         return None
+    _clear_attempts(db, key)
     return _actor(row)
 
 
@@ -146,10 +221,21 @@ def load_actor(db: Database, user_id: int) -> Actor | None:
 
 
 def confirm_password(db: Database, actor: Actor, password: str, purpose: str, rec_id: int | None = None) -> bool:
-    """Check the actor's own password again (sensitive information) and record the attempt."""
+    """Check the actor's own password again (sensitive information) and record the attempt.
+
+    Locked (with the message to show) after MAX_FAILURES wrong passwords within LOCK_SECONDS.
+    """
+    key = f"unlock:{actor.user_id}"
+    try:
+        _claim_attempt(db, key, UNLOCK_LOCKED)
+    except Locked:
+        db.write(lambda cur: audit.record(cur, actor, "unlock_locked", purpose, rec_id))
+        raise
     with db.read() as cur:
         row = one(cur, "SELECT pw_hash FROM users WHERE id = ? AND active", [actor.user_id])
     ok = _password_matches(row["pw_hash"] if row else None, password)
+    if ok:
+        _clear_attempts(db, key)
     db.write(lambda cur: audit.record(cur, actor, "unlock" if ok else "unlock_failed", purpose, rec_id))
     return ok
 

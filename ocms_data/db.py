@@ -87,6 +87,8 @@ SYSTEM_DDL = (
     """CREATE TABLE IF NOT EXISTS icare_uploaders (
         agency_id BIGINT NOT NULL, scope VARCHAR NOT NULL, scope_id BIGINT NOT NULL,
         primary_user BIGINT, backup_user BIGINT, PRIMARY KEY (agency_id, scope, scope_id))""",
+    # recent password attempts by key ('sign-in:<user name>', 'unlock:<user id>'), for the lockout
+    "CREATE TABLE IF NOT EXISTS sign_in_attempts (key VARCHAR NOT NULL, attempted_at TIMESTAMP NOT NULL)",
     """CREATE TABLE IF NOT EXISTS audit_log (
         id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, user_id BIGINT,
         occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp, action VARCHAR NOT NULL,

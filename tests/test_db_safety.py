@@ -68,7 +68,7 @@ def test_the_same_form_added_25_times_at_once_makes_one_form(db, worker_a):
             made.append(sessions.add_form(db, worker_a, sid, client, "io"))
         except sessions.SecondForm as exc:
             refused.append(exc)
-        except BaseException as exc:  # noqa: BLE001 - every other outcome is a failure, reported below
+        except BaseException as exc:  # every other outcome is a failure, reported below
             other.append(exc)
 
     threads = [threading.Thread(target=add) for _ in range(25)]

@@ -34,9 +34,7 @@ BAD = {
 @pytest.mark.parametrize("raw", list(BAD.values()), ids=list(BAD))
 def test_a_bad_id_in_the_url_is_a_message(app_db, page, param, raw):
     at = goto(start("worker.aaa"), page, **{param: raw})  # goto fails on any exception shown
-    assert any(f"this link's {param} number is not valid" in v.lower() for v in values(at.warning)), values(
-        at.warning
-    )
+    assert any(f"this link's {param} number is not valid" in v.lower() for v in values(at.warning)), values(at.warning)
 
 
 @pytest.mark.parametrize(("page", "param"), URL_IDS, ids=[f"{p}-{q}" for p, q in URL_IDS])

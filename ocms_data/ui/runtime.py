@@ -11,6 +11,7 @@ from ocms_data import accounts, config, demo
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError
+from ocms_data.ui.text import md
 
 COOKIE = "ocms_session"
 ID_RE = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit also takes '²' and other scripts' digits
@@ -72,7 +73,7 @@ def run_safely(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except OcmsError as exc:
-        st.error(str(exc))
+        st.error(md(exc))  # the message may quote what the user typed
         return None
 
 
