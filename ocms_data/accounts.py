@@ -149,6 +149,12 @@ def agency_actor(db: Database, code: str | None, name: str) -> Actor:
     return Actor(None, "command-line", name, None, agency["id"], agency["code"], agency["name"], frozenset({UPLOADER}))
 
 
+def role_names(roles: str) -> str:
+    """Stored roles ('uploader,worker') as words in the usual order ('Worker, Uploader')."""
+    held = set(roles.split(","))
+    return ", ".join(name for role, name in ROLES.items() if role in held)
+
+
 def require(actor: Actor, *roles: str) -> None:
     """Raise Forbidden unless the actor holds one of `roles`."""
     if not actor.has(*roles):

@@ -139,7 +139,7 @@ def test_staff_added_after_a_field_message_and_the_tab_stays_open(page, app_url)
     fill(page, "Password", "a long browser pass")
     panel.get_by_role("button", name="Add").click()
     settle(page)
-    message = panel.get_by_text(re.compile(r"^E-mail: Enter an e-mail address"))
+    message = panel.get_by_text(re.compile(r"^E-mail:\u2060? Enter an e-mail address"))  # md() joins after ':'
     expect(message).to_be_visible()
     expect(staff).to_have_attribute("aria-selected", "true")
     expect(panel.get_by_role("textbox", name="Full name", exact=True)).to_have_value("Jo Browser")  # kept
@@ -148,5 +148,6 @@ def test_staff_added_after_a_field_message_and_the_tab_stays_open(page, app_url)
     panel.get_by_role("button", name="Add").click()
     expect(page.get_by_text("Added Jo Browser.")).to_be_visible()
     expect(staff).to_have_attribute("aria-selected", "true")  # the action did not jump back to Sites
-    expect(panel.get_by_text("jo.browser")).to_be_visible()
+    cells = panel.locator('td[role="gridcell"]').filter(has_text=re.compile(r"^jo\.browser$"))
+    expect(cells).to_have_count(1)  # the table's hidden text layer (the table itself is a canvas)
     shot(page, "43-staff-added-tab-kept")
