@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from ocms_data import config, demo
-from ocms_data.accounts import ROLES, add_user, agency_actor, user_errors
+from ocms_data.accounts import ROLES, agency_actor, clean_user, hash_password, insert_user
 from ocms_data.db import Database
-from ocms_data.errors import OcmsError, ValidationError
+from ocms_data.errors import OcmsError
 from ocms_data.icare import batches, engine, workbook
 from ocms_data.registry import CatalogError
 
@@ -22,7 +22,7 @@ def _db(args) -> Database:
 
 def cmd_init(args) -> dict:
     db = _db(args)
-    return {"db": db.path, "added": db.migrated}
+    return {"db": db.path, "added": db.migrated, "warnings": db.warnings}
 
 
 def cmd_demo(args) -> dict:
@@ -39,16 +39,18 @@ def cmd_demo(args) -> dict:
 def cmd_users_add(args) -> dict:
     db = _db(args)
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
-    roles = args.roles.split(",")
-    errors = user_errors(args.username, args.name, password, roles)
-    if errors:
-        raise ValidationError(errors)
+    clean = clean_user(args.username, args.name, args.email or "", password, args.roles.split(","))
     with db.read() as cur:
         found = cur.execute("SELECT id FROM agencies WHERE code = ?", [args.agency]).fetchall()
     if not found:
         raise OcmsError(f"No agency with code {args.agency}.")
-    uid = db.write(lambda cur: add_user(cur, found[0][0], args.username, args.name, password, roles, args.email))
-    return {"user_id": uid, "username": args.username}
+    pw_hash = hash_password(password)
+    uid = db.write(
+        lambda cur: insert_user(
+            cur, found[0][0], clean["username"], clean["full_name"], pw_hash, clean["roles"], clean["email"], None
+        )
+    )
+    return {"user_id": uid, "username": clean["username"]}
 
 
 def cmd_icare(args) -> dict:
@@ -117,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    config.private_files()
     args = parser().parse_args(argv)
     try:
         result = args.run(args)

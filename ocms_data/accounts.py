@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,7 +18,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ocms_data import audit
 from ocms_data.db import Database, next_id, one, rows
-from ocms_data.errors import Forbidden, ValidationError
+from ocms_data.errors import Forbidden, OcmsError, ValidationError
+from ocms_data.validation import normalise_email, plain_text
 
 WORKER = "worker"
 PROGRAM_MANAGER = "program_manager"
@@ -25,16 +32,85 @@ ROLES = {
     UPLOADER: "Uploader",
 }
 SESSION_HOURS = 8
-MIN_PASSWORD = 8
+MIN_PASSWORD = 10  # characters other than spaces
+MAX_PASSWORD = 200
+NAME_LIMIT = 120
+EMAIL_LIMIT = 254  # the longest address SMTP carries
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,39}$")
+# Django's list of 20,000 common passwords (BSD licence, see README): lower-case, one a line.
+COMMON_PASSWORDS = Path(__file__).parent / "catalog" / "passwords" / "common-passwords.txt.gz"
+FIELD_LABELS = {
+    "username": "User name",
+    "full_name": "Full name",
+    "email": "E-mail",
+    "password": "Password",
+    "roles": "Roles",
+    "default_site_id": "Default site",
+    "active": "Active",
+}
 
 _hasher = PasswordHasher()
+MAX_FAILURES = 5  # wrong passwords per account (or user name tried) within LOCK_SECONDS
+LOCK_SECONDS = 300
+HASH_SLOTS = 2  # argon2id hashes at once: each takes 64 MiB, so the bound is the memory bound
+HASH_WAIT_SECONDS = 5.0
+# Checking and recording an attempt must be one step, or parallel attempts all pass the check before
+# any is recorded. A process lock makes it one step on DuckDB (one process per file); a shared
+# PostgreSQL store would lock the key's row instead.
+_attempts_lock = threading.Lock()
+_hash_slots = threading.BoundedSemaphore(HASH_SLOTS)
+
+
+class Locked(OcmsError):
+    """Too many wrong passwords lately: no more are checked until the lock ends."""
+
+
+class SignInBusy(OcmsError):
+    """Every password-checking slot stayed taken while this one waited; nothing was checked."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # TIMESTAMP holds no zone; UTC has no daylight-saving jumps
+
+
+@contextmanager
+def _hashing() -> Iterator[None]:
+    if not _hash_slots.acquire(timeout=HASH_WAIT_SECONDS):
+        raise SignInBusy("The server is busy checking other passwords; please try again in a moment.")
+    try:
+        yield
+    finally:
+        _hash_slots.release()
 
 
 @cache
 def _dummy_hash() -> str:
     """A real hash to verify against for unknown users, made on first use (it costs 64 MiB and ~50 ms)."""
-    return _hasher.hash("not-a-real-password")
+    with _hashing():
+        return _hasher.hash("not-a-real-password")
+
+
+def _claim_attempt(db: Database, key: str, locked_message: str) -> None:
+    """Count an attempt on `key` as failed before its password is checked; refuse it if `key` is locked.
+
+    A right password takes its attempt back (`_clear_attempts`), so only failures stay counted.
+    """
+    now = _now()
+    since = now - timedelta(seconds=LOCK_SECONDS)
+
+    def claim(cur):
+        cur.execute("DELETE FROM sign_in_attempts WHERE attempted_at <= ?", [since])
+        failures = cur.execute("SELECT count(*) FROM sign_in_attempts WHERE key = ?", [key]).fetchone()[0]
+        if failures >= MAX_FAILURES:
+            raise Locked(locked_message)
+        cur.execute("INSERT INTO sign_in_attempts (key, attempted_at) VALUES (?, ?)", [key, now])
+
+    with _attempts_lock:
+        db.write(claim)
+
+
+def _clear_attempts(db: Database, key: str) -> None:
+    db.write(lambda cur: cur.execute("DELETE FROM sign_in_attempts WHERE key = ?", [key]))
 
 
 @dataclass(frozen=True)
@@ -73,6 +149,12 @@ def agency_actor(db: Database, code: str | None, name: str) -> Actor:
     return Actor(None, "command-line", name, None, agency["id"], agency["code"], agency["name"], frozenset({UPLOADER}))
 
 
+def role_names(roles: str) -> str:
+    """Stored roles ('uploader,worker') as words in the usual order ('Worker, Uploader')."""
+    held = set(roles.split(","))
+    return ", ".join(name for role, name in ROLES.items() if role in held)
+
+
 def require(actor: Actor, *roles: str) -> None:
     """Raise Forbidden unless the actor holds one of `roles`."""
     if not actor.has(*roles):
@@ -81,7 +163,8 @@ def require(actor: Actor, *roles: str) -> None:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hashing():
+        return _hasher.hash(password)
 
 
 _ACTOR_SQL = (
@@ -106,18 +189,33 @@ def _actor(row: dict) -> Actor:
 
 
 def _password_matches(stored: str | None, password: str) -> bool:
+    stored_or_dummy = stored or _dummy_hash()
     try:
-        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
+        with _hashing():
+            return _hasher.verify(stored_or_dummy, password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
+SIGN_IN_LOCKED = "Too many wrong passwords for this user name: wait five minutes, then try again."
+UNLOCK_LOCKED = "Too many wrong passwords: the sensitive sections stay locked for five minutes."
+
+
 def authenticate(db: Database, username: str, password: str) -> Actor | None:
-    """The active user with these credentials, or None (same cost for unknown users)."""
+    """The active user with these credentials, or None (same cost for unknown users).
+
+    Raises Locked after MAX_FAILURES wrong passwords for the user name within LOCK_SECONDS (unknown
+    user names too, so the lock tells nothing about which exist), SignInBusy when no hashing slot
+    came free in time.
+    """
+    username = username.strip().lower()
+    key = f"sign-in:{username}"
+    _claim_attempt(db, key, SIGN_IN_LOCKED)
     with db.read() as cur:
-        row = one(cur, _ACTOR_SQL + "u.username = ?", [username.strip().lower()])
+        row = one(cur, _ACTOR_SQL + "u.username = ?", [username])
     if not _password_matches(row["pw_hash"] if row else None, password):
         return None
+    _clear_attempts(db, key)
     return _actor(row)
 
 
@@ -129,10 +227,21 @@ def load_actor(db: Database, user_id: int) -> Actor | None:
 
 
 def confirm_password(db: Database, actor: Actor, password: str, purpose: str, rec_id: int | None = None) -> bool:
-    """Check the actor's own password again (sensitive information) and record the attempt."""
+    """Check the actor's own password again (sensitive information) and record the attempt.
+
+    Locked (with the message to show) after MAX_FAILURES wrong passwords within LOCK_SECONDS.
+    """
+    key = f"unlock:{actor.user_id}"
+    try:
+        _claim_attempt(db, key, UNLOCK_LOCKED)
+    except Locked:
+        db.write(lambda cur: audit.record(cur, actor, "unlock_locked", purpose, rec_id))
+        raise
     with db.read() as cur:
         row = one(cur, "SELECT pw_hash FROM users WHERE id = ? AND active", [actor.user_id])
     ok = _password_matches(row["pw_hash"] if row else None, password)
+    if ok:
+        _clear_attempts(db, key)
     db.write(lambda cur: audit.record(cur, actor, "unlock" if ok else "unlock_failed", purpose, rec_id))
     return ok
 
@@ -152,23 +261,77 @@ def read_token(secret: str, token: str | None) -> int | None:
     return data.get("uid") if isinstance(data, dict) else None
 
 
-def user_errors(
+@cache
+def _common_passwords() -> frozenset[str]:
+    with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as fh:
+        return frozenset(line.strip() for line in fh)
+
+
+def password_problem(password: str, username: str) -> str | None:
+    """Why `password` is too weak for the account `username`, or None when it will do."""
+    from ocms_data.demo import DEMO_PASSWORD  # noqa: PLC0415 - demo builds its users with this module
+
+    lowered, name = password.lower(), username.lower()
+    if len(re.sub(r"\s", "", password)) < MIN_PASSWORD:
+        return f"Password must have at least {MIN_PASSWORD} characters, not counting spaces."
+    if len(password) > MAX_PASSWORD:
+        return f"Password must have at most {MAX_PASSWORD} characters."
+    if lowered.strip() in _common_passwords() or re.sub(r"\s", "", lowered) in _common_passwords():
+        return "Password is one of the most common passwords, which are guessed first: choose another."
+    if name and (name in lowered or lowered.strip() in name):
+        return "Password must not contain the user name (nor be part of it)."
+    if DEMO_PASSWORD in password:
+        return "Password must not be the demo password: everyone can read it on the sign-in page."
+    return None
+
+
+def clean_user(
     username: str | None = None,
     full_name: str | None = None,
+    email: str | None = None,
     password: str | None = None,
     roles: list[str] | None = None,
-) -> dict[str, str]:
-    """Problems with the given account values (None means not being set)."""
-    errors = {}
-    if username is not None and not USERNAME_RE.match(username):
-        errors["username"] = "3-40 characters: lower-case letters, digits, dot, dash or underscore."
-    if full_name is not None and not full_name.strip():
-        errors["full_name"] = "Full name is required."
-    if password is not None and len(password) < MIN_PASSWORD:
-        errors["password"] = f"At least {MIN_PASSWORD} characters."
-    if roles is not None and (not roles or any(r not in ROLES for r in roles)):
-        errors["roles"] = f"Choose at least one role of: {', '.join(ROLES)}."
-    return errors
+    *,
+    account: str | None = None,
+) -> dict:
+    """The given account values as stored (None means not being set); every problem at once.
+
+    `account` is the user name the password is for when `username` is not being set (a reset).
+    """
+    clean, errors = {}, {}
+    if username is not None:
+        clean["username"] = username.strip().lower()
+        if not USERNAME_RE.match(clean["username"]):
+            errors["username"] = (
+                "User name must have 3-40 characters: lower-case letters, digits, dot, dash or underscore, "
+                "starting with a letter or digit."
+            )
+    if full_name is not None:
+        try:
+            clean["full_name"] = plain_text(FIELD_LABELS["full_name"], full_name, NAME_LIMIT)
+        except ValueError as exc:
+            errors["full_name"] = str(exc)
+        else:
+            if not clean["full_name"]:
+                errors["full_name"] = "Full name is required."
+    if email is not None:
+        try:
+            text = plain_text(FIELD_LABELS["email"], email, EMAIL_LIMIT)
+            clean["email"] = normalise_email(text) if text else None
+        except ValueError as exc:
+            errors["email"] = str(exc) if str(exc).startswith("E-mail") else f"E-mail: {exc}"
+    if password is not None:
+        problem = password_problem(password, clean.get("username") or account or "")
+        if problem:
+            errors["password"] = problem
+        clean["password"] = password
+    if roles is not None:
+        if not roles or any(r not in ROLES for r in roles):
+            errors["roles"] = f"Roles: choose at least one of {', '.join(ROLES.values())}."
+        clean["roles"] = [r for r in ROLES if r in roles]
+    if errors:
+        raise ValidationError(errors)
+    return clean
 
 
 def create_user(
@@ -183,17 +346,32 @@ def create_user(
 ) -> int:
     """Add a staff member to the actor's agency (agency admins only)."""
     require(actor, AGENCY_ADMIN)
-    username = username.strip().lower()
-    errors = user_errors(username, full_name, password, roles)
-    if errors:
-        raise ValidationError(errors)
+    clean = clean_user(username, full_name, email or "", password, roles)
+    pw_hash = hash_password(password)  # before the transaction: hashing takes a while
     return db.write(
-        lambda cur: add_user(cur, actor.agency_id, username, full_name, password, roles, email, default_site_id, actor)
+        lambda cur: insert_user(
+            cur,
+            actor.agency_id,
+            clean["username"],
+            clean["full_name"],
+            pw_hash,
+            clean["roles"],
+            clean["email"],
+            default_site_id,
+            actor,
+        )
     )
 
 
 def add_user(cur, agency_id, username, full_name, password, roles, email=None, default_site_id=None, actor=None) -> int:
-    """Insert a user inside an open transaction (also used to seed the demo agency)."""
+    """Insert a user with this password, unchecked, inside an open transaction (seeds the demo agency)."""
+    return insert_user(
+        cur, agency_id, username, full_name, hash_password(password), roles, email, default_site_id, actor
+    )
+
+
+def insert_user(cur, agency_id, username, full_name, pw_hash, roles, email, default_site_id, actor=None) -> int:
+    """Insert a user whose values were checked, inside an open transaction."""
     if cur.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchall():
         raise ValidationError({"username": "That user name is taken."})
     if (
@@ -202,12 +380,12 @@ def add_user(cur, agency_id, username, full_name, password, roles, email=None, d
             "SELECT 1 FROM sites WHERE id = ? AND agency_id = ?", [default_site_id, agency_id]
         ).fetchall()
     ):
-        raise ValidationError({"default_site_id": "Pick a site of your agency."})
+        raise ValidationError({"default_site_id": "Default site: pick a site of your agency."})
     uid = next_id(cur)
     cur.execute(
         "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [uid, agency_id, username, full_name.strip(), email, hash_password(password), ",".join(roles), default_site_id],
+        [uid, agency_id, username, full_name.strip(), email, pw_hash, ",".join(roles), default_site_id],
     )
     if actor is not None:
         audit.record(cur, actor, "create", "users", uid, {"username": username, "roles": roles})
@@ -216,22 +394,35 @@ def add_user(cur, agency_id, username, full_name, password, roles, email=None, d
 
 def update_user(
     db: Database, actor: Actor, user_id: int, *, roles=None, active=None, password=None, full_name=None, email=None
-) -> None:
-    """Change a staff member of the actor's agency (agency admins only)."""
+) -> bool:
+    """Change a staff member of the actor's agency (agency admins only); False when nothing changed.
+
+    `email` "" removes the address; None (like every other None) leaves it as it is.
+    """
     require(actor, AGENCY_ADMIN)
+    with db.read() as cur:
+        current = one(
+            cur,
+            "SELECT username, full_name, email, roles, active FROM users WHERE id = ? AND agency_id = ?",
+            [user_id, actor.agency_id],
+        )
+    if current is None:
+        raise ValidationError({"user": "No such user in your agency."})
     if user_id == actor.user_id and (active is False or (roles is not None and AGENCY_ADMIN not in roles)):
         raise ValidationError({"roles": "You cannot remove your own admin access."})
-    errors = user_errors(None, full_name, password, roles)
-    if errors:
-        raise ValidationError(errors)
-    changes = {
-        "roles": ",".join(roles) if roles is not None else None,
-        "active": active,
-        "pw_hash": hash_password(password) if password else None,
-        "full_name": full_name,
-        "email": email,
+    clean = clean_user(None, full_name, email, password, roles, account=current["username"])
+    same_roles = roles is None or set(clean["roles"]) == set(current["roles"].split(","))
+    wanted = {
+        "roles": current["roles"] if same_roles else ",".join(clean["roles"]),
+        "active": current["active"] if active is None else active,
+        "full_name": clean.get("full_name", current["full_name"]),
+        "email": clean["email"] if email is not None else current["email"],
     }
-    changes = {k: v for k, v in changes.items() if v is not None}
+    changes = {k: v for k, v in wanted.items() if v != current[k]}
+    if password:
+        changes["pw_hash"] = hash_password(password)
+    if not changes:
+        return False
 
     def apply(cur):
         sets = ", ".join(f"{k} = ?" for k in changes)
@@ -243,8 +434,8 @@ def update_user(
             raise ValidationError({"user": "No such user in your agency."})
         audit.record(cur, actor, "update", "users", user_id, {k: v for k, v in changes.items() if k != "pw_hash"})
 
-    if changes:
-        db.write(apply)
+    db.write(apply)
+    return True
 
 
 def list_users(db: Database, actor: Actor, active_only: bool = True) -> list[dict]:

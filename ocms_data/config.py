@@ -26,3 +26,12 @@ def secret(db: Path | None = None) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def private_files() -> None:
+    """Make every file this process creates readable by its own user only (database, WAL, secret, uploads).
+
+    DuckDB creates its WAL and temporary files itself, with the process umask: setting the umask
+    is the one place that covers them all.
+    """
+    os.umask(0o077)

@@ -11,12 +11,20 @@ from typing import TypeVar
 
 import duckdb
 
-from ocms_data.errors import Busy
+from ocms_data.errors import Busy, Conflict
 from ocms_data.registry import Catalog, default_catalog
 
 T = TypeVar("T")
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 CONSTRAINT_RETRIES = 3
+FORM_INDEX = "service_forms_one_per_type"
+# Unique rules the database keeps (name, table, key). A group form has no client: coalesce puts it
+# in the key too (client ids come from the `ids` sequence, which starts at 1000, so 0 is no client).
+UNIQUE_INDEXES = ((FORM_INDEX, "service_forms", "session_id, coalesce(client_id, 0), form_type"),)
+CONFLICT = (
+    "Nothing was saved: this clashes with something saved at the same moment (the same thing added "
+    "twice, for example). Reload the page to see what is there now."
+)
 RECORD_COLUMNS = (
     "id BIGINT PRIMARY KEY",
     "agency_id BIGINT NOT NULL",
@@ -79,6 +87,8 @@ SYSTEM_DDL = (
     """CREATE TABLE IF NOT EXISTS icare_uploaders (
         agency_id BIGINT NOT NULL, scope VARCHAR NOT NULL, scope_id BIGINT NOT NULL,
         primary_user BIGINT, backup_user BIGINT, PRIMARY KEY (agency_id, scope, scope_id))""",
+    # recent password attempts by key ('sign-in:<user name>', 'unlock:<user id>'), for the lockout
+    "CREATE TABLE IF NOT EXISTS sign_in_attempts (key VARCHAR NOT NULL, attempted_at TIMESTAMP NOT NULL)",
     """CREATE TABLE IF NOT EXISTS audit_log (
         id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, user_id BIGINT,
         occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp, action VARCHAR NOT NULL,
@@ -92,10 +102,12 @@ SYSTEM_ADDED = (  # columns of system tables added after the table first shipped
 )
 
 
-def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
+def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog, warnings: list[str] | None = None) -> list[str]:
     """Create what is missing and add new declared columns; never touch existing data.
 
-    Returns what was added: new tables by name, new columns as `table.column`.
+    Returns what was added: new tables by name, new columns as `table.column`, new indexes by name.
+    A unique index the stored data already breaks is not made (see `unique_indexes`); why is
+    appended to `warnings`.
 
     A new table is created with all its columns at once; an existing one only gets the
     declared columns it lacks (one catalog query tells which), so a start-up on an
@@ -135,6 +147,34 @@ def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
                 f"CREATE TABLE IF NOT EXISTS {form.table}_refs (parent_id BIGINT NOT NULL, "
                 "agency_id BIGINT NOT NULL, field VARCHAR NOT NULL, ref_id BIGINT NOT NULL)"
             )
+    added += unique_indexes(con, [] if warnings is None else warnings)
+    return added
+
+
+def unique_indexes(con: duckdb.DuckDBPyConnection, warnings: list[str]) -> list[str]:
+    """Make the missing unique indexes; skip one the data already breaks and say why in `warnings`.
+
+    A file written before an index existed may hold duplicates (two forms of one type made at the
+    same moment). Deleting one would lose answers somebody typed, and refusing to start would lock
+    the agency out, so the app starts without that index (the app's own check still refuses a new
+    duplicate made one at a time) and tries again at every start until the extra rows are gone.
+    """
+    have = {r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+    added = []
+    for name, table, key in UNIQUE_INDEXES:
+        if name in have:
+            continue
+        repeated = con.execute(
+            f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {table} GROUP BY {key} HAVING count(*) > 1)"
+        ).fetchone()[0]
+        if repeated:
+            warnings.append(
+                f"{repeated} service forms are duplicates (same session, client and type), so the database "
+                "cannot yet refuse a second form of a type: remove the extra forms, then restart the app."
+            )
+            continue
+        con.execute(f"CREATE UNIQUE INDEX {name} ON {table} ({key})")
+        added.append(name)
     return added
 
 
@@ -144,10 +184,14 @@ class Database:
     def __init__(self, path: str | Path, catalog: Catalog | None = None):
         self.path = str(path)
         self.catalog = catalog or default_catalog()
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        new = self.path != ":memory:" and not Path(self.path).exists()
+        if new:
+            Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._con = duckdb.connect(self.path, config=CONFIG)
-        self.migrated = migrate(self._con, self.catalog)
+        if new:  # client data: readable by the app's user only (its WAL follows the umask, config.private_files)
+            Path(self.path).chmod(0o600)
+        self.warnings: list[str] = []
+        self.migrated = migrate(self._con, self.catalog, self.warnings)
 
     def close(self) -> None:
         self._con.close()
@@ -172,12 +216,12 @@ class Database:
             except duckdb.TransactionException:
                 _rollback(cur)
                 time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
-            except duckdb.ConstraintException:
+            except duckdb.ConstraintException as exc:
                 # two first inserts of the same key (e.g. a counter row) collide at COMMIT: retry a few times;
-                # a constraint the data really breaks fails the same way each time and is raised
+                # a constraint the data really breaks fails the same way each time and becomes a message
                 _rollback(cur)
                 if attempt >= CONSTRAINT_RETRIES:
-                    raise
+                    raise Conflict(CONFLICT) from exc
                 time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
             except BaseException:
                 _rollback(cur)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ocms_data import audit
 from ocms_data.accounts import AGENCY_ADMIN, Actor, require
-from ocms_data.db import Database, next_id, rows
+from ocms_data.db import Database, next_id, one, rows
 from ocms_data.errors import ValidationError
-from ocms_data.validation import normalise_postal
+from ocms_data.registry import default_catalog
+from ocms_data.validation import normalise_postal, plain_text
 
 ICARE_FUNDER = "Settlement Program (iCARE)"
 TABLES = {
@@ -15,6 +16,16 @@ TABLES = {
     "funders": ("name", "is_icare", "active"),
 }
 REQUIRED = {"sites": ("code", "name"), "programs": ("code", "name"), "funders": ("name",)}
+LABELS = {
+    "code": "Code",
+    "name": "Name",
+    "postal_code": "Postal code",
+    "institution_type": "Type of institution",
+    "is_icare": "Reported to iCARE",
+    "active": "Active",
+}
+TEXT_LIMITS = {"code": 20, "name": 120, "postal_code": 20}
+NOUNS = {"sites": "site", "programs": "program", "funders": "funder"}
 
 
 def listing(db: Database, actor: Actor, table: str, active_only: bool = True) -> list[dict]:
@@ -51,49 +62,84 @@ def all_labels(db: Database, actor: Actor) -> dict[str, dict[int, str]]:
 
 
 def _clean(table: str, values: dict) -> dict:
-    out = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items() if k in TABLES[table]}
-    errors = {k: "Required." for k in REQUIRED[table] if not out.get(k)}
-    if table == "sites" and out.get("postal_code"):
+    """The row values as stored; every problem at once, each naming its field by label."""
+    out, errors = {}, {}
+    for k, v in values.items():
+        if k not in TABLES[table]:
+            continue
+        if k not in TEXT_LIMITS:
+            out[k] = v
+            continue
+        try:
+            out[k] = plain_text(LABELS[k], "" if v is None else v, TEXT_LIMITS[k]) or None
+        except ValueError as exc:
+            errors[k] = str(exc)
+    errors |= {k: f"{LABELS[k]} is required." for k in REQUIRED[table] if k not in errors and not out.get(k)}
+    if out.get("postal_code"):
         try:
             out["postal_code"] = normalise_postal(out["postal_code"])
         except ValueError as exc:
-            errors["postal_code"] = str(exc)
+            errors["postal_code"] = f"{LABELS['postal_code']}: {exc}"
+    kinds = default_catalog().codes("institution_type")
+    if out.get("institution_type") is not None and out["institution_type"] not in kinds:
+        errors["institution_type"] = f"{LABELS['institution_type']}: pick one from the list."
     if errors:
         raise ValidationError(errors)
     return out
 
 
+def _check_code(cur, actor: Actor, table: str, clean: dict, rec_id: int | None) -> None:
+    if "code" not in clean:
+        return
+    dup = cur.execute(
+        f"SELECT 1 FROM {table} WHERE agency_id = ? AND code = ? AND id IS DISTINCT FROM ?",
+        [actor.agency_id, clean["code"], rec_id],
+    ).fetchall()
+    if dup:
+        raise ValidationError({"code": "Code is already used by another row: choose another."})
+
+
 def save(db: Database, actor: Actor, table: str, values: dict, rec_id: int | None = None) -> int:
     """Add (rec_id None) or change one reference row; agency admins only."""
+    if rec_id is not None:
+        update(db, actor, table, rec_id, values)
+        return rec_id
     require(actor, AGENCY_ADMIN)
     clean = _clean(table, values)
 
     def apply(cur):
-        if "code" in clean:
-            dup = cur.execute(
-                f"SELECT 1 FROM {table} WHERE agency_id = ? AND code = ? AND id IS DISTINCT FROM ?",
-                [actor.agency_id, clean["code"], rec_id],
-            ).fetchall()
-            if dup:
-                raise ValidationError({"code": "That code is already used."})
-        if rec_id is None:
-            new_id = next_id(cur)
-            cols = ["id", "agency_id", *clean]
-            cur.execute(
-                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                [new_id, actor.agency_id, *clean.values()],
-            )
-        else:
-            new_id = rec_id
-            sets = ", ".join(f"{k} = ?" for k in clean)
-            done = cur.execute(
-                f"UPDATE {table} SET {sets} WHERE id = ? AND agency_id = ? RETURNING id",
-                [*clean.values(), rec_id, actor.agency_id],
-            ).fetchall()
-            if not done:
-                raise ValidationError({"id": "No such row in your agency."})
-        audit.record(cur, actor, "create" if rec_id is None else "update", table, new_id, clean)
+        _check_code(cur, actor, table, clean, None)
+        new_id = next_id(cur)
+        cols = ["id", "agency_id", *clean]
+        cur.execute(
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [new_id, actor.agency_id, *clean.values()],
+        )
+        audit.record(cur, actor, "create", table, new_id, clean)
         return new_id
+
+    return db.write(apply)
+
+
+def update(db: Database, actor: Actor, table: str, rec_id: int, values: dict) -> bool:
+    """Change one reference row of the actor's agency; False (nothing written) when nothing changes."""
+    require(actor, AGENCY_ADMIN)
+    clean = _clean(table, values)
+
+    def apply(cur) -> bool:
+        current = one(cur, f"SELECT * FROM {table} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
+        if current is None:
+            raise ValidationError({"id": "No such row in your agency."})
+        changes = {k: v for k, v in clean.items() if v != current[k]}
+        if not changes:
+            return False
+        _check_code(cur, actor, table, changes, rec_id)
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        cur.execute(
+            f"UPDATE {table} SET {sets} WHERE id = ? AND agency_id = ?", [*changes.values(), rec_id, actor.agency_id]
+        )
+        audit.record(cur, actor, "update", table, rec_id, changes)
+        return True
 
     return db.write(apply)
 

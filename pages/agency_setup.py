@@ -9,7 +9,7 @@ from ocms_data.ui.runtime import database, guard
 actor = guard(AGENCY_ADMIN)
 db = database()
 st.title("Agency setup")
-sites, programs, funders, staff, uploaders = st.tabs(["Sites", "Programs", "Funders", "Staff", "iCARE uploaders"])
+sites, programs, funders, staff, uploaders = setup.tabs()
 with sites:
     setup.reference_tab(db, actor, "sites")
 with programs:

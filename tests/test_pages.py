@@ -19,6 +19,7 @@ from ocms_data.db import Database
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD
 from ocms_data.errors import Forbidden, ValidationError
 from ocms_data.ui import runtime
+from ocms_data.ui.text import md
 from tests.apptest_helpers import (
     PAGES,
     ROOT,
@@ -715,7 +716,7 @@ def test_profile_without_a_client_of_the_agency_is_friendly(app_db, case):
     assert title(at) is None
     assert len(at.text_input) == len(at.selectbox) == 0
     if case == "foreign":
-        assert values(at.error) == ["No such client in your agency."]
+        assert values(at.error) == [md("No such client in your agency.")]
         with app_db.read() as cur:
             first, last = cur.execute("SELECT first_name, last_name FROM clients WHERE id = ?", [foreign]).fetchone()
         shown = " ".join(values(at.markdown) + values(at.caption) + values(at.error) + values(at.info))
@@ -812,7 +813,7 @@ def test_admin_adds_a_site(app_db):
     at.text_input(key="add.sites.0.postal_code").input("m4e1a1")
     at.selectbox(key="add.sites.0.institution_type").select_index(0)
     click(at, key="FormSubmitter:add.sites.0-Add")
-    assert "Added to sites." in values(at.success)
+    assert "Added the site EAST — East End Hub." in values(at.success)
     assert _site_codes(app_db)["EAST"] == "M4E 1A1"
     b_sites = reference.listing(app_db, actor("admin.bbb"), "sites", active_only=False)
     assert "EAST" not in {r["code"] for r in b_sites}
@@ -825,7 +826,7 @@ def test_site_with_bad_postal_code_is_not_saved(app_db):
     at.text_input(key="add.sites.0.name").input("West Hub")
     at.text_input(key="add.sites.0.postal_code").input("12345")
     click(at, key="FormSubmitter:add.sites.0-Add")
-    assert values(at.error) == ["Postal code: Enter a Canadian postal code such as A1A 1A1."]
+    assert values(at.error) == [md("Postal code: Enter a Canadian postal code such as A1A 1A1.")]
     assert _site_codes(app_db) == before
 
 
@@ -835,7 +836,7 @@ def test_admin_adds_a_staff_member(app_db):
     widget(at.text_input, "User name").input("nina.aaa")
     widget(at.text_input, "Full name").input("Nina Newcomer")
     widget(at.text_input, "E-mail").input("nina@example.org")
-    widget(at.text_input, "First password").input("long-enough-pass")
+    widget(at.text_input, "Password").input("long-enough-pass")
     widget(at.selectbox, "Default site").select(site)
     assert widget(at.multiselect, "Roles").value == [accounts.WORKER]
     click(at, key="FormSubmitter:add.user.0-Add")

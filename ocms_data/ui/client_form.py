@@ -15,7 +15,7 @@ from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.registry import Form, Need
 from ocms_data.ui import forms
 from ocms_data.ui.forms import FormContext
-from ocms_data.ui.runtime import notify
+from ocms_data.ui.runtime import notify, run_safely
 from ocms_data.ui.shell import LOCK_ON_LEAVE
 from ocms_data.ui.text import md
 
@@ -62,10 +62,12 @@ def sensitive_gate(db: Database, actor: Actor, target: str, client_id: int | Non
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     password = c1.text_input("Your password", type="password", key=f"unlock.{target}")
     if c2.button("Unlock", key=f"unlock.{target}.go"):
-        if accounts.confirm_password(db, actor, password, "clients", client_id):
+        unlocked = run_safely(accounts.confirm_password, db, actor, password, "clients", client_id)
+        if unlocked:
             st.session_state[LOCK_ON_LEAVE] = target
             st.rerun()
-        st.error("That password is not right.")
+        if unlocked is False:
+            st.error("That password is not right.")
     return False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import streamlit as st
@@ -10,8 +11,11 @@ from ocms_data import accounts, config, demo
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError
+from ocms_data.ui.text import md
 
 COOKIE = "ocms_session"
+ID_RE = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit also takes '²' and other scripts' digits
+MAX_ID = 2**63 - 1  # BIGINT
 TEST_USER_KEY = "user_id"
 _lock = threading.Lock()
 _databases: dict[str, Database] = {}
@@ -69,11 +73,16 @@ def run_safely(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except OcmsError as exc:
-        st.error(str(exc))
+        st.error(md(exc))  # the message may quote what the user typed
         return None
 
 
 def query_int(name: str) -> int | None:
-    """A whole-number query parameter, or None when absent or not a number."""
+    """A record id from the URL, or None when absent; a malformed one is ignored with a warning."""
     raw = st.query_params.get(name)
-    return int(raw) if raw and raw.isdigit() else None
+    if raw is None or raw == "":
+        return None
+    if ID_RE.fullmatch(raw) and int(raw) <= MAX_ID:
+        return int(raw)
+    st.warning(f"This link's {name} number is not valid, so it was ignored.", icon=":material/link_off:")
+    return None

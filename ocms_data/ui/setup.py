@@ -2,38 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pandas as pd
 import streamlit as st
 
 from ocms_data import accounts, reference
-from ocms_data.accounts import ROLES, Actor
+from ocms_data.accounts import FIELD_LABELS, ROLES, Actor
 from ocms_data.db import Database
-from ocms_data.errors import ValidationError
+from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.registry import default_catalog
 from ocms_data.ui.runtime import notify
+from ocms_data.ui.text import md
 
-LABELS = {
-    "code": "Code",
-    "name": "Name",
-    "postal_code": "Postal code",
-    "institution_type": "Type of institution",
-    "is_icare": "Reported to iCARE",
-    "active": "Active",
-}
+TABS = ("Sites", "Programs", "Funders", "Staff", "iCARE uploaders")
+TAB_KEY = "setup.tab"
 
 
-def _inputs(table: str, key: str, row: dict) -> dict:
+def tabs():
+    """The setup tabs; the open one is kept across reruns (an action in Staff stays in Staff)."""
+    return st.tabs(list(TABS), key=TAB_KEY, on_change="rerun")
+
+
+def _under(slots: dict, name: str) -> None:
+    """Keep the place right under the input just drawn for the message about field `name`."""
+    slots[name] = st.empty()
+
+
+def _show(exc: ValidationError, slots: dict, top) -> None:
+    """Each message under its field; one that belongs to no field above the form's button."""
+    for name, message in exc.errors.items():
+        (slots.get(name) or top).error(md(message), icon=":material/error:")
+
+
+def _inputs(table: str, key: str, row: dict, slots: dict) -> dict:
     values = {}
     for col in reference.TABLES[table]:
-        k, label, current = f"{key}.{col}", LABELS[col], row.get(col)
+        k, label, current = f"{key}.{col}", reference.LABELS[col], row.get(col)
         if col in ("active", "is_icare"):
             values[col] = st.checkbox(label, value=bool(current) if row else col == "active", key=k)
         elif col == "institution_type":
             options = default_catalog().codes("institution_type")
-            values[col] = st.selectbox(
-                label, options, index=options.index(current) if current in options else None, key=k
-            )
+            index = options.index(current) if current in options else None
+            values[col] = st.selectbox(label, options, index=index, key=k)
         else:
             values[col] = st.text_input(label, value=current or "", key=k)
+        _under(slots, col)
     return values
 
 
@@ -46,85 +60,163 @@ def _renew(name: str) -> None:
     st.session_state[f"{name}.n"] = st.session_state.get(f"{name}.n", 0) + 1
 
 
-def _errors(exc: ValidationError) -> None:
-    for col, message in exc.errors.items():
-        st.error(f"{LABELS.get(col, col)}: {message}")
+def _table(found: list[dict], columns: dict[str, str]) -> None:
+    """A read-only table with labelled columns (True/False show as check boxes)."""
+    frame = pd.DataFrame(found, columns=list(columns)).rename(columns=columns)
+    text = frame.select_dtypes(exclude="bool").columns
+    frame[text] = frame[text].astype(object).where(frame[text].notna(), "")  # blank, not "None"
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def _row_label(row: dict) -> str:
+    code, name = str(row.get("code") or "").strip(), str(row["name"]).strip()
+    return f"{code} — {name}" if code else name
 
 
 def reference_tab(db: Database, actor: Actor, table: str) -> None:
     """List one reference table, add a row, change a row."""
+    noun = reference.NOUNS[table]
     found = reference.listing(db, actor, table, active_only=False)
-    st.dataframe(found, hide_index=True, width="stretch", column_config={"id": None})
+    _table(found, {c: reference.LABELS[c] for c in reference.TABLES[table]})
     form_key = _fresh_key(f"add.{table}")
     with st.form(form_key):
-        st.markdown(f"**Add to {table}**")
-        values = _inputs(table, form_key, {})
+        st.markdown(f"**Add a {noun}**")
+        slots: dict = {}
+        values = _inputs(table, form_key, {}, slots)
+        top = st.empty()
         if st.form_submit_button("Add"):
             try:
                 reference.save(db, actor, table, values)
-                _renew(f"add.{table}")
-                notify(f"Added to {table}.")
-                st.rerun()
             except ValidationError as exc:
-                _errors(exc)
+                _show(exc, slots, top)
+            else:
+                _renew(f"add.{table}")
+                notify(f"Added the {noun} {md(_row_label(values))}.")
+                st.rerun()
     if not found:
         return
     by_id = {r["id"]: r for r in found}
-
-    def label(i):
-        return f"{by_id[i].get('code', '')} {by_id[i]['name']}".strip()
-
-    chosen = st.selectbox(f"Change a row of {table}", list(by_id), format_func=label, index=None, key=f"pick.{table}")
+    chosen = st.selectbox(
+        f"Change a {noun}", list(by_id), format_func=lambda i: _row_label(by_id[i]), index=None, key=f"pick.{table}"
+    )
     if chosen is None:
         return
-    with st.form(f"edit.{table}.{chosen}"):
-        values = _inputs(table, f"edit.{table}.{chosen}", by_id[chosen])
+    key = f"edit.{table}.{chosen}"
+    with st.form(key):
+        slots = {}
+        values = _inputs(table, key, by_id[chosen], slots)
+        top = st.empty()
         if st.form_submit_button("Save"):
-            try:
-                reference.save(db, actor, table, values, chosen)
-                notify("Saved.")
-                st.rerun()
-            except ValidationError as exc:
-                _errors(exc)
+            _save(top, slots, lambda: reference.update(db, actor, table, chosen, values))
+
+
+def _save(top, slots: dict, save: Callable[[], bool]) -> None:
+    """Run an edit: its refusals at their fields, "Nothing changed." when it changed nothing."""
+    try:
+        changed = save()
+    except ValidationError as exc:
+        _show(exc, slots, top)
+        return
+    except OcmsError as exc:
+        top.error(md(exc), icon=":material/error:")
+        return
+    if not changed:
+        top.info("Nothing changed.")
+        return
+    notify("Saved.")
+    st.rerun()
+
+
+STAFF_COLUMNS = ("username", "full_name", "email", "roles", "default_site", "active")
+PASSWORD_HELP = f"At least {accounts.MIN_PASSWORD} characters besides spaces; not a common password nor the user name."
+
+
+def staff_rows(users: list[dict], sites: dict[int, str]) -> list[dict]:
+    """Staff as shown: roles in words, the default site by its label."""
+    return [
+        {**u, "roles": accounts.role_names(u["roles"]), "default_site": sites.get(u["default_site_id"])} for u in users
+    ]
 
 
 def staff_tab(db: Database, actor: Actor) -> None:
-    """Staff of the agency: add, change roles, reset a password, deactivate."""
+    """Staff of the agency: add, change name, e-mail and roles, reset a password, deactivate."""
     users = accounts.list_users(db, actor, active_only=False)
     sites = reference.labels(db, actor, "sites")
-    st.dataframe(users, hide_index=True, width="stretch", column_config={"id": None, "default_site_id": None})
-    with st.form(_fresh_key("add.user")):
-        st.markdown("**Add a staff member**")
-        c1, c2 = st.columns(2)
-        username = c1.text_input("User name")
-        full_name = c2.text_input("Full name")
-        email = c1.text_input("E-mail")
-        password = c2.text_input("First password", type="password")
-        roles = st.multiselect("Roles", list(ROLES), default=[accounts.WORKER], format_func=ROLES.get)
-        site = st.selectbox("Default site", list(sites), format_func=sites.get, index=None)
-        if st.form_submit_button("Add"):
-            try:
-                accounts.create_user(db, actor, username, full_name, password, roles, email or None, site)
-                _renew("add.user")
-                notify(f"Added {full_name}.")
-                st.rerun()
-            except ValidationError as exc:
-                _errors(exc)
+    labels = {**FIELD_LABELS, "default_site": FIELD_LABELS["default_site_id"]}
+    _table(staff_rows(users, sites), {c: labels[c] for c in STAFF_COLUMNS})
+    _add_staff(db, actor, sites)
     by_id = {u["id"]: u for u in users}
     chosen = st.selectbox(
         "Change a staff member", list(by_id), format_func=lambda i: by_id[i]["full_name"], index=None, key="pick.user"
     )
-    if chosen is None:
-        return
-    user = by_id[chosen]
-    with st.form(f"edit.user.{chosen}"):
-        roles = st.multiselect("Roles", list(ROLES), default=user["roles"].split(","), format_func=ROLES.get)
-        active = st.checkbox("Active (can sign in)", value=user["active"])
-        password = st.text_input("New password (leave empty to keep)", type="password")
-        if st.form_submit_button("Save"):
+    if chosen is not None:
+        _edit_staff(db, actor, by_id[chosen])
+
+
+def _add_staff(db: Database, actor: Actor, sites: dict[int, str]) -> None:
+    key = _fresh_key("add.user")
+    with st.form(key):
+        st.markdown("**Add a staff member**")
+        slots: dict = {}
+        c1, c2 = st.columns(2)
+        with c1:
+            username = st.text_input(FIELD_LABELS["username"], key=f"{key}.username")
+            _under(slots, "username")
+            email = st.text_input(FIELD_LABELS["email"], key=f"{key}.email")
+            _under(slots, "email")
+        with c2:
+            full_name = st.text_input(FIELD_LABELS["full_name"], key=f"{key}.full_name")
+            _under(slots, "full_name")
+            password = st.text_input(
+                FIELD_LABELS["password"], type="password", key=f"{key}.password", help=PASSWORD_HELP
+            )
+            _under(slots, "password")
+        roles = st.multiselect(
+            FIELD_LABELS["roles"], list(ROLES), default=[accounts.WORKER], format_func=ROLES.get, key=f"{key}.roles"
+        )
+        _under(slots, "roles")
+        site = st.selectbox(
+            FIELD_LABELS["default_site_id"], list(sites), format_func=sites.get, index=None, key=f"{key}.site"
+        )
+        _under(slots, "default_site_id")
+        top = st.empty()
+        if st.form_submit_button("Add"):
             try:
-                accounts.update_user(db, actor, chosen, roles=roles, active=active, password=password or None)
-                notify("Saved.")
-                st.rerun()
+                accounts.create_user(db, actor, username, full_name, password, roles, email, site)
             except ValidationError as exc:
-                _errors(exc)
+                _show(exc, slots, top)
+            else:
+                _renew("add.user")
+                notify(f"Added {md(full_name.strip())}.")
+                st.rerun()
+
+
+def _edit_staff(db: Database, actor: Actor, user: dict) -> None:
+    key = f"edit.user.{user['id']}"
+    with st.form(key):
+        slots: dict = {}
+        c1, c2 = st.columns(2)
+        with c1:
+            full_name = st.text_input(FIELD_LABELS["full_name"], value=user["full_name"], key=f"{key}.full_name")
+            _under(slots, "full_name")
+        with c2:
+            email = st.text_input(FIELD_LABELS["email"], value=user["email"] or "", key=f"{key}.email")
+            _under(slots, "email")
+        current_roles = [r for r in ROLES if r in user["roles"].split(",")]
+        roles = st.multiselect(
+            FIELD_LABELS["roles"], list(ROLES), default=current_roles, format_func=ROLES.get, key=f"{key}.roles"
+        )
+        _under(slots, "roles")
+        active = st.checkbox("Active (can sign in)", value=user["active"], key=f"{key}.active")
+        password = st.text_input(
+            FIELD_LABELS["password"],
+            type="password",
+            placeholder="Leave empty to keep the current password",
+            key=f"{key}.password",
+            help=PASSWORD_HELP,
+        )
+        _under(slots, "password")
+        top = st.empty()
+        if st.form_submit_button("Save"):
+            changes = {"roles": roles, "active": active, "full_name": full_name, "email": email}
+            _save(top, slots, lambda: accounts.update_user(db, actor, user["id"], password=password or None, **changes))

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from ocms_data import registry
+from ocms_data import config, registry
 from ocms_data.accounts import AGENCY_ADMIN, ROLES, UPLOADER, Actor
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD, DEMO_USERS
 from ocms_data.errors import OcmsError
 from ocms_data.ui.runtime import current_actor, database, show_notices
+from ocms_data.ui.server import CSRF_COOKIE, CSRF_FIELD, form_token
 from ocms_data.ui.text import md
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,25 +73,46 @@ def navigation(actor: Actor) -> dict[str, list[st.Page]]:
     return sections
 
 
+SIGN_IN_PROBLEMS = {
+    "failed": "User name or password is wrong.",
+    "locked": "Too many wrong passwords for this user name: wait five minutes, then try again.",
+    "busy": "The server is busy signing other people in; please try again in a moment.",
+    "expired": "Your sign-in form expired; please sign in again.",
+    "cross-site": "A sign-in sent from another site was refused. Sign in on this page if you meant to.",
+}
+
+
+def _token_input() -> str:
+    """The hidden field that proves a form was made by this app for this browser (see ui/server.py).
+
+    Without the cookie (a page opened before it was set, or AppTest, whose context holds no real
+    cookies) the field is empty and the route answers "form expired", whose page then carries it.
+    """
+    cookie = st.context.cookies.get(CSRF_COOKIE)
+    token = form_token(config.secret(), cookie) if isinstance(cookie, str) and cookie else ""
+    return f'<input type="hidden" name="{CSRF_FIELD}" value="{token}">'
+
+
 def login_view() -> None:
     st.title("OCMS Lite")
     st.caption("Client, session and funder reporting for settlement agencies")
-    problem = {"failed": "User name or password is wrong.", "locked": "Too many attempts; wait five minutes."}
-    if st.query_params.get("login") in problem:
-        st.error(problem[st.query_params["login"]])
+    problem = SIGN_IN_PROBLEMS.get(st.query_params.get("login", ""))
+    if problem:
+        st.error(problem)
     st.html(
-        """
+        f"""
         <form method="post" action="/auth/login" target="_top" class="ocms-login">
+          {_token_input()}
           <label>User name<input name="username" autocomplete="username" required autofocus></label>
           <label>Password<input name="password" type="password" autocomplete="current-password" required></label>
           <button type="submit">Sign in</button>
         </form>
         <style>
-          .ocms-login {display:flex; flex-direction:column; gap:.8rem; max-width:22rem; font-family:inherit}
-          .ocms-login label {display:flex; flex-direction:column; gap:.25rem; font-size:.9rem}
-          .ocms-login input {padding:.5rem .6rem; border:1px solid #c8ccd4; border-radius:.4rem; font-size:1rem}
-          .ocms-login button {padding:.55rem; border:0; border-radius:.4rem; background:#1d5fbf; color:#fff;
-                              font-size:1rem; cursor:pointer}
+          .ocms-login {{display:flex; flex-direction:column; gap:.8rem; max-width:22rem; font-family:inherit}}
+          .ocms-login label {{display:flex; flex-direction:column; gap:.25rem; font-size:.9rem}}
+          .ocms-login input {{padding:.5rem .6rem; border:1px solid #c8ccd4; border-radius:.4rem; font-size:1rem}}
+          .ocms-login button {{padding:.55rem; border:0; border-radius:.4rem; background:#1d5fbf; color:#fff;
+                              font-size:1rem; cursor:pointer}}
         </style>
         """
     )
@@ -106,10 +128,15 @@ def sidebar(actor: Actor) -> None:
         st.markdown(f"**{md(actor.full_name)}**  \n{md(actor.agency_name)}")
         st.caption(", ".join(ROLES[r] for r in sorted(actor.roles)))
         st.html(
-            '<form method="post" action="/auth/logout" target="_top">'
+            f'<form method="post" action="/auth/logout" target="_top">{_token_input()}'
             '<button type="submit" style="border:1px solid #c8ccd4;border-radius:.4rem;background:none;'
             'padding:.3rem .8rem;cursor:pointer">Sign out</button></form>'
         )
+        if st.query_params.get("logout") == "refused":
+            st.warning("You are still signed in: that sign-out form had expired. Press Sign out again.")
+        if actor.is_admin:
+            for warning in database().warnings:
+                st.warning(warning, icon=":material/database:")
 
 
 def leave_page() -> None:
@@ -141,4 +168,4 @@ def main() -> None:
     try:
         page.run()
     except OcmsError as exc:  # the last guard: a refusal the page did not handle is a message, not a trace
-        st.error(str(exc), icon=":material/error:")
+        st.error(md(exc), icon=":material/error:")

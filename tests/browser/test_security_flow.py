@@ -1,0 +1,153 @@
+"""Security in a real browser: no sign-in from another site, sign-out, no traceback; Agency setup staff flow."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from ocms_data.demo import DEMO_PASSWORD
+from tests.browser.conftest import ROOT, free_port
+from tests.browser.helpers import fill, settle, shot, sign_in
+
+pytestmark = pytest.mark.browser
+ATTACK = """<!doctype html><html><body>
+<p>Win a prize!</p>
+<form id="f" method="post" action="{app}/auth/login">
+  <input name="username" value="worker"><input name="password" value="{password}">
+  <input name="csrf" value="{token}">
+</form>
+<script>document.getElementById('f').submit();</script>
+</body></html>"""
+
+
+@contextlib.contextmanager
+def other_site(folder: Path):
+    """A plain web server on another loopback port (another origin) serving `folder`."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _session_cookie(page) -> list[dict]:
+    return [c for c in page.context.cookies() if c["name"] == "ocms_session"]
+
+
+@pytest.mark.parametrize("token", ["", "forged-token"])
+def test_a_page_on_another_site_cannot_sign_the_browser_in(page, app_url, tmp_path, token):
+    (tmp_path / "prize.html").write_text(ATTACK.format(app=app_url, password=DEMO_PASSWORD, token=token))
+    page.goto(app_url)  # the victim has the app open (so holds its form cookie) ...
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    with other_site(tmp_path) as evil:
+        assert not evil.startswith(app_url)
+        page.goto(f"{evil}/prize.html")  # ... and then visits the attacker's page, which posts at once
+        page.wait_for_url(re.compile(r"/\?login="))
+    expect(page.get_by_text("A sign-in sent from another site was refused")).to_be_visible()
+    expect(page.get_by_role("heading", name="Welcome")).to_have_count(0)
+    assert _session_cookie(page) == []
+    shot(page, "40-cross-site-sign-in-refused")
+    # The real form on the app's own page still works.
+    sign_in(page, app_url, "worker")
+    assert len(_session_cookie(page)) == 1
+
+
+def test_sign_out_works_and_signs_out(page, app_url):
+    sign_in(page, app_url, "worker")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert _session_cookie(page) == []
+
+
+@contextlib.contextmanager
+def failing_app(tmp_path: Path):
+    """A Streamlit script that fails, run from the project folder the way the app is (its config applies)."""
+    script = tmp_path / "fails.py"
+    script.write_text('raise RuntimeError("internal detail: /srv/secret/path line 42")\n')
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
+        "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    log = open(tmp_path / "fails.log", "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url, started = f"http://127.0.0.1:{port}", time.monotonic()
+    try:
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() - started > 60:
+                raise RuntimeError((tmp_path / "fails.log").read_text())
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
+
+
+def test_an_unexpected_error_shows_no_details(page, tmp_path):
+    with failing_app(tmp_path) as url:
+        page.goto(url)
+        expect(page.get_by_test_id("stException").or_(page.get_by_test_id("stAlert")).first).to_be_visible()
+        settle(page)
+        text = page.locator("body").inner_text()
+        shot(page, "41-error-without-details")
+    assert "internal detail" not in text and "RuntimeError" not in text and "Traceback" not in text
+    assert "fails.py" not in text
+
+
+# --- Agency setup -------------------------------------------------------------------------------------
+
+
+def _open_tab(page, name: str):
+    tab = page.get_by_role("tab", name=name)
+    tab.click()
+    expect(tab).to_have_attribute("aria-selected", "true")
+    settle(page)
+    return tab
+
+
+def test_staff_added_after_a_field_message_and_the_tab_stays_open(page, app_url):
+    sign_in(page, app_url, "admin")
+    page.get_by_role("link", name="Agency setup").click()
+    expect(page.get_by_role("heading", name="Agency setup")).to_be_visible()
+    staff = _open_tab(page, "Staff")
+    panel = page.get_by_role("tabpanel", name="Staff")
+    fill(page, "User name", "jo.browser")
+    fill(page, "Full name", "Jo Browser")
+    fill(page, "E-mail", "jo@example")
+    fill(page, "Password", "a long browser pass")
+    panel.get_by_role("button", name="Add").click()
+    settle(page)
+    message = panel.get_by_text(re.compile(r"^E-mail:\u2060? Enter an e-mail address"))  # md() joins after ':'
+    expect(message).to_be_visible()
+    expect(staff).to_have_attribute("aria-selected", "true")
+    expect(panel.get_by_role("textbox", name="Full name", exact=True)).to_have_value("Jo Browser")  # kept
+    shot(page, "42-staff-email-message-at-the-field")
+    fill(page, "E-mail", "jo@example.org")
+    panel.get_by_role("button", name="Add").click()
+    expect(page.get_by_text("Added Jo Browser.")).to_be_visible()
+    expect(staff).to_have_attribute("aria-selected", "true")  # the action did not jump back to Sites
+    cells = panel.locator('td[role="gridcell"]').filter(has_text=re.compile(r"^jo\.browser$"))
+    expect(cells).to_have_count(1)  # the table's hidden text layer (the table itself is a canvas)
+    shot(page, "43-staff-added-tab-kept")
