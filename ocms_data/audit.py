@@ -7,6 +7,20 @@ from datetime import date, datetime
 
 from ocms_data.db import Database, rows
 
+ACTIONS = {
+    "create": "Created",
+    "update": "Changed",
+    "delete": "Deleted",
+    "unlock": "Opened the sensitive information",
+    "unlock_failed": "Wrong password for the sensitive information",
+    "export": "Exported",
+    "add_client": "Added a client",
+    "remove_client": "Took a client out",
+    "copy": "Copied",
+    "set_activity": "Set the group activity",
+    "attendee_settings": "Applied the attendee settings",
+}
+
 
 def record(cur, actor, action: str, entity: str, rec_id: int | None, detail: dict | None = None) -> None:
     """Add one audit row inside the caller's transaction."""
@@ -33,3 +47,34 @@ def history(db: Database, actor, entity: str, rec_id: int, limit: int = 200) -> 
             "WHERE a.agency_id = ? AND a.entity = ? AND a.rec_id = ? ORDER BY a.occurred_at DESC, a.id DESC LIMIT ?",
             [actor.agency_id, entity, rec_id, limit],
         )
+
+
+def readable(entries: list[dict], label=lambda name: name) -> list[dict]:
+    """History rows in plain words: when (YYYY-MM-DD HH:MM), who, what, and each change as `Label: old → new`.
+
+    `label` turns a field name into the label users know (the record's form gives it).
+    """
+    return [
+        {
+            "When": f"{e['occurred_at']:%Y-%m-%d %H:%M}",
+            "Who": e["user_name"] or "System",
+            "What": ACTIONS.get(e["action"], e["action"].replace("_", " ").capitalize()),
+            "Details": _details(json.loads(e["detail"] or "{}"), label),
+        }
+        for e in entries
+    ]
+
+
+def _details(detail: dict, label) -> str:
+    def shown(value) -> str:
+        if value in (None, "", []):
+            return "(empty)"
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    parts = []
+    for name, value in detail.items():
+        if isinstance(value, dict) and set(value) == {"old", "new"}:
+            parts.append(f"{label(name)}: {shown(value['old'])} → {shown(value['new'])}")
+        else:
+            parts.append(f"{label(name)}: {shown(value)}")
+    return "; ".join(parts)

@@ -54,6 +54,14 @@ def form_for(client_type: str) -> Form:
     return default_catalog().form(FORMS[client_type])
 
 
+def label_of(form: Form):
+    """Field or table name -> the label users know, for a client's change history."""
+    tables = {s.key: s.label for s in form.tables} | {"type": "Client type"}
+    return lambda name: (
+        form.field(name).label if form.has(name) else tables.get(name, name.replace("_", " ").capitalize())
+    )
+
+
 @dataclass
 class ClientRecord:
     """A client as one page shows it: row values, repeating tables, version."""

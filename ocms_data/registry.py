@@ -283,11 +283,16 @@ class Form:
 
 @dataclass(frozen=True)
 class CodeList:
-    """Allowed values of a coded field, with iCARE's internal ids where known."""
+    """Allowed values of a coded field, with iCARE's internal ids where known (and labels where they differ)."""
 
     name: str
     values: tuple[str, ...]
     icare_ids: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, value: str) -> str:
+        """What users read for a value: its full label where the official value is cut short (NOC titles)."""
+        return self.labels.get(value, value)
 
     def canonical(self, value: str) -> str | None:
         """The exact listed value for `value`, forgiving case and outer spaces."""
@@ -335,7 +340,8 @@ def _read_codelist(path: Path) -> CodeList:
         rows = list(csv.DictReader(fh))
     values = tuple(r["value"] for r in rows)
     ids = {r["value"]: r["icare_id"] for r in rows if r.get("icare_id")}
-    return CodeList(path.stem, values, ids)
+    labels = {r["value"]: r["label"] for r in rows if r.get("label")}
+    return CodeList(path.stem, values, ids, labels)
 
 
 def _cond(raw: str | None) -> Condition | None:

@@ -131,3 +131,27 @@ def test_a_hidden_sub_item_is_cleared_when_its_parent_turns_no(app_db, worker):
     assert at.button(key=f"{p}.save").label == "Save 2 change(s)"  # the parent, and its cleared sub-item
     click(at, key=f"{p}.save")
     assert stored(fid, "target_group", "tg_youth") == ("No", None)
+
+
+def test_noc_choices_read_in_full_and_store_the_official_value(app_db):
+    at = open_register()
+    box = at.selectbox(key=f"{REG}.current_noc")
+    assert "06 Middle management occupations in retail and wholesale trade and customer services" in box.options
+    box.select("06 Middle management occupations in retail and wholesale trade and customer serv")
+    ok(at.run())
+    assert at.selectbox(key=f"{REG}.current_noc").value.endswith("customer serv")  # what iCARE's list holds
+
+
+def test_change_history_reads_in_plain_words(app_db, worker):
+    from ocms_data import clients
+
+    cid = free_clients(app_db, 1)[0]
+    rec = clients.get(app_db, worker, cid)
+    clients.update(app_db, worker, cid, {"city": "Ottawa"}, rec.version)
+    at = goto(start("worker.aaa"), "client_profile", client=cid)
+    history = at.dataframe[0].value
+    assert list(history.columns) == ["When", "Who", "What", "Details"]
+    latest = history.iloc[0]
+    assert latest["What"] == "Changed" and latest["Who"] == worker.full_name
+    assert latest["Details"] == f"City: {rec.values['city'] or '(empty)'} → Ottawa"
+    assert not any("{" in str(v) or "_" in str(v) for v in history["Details"])

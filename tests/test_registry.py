@@ -529,3 +529,12 @@ def test_self_check_lists_every_problem_at_once(catalog_copy):
         registry.load(catalog_copy)
     ids = {p.split()[0] for p in err.value.problems}
     assert {"catalog.E051", "catalog.E041", "catalog.E011"} <= ids
+
+
+def test_a_value_cut_short_in_the_official_list_reads_in_full():
+    noc = default_catalog().codelists["noc"]
+    cut = "06 Middle management occupations in retail and wholesale trade and customer serv"
+    assert cut in noc.values  # stored and exported exactly as iCARE lists it
+    assert noc.label(cut) == "06 Middle management occupations in retail and wholesale trade and customer services"
+    assert noc.label("14 Office support occupations") == "14 Office support occupations"
+    assert all(noc.label(v).startswith(v.rstrip()) for v in noc.values)

@@ -339,4 +339,5 @@ def _set_family(db: Database, actor: Actor, record: ClientRecord, family: str) -
 
 def history(db: Database, actor: Actor, record: ClientRecord) -> None:
     with st.expander("Change history", key=f"history.{record.id}.fold"):
-        st.dataframe(audit.history(db, actor, "clients", record.id), hide_index=True, width="stretch")
+        entries = audit.history(db, actor, "clients", record.id)
+        st.dataframe(audit.readable(entries, clients.label_of(record.form)), hide_index=True, width="stretch")

@@ -178,10 +178,11 @@ def _shade(f: Field, ctx: FormContext) -> Need:
 def _widget(f: Field, ctx: FormContext, common: dict):
     if f.tick:
         return st.checkbox(**common)
-    if f.kind is Kind.CODE:
-        return st.selectbox(options=ctx.catalog.codes(f.codes), index=None, placeholder="Choose…", **common)
-    if f.kind is Kind.MULTI:
-        return st.multiselect(options=ctx.catalog.codes(f.codes), **common)
+    if f.kind in (Kind.CODE, Kind.MULTI):
+        codes = ctx.catalog.codelists[f.codes]
+        if f.kind is Kind.MULTI:
+            return st.multiselect(options=codes.values, format_func=codes.label, **common)
+        return st.selectbox(options=codes.values, format_func=codes.label, index=None, placeholder="Choose…", **common)
     if f.kind is Kind.REFS:
         options = ctx.refs.get(f.ref, {})
         return st.multiselect(options=list(options), format_func=lambda i: options.get(i, str(i)), **common)

@@ -137,7 +137,11 @@ def copy_tool(db: Database, actor: Actor, record: SessionRecord) -> None:
     with st.expander("Copy Session", key=f"copy.{record.id}.fold"):
         st.caption("Same logistics and clients on another date, each with new empty forms of the same types.")
         when = st.date_input(
-            "Date of the copy", value=date.today(), max_value=date.today(), key=f"copy.{record.id}.date"
+            "Date of the copy",
+            value=date.today(),
+            max_value=date.today(),
+            format="YYYY-MM-DD",
+            key=f"copy.{record.id}.date",
         )
         if st.button("Copy Session", key=f"copy.{record.id}.go", icon=":material/content_copy:"):
             try:
