@@ -99,6 +99,9 @@ def fill_forms(form: Form, n: int, values: _Values, idx: np.ndarray, incomplete:
                 frame[f.name] = column
     if form.has("end_date"):
         frame["end_date"] = values.dates[idx]
+        shown = form.field("end_date").show
+        if shown is not None:  # an end date only where the form shows one (a completed or ended service)
+            frame.loc[~_mask(shown, frame), "end_date"] = None
     blank = [f.name for f in required if f.need is Need.FOR_ICARE]
     if blank and incomplete.any():
         which = _pick(values.rng, blank, n)

@@ -155,3 +155,14 @@ def test_change_history_reads_in_plain_words(app_db, worker):
     assert latest["What"] == "Changed" and latest["Who"] == worker.full_name
     assert latest["Details"] == f"City: {rec.values['city'] or '(empty)'} → Ottawa"
     assert not any("{" in str(v) or "_" in str(v) for v in history["Details"])
+
+
+def test_an_old_answer_under_an_unchanged_parent_is_left_alone(app_db, worker):
+    """A record saved before sub-items hid (a sub-item answered under a No) opens with nothing to save."""
+    fid = io_form(app_db, worker)
+    p = f"sf.{fid}"
+    version = sessions.get_form(app_db, worker, fid).version
+    sessions.save_form(app_db, worker, fid, {"target_group": "No", "tg_youth": "Yes"}, version)
+    at = goto(start("worker.aaa"), "service_form", form=fid)
+    assert f"{p}.tg_youth" not in {c.key for c in at.checkbox}
+    assert at.button(key=f"{p}.save").label == "No changes to save"

@@ -19,7 +19,6 @@ from ocms_data.db import Database
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD
 from ocms_data.errors import Forbidden, ValidationError
 from ocms_data.ui import runtime
-from ocms_data.ui.text import md
 from tests.apptest_helpers import (
     PAGES,
     ROOT,
@@ -716,7 +715,7 @@ def test_profile_without_a_client_of_the_agency_is_friendly(app_db, case):
     assert title(at) is None
     assert len(at.text_input) == len(at.selectbox) == 0
     if case == "foreign":
-        assert values(at.error) == [md("No such client in your agency.")]
+        assert values(at.error) == ["No such client in your agency."]
         with app_db.read() as cur:
             first, last = cur.execute("SELECT first_name, last_name FROM clients WHERE id = ?", [foreign]).fetchone()
         shown = " ".join(values(at.markdown) + values(at.caption) + values(at.error) + values(at.info))
@@ -826,7 +825,7 @@ def test_site_with_bad_postal_code_is_not_saved(app_db):
     at.text_input(key="add.sites.0.name").input("West Hub")
     at.text_input(key="add.sites.0.postal_code").input("12345")
     click(at, key="FormSubmitter:add.sites.0-Add")
-    assert values(at.error) == [md("Postal code: Enter a Canadian postal code such as A1A 1A1.")]
+    assert values(at.error) == ["Postal code: Enter a Canadian postal code such as A1A 1A1."]
     assert _site_codes(app_db) == before
 
 

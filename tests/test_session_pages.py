@@ -18,7 +18,6 @@ from ocms_data import clients, groups, sessions
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.ui import runtime
-from ocms_data.ui.text import md
 from tests.apptest_helpers import (
     PAGES,
     actor,
@@ -240,7 +239,7 @@ def test_session_screens_without_a_record_of_the_agency_are_friendly(app_db, pag
     assert len(at.text_input) == len(at.selectbox) == len(at.date_input) == 0
     assert keys(at.button) == []
     if case in ("foreign", "missing"):
-        assert values(at.error) == [md(error)]
+        assert values(at.error) == [error]
     text = shown(at)
     assert B_NOTE not in text and b["name"] not in text
 
@@ -262,7 +261,7 @@ def test_begin_session_with_a_foreign_client_or_activity_is_friendly(app_db, par
     at.switch_page(PAGES["begin_session"])
     at.run()
     assert not at.exception, [e.value for e in at.exception]  # today: NotFound escapes as a traceback
-    assert md(error) in values(at.error)
+    assert error in values(at.error)
     assert b["name"] not in shown(at) and "Agency B private circle" not in shown(at)
 
 
@@ -1052,7 +1051,7 @@ def test_sessions_grid_open_link_opens_the_session(app_db, worker):
     # An open link with another agency's id shows nothing of that session.
     goto(at, "sessions_grid")
     session_grid_event(at, "open", made["b"], "_open", nonce="n2")
-    assert title(at) is None and values(at.error) == [md("No such session in your agency.")]
+    assert title(at) is None and values(at.error) == ["No such session in your agency."]
     assert B_NOTE not in shown(at)
 
 

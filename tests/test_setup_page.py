@@ -6,7 +6,6 @@ import pytest
 from streamlit.testing.v1.element_tree import Error
 
 from ocms_data import accounts, reference
-from ocms_data.ui.text import md
 from tests.apptest_helpers import _path_to, actor, click, goto, ok, start, values
 
 ADD_USER = "add.user.0"
@@ -72,7 +71,7 @@ def test_a_bad_email_is_refused_at_the_email_field(app_db):
     at = _setup("Staff")
     _fill_staff(at, email="jo@example")
     click(at, key=f"FormSubmitter:{ADD_USER}-Add")
-    assert message_at(at, f"{ADD_USER}.email") == md("E-mail: Enter an e-mail address such as name@example.org.")
+    assert message_at(at, f"{ADD_USER}.email") == "E-mail: Enter an e-mail address such as name@example.org."
     assert _users(app_db) == before
     assert at.text_input(key=f"{ADD_USER}.full_name").value == "Nina Newcomer"  # nothing typed is lost
     assert values(at.error) == [message_at(at, f"{ADD_USER}.email")]  # no list of raw keys elsewhere
@@ -95,7 +94,7 @@ def test_each_staff_problem_is_shown_at_its_field_by_label(app_db, field, typed,
     _fill_staff(at, **typed)
     click(at, key=f"FormSubmitter:{ADD_USER}-Add")
     shown = message_at(at, f"{ADD_USER}.{field}")
-    assert shown is not None and shown.startswith(md(message)), shown
+    assert shown is not None and shown.startswith(message), shown
     assert _users(app_db) == before
     assert not any(key in v for v in values(at.error) for key in ("username:", "full_name:", "email:", "password:"))
 
@@ -151,7 +150,7 @@ def test_a_bad_email_on_a_staff_edit_is_shown_at_the_field(app_db):
     key = f"edit.user.{worker.user_id}"
     at.text_input(key=f"{key}.email").input("wen@nowhere")
     click(at, key=f"FormSubmitter:{key}-Save")
-    assert message_at(at, f"{key}.email") == md("E-mail: Enter an e-mail address such as name@example.org.")
+    assert message_at(at, f"{key}.email") == "E-mail: Enter an e-mail address such as name@example.org."
     assert actor("worker.aaa").email == worker.email
 
 
@@ -190,7 +189,7 @@ def test_a_site_problem_is_shown_at_its_field(app_db, field, raw, message):
     for name, value in typed.items():
         at.text_input(key=f"add.sites.0.{name}").input(value)
     click(at, key="FormSubmitter:add.sites.0-Add")
-    assert message_at(at, f"add.sites.0.{field}") == md(message)
+    assert message_at(at, f"add.sites.0.{field}") == message
     assert reference.listing(app_db, actor("admin.aaa"), "sites", active_only=False) == before
 
 

@@ -76,6 +76,7 @@ class FormContext:
     shown: set[str] | None = None
     current: dict = field(default_factory=dict)
     form: Form | None = None
+    dropped: set[str] = field(default_factory=set)
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}"
@@ -209,9 +210,16 @@ def visible(form: Form, ctx: FormContext) -> set[str]:
     """The fields of a form to show now (and fills `ctx.current`, the values as the screen holds them).
 
     A sub-item, or a section with `show`, is shown only while the answers it depends on, themselves
-    shown, call for it.
+    shown, call for it. A hidden sub-item is `dropped` (saved empty) once the user changes an answer it
+    depends on, or one of those answers is dropped: turning a parent to No clears what hangs under it,
+    while what an old record holds under an unchanged answer is left alone.
     """
-    ctx.form, ctx.shown, ctx.current = form, set(), {}
+    ctx.form, ctx.shown, ctx.current, ctx.dropped = form, set(), {}, set()
+    fields = {f.name: f for f in form.fields}
+
+    def moved(cond) -> bool:
+        return any(n in ctx.dropped or ctx.value(fields[n]) != ctx.base.get(n) for n in cond.fields if n in fields)
+
     for s in form.sections:
         if s.table:
             continue
@@ -221,6 +229,8 @@ def visible(form: Form, ctx: FormContext) -> set[str]:
             ctx.current[f.name] = ctx.value(f) if on else None
             if on:
                 ctx.shown.add(f.name)
+            elif f.name not in ctx.hidden and any(moved(c) for c in (s.show, f.show) if c):
+                ctx.dropped.add(f.name)
     return ctx.shown
 
 
@@ -246,10 +256,9 @@ def _layout(fields: list[Field], ctx: FormContext, out: dict, columns: int) -> N
 def section_inputs(section: Section, ctx: FormContext, columns: int = 3) -> dict:
     """The widgets of a plain section, row by row; returns field -> value.
 
-    A field hidden because its parent does not call for it is returned empty: saving clears it, so
-    what is stored is what the screen shows.
+    A sub-item hidden because the user changed its parent is returned empty (see `visible`).
     """
-    out = {f.name: None for f in section.fields if f.name not in ctx.hidden and not _on_screen(f, ctx)}
+    out = {f.name: None for f in section.fields if f.name in ctx.dropped}
     table = set(section.fields[section.lead :]) if section.columns else set()
     _layout([f for f in section.fields if _on_screen(f, ctx) and f not in table], ctx, out, columns)
     if section.columns:
@@ -366,10 +375,10 @@ def section_box(section: Section, ctx: FormContext, values: dict, tables: dict, 
 
     Folded (`fold`), the section is an expander titled with what it still lacks, open while it lacks
     something or holds a refused field; otherwise a bordered box. A section whose `show` does not hold
-    shows nothing and clears its fields.
+    shows nothing (and drops its fields when the user changed what it depends on).
     """
     if not section.table and ctx.shown is not None and not any(_on_screen(f, ctx) for f in section.fields):
-        values.update({f.name: None for f in section.fields if f.name not in ctx.hidden})
+        values.update({f.name: None for f in section.fields if f.name in ctx.dropped})
         return
     title, wanted = _title(section, ctx, tables)
     if fold:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from ocms_data import accounts, clients, demo, sessions
+from ocms_data import accounts, clients, courses, demo, groups, sessions
 from ocms_data.db import Database
 from ocms_data.icare import engine
 
@@ -84,6 +84,7 @@ def served(tmp_path_factory):
         ).fetchall()
     facts = {"clients": [{"id": i, "no": no, "name": f"{f} {last}", "last": last} for i, no, f, last in named]}
     facts["icare"] = last_month_service(db)
+    facts["user_text"] = user_text_records(db)
     db.close()
     with streamlit_server(path) as url:
         yield url, facts
@@ -120,6 +121,27 @@ def last_month_service(db: Database) -> dict:
                "life_skills_received": "No", "support_received": "No"}  # fmt: skip
     sessions.save_form(db, admin, form_id, answers, sessions.get_form(db, admin, form_id).version)
     return {"client_id": client_id, "name": "Iris Uploadtest", "month": engine.previous_month()}
+
+
+LINK, IMAGE = "[Sign in again](http://evil.example/login)", "![t](http://evil.example/t.png)"
+
+
+def user_text_records(db: Database) -> dict:
+    """A client, an activity, a course and a staff member whose names are Markdown a page must not render."""
+    with db.read() as cur:
+        uid = cur.execute("SELECT id FROM users WHERE username = 'admin'").fetchall()[0][0]
+    admin = accounts.load_actor(db, uid)
+    client_id = clients.register(
+        db,
+        admin,
+        clients.NAMED,
+        {"privacy_ack": "Yes", "first_name": LINK, "last_name": IMAGE, "gender": "Female", "postal_code": "K2P 1L4",
+         "primary_worker": admin.user_id, "registration_date": "2025-01-06", "registration_site": admin.default_site_id},
+    )  # fmt: skip
+    groups.create_activity(db, admin, {"name": f"{LINK} {IMAGE}", "activity_type": "Community Connections"})
+    courses.create(db, admin, {"name": f"{LINK} {IMAGE}"})
+    accounts.create_user(db, admin, "markdown.staff", f"{LINK} {IMAGE}", "a-long-unusual-pass-7341", ["worker"])
+    return {"client_id": client_id, "link": LINK, "image": IMAGE}
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -19,7 +20,9 @@ def shot(page, name: str, width: int = 1440) -> Path:
         "() => Math.max(1000, ...[...document.querySelectorAll('section, div')].map(e => e.scrollHeight))"
     )
     page.set_viewport_size({"width": width, "height": min(int(height) + 40, 9000)})
-    page.wait_for_timeout(500)  # grid iframes repaint after the resize
+    page.wait_for_timeout(500)  # grid iframes repaint after the resize; widgets briefly show placeholders
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=5000)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     page.set_viewport_size({"width": width, "height": 1000})
