@@ -12,6 +12,14 @@ from tests.browser.helpers import choose, fill, grid_cell, settle, shot, sign_in
 pytestmark = pytest.mark.browser
 
 
+def tick(page, label: str) -> None:
+    """Tick a box (a table cell has its label for screen readers only: click the box's own label element)."""
+    box = page.get_by_role("checkbox", name=label, exact=True)
+    box.locator("xpath=ancestor::label[1]").click()
+    expect(box).to_be_checked()
+    settle(page)
+
+
 def save_session(page) -> None:
     settle(page)
     page.get_by_role("button", name="Save session").click()
@@ -50,6 +58,15 @@ def test_direct_session_from_profile_to_complete(page, app_url, facts):
         page, "Was Life Skills or Responsibilities of Citizenship Information Received as Part of this Service?", "No"
     )
     choose(page, "Support Services Received", "No")
+    # sub-items show only when their parent calls for them; topics are a table of tick boxes
+    page.get_by_test_id("stExpander").filter(has_text="Target group").locator("summary").click()
+    expect(page.get_by_role("checkbox", name="Target Group: Seniors")).to_have_count(0)
+    choose(page, "Directed at a specific Target Group", "Yes")
+    tick(page, "Target Group: Seniors")
+    page.get_by_test_id("stExpander").filter(has_text="Topics").locator("summary").click()
+    tick(page, "Housing")
+    tick(page, "Housing Referrals")
+    settle(page)
     shot(page, "12-io-form-filled")
     page.get_by_role("button", name=re.compile(r"^Save \d+ change")).click()
     expect(page.get_by_text("Form saved.")).to_be_visible()
