@@ -79,9 +79,13 @@ class ClientRecord:
 
     @property
     def name(self) -> str:
-        if self.client_type == ANONYMOUS:
-            return f"Anonymous client #{self.values.get('client_no')}"
-        return f"{self.values.get('first_name') or ''} {self.values.get('last_name') or ''}".strip()
+        return display_name(self.values)
+
+
+def display_name(row: dict) -> str:
+    """How a client is named on screen: first and last name, or `Anonymous client #n` without a name."""
+    name = f"{row.get('first_name') or ''} {row.get('last_name') or ''}".strip()
+    return name or f"Anonymous client #{row.get('client_no')}"
 
 
 def register(

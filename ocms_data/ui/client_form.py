@@ -41,7 +41,7 @@ def begin_session_with(client_id: int) -> None:
 def client_actions(row: dict) -> None:
     """One Find Client result: who it is, and Profile, Dashboard, Begin Session."""
     c1, c2, c3, c4 = st.columns([3, 2, 3, 4], vertical_alignment="center")
-    name = f"{row['first_name'] or ''} {row['last_name'] or ''}".strip() or f"Anonymous client #{row['client_no']}"
+    name = clients.display_name(row)
     c1.markdown(f"**{md(name)}**  \nClient #{row['client_no']} · {row['client_type']}")
     c2.write(f"Born {row['birth_date']}" if row["birth_date"] else "")
     c3.write(md(" · ".join(v for v in (row["phone"], row["email"], row["family_code"]) if v)))

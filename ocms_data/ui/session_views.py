@@ -175,6 +175,15 @@ def _form_chip(f: dict, where=st):
     return line
 
 
+def _remove_button(db: Database, actor: Actor, record: SessionRecord, client: dict, where, key: str) -> None:
+    """Take a client (an attendee) out of the session, with their forms in it."""
+    if where.button("Remove", key=f"{key}.{client['id']}", icon=":material/person_remove:"):
+        name = md(clients.display_name(client))
+        _run(
+            sessions.remove_client, db, actor, record.id, client["id"], success=f"{name} was taken out of the session."
+        )
+
+
 def client_picker(db: Database, actor: Actor, key: str) -> int | None:
     """Search registered clients of the agency; returns the one picked (unregistered people cannot be added)."""
     text = st.text_input("Find a registered client (name, phone, client #, identifier)", key=f"{key}.q")
@@ -182,10 +191,7 @@ def client_picker(db: Database, actor: Actor, key: str) -> int | None:
     if text.strip() and not found:
         st.warning("No registered client matches. Only registered clients can be added.")
         st.page_link(REGISTER_PAGE, label="Register the client first", icon=":material/person_add:")
-    options = {
-        r["id"]: f"#{r['client_no']} {r['first_name'] or 'Anonymous'} {r['last_name'] or ''} {r['birth_date'] or ''}"
-        for r in found
-    }
+    options = {r["id"]: f"#{r['client_no']} {clients.display_name(r)} {r['birth_date'] or ''}".strip() for r in found}
     return pick(st, "Client", options, f"{key}.pick", "Pick from the matches…") if options else None
 
 
@@ -195,18 +201,9 @@ def direct_clients(db: Database, actor: Actor, record: SessionRecord) -> None:
     offered = {f.key: f.label for f in sessions.forms_for(record.session_type, "service")}
     for c in record.clients:
         with st.container(border=True):
-            name = f"{c['first_name'] or 'Anonymous'} {c['last_name'] or ''}".strip()
             top = forms.row()
-            top.markdown(f"**{md(name)}** · client #{c['client_no']}", width="stretch")
-            if top.button("Remove", key=f"rmclient.{c['id']}", icon=":material/person_remove:"):
-                _run(
-                    sessions.remove_client,
-                    db,
-                    actor,
-                    record.id,
-                    c["id"],
-                    success=f"{md(name)} was taken out of the session.",
-                )
+            top.markdown(f"**{md(clients.display_name(c))}** · client #{c['client_no']}", width="stretch")
+            _remove_button(db, actor, record, c, top, "rmclient")
             held = [f for f in record.forms if f["client_id"] == c["id"]]
             for f in held:
                 _form_chip(f, st)
@@ -262,18 +259,8 @@ def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
     st.subheader(f"Attendees ({len(record.clients)})", anchor=False)
     by_client = {f["client_id"]: f for f in record.forms if f["client_id"] is not None}
     for c in record.clients:
-        name = f"{c['first_name'] or 'Anonymous'} {c['last_name'] or ''}".strip()
-        f = by_client[c["id"]]
-        line = _form_chip({**f, "label": f"{name} · #{c['client_no']}"})
-        if line.button("Remove", key=f"rmatt.{c['id']}", icon=":material/person_remove:"):
-            _run(
-                sessions.remove_client,
-                db,
-                actor,
-                record.id,
-                c["id"],
-                success=f"{md(name)} was taken out of the session.",
-            )
+        line = _form_chip({**by_client[c["id"]], "label": f"{clients.display_name(c)} · #{c['client_no']}"})
+        _remove_button(db, actor, record, c, line, "rmatt")
     with st.container(border=True):
         st.markdown("**Add an attendee**")
         picked = client_picker(db, actor, f"addatt.{record.id}")

@@ -42,16 +42,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(db_path: Path, timeout: float = 60):
+def streamlit_server(folder: Path, script: Path = ROOT / "app.py", env: dict | None = None, timeout: float = 60):
+    """Run `script` with Streamlit on a free loopback port from the project folder (its config applies)."""
     port = free_port()
-    env = {**os.environ, "OCMS_DB": str(db_path), "OCMS_SECRET": "browser-test-secret"}
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        sys.executable, "-m", "streamlit", "run", str(script),
         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]  # fmt: skip
-    log = open(db_path.parent / "streamlit.log", "w")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    log_path = folder / f"{script.stem}.log"
+    log = open(log_path, "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url, started = f"http://127.0.0.1:{port}", time.monotonic()
     try:
         while True:
@@ -61,7 +62,7 @@ def streamlit_server(db_path: Path, timeout: float = 60):
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() - started > timeout:
-                raise RuntimeError(f"streamlit did not start: {(db_path.parent / 'streamlit.log').read_text()}")
+                raise RuntimeError(f"streamlit did not start: {log_path.read_text()}")
             time.sleep(0.2)
         yield url
     finally:
@@ -86,7 +87,7 @@ def served(tmp_path_factory):
     facts["icare"] = last_month_service(db)
     facts["user_text"] = user_text_records(db)
     db.close()
-    with streamlit_server(path) as url:
+    with streamlit_server(path.parent, env={"OCMS_DB": str(path), "OCMS_SECRET": "browser-test-secret"}) as url:
         yield url, facts
 
 

@@ -6,18 +6,14 @@ import contextlib
 import functools
 import http.server
 import re
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from ocms_data.demo import DEMO_PASSWORD
-from tests.browser.conftest import ROOT, free_port
+from tests.browser.conftest import free_port, streamlit_server
 from tests.browser.helpers import fill, settle, shot, sign_in
 
 pytestmark = pytest.mark.browser
@@ -74,35 +70,11 @@ def test_sign_out_works_and_signs_out(page, app_url):
     assert _session_cookie(page) == []
 
 
-@contextlib.contextmanager
 def failing_app(tmp_path: Path):
     """A Streamlit script that fails, run from the project folder the way the app is (its config applies)."""
     script = tmp_path / "fails.py"
     script.write_text('raise RuntimeError("internal detail: /srv/secret/path line 42")\n')
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
-        "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    log = open(tmp_path / "fails.log", "w")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url, started = f"http://127.0.0.1:{port}", time.monotonic()
-    try:
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() - started > 60:
-                raise RuntimeError((tmp_path / "fails.log").read_text())
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
+    return streamlit_server(tmp_path, script)
 
 
 def test_an_unexpected_error_shows_no_details(page, tmp_path):
