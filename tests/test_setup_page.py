@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1.element_tree import Error
 
 from ocms_data import accounts, reference
-from tests.apptest_helpers import _path_to, actor, click, goto, ok, start, values
+from tests.apptest_helpers import _path_to, actor, click, displayed, goto, ok, start, values
 
 ADD_USER = "add.user.0"
 
@@ -17,7 +17,7 @@ def message_at(at, key: str) -> str | None:
     assert path, f"no widget {key!r}"
     block, index = path[-1]
     following = block.children.get(index + 1)
-    return following.value if isinstance(following, Error) else None
+    return displayed(following.value) if isinstance(following, Error) else None
 
 
 def _audit_rows(db) -> int:
