@@ -24,6 +24,7 @@ SCOPES = ("agency", "program", "site")
 UPLOADER_ROLES = (UPLOADER, AGENCY_ADMIN)
 RID = re.compile(r"RID:(\d+)")
 APP, CLI = "app", "command line"
+ROLE_NEEDED = "Only an uploader with the Uploader or Agency admin role can {doing}: you do not hold either role now."
 
 
 def row_key(values) -> str:
@@ -37,10 +38,19 @@ def _keys(template: Template, frame: pd.DataFrame) -> list[str]:
     return [row_key(v) for v in frame[ids].itertuples(index=False, name=None)]
 
 
+def may_upload(alias: str) -> str:
+    """SQL: the user row `alias` is active and holds the Uploader or Agency admin role now."""
+    roles = " OR ".join(f"(',' || {alias}.roles || ',') LIKE '%,{r},%'" for r in UPLOADER_ROLES)
+    return f"({alias}.active AND ({roles}))"
+
+
 def set_uploaders(
     db: Database, actor: Actor, scope: str, scope_id: int, primary: int | None, backup: int | None
-) -> None:
-    """Designate the primary and backup uploader of the agency, a program or a site (agency admins)."""
+) -> bool:
+    """Designate the primary and backup uploader of the agency, a program or a site (agency admins).
+
+    Returns whether anything changed: saving the same people again writes nothing (no audit row either).
+    """
     require(actor, AGENCY_ADMIN)
     if scope not in SCOPES:
         raise ValidationError({"scope": f"Choose one of {', '.join(SCOPES)}."})
@@ -53,7 +63,7 @@ def set_uploaders(
                 {field: "Uploaders must be active staff of your agency with the Uploader or Agency admin role."}
             )
 
-    def apply(cur):
+    def apply(cur) -> bool:
         target = actor.agency_id if scope == "agency" else scope_id
         table = {"program": "programs", "site": "sites"}.get(scope)
         if (
@@ -63,6 +73,12 @@ def set_uploaders(
             ).fetchall()
         ):
             raise ValidationError({"scope": f"No such {scope} in your agency."})
+        now = cur.execute(
+            "SELECT primary_user, backup_user FROM icare_uploaders WHERE agency_id = ? AND scope = ? AND scope_id = ?",
+            [actor.agency_id, scope, target],
+        ).fetchall()
+        if (now[0] if now else (None, None)) == (primary, backup):
+            return False
         cur.execute(
             "INSERT INTO icare_uploaders VALUES (?, ?, ?, ?, ?) ON CONFLICT (agency_id, scope, scope_id) "
             "DO UPDATE SET primary_user = excluded.primary_user, backup_user = excluded.backup_user",
@@ -71,16 +87,20 @@ def set_uploaders(
         audit.record(
             cur, actor, "uploaders", "icare_uploaders", target, {"scope": scope, "primary": primary, "backup": backup}
         )
+        return True
 
-    db.write(apply)
+    return db.write(apply)
 
 
 def uploaders(db: Database, actor: Actor) -> list[dict]:
+    """The agency's designations, with whether each person still may upload (active, with the role)."""
     with db.read() as cur:
         return rows(
             cur,
             "SELECT u.scope, u.scope_id, coalesce(p.code || ' — ' || p.name, s.code || ' — ' || s.name, 'Whole agency') "
-            "AS applies_to, pu.full_name AS primary_uploader, bu.full_name AS backup_uploader, u.primary_user, u.backup_user "
+            "AS applies_to, pu.full_name AS primary_uploader, bu.full_name AS backup_uploader, u.primary_user, u.backup_user, "
+            f"coalesce({may_upload('pu')}, u.primary_user IS NULL) AS primary_ok, "
+            f"coalesce({may_upload('bu')}, u.backup_user IS NULL) AS backup_ok "
             "FROM icare_uploaders u LEFT JOIN programs p ON u.scope = 'program' AND p.id = u.scope_id "
             "LEFT JOIN sites s ON u.scope = 'site' AND s.id = u.scope_id LEFT JOIN users pu ON pu.id = u.primary_user "
             "LEFT JOIN users bu ON bu.id = u.backup_user WHERE u.agency_id = ? ORDER BY u.scope, applies_to",
@@ -91,13 +111,29 @@ def uploaders(db: Database, actor: Actor) -> list[dict]:
 def may_finalise(db: Database, actor: Actor, filters: Filters) -> str | None:
     """None when the actor is the primary or backup uploader for the run's program or site; else why not."""
     with db.read() as cur:
-        return _refusal(cur, actor, filters.program, filters.site)
+        if not _holds_role(cur, actor):
+            return ROLE_NEEDED.format(doing="make a final upload")
+        if _designated(cur, actor, filters.program, filters.site):
+            return None
+    where = (
+        "this program or site" if (filters.program or filters.site) else "the agency (or choose your program or site)"
+    )
+    return f"Only the primary or backup uploader of {where} can make a final upload."
 
 
-def _refusal(cur, actor: Actor, program: int | None, site: int | None) -> str | None:
-    """Why the actor may not make (or void, or mark) a final of this program or site: None when they may.
+def _holds_role(cur, actor: Actor) -> bool:
+    """Whether the actor holds the Uploader or Agency admin role now (a designation outlives a role taken away)."""
+    found = cur.execute(
+        f"SELECT 1 FROM users u WHERE u.id = ? AND u.agency_id = ? AND {may_upload('u')}",
+        [actor.user_id, actor.agency_id],
+    ).fetchall()
+    return bool(found)
 
-    The agency's uploaders may for every program and site; a program's or a site's uploaders for theirs.
+
+def _designated(cur, actor: Actor, program: int | None, site: int | None) -> bool:
+    """Whether the actor is a designated uploader for this program or site.
+
+    The agency's uploaders are for every program and site; a program's or a site's for theirs.
     """
     wanted = [("agency", actor.agency_id)] + [(s, i) for s, i in (("program", program), ("site", site)) if i]
     for scope, scope_id in wanted:
@@ -107,18 +143,16 @@ def _refusal(cur, actor: Actor, program: int | None, site: int | None) -> str | 
             [actor.agency_id, scope, scope_id, actor.user_id],
         ).fetchall()
         if hit:
-            return None
-    where = "this program or site" if (program or site) else "the agency (or choose your program or site)"
-    return f"Only the primary or backup uploader of {where} can make a final upload."
+            return True
+    return False
 
 
 def uploader_candidates(db: Database, actor: Actor) -> dict[int, str]:
     """Active staff who may be designated uploaders (they hold the Uploader or Agency admin role)."""
     with db.read() as cur:
         found = cur.execute(
-            "SELECT id, full_name FROM users WHERE agency_id = ? AND active "
-            "AND len(list_intersect(string_split(roles, ','), ?)) > 0 ORDER BY full_name",
-            [actor.agency_id, list(UPLOADER_ROLES)],
+            f"SELECT u.id, u.full_name FROM users u WHERE u.agency_id = ? AND {may_upload('u')} ORDER BY u.full_name",
+            [actor.agency_id],
         ).fetchall()
     return dict(found)
 
@@ -128,7 +162,9 @@ def _require_uploader_of(cur, actor: Actor, batch_id: int) -> None:
     scope = cur.execute(
         "SELECT program_id, site_id FROM icare_batches WHERE id = ? AND agency_id = ?", [batch_id, actor.agency_id]
     ).fetchall()
-    if scope and _refusal(cur, actor, *scope[0]):
+    if not _holds_role(cur, actor):
+        raise Forbidden(ROLE_NEEDED.format(doing="change this batch"))
+    if scope and not _designated(cur, actor, *scope[0]):
         where = "the agency" if scope[0] == (None, None) else "the agency or of this batch's program or site"
         raise Forbidden(f"Only a primary or backup uploader of {where} can change this batch.")
 
