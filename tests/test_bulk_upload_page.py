@@ -26,6 +26,7 @@ from ocms_data.errors import ValidationError
 from ocms_data.icare import batches, engine, workbook
 from ocms_data.icare.engine import Filters
 from ocms_data.ui import runtime
+from ocms_data.ui.text import md
 from tests.apptest_helpers import (
     PAGES,
     ROOT,
@@ -686,19 +687,20 @@ def test_admin_sets_the_uploaders_of_a_program(app_db, admin):
     at = goto(start("admin.aaa"), "agency_setup")
     assert [t.label for t in at.tabs][-1] == "iCARE uploaders"
     # Only staff who can open the Bulk Upload page (Uploader or Agency admin) are offered.
-    assert at.selectbox(key="upl.primary").options == ["Alex Admin", "Uma Uploader"]
+    assert at.selectbox(key=f"upl.primary.agency.{admin.agency_id}").options == ["Alex Admin", "Uma Uploader"]
     assert uploader_row(app_db, admin, "program", program) is None
     pick(at, "upl.scope", "program")
     at.selectbox(key="upl.target.program").select(program)
-    at.selectbox(key="upl.primary").select(primary)
-    at.selectbox(key="upl.backup").select(backup)
+    run(at)
+    at.selectbox(key=f"upl.primary.program.{program}").select(primary)
+    at.selectbox(key=f"upl.backup.program.{program}").select(backup)
     click(at, "upl.save")
     assert "Uploaders saved." in values(at.success)
     assert uploader_row(app_db, admin, "program", program) == (primary, backup)
     # The same person twice: refused at save, nothing changes.
-    at.selectbox(key="upl.backup").select(primary)
+    at.selectbox(key=f"upl.backup.program.{program}").select(primary)
     click(at, "upl.save")
-    assert values(at.error) == ["The backup uploader must be someone else."]
+    assert values(at.error) == [md("The backup uploader must be someone else.")]
     assert uploader_row(app_db, admin, "program", program) == (primary, backup)
     # The agency's own designation (from the demo) is untouched.
     assert uploader_row(app_db, admin, "agency", admin.agency_id) == (backup, admin.user_id)

@@ -103,8 +103,11 @@ def test_the_uploaders_list_flags_a_person_who_lost_the_role(world):
     db = world
     admin, uploader = actor(db, "admin.aaa"), actor(db, "uploader.aaa")
     listed = {u["scope"]: u for u in batches.uploaders(db, admin)}
-    assert (listed["agency"]["primary_ok"], listed["agency"]["backup_ok"]) == (True, True)
+    assert (listed["agency"]["primary_problem"], listed["agency"]["backup_problem"]) == (None, None)
     accounts.update_user(db, admin, uploader.user_id, roles=[WORKER])
     listed = {u["scope"]: u for u in batches.uploaders(db, admin)}
-    assert (listed["agency"]["primary_ok"], listed["agency"]["backup_ok"]) == (False, True)
+    assert (listed["agency"]["primary_problem"], listed["agency"]["backup_problem"]) == ("no_role", None)
+    accounts.update_user(db, admin, uploader.user_id, active=False)
+    agency = next(u for u in batches.uploaders(db, admin) if u["scope"] == "agency")
+    assert agency["primary_problem"] == "inactive"
     assert uploader.user_id not in batches.uploader_candidates(db, admin)

@@ -92,15 +92,26 @@ def set_uploaders(
     return db.write(apply)
 
 
+NO_LONGER = {"inactive": "is no longer active", "no_role": "no longer holds the Uploader or Agency admin role"}
+
+
+def _problem(alias: str) -> str:
+    """SQL: why the designated user `alias` may no longer upload (a NO_LONGER key), NULL when they may."""
+    return (
+        f"CASE WHEN {alias}.id IS NULL OR {may_upload(alias)} THEN NULL "
+        f"WHEN NOT {alias}.active THEN 'inactive' ELSE 'no_role' END"
+    )
+
+
 def uploaders(db: Database, actor: Actor) -> list[dict]:
-    """The agency's designations, with whether each person still may upload (active, with the role)."""
+    """The agency's designations, with why a designated person may no longer upload (see NO_LONGER)."""
     with db.read() as cur:
         return rows(
             cur,
-            "SELECT u.scope, u.scope_id, coalesce(p.code || ' — ' || p.name, s.code || ' — ' || s.name, 'Whole agency') "
-            "AS applies_to, pu.full_name AS primary_uploader, bu.full_name AS backup_uploader, u.primary_user, u.backup_user, "
-            f"coalesce({may_upload('pu')}, u.primary_user IS NULL) AS primary_ok, "
-            f"coalesce({may_upload('bu')}, u.backup_user IS NULL) AS backup_ok "
+            "SELECT u.scope, u.scope_id, coalesce('Program ' || p.code || ' — ' || p.name, "
+            "'Site ' || s.code || ' — ' || s.name, 'Whole agency') AS applies_to, pu.full_name AS primary_uploader, "
+            "bu.full_name AS backup_uploader, u.primary_user, u.backup_user, "
+            f"{_problem('pu')} AS primary_problem, {_problem('bu')} AS backup_problem "
             "FROM icare_uploaders u LEFT JOIN programs p ON u.scope = 'program' AND p.id = u.scope_id "
             "LEFT JOIN sites s ON u.scope = 'site' AND s.id = u.scope_id LEFT JOIN users pu ON pu.id = u.primary_user "
             "LEFT JOIN users bu ON bu.id = u.backup_user WHERE u.agency_id = ? ORDER BY u.scope, applies_to",

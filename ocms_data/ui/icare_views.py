@@ -16,6 +16,7 @@ from ocms_data.icare.engine import Filters, Run
 from ocms_data.ui.forms import pick
 from ocms_data.ui.grid import edit_grid
 from ocms_data.ui.runtime import notify
+from ocms_data.ui.text import md
 
 RUN_KEY, FILES_KEY = "icare.run", "icare.files"
 PROFILE_PAGE, FORM_PAGE = "pages/client_profile.py", "pages/service_form.py"
@@ -269,29 +270,71 @@ def batches_panel(db: Database, actor: Actor) -> None:
             st.rerun()
 
 
+SCOPE_WORDS = {"agency": "The whole agency", "program": "A program", "site": "A site"}
+NOTHING_CHANGED = "Nothing changed: these are already the uploaders. Pick someone else to change them."
+
+
 def uploaders_tab(db: Database, actor: Actor) -> None:
     """Agency setup: the primary and backup uploader of the agency, each program and each site."""
-    st.dataframe(
-        batches.uploaders(db, actor),
-        hide_index=True,
-        width="stretch",
-        column_config={"primary_user": None, "backup_user": None, "scope_id": None},
-    )
+    found = batches.uploaders(db, actor)
+    st.dataframe(_uploaders_table(found), hide_index=True, width="stretch")
     labels = reference.all_labels(db, actor)
     c1, c2 = st.columns(2)
-    scope = c1.selectbox("Applies to", list(batches.SCOPES), format_func=str.capitalize, key="upl.scope")
+    scope = c1.selectbox("Applies to", list(batches.SCOPES), format_func=SCOPE_WORDS.get, key="upl.scope")
     targets = {"agency": {actor.agency_id: actor.agency_name}, "program": labels["programs"], "site": labels["sites"]}[
         scope
     ]
     target = c2.selectbox("Which", list(targets), format_func=targets.get, key=f"upl.target.{scope}")
+    if target is None:
+        st.info(f"Add a {scope} first (in its tab).")
+        return
+    now = next((u for u in found if u["scope"] == scope and u["scope_id"] == target), {})
     candidates = batches.uploader_candidates(db, actor)
-    primary = pick(c1, "Primary uploader", candidates, "upl.primary")
-    backup = pick(c2, "Backup uploader", candidates, "upl.backup")
+    primary = _person(c1, "Primary uploader", candidates, now, "primary", f"upl.primary.{scope}.{target}")
+    backup = _person(c2, "Backup uploader", candidates, now, "backup", f"upl.backup.{scope}.{target}")
     if st.button("Save uploaders", key="upl.save"):
         try:
-            batches.set_uploaders(db, actor, scope, target, primary, backup)
+            changed = batches.set_uploaders(db, actor, scope, target, primary, backup)
         except OcmsError as exc:
-            st.error(_message(exc))
+            st.error(md(_message(exc)))
+            return
+        if not changed:
+            st.info(md(NOTHING_CHANGED))
             return
         notify("Uploaders saved.")
         st.rerun()
+
+
+def _person(where, label: str, candidates: dict[int, str], now: dict, role: str, key: str) -> int | None:
+    """A box for one uploader, opening on the person designated now (flagged if they may no longer upload)."""
+    current = now.get(f"{role}_user")
+    options = dict(candidates)
+    if current is not None and current not in options:
+        options[current] = f"{now[f'{role}_uploader']} ({batches.NO_LONGER[now[f'{role}_problem']]})"
+    ids = list(options)
+    index = ids.index(current) if current in options else None
+    return where.selectbox(label, ids, format_func=options.get, index=index, key=key, placeholder="Nobody")
+
+
+def _uploaders_table(found: list[dict]) -> pd.DataFrame:
+    """The designations in plain words, with what needs the admin's attention."""
+
+    def attention(u: dict) -> str:
+        return " ".join(
+            f"{role.capitalize()}: {u[f'{role}_uploader']} {batches.NO_LONGER[u[f'{role}_problem']]}. Choose someone else."
+            for role in ("primary", "backup")
+            if u[f"{role}_problem"]
+        )
+
+    return pd.DataFrame(
+        [
+            {
+                "Applies to": u["applies_to"],
+                "Primary uploader": u["primary_uploader"] or "Nobody",
+                "Backup uploader": u["backup_uploader"] or "Nobody",
+                "Needs attention": attention(u),
+            }
+            for u in found
+        ],
+        columns=["Applies to", "Primary uploader", "Backup uploader", "Needs attention"],
+    )
