@@ -186,12 +186,16 @@ class Finalised:
 
     batches: list[int]
     rows: int
+    final_no: int
 
 
 def finalise(
     db: Database, actor: Actor, run: Run, files: Export, via: str = APP, made_by_name: str | None = None
 ) -> Finalised:
-    """Record a final batch per file: who, when, month, template, every row's record and the file's hash."""
+    """Record a final batch per file: who, when, month, template, every row's record, the file and its hash.
+
+    The file's exact bytes are kept with the batch, so the final can be fetched again (see `files`).
+    """
     if via == APP:
         refusal = may_finalise(db, actor, run.filters)
         if refusal:
@@ -200,7 +204,7 @@ def finalise(
         raise ValidationError({"final": "There is nothing valid to upload for this month."})
 
     def apply(cur):
-        next_counter(cur, actor.agency_id, "icare_final")
+        final_no = next_counter(cur, actor.agency_id, "icare_final")
         made, total = [], 0
         for key, (name, data) in files.files.items():
             result = run.results[key]
@@ -216,11 +220,12 @@ def finalise(
             batch_id = next_id(cur)
             cur.execute(
                 "INSERT INTO icare_batches (id, agency_id, month, template, file_name, file_sha256, row_count, made_by, "
-                "made_by_name, via, program_id, site_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "made_by_name, via, program_id, site_id, final_no) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [batch_id, actor.agency_id, run.month, key, name, hashlib.sha256(data).hexdigest(), len(good),
                  actor.user_id if via == APP else None, made_by_name or actor.full_name, via,
-                 run.filters.program, run.filters.site],
+                 run.filters.program, run.filters.site, final_no],
             )  # fmt: skip
+            cur.execute("INSERT INTO icare_batch_files VALUES (?, ?, ?)", [batch_id, actor.agency_id, data])
             records = pd.DataFrame(
                 {
                     "batch_id": batch_id,
@@ -240,7 +245,7 @@ def finalise(
             )
             made.append(batch_id)
             total += len(good)
-        return Finalised(made, total)
+        return Finalised(made, total, final_no)
 
     return db.write(apply)
 

@@ -110,9 +110,15 @@ def export(run: Run, agency_code: str, worker_names: dict[int, tuple[str, str | 
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.values():
             zf.writestr(name, data)
-    zip_name = f"iCARE_Bulk Upload_{run.month}_{agency_code}.zip"
     errors_name = f"iCARE_Errors_{run.month}_{agency_code}.xlsx"
-    return Export(files, zip_name, buffer.getvalue(), errors_name, error_workbook(run, worker_names))
+    return Export(
+        files, zip_name(run.month, agency_code), buffer.getvalue(), errors_name, error_workbook(run, worker_names)
+    )
+
+
+def zip_name(month: str, agency_code: str, final_no: int | None = None) -> str:
+    """The zip of a month's files: a draft's, or a recorded final's (numbered)."""
+    return f"iCARE_Bulk Upload_{month}_{agency_code}{f'_final {final_no}' if final_no else ''}.zip"
 
 
 def error_rows(run: Run, worker_names: dict[int, tuple[str, str | None]]) -> pd.DataFrame:
