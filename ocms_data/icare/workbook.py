@@ -155,8 +155,6 @@ FIX_IN = {"clients": "client", "courses": "course"}
 def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) -> pd.DataFrame:
     headers = {c.tech_id: c.header for c in result.template.columns} | {"_form": "Service form"}
     entity = joined["_entity"].iloc[0] if len(joined) else "service_forms"
-    record = joined["_rec_id"].astype("Int64").astype(str)
-    label = {"clients": "Client #", "courses": "Course #"}.get(entity, "Service form #")
     course = joined["_rec_id"] if entity == "courses" else joined.get("_course_id")
     ident = joined.get("client_validation_id", pd.Series([None] * len(joined), index=joined.index)).fillna(
         "no identifier"
@@ -171,7 +169,7 @@ def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) ->
             ],
             "Error Message": ("Client ID " + ident.astype(str) + " Result: " + joined["message"]).tolist(),
             "Template": result.template.title,
-            "Record": (label + record).tolist(),
+            "Record": joined["_record"].tolist(),
             "Field": joined["tech_id"].map(lambda t: headers.get(t, t)).tolist(),
             "_entity": entity,
             "_fix": joined["tech_id"].map(lambda t: FIX_IN.get(entity) or _fixed_in(result.template, t)).tolist(),
