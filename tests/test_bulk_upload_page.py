@@ -666,7 +666,7 @@ def test_a_file_that_is_not_an_icare_workbook_is_refused(app_db, uploader):
         at.file_uploader(key="icare.returned").set_value((name, data, XLSX))
         run(at)
         click(at, "icare.import")
-        assert values(at.error) == [message], name
+        assert values(at.error) == [md(message)], name
         assert scalar(app_db, statuses) == 0
 
 

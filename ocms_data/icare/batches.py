@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import re
 from dataclasses import dataclass
 
 import pandas as pd
-from openpyxl import load_workbook
 
 from ocms_data import audit
 from ocms_data.accounts import AGENCY_ADMIN, UPLOADER, Actor, require
 from ocms_data.db import Database, next_counter, next_id, one, rows
 from ocms_data.errors import Forbidden, ValidationError
+from ocms_data.icare import returns
 from ocms_data.icare.engine import Filters, Run, eligible
 from ocms_data.icare.spec import Template
-from ocms_data.icare.workbook import SHEET, Export
-from ocms_data.registry import default_catalog
+from ocms_data.icare.workbook import Export
+from ocms_data.xlsx import CELL_LIMIT, cell_text
 
 SCOPES = ("agency", "program", "site")
 UPLOADER_ROLES = (UPLOADER, AGENCY_ADMIN)
@@ -28,8 +27,14 @@ ROLE_NEEDED = "Only an uploader with the Uploader or Agency admin role can {doin
 
 
 def row_key(values) -> str:
-    """A fingerprint of a row's values (without Processing Details) to find it again in a returned file."""
-    text = "\x1f".join("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values)
+    """A fingerprint of a row's values (without Processing Details) to find it again in a returned file.
+
+    The values are taken as the workbook holds them (`cell_text`), so a row sent and read back has one key.
+    """
+    texts = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
+    text = "\x1f".join(texts)
+    # a value may be cut only when it is long: below that, one replacement pass over the row will do
+    text = "\x1f".join(cell_text(t) for t in texts) if len(text) > CELL_LIMIT // 2 else cell_text(text)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -329,28 +334,9 @@ def _batch_of(cur, actor: Actor, template: Template, keys: list[str]) -> tuple[i
     return best["batch_id"], waiting
 
 
-def _template_of(ids: list) -> Template | None:
-    for t in default_catalog().templates.values():
-        if [c.tech_id for c in t.columns] == ids:
-            return t
-    return None
-
-
 def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
     """Read a file iCARE returned: rejected rows go back for re-export, accepted rows keep iCARE's record id."""
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds for a file that is not a workbook
-        raise ValidationError({"file": "This is not an Excel workbook."}) from None
-    if SHEET not in wb.sheetnames:
-        raise ValidationError({"file": f"This is not an iCARE template: it has no '{SHEET}' sheet."})
-    sheet = list(wb[SHEET].iter_rows(values_only=True))
-    template = _template_of(list(sheet[1]) if len(sheet) > 1 else [])
-    if template is None:
-        raise ValidationError(
-            {"file": "This is not an iCARE template this system writes: its technical ids do not match."}
-        )
-    data_rows = [r for r in sheet[3:] if any(v not in (None, "") for v in r)]
+    template, data_rows = returns.read(data)
     if not data_rows:
         raise ValidationError({"file": "This file has no rows: there is nothing of a batch to mark."})
     details_at = [c.tech_id for c in template.columns].index("processing_details")

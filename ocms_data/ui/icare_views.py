@@ -11,7 +11,7 @@ from ocms_data import reference
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError, ValidationError
-from ocms_data.icare import batches, engine, workbook
+from ocms_data.icare import batches, engine, returns, workbook
 from ocms_data.icare.engine import Filters, Run
 from ocms_data.ui.forms import pick
 from ocms_data.ui.grid import edit_grid
@@ -250,12 +250,14 @@ def batches_panel(db: Database, actor: Actor) -> None:
         st.caption(
             "Rejected rows (text in Processing Details) go back for re-export; accepted rows keep iCARE's record id."
         )
-        uploaded = st.file_uploader("Returned workbook", type=["xlsx"], key="icare.returned")
+        uploaded = st.file_uploader(
+            "Returned workbook", type=["xlsx"], key="icare.returned", max_upload_size=returns.MAX_UPLOAD_MB
+        )
         if uploaded is not None and st.button("Import", key="icare.import"):
             try:
                 result = batches.import_returned(db, actor, uploaded.getvalue())
             except OcmsError as exc:
-                st.error(_message(exc))
+                st.error(md(_message(exc)))
                 return
             _forget_run()
             notify(
