@@ -17,12 +17,14 @@ from ocms_data.icare import returns
 from ocms_data.icare.engine import Filters, Run, eligible
 from ocms_data.icare.spec import Template
 from ocms_data.icare.workbook import Export
+from ocms_data.validation import plain_text
 from ocms_data.xlsx import CELL_LIMIT, cell_text
 
 SCOPES = ("agency", "program", "site")
 UPLOADER_ROLES = (UPLOADER, AGENCY_ADMIN)
 RID = re.compile(r"RID:(\d+)")
 APP, CLI = "app", "command line"
+VOID_REASON_MAX = 500
 ROLE_NEEDED = "Only an uploader with the Uploader or Agency admin role can {doing}: you do not hold either role now."
 
 
@@ -268,7 +270,11 @@ def _already_sent(cur, entity: str, good: pd.DataFrame) -> int:
 
 def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
     """Void a final batch (e.g. iCARE rejected the file): its records become eligible again."""
-    if not (reason or "").strip():
+    try:
+        reason = plain_text("The reason", reason or "", VOID_REASON_MAX)
+    except ValueError as exc:
+        raise ValidationError({"reason": str(exc)}) from None
+    if not reason:
         raise ValidationError({"reason": "Say why the batch is voided (e.g. the file iCARE rejected)."})
 
     def apply(cur):
@@ -276,22 +282,23 @@ def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
         done = cur.execute(
             "UPDATE icare_batches SET voided_at = current_timestamp, voided_by_name = ?, void_reason = ? "
             "WHERE id = ? AND agency_id = ? AND voided_at IS NULL RETURNING id",
-            [actor.full_name, reason.strip(), batch_id, actor.agency_id],
+            [actor.full_name, reason, batch_id, actor.agency_id],
         ).fetchall()
         if not done:
             raise ValidationError({"batch": "No live final batch with that number in your agency."})
-        audit.record(cur, actor, "icare_void", "icare_batches", batch_id, {"reason": reason.strip()})
+        audit.record(cur, actor, "icare_void", "icare_batches", batch_id, {"reason": reason})
 
     db.write(apply)
 
 
 def history(db: Database, actor: Actor) -> list[dict]:
-    """The agency's final batches, newest first, with their row counts and state."""
+    """The agency's final batches, newest first, with their row counts, state and whether their file is kept."""
     with db.read() as cur:
         return rows(
             cur,
-            "SELECT b.id, b.month, b.template, b.file_name, b.row_count, b.made_by_name, b.via, b.made_at, "
+            "SELECT b.id, b.final_no, b.month, b.template, b.file_name, b.row_count, b.made_by_name, b.via, b.made_at, "
             "b.file_sha256, b.voided_at, b.void_reason, "
+            "EXISTS (SELECT 1 FROM icare_batch_files f WHERE f.batch_id = b.id) AS kept, "
             "count(*) FILTER (WHERE r.status = 'rejected') AS rejected, count(*) FILTER (WHERE r.status = 'accepted') AS accepted "
             "FROM icare_batches b LEFT JOIN icare_records r ON r.batch_id = b.id WHERE b.agency_id = ? "
             "GROUP BY ALL ORDER BY b.made_at DESC, b.id DESC",
