@@ -27,8 +27,8 @@ def world(tmp_path_factory):
         ("iCARE\x00 rejected", "The reason contains a character that cannot be stored (U+0000); remove it."),
         ("wrong \ufffe file", "The reason contains a character that cannot be stored (U+FFFE); remove it."),
         (
-            "x" * (500 + 1),
-            f"The reason is too long (501 characters; at most {500}).",
+            "x" * (batches.VOID_REASON_MAX + 1),
+            f"The reason is too long ({batches.VOID_REASON_MAX + 1} characters; at most {batches.VOID_REASON_MAX}).",
         ),
     ],
 )
