@@ -84,14 +84,13 @@ SYSTEM_DDL = (
         occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp, action VARCHAR NOT NULL,
         entity VARCHAR NOT NULL, rec_id BIGINT, detail VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS icare_batch_files (
-        batch_id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, data BLOB NOT NULL)""",
+        batch_id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, final_no INTEGER NOT NULL, data BLOB NOT NULL)""",
 )
 
 
 SYSTEM_ADDED = (  # columns of system tables added after the table first shipped (older files get them)
     ("icare_batches", "program_id BIGINT"),
     ("icare_batches", "site_id BIGINT"),
-    ("icare_batches", "final_no INTEGER"),
 )
 
 

@@ -201,7 +201,7 @@ def finalise(
 ) -> Finalised:
     """Record a final batch per file: who, when, month, template, every row's record, the file and its hash.
 
-    The file's exact bytes are kept with the batch, so the final can be fetched again (see `files`).
+    The file's exact bytes are kept with the batch and the final's number, so it can be fetched again (`files`).
     """
     if via == APP:
         refusal = may_finalise(db, actor, run.filters)
@@ -227,12 +227,14 @@ def finalise(
             batch_id = next_id(cur)
             cur.execute(
                 "INSERT INTO icare_batches (id, agency_id, month, template, file_name, file_sha256, row_count, made_by, "
-                "made_by_name, via, program_id, site_id, final_no) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "made_by_name, via, program_id, site_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [batch_id, actor.agency_id, run.month, key, name, hashlib.sha256(data).hexdigest(), len(good),
                  actor.user_id if via == APP else None, made_by_name or actor.full_name, via,
-                 run.filters.program, run.filters.site, final_no],
+                 run.filters.program, run.filters.site],
             )  # fmt: skip
-            cur.execute("INSERT INTO icare_batch_files VALUES (?, ?, ?)", [batch_id, actor.agency_id, data])
+            cur.execute(
+                "INSERT INTO icare_batch_files VALUES (?, ?, ?, ?)", [batch_id, actor.agency_id, final_no, data]
+            )
             records = pd.DataFrame(
                 {
                     "batch_id": batch_id,
@@ -296,11 +298,11 @@ def history(db: Database, actor: Actor) -> list[dict]:
     with db.read() as cur:
         return rows(
             cur,
-            "SELECT b.id, b.final_no, b.month, b.template, b.file_name, b.row_count, b.made_by_name, b.via, b.made_at, "
-            "b.file_sha256, b.voided_at, b.void_reason, "
-            "EXISTS (SELECT 1 FROM icare_batch_files f WHERE f.batch_id = b.id) AS kept, "
+            "SELECT b.id, f.final_no, b.month, b.template, b.file_name, b.row_count, b.made_by_name, b.via, b.made_at, "
+            "b.file_sha256, b.voided_at, b.void_reason, f.batch_id IS NOT NULL AS kept, "
             "count(*) FILTER (WHERE r.status = 'rejected') AS rejected, count(*) FILTER (WHERE r.status = 'accepted') AS accepted "
-            "FROM icare_batches b LEFT JOIN icare_records r ON r.batch_id = b.id WHERE b.agency_id = ? "
+            "FROM icare_batches b LEFT JOIN icare_records r ON r.batch_id = b.id "
+            "LEFT JOIN icare_batch_files f ON f.batch_id = b.id AND f.agency_id = b.agency_id WHERE b.agency_id = ? "
             "GROUP BY ALL ORDER BY b.made_at DESC, b.id DESC",
             [actor.agency_id],
         )

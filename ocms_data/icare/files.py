@@ -40,7 +40,7 @@ def draft(db: Database, actor: Actor, run: Run, files: Export, which: str) -> by
 
 
 KEPT_SQL = (
-    "SELECT b.id, b.final_no, b.month, b.file_name, b.file_sha256, f.data FROM icare_batches b "
+    "SELECT b.id, f.final_no, b.month, b.file_name, b.file_sha256, f.data FROM icare_batches b "
     "LEFT JOIN icare_batch_files f ON f.batch_id = b.id AND f.agency_id = b.agency_id WHERE b.agency_id = ? "
 )
 NOT_KEPT = "This batch's file was not kept: it was recorded before the app kept final files."
@@ -71,7 +71,7 @@ def batch_file(db: Database, actor: Actor, batch_id: int) -> tuple[str, bytes]:
 
 def final_zip(db: Database, actor: Actor, final_no: int) -> tuple[str, bytes]:
     """Every file of one final, as recorded, in one zip (Client Profile first)."""
-    found = _kept(db, actor, "AND b.final_no = ?", [final_no])
+    found = _kept(db, actor, "AND f.final_no = ?", [final_no])
     if not found:
         raise ValidationError({"final": "No final with that number in your agency."})
     buffer = io.BytesIO()
