@@ -145,7 +145,7 @@ def errors_by_worker(db: Database, actor: Actor, run: Run) -> None:
             if email:
                 st.caption(md(f"Contact: {email}"))
             st.dataframe(
-                mine.assign(Fix=[fix_link(e) for _i, e in mine.iterrows()])[ERROR_SHOWN],
+                mine.assign(Fix=fix_links(mine))[ERROR_SHOWN],
                 hide_index=True,
                 width="stretch",
                 column_config={"Fix": st.column_config.LinkColumn("Fix", display_text="Fix ›", width="small")},
@@ -160,11 +160,13 @@ FIX_PAGES = {  # where an error is fixed: the page, its query parameter, the err
 }
 
 
-def fix_link(error: pd.Series) -> str | None:
-    """The link (relative to this page) that opens the record where `error` is fixed."""
-    page, param, column = FIX_PAGES[error["_fix"]]
-    rec_id = error[column]
-    return f"{Path(page).stem}?{param}={int(rec_id)}" if pd.notna(rec_id) else None
+def fix_links(errors: pd.DataFrame) -> pd.Series:
+    """Per error, the link (relative to this page) that opens the record where it is fixed."""
+    links = pd.Series(None, index=errors.index, dtype=object)
+    for fix, (page, param, column) in FIX_PAGES.items():
+        hit = (errors["_fix"] == fix) & errors[column].notna()
+        links[hit] = f"{Path(page).stem}?{param}=" + errors.loc[hit, column].astype("int64").astype(str)
+    return links
 
 
 def message_of(exc: OcmsError) -> str:
