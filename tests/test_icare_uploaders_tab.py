@@ -57,7 +57,7 @@ def test_saving_without_changing_anything_writes_nothing_and_says_so(app_db):
     admin, uploader = actor("admin.aaa"), actor("uploader.aaa")
     before, audits = designations(app_db), audit_count(app_db)
     at = click(tab(), "upl.save")
-    assert values(at.info) == [md(NOTHING_CHANGED)]
+    assert values(at.info) == [NOTHING_CHANGED]
     assert "Uploaders saved." not in values(at.success)
     assert designations(app_db) == before and audit_count(app_db) == audits
     assert (uploader.user_id, admin.user_id) in {(p, b) for _a, s, _i, p, b in before if s == "agency"}

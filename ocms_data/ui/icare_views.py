@@ -203,7 +203,7 @@ def uploaders_tab(db: Database, actor: Actor) -> None:
             st.error(md(message_of(exc)))
             return
         if not changed:
-            st.info(md(NOTHING_CHANGED))
+            st.info(NOTHING_CHANGED)
             return
         notify("Uploaders saved.")
         st.rerun()
