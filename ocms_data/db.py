@@ -93,6 +93,8 @@ SYSTEM_DDL = (
         id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, user_id BIGINT,
         occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp, action VARCHAR NOT NULL,
         entity VARCHAR NOT NULL, rec_id BIGINT, detail VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS icare_batch_files (
+        batch_id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, final_no INTEGER NOT NULL, data BLOB NOT NULL)""",
 )
 
 

@@ -37,13 +37,47 @@ def as_text(value) -> str | None:
     return str(value)
 
 
+CELL_LIMIT = 32_767  # Excel's most characters in a cell, counted in UTF-16 units
+CUT = "…"
+# Code points XML 1.0 cannot hold at all: lone surrogates and the two BMP noncharacters
+_INVALID = re.compile("[\ud800-\udfff\ufffe\uffff]")
+# Characters XML cannot hold as text (or a parser rewrites, like CR): Excel writes them as _xHHHH_
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+_ESCAPED = re.compile(r"_x[0-9A-Fa-f]{4}_")
+_ODD = r"[\x00-\x08\x0b-\x1f\x{FFFE}\x{FFFF}]|_x[0-9A-Fa-f]{4}_"
+
+
+def cell_text(value: str) -> str:
+    """The text a cell holds for `value`: XML-invalid code points as U+FFFD, cut to Excel's cell limit.
+
+    A cut value ends with an ellipsis so the reader sees it was cut; the database keeps it whole.
+    """
+    value = _INVALID.sub("\ufffd", value)
+    if len(value) > CELL_LIMIT // 2 and len(value.encode("utf-16-le")) // 2 > CELL_LIMIT:
+        units = 0
+        for i, ch in enumerate(value):
+            units += 2 if ord(ch) > 0xFFFF else 1
+            if units > CELL_LIMIT - len(CUT):
+                return value[:i] + CUT
+    return value
+
+
 def new_workbook(buffer: io.BytesIO) -> xlsxwriter.Workbook:
     return xlsxwriter.Workbook(buffer, OPTIONS)
 
 
+def _frame(rows: list, width: int) -> pd.DataFrame:
+    """Row tuples as a frame; a lone surrogate (which no string column can hold) becomes U+FFFD."""
+    try:
+        return pd.DataFrame(rows, columns=range(width))
+    except UnicodeEncodeError:
+        clean = [[cell_text(v) if isinstance(v, str) else v for v in row] for row in rows]
+        return pd.DataFrame(clean, columns=range(width))
+
+
 def table_workbook(sheet: str, header: list[str], rows, widths: list[int] | None = None) -> bytes:
     """A one-sheet workbook: a bold header row, then `rows` (a frame or row tuples; numbers stay numbers)."""
-    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=range(len(header)))
+    frame = rows if isinstance(rows, pd.DataFrame) else _frame(list(rows), len(header))
     frame = frame.apply(lambda c: c.map({True: "Yes", False: "No"}) if pd.api.types.is_bool_dtype(c) else c)
     buffer = io.BytesIO()
     wb = new_workbook(buffer)
@@ -56,43 +90,50 @@ def table_workbook(sheet: str, header: list[str], rows, widths: list[int] | None
     ws.set_column(len(header), len(header), None, literal)
     ws.freeze_panes(1, 0)
     for j, h in enumerate(header):
-        ws.write_string(0, j, str(h), bold)
+        ws.write_string(0, j, cell_text(str(h)), bold)
     wb.close()
     xml = rows_xml(frame, 2, plain.xf_index, literal.xf_index)
     return append_rows(buffer.getvalue(), 1, xml, max(len(frame) + 1, 1), len(header) - 1)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_ESCAPED = re.compile(r"_x[0-9A-Fa-f]{4}_")
+def _xml_plain(value: str | None) -> str | None:
+    return None if value is None else value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _xml_text(value: str) -> str:
     """Text escaped for a worksheet cell (control characters as Excel's _xHHHH_ codes)."""
+    value = cell_text(value)
     if "_x" in value:
         value = _ESCAPED.sub(lambda m: "_x005F" + m.group(0), value)
     if _CONTROL.search(value):
         value = _CONTROL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", value)
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _xml_plain(value)
 
 
 def _arrow_text(column: pd.Series) -> pa.Array:
     """The column as an Arrow string array of cell text (None where empty)."""
-    if isinstance(column.dtype, pd.StringDtype):
-        arr = pa.array(column.array, type=pa.string())
-    else:
-        text = column.map(as_text, na_action="ignore")
-        arr = pa.array(text.astype(object).where(text.notna(), None), type=pa.string())
+    try:
+        if isinstance(column.dtype, pd.StringDtype):
+            arr = pa.array(column.array, type=pa.string())
+        else:
+            text = column.map(as_text, na_action="ignore")
+            arr = pa.array(text.astype(object).where(text.notna(), None), type=pa.string())
+    except UnicodeEncodeError:  # a lone surrogate (only a hand-made object column holds one): UTF-8 cannot
+        arr = pa.array([None if pd.isna(v) else cell_text(as_text(v)) for v in column], type=pa.string())
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
 def _escape(arr: pa.Array) -> pa.Array:
-    """XML-escape text; control characters become Excel's _xHHHH_ codes (rare: done per value)."""
-    odd = pc.match_substring_regex(arr, r"[\x00-\x08\x0b\x0c\x0e-\x1f]|_x[0-9A-Fa-f]{4}_")
+    """XML-escape text with Arrow kernels; the rare odd values are done one by one in Python.
+
+    Odd: control or XML-invalid characters, text holding `_xHHHH_`, text over the cell limit.
+    """
+    odd = pc.or_(pc.match_substring_regex(arr, _ODD), pc.greater(pc.binary_length(arr), CELL_LIMIT))
     if pc.any(odd).as_py():
-        arr = pa.array(
-            [_xml_text(v) if flag else v for v, flag in zip(arr.to_pylist(), odd.to_pylist(), strict=True)], pa.string()
+        return pa.array(
+            [_xml_text(v) if flag else _xml_plain(v) for v, flag in zip(arr.to_pylist(), odd.to_pylist(), strict=True)],
+            pa.string(),
         )
-        return arr
     for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
         arr = pc.replace_substring(arr, raw, escaped)
     return arr

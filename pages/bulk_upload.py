@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ocms_data.accounts import AGENCY_ADMIN, UPLOADER
-from ocms_data.ui import icare_views
+from ocms_data.ui import icare_downloads, icare_views
 from ocms_data.ui.runtime import database, guard
 
 actor = guard(UPLOADER, AGENCY_ADMIN)
@@ -19,6 +19,6 @@ for tab, key in zip(tabs, run.results, strict=True):
     with tab:
         icare_views.rows_grid(run, key)
 icare_views.errors_by_worker(db, actor, run)
-files = icare_views.downloads(db, actor, run)
-icare_views.final(db, actor, run, files)
-icare_views.batches_panel(db, actor)
+files = icare_downloads.downloads(db, actor, run)
+icare_downloads.final(db, actor, run, files)
+icare_downloads.batches_panel(db, actor)

@@ -13,6 +13,7 @@ import io
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pandas as pd
 import pytest
@@ -26,6 +27,7 @@ from ocms_data.errors import ValidationError
 from ocms_data.icare import batches, engine, workbook
 from ocms_data.icare.engine import Filters
 from ocms_data.ui import runtime
+from ocms_data.ui.text import md
 from tests.apptest_helpers import (
     PAGES,
     ROOT,
@@ -152,20 +154,24 @@ def sure(at: AppTest):
     return widget(at.checkbox, "I upload exactly these files to iCARE (Client Profile first).")
 
 
-def open_error(at: AppTest, index: int, nonce: str = "n1") -> AppTest:
-    """Simulate a click on the 'Fix ›' link of one row of the errors grid, and run."""
-    at.session_state["icare.errors"] = {
-        "event": "open",
-        "id": int(index),
-        "version": 0,
-        "field": "_open",
-        "old": None,
-        "new": None,
-        "nonce": nonce,
-    }
-    run(at)
-    at._page_hash = ""  # follow the page the app switched to
-    return at
+def shown_link(at: AppTest, error: pd.Series) -> str:
+    """The Fix › link the page shows for one error, found by its words in its worker's folded section."""
+    sections = [s for s in at.expander if s.label.startswith(md(f"{error['Client Created by']} · "))]
+    assert len(sections) == 1, [s.label for s in at.expander]
+    frame = sections[0].dataframe[0].value
+    same = (
+        frame[["Record", "Template", "Field", "Error Message"]]
+        == error[["Record", "Template", "Field", "Error Message"]].tolist()
+    ).all(axis=1)
+    links = set(frame.loc[same, "Fix"])
+    assert len(links) == 1, links
+    return links.pop()
+
+
+def open_error(at: AppTest, error: pd.Series) -> AppTest:
+    """Follow the Fix › link of one error (it opens a new tab: the same user on that page with its query)."""
+    page, _sep, query = shown_link(at, error).partition("?")
+    return goto(at, page, **dict(parse_qsl(query)))
 
 
 def batch_rows(db: Database, agency: str = AGENCY_A) -> list[dict]:
@@ -265,7 +271,7 @@ def test_preview_defaults_to_the_previous_month_with_its_due_date_and_counts(app
         assert at.selectbox(key=key).value is None, key
     due = engine.due_date(MONTH)
     assert due == fifth_working_day_after(MONTH)
-    caption = f"Due by {due:%A %B %d, %Y} (the 5th working day of the next month, federal holidays excluded)."
+    caption = f"Due by {due:%Y-%m-%d} ({due:%A}): the 5th working day of the next month, federal holidays excluded."
     assert caption in values(at.caption)
     expected = collect(uploader)
     assert summary(at) == counts_of(expected)
@@ -290,9 +296,9 @@ def test_preview_defaults_to_the_previous_month_with_its_due_date_and_counts(app
     with_good = [r.template.title for r in expected.results.values() if r.good]
     names = [b.label for b in at.get("download_button")]
     assert names == [
-        "Download all (zip)",
-        "Download the error workbook",
-        *[f"{t}_Bulk Upload Template_{MONTH}_{AGENCY_A}.xlsx" for t in with_good],
+        md("Download all (zip)"),
+        md("Download the error workbook"),
+        *[md(f"{t}_Bulk Upload Template_{MONTH}_{AGENCY_A}.xlsx") for t in with_good],
     ]
     sure(at).check()
     run(at)
@@ -300,15 +306,16 @@ def test_preview_defaults_to_the_previous_month_with_its_due_date_and_counts(app
     # A month without services (two years ago) is valid, with nothing to send.
     empty = at.selectbox(key="icare.month").options[-1]
     pick(at, "icare.month", empty)
+    due = engine.due_date(empty)
     assert (
-        f"Due by {engine.due_date(empty):%A %B %d, %Y} (the 5th working day of the next month, federal holidays excluded)."
+        f"Due by {due:%Y-%m-%d} ({due:%A}): the 5th working day of the next month, federal holidays excluded."
         in values(at.caption)
     )
     assert summary(at) == dict.fromkeys(TEMPLATES, (0, 0, 0))
     assert VALID in values(at.success) and "No errors." in values(at.success)
     assert values(at.warning) == []
     assert values(at.info).count("No rows this month.") == len(TEMPLATES)
-    assert [b.label for b in at.get("download_button")] == ["Download all (zip)", "Download the error workbook"]
+    assert [b.label for b in at.get("download_button")] == [md("Download all (zip)"), md("Download the error workbook")]
     assert at.button(key="icare.final").disabled  # nothing to send
 
 
@@ -354,14 +361,11 @@ def test_a_client_profile_error_opens_the_client_profile(app_db, uploader, admin
         mine & (errors["_entity"] == "service_forms") & (errors["Field"] == "Unique Identifier Value")
     ]
     assert len(on_profile) and len(on_service)
-    at = open_error(bulk_page(), int(on_profile[0]))
-    assert at.query_params == {"client": str(client_id)}
-    assert title(at) == rec.name
-    goto(at, "bulk_upload")
-    assert title(at) == PAGE_TITLE  # the event was taken once: the page does not jump away again
-    open_error(at, int(on_service[0]), nonce="n2")
-    assert at.query_params == {"client": str(client_id)}
-    assert title(at) == rec.name
+    for index in (on_profile[0], on_service[0]):
+        page = bulk_page()
+        assert shown_link(page, errors.loc[index]) == f"client_profile?client={client_id}"
+        at = open_error(page, errors.loc[index])
+        assert title(at) == rec.name
 
 
 def test_a_service_form_error_opens_the_service_form(app_db, uploader):
@@ -371,9 +375,9 @@ def test_a_service_form_error_opens_the_service_form(app_db, uploader):
     assert len(hit), "the demo data has incomplete service forms"
     index = int(hit[0])
     form_id = int(errors.at[index, "_rec_id"])
-    at = open_error(bulk_page(), index)
-    assert at.query_params == {"form": str(form_id)}
-    assert title(at) == sessions.get_form(app_db, uploader, form_id).form.label
+    page = bulk_page()
+    assert shown_link(page, errors.loc[index]) == f"service_form?form={form_id}"
+    assert title(open_error(page, errors.loc[index])) == sessions.get_form(app_db, uploader, form_id).form.label
 
 
 def test_a_clients_missing_official_language_on_a_service_row_opens_the_profile(app_db, uploader, admin):
@@ -386,9 +390,9 @@ def test_a_clients_missing_official_language_on_a_service_row_opens_the_profile(
         & (errors["Field"] == "Official Language of Preference")
     ]
     assert len(on_service), "a client's missing official language is an error of each of the client's services"
-    at = open_error(bulk_page(), int(on_service[0]))
-    assert at.query_params == {"client": str(client_id)}
-    assert title(at) == clients.get(app_db, uploader, client_id).name
+    page = bulk_page()
+    assert shown_link(page, errors.loc[on_service[0]]) == f"client_profile?client={client_id}"
+    assert title(open_error(page, errors.loc[on_service[0]])) == clients.get(app_db, uploader, client_id).name
 
 
 def test_errors_of_a_course_and_of_its_enrolments_open_the_course(app_db, uploader):
@@ -400,9 +404,9 @@ def test_errors_of_a_course_and_of_its_enrolments_open_the_course(app_db, upload
     assert len(on_setup) and len(on_enrolment), "the demo's courses lack their set-up details"
     for index in (on_setup[0], on_enrolment[0]):
         course_id = int(errors.at[index, "_course_id"])
-        at = open_error(bulk_page(), int(index))
-        assert at.query_params == {"course": str(course_id)}
-        assert title(at) == courses.get(app_db, uploader, course_id).values["name"]
+        page = bulk_page()
+        assert shown_link(page, errors.loc[index]) == f"courses?course={course_id}"
+        assert title(open_error(page, errors.loc[index])) == courses.get(app_db, uploader, course_id).values["name"]
 
 
 # --- Re-check ------------------------------------------------------------------------------------
@@ -480,7 +484,7 @@ def test_uploader_records_the_final_and_nothing_can_go_twice(app_db, uploader, m
     assert not backup.button(key="icare.final").disabled
     click(backup, "icare.final")
     assert len(values(backup.error)) == 1
-    assert values(backup.error)[0].endswith("already in a final batch: run the preview again.")  # see below
+    assert values(backup.error)[0].endswith(md("already in a final batch: run the preview again."))  # see below
     assert batch_rows(app_db) == made and record_count(app_db) == total
 
 
@@ -494,7 +498,7 @@ def test_a_stale_final_says_why_without_internal_keys(app_db, uploader):
     click(at, "icare.final")
     assert record_count(app_db) == done_rows and len(batch_rows(app_db)) == len(done.batches)
     assert values(at.error) == [
-        f"{profiles} record(s) of Client Profile are already in a final batch: run the preview again."
+        md(f"{profiles} record(s) of Client Profile are already in a final batch: run the preview again.")
     ]
 
 
@@ -503,12 +507,12 @@ def test_final_refused_to_who_is_not_the_designated_uploader(app_db, uploader, a
     # The admin is no longer the agency's backup uploader: the page is still theirs, the final is not.
     batches.set_uploaders(app_db, admin, "agency", admin.agency_id, uploader.user_id, None)
     at = bulk_page("admin.aaa")
-    assert NOT_DESIGNATED in values(at.info)
+    assert md(NOT_DESIGNATED) in values(at.info)
     assert len(at.checkbox) == 0 and "icare.final" not in [b.key for b in at.button]
     # Made the primary uploader of a program: the final is theirs for that program only.
     batches.set_uploaders(app_db, admin, "program", program, admin.user_id, None)
     pick(at, "icare.program", program)
-    assert NOT_DESIGNATED not in values(at.info)
+    assert md(NOT_DESIGNATED) not in values(at.info)
     sure(at).check()
     run(at)
     assert not at.button(key="icare.final").disabled
@@ -555,11 +559,11 @@ def test_void_needs_a_reason_and_brings_the_records_back(app_db, uploader):
     # No reason: refused, nothing changes.
     pick(at, "icare.void.batch", io_batch["id"])
     click(at, "icare.void.go")
-    assert "Say why the batch is voided (e.g. the file iCARE rejected)." in values(at.error)
+    assert md("Say why the batch is voided (e.g. the file iCARE rejected).") in values(at.error)
     assert batch_rows(app_db) == list(made.values())
     at.text_input(key="icare.void.reason").input("   ")
     click(at, "icare.void.go")
-    assert "Say why the batch is voided (e.g. the file iCARE rejected)." in values(at.error)
+    assert md("Say why the batch is voided (e.g. the file iCARE rejected).") in values(at.error)
     assert scalar(app_db, "SELECT count(*) FROM icare_batches WHERE voided_at IS NOT NULL") == 0
     # With a reason: voided, and its records are in the preview again.
     at.text_input(key="icare.void.reason").input("iCARE rejected the file: wrong template version")
@@ -584,7 +588,7 @@ def test_void_refused_to_an_admin_who_is_not_a_designated_uploader(app_db, uploa
     pick(at, "icare.void.batch", done.batches[0])
     at.text_input(key="icare.void.reason").input("iCARE rejected the file")
     click(at, "icare.void.go")
-    assert values(at.error) == ["Only a primary or backup uploader of the agency can change this batch."]
+    assert values(at.error) == [md("Only a primary or backup uploader of the agency can change this batch.")]
     assert batch_rows(app_db) == before
 
 
@@ -665,7 +669,7 @@ def test_a_file_that_is_not_an_icare_workbook_is_refused(app_db, uploader):
         at.file_uploader(key="icare.returned").set_value((name, data, XLSX))
         run(at)
         click(at, "icare.import")
-        assert values(at.error) == [message], name
+        assert values(at.error) == [md(message)], name
         assert scalar(app_db, statuses) == 0
 
 
@@ -686,19 +690,20 @@ def test_admin_sets_the_uploaders_of_a_program(app_db, admin):
     at = goto(start("admin.aaa"), "agency_setup")
     assert [t.label for t in at.tabs][-1] == "iCARE uploaders"
     # Only staff who can open the Bulk Upload page (Uploader or Agency admin) are offered.
-    assert at.selectbox(key="upl.primary").options == ["Alex Admin", "Uma Uploader"]
+    assert at.selectbox(key=f"upl.primary.agency.{admin.agency_id}").options == ["Alex Admin", "Uma Uploader"]
     assert uploader_row(app_db, admin, "program", program) is None
     pick(at, "upl.scope", "program")
     at.selectbox(key="upl.target.program").select(program)
-    at.selectbox(key="upl.primary").select(primary)
-    at.selectbox(key="upl.backup").select(backup)
+    run(at)
+    at.selectbox(key=f"upl.primary.program.{program}").select(primary)
+    at.selectbox(key=f"upl.backup.program.{program}").select(backup)
     click(at, "upl.save")
     assert "Uploaders saved." in values(at.success)
     assert uploader_row(app_db, admin, "program", program) == (primary, backup)
     # The same person twice: refused at save, nothing changes.
-    at.selectbox(key="upl.backup").select(primary)
+    at.selectbox(key=f"upl.backup.program.{program}").select(primary)
     click(at, "upl.save")
-    assert values(at.error) == ["The backup uploader must be someone else."]
+    assert values(at.error) == [md("The backup uploader must be someone else.")]
     assert uploader_row(app_db, admin, "program", program) == (primary, backup)
     # The agency's own designation (from the demo) is untouched.
     assert uploader_row(app_db, admin, "agency", admin.agency_id) == (backup, admin.user_id)

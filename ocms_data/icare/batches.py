@@ -3,32 +3,40 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import re
 from dataclasses import dataclass
 
 import pandas as pd
-from openpyxl import load_workbook
 
 from ocms_data import audit
 from ocms_data.accounts import AGENCY_ADMIN, UPLOADER, Actor, require
 from ocms_data.db import Database, next_counter, next_id, one, rows
 from ocms_data.errors import Forbidden, ValidationError
+from ocms_data.icare import returns
 from ocms_data.icare.engine import Filters, Run, eligible
 from ocms_data.icare.spec import Template
-from ocms_data.icare.workbook import SHEET, Export
-from ocms_data.registry import default_catalog
+from ocms_data.icare.workbook import Export
+from ocms_data.validation import plain_text
+from ocms_data.xlsx import CELL_LIMIT, cell_text
 
 SCOPES = ("agency", "program", "site")
 UPLOADER_ROLES = (UPLOADER, AGENCY_ADMIN)
 RID = re.compile(r"RID:(\d+)")
 APP, CLI = "app", "command line"
+VOID_REASON_MAX = 500
+ROLE_NEEDED = "Only an uploader with the Uploader or Agency admin role can {doing}: you do not hold either role now."
 
 
 def row_key(values) -> str:
-    """A fingerprint of a row's values (without Processing Details) to find it again in a returned file."""
-    text = "\x1f".join("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values)
+    """A fingerprint of a row's values (without Processing Details) to find it again in a returned file.
+
+    The values are taken as the workbook holds them (`cell_text`), so a row sent and read back has one key.
+    """
+    texts = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
+    text = "\x1f".join(texts)
+    # a value may be cut only when it is long: below that, one replacement pass over the row will do
+    text = "\x1f".join(cell_text(t) for t in texts) if len(text) > CELL_LIMIT // 2 else cell_text(text)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -37,10 +45,19 @@ def _keys(template: Template, frame: pd.DataFrame) -> list[str]:
     return [row_key(v) for v in frame[ids].itertuples(index=False, name=None)]
 
 
+def may_upload(alias: str) -> str:
+    """SQL: the user row `alias` is active and holds the Uploader or Agency admin role now."""
+    roles = " OR ".join(f"(',' || {alias}.roles || ',') LIKE '%,{r},%'" for r in UPLOADER_ROLES)
+    return f"({alias}.active AND ({roles}))"
+
+
 def set_uploaders(
     db: Database, actor: Actor, scope: str, scope_id: int, primary: int | None, backup: int | None
-) -> None:
-    """Designate the primary and backup uploader of the agency, a program or a site (agency admins)."""
+) -> bool:
+    """Designate the primary and backup uploader of the agency, a program or a site (agency admins).
+
+    Returns whether anything changed: saving the same people again writes nothing (no audit row either).
+    """
     require(actor, AGENCY_ADMIN)
     if scope not in SCOPES:
         raise ValidationError({"scope": f"Choose one of {', '.join(SCOPES)}."})
@@ -53,7 +70,7 @@ def set_uploaders(
                 {field: "Uploaders must be active staff of your agency with the Uploader or Agency admin role."}
             )
 
-    def apply(cur):
+    def apply(cur) -> bool:
         target = actor.agency_id if scope == "agency" else scope_id
         table = {"program": "programs", "site": "sites"}.get(scope)
         if (
@@ -63,6 +80,12 @@ def set_uploaders(
             ).fetchall()
         ):
             raise ValidationError({"scope": f"No such {scope} in your agency."})
+        now = cur.execute(
+            "SELECT primary_user, backup_user FROM icare_uploaders WHERE agency_id = ? AND scope = ? AND scope_id = ?",
+            [actor.agency_id, scope, target],
+        ).fetchall()
+        if (now[0] if now else (None, None)) == (primary, backup):
+            return False
         cur.execute(
             "INSERT INTO icare_uploaders VALUES (?, ?, ?, ?, ?) ON CONFLICT (agency_id, scope, scope_id) "
             "DO UPDATE SET primary_user = excluded.primary_user, backup_user = excluded.backup_user",
@@ -71,16 +94,31 @@ def set_uploaders(
         audit.record(
             cur, actor, "uploaders", "icare_uploaders", target, {"scope": scope, "primary": primary, "backup": backup}
         )
+        return True
 
-    db.write(apply)
+    return db.write(apply)
+
+
+NO_LONGER = {"inactive": "is no longer active", "no_role": "no longer holds the Uploader or Agency admin role"}
+
+
+def _problem(alias: str) -> str:
+    """SQL: why the designated user `alias` may no longer upload (a NO_LONGER key), NULL when they may."""
+    return (
+        f"CASE WHEN {alias}.id IS NULL OR {may_upload(alias)} THEN NULL "
+        f"WHEN NOT {alias}.active THEN 'inactive' ELSE 'no_role' END"
+    )
 
 
 def uploaders(db: Database, actor: Actor) -> list[dict]:
+    """The agency's designations, with why a designated person may no longer upload (see NO_LONGER)."""
     with db.read() as cur:
         return rows(
             cur,
-            "SELECT u.scope, u.scope_id, coalesce(p.code || ' — ' || p.name, s.code || ' — ' || s.name, 'Whole agency') "
-            "AS applies_to, pu.full_name AS primary_uploader, bu.full_name AS backup_uploader, u.primary_user, u.backup_user "
+            "SELECT u.scope, u.scope_id, coalesce('Program ' || p.code || ' — ' || p.name, "
+            "'Site ' || s.code || ' — ' || s.name, 'Whole agency') AS applies_to, pu.full_name AS primary_uploader, "
+            "bu.full_name AS backup_uploader, u.primary_user, u.backup_user, "
+            f"{_problem('pu')} AS primary_problem, {_problem('bu')} AS backup_problem "
             "FROM icare_uploaders u LEFT JOIN programs p ON u.scope = 'program' AND p.id = u.scope_id "
             "LEFT JOIN sites s ON u.scope = 'site' AND s.id = u.scope_id LEFT JOIN users pu ON pu.id = u.primary_user "
             "LEFT JOIN users bu ON bu.id = u.backup_user WHERE u.agency_id = ? ORDER BY u.scope, applies_to",
@@ -91,13 +129,29 @@ def uploaders(db: Database, actor: Actor) -> list[dict]:
 def may_finalise(db: Database, actor: Actor, filters: Filters) -> str | None:
     """None when the actor is the primary or backup uploader for the run's program or site; else why not."""
     with db.read() as cur:
-        return _refusal(cur, actor, filters.program, filters.site)
+        if not _holds_role(cur, actor):
+            return ROLE_NEEDED.format(doing="make a final upload")
+        if _designated(cur, actor, filters.program, filters.site):
+            return None
+    where = (
+        "this program or site" if (filters.program or filters.site) else "the agency (or choose your program or site)"
+    )
+    return f"Only the primary or backup uploader of {where} can make a final upload."
 
 
-def _refusal(cur, actor: Actor, program: int | None, site: int | None) -> str | None:
-    """Why the actor may not make (or void, or mark) a final of this program or site: None when they may.
+def _holds_role(cur, actor: Actor) -> bool:
+    """Whether the actor holds the Uploader or Agency admin role now (a designation outlives a role taken away)."""
+    found = cur.execute(
+        f"SELECT 1 FROM users u WHERE u.id = ? AND u.agency_id = ? AND {may_upload('u')}",
+        [actor.user_id, actor.agency_id],
+    ).fetchall()
+    return bool(found)
 
-    The agency's uploaders may for every program and site; a program's or a site's uploaders for theirs.
+
+def _designated(cur, actor: Actor, program: int | None, site: int | None) -> bool:
+    """Whether the actor is a designated uploader for this program or site.
+
+    The agency's uploaders are for every program and site; a program's or a site's for theirs.
     """
     wanted = [("agency", actor.agency_id)] + [(s, i) for s, i in (("program", program), ("site", site)) if i]
     for scope, scope_id in wanted:
@@ -107,18 +161,16 @@ def _refusal(cur, actor: Actor, program: int | None, site: int | None) -> str | 
             [actor.agency_id, scope, scope_id, actor.user_id],
         ).fetchall()
         if hit:
-            return None
-    where = "this program or site" if (program or site) else "the agency (or choose your program or site)"
-    return f"Only the primary or backup uploader of {where} can make a final upload."
+            return True
+    return False
 
 
 def uploader_candidates(db: Database, actor: Actor) -> dict[int, str]:
     """Active staff who may be designated uploaders (they hold the Uploader or Agency admin role)."""
     with db.read() as cur:
         found = cur.execute(
-            "SELECT id, full_name FROM users WHERE agency_id = ? AND active "
-            "AND len(list_intersect(string_split(roles, ','), ?)) > 0 ORDER BY full_name",
-            [actor.agency_id, list(UPLOADER_ROLES)],
+            f"SELECT u.id, u.full_name FROM users u WHERE u.agency_id = ? AND {may_upload('u')} ORDER BY u.full_name",
+            [actor.agency_id],
         ).fetchall()
     return dict(found)
 
@@ -128,7 +180,9 @@ def _require_uploader_of(cur, actor: Actor, batch_id: int) -> None:
     scope = cur.execute(
         "SELECT program_id, site_id FROM icare_batches WHERE id = ? AND agency_id = ?", [batch_id, actor.agency_id]
     ).fetchall()
-    if scope and _refusal(cur, actor, *scope[0]):
+    if not _holds_role(cur, actor):
+        raise Forbidden(ROLE_NEEDED.format(doing="change this batch"))
+    if scope and not _designated(cur, actor, *scope[0]):
         where = "the agency" if scope[0] == (None, None) else "the agency or of this batch's program or site"
         raise Forbidden(f"Only a primary or backup uploader of {where} can change this batch.")
 
@@ -139,12 +193,16 @@ class Finalised:
 
     batches: list[int]
     rows: int
+    final_no: int
 
 
 def finalise(
     db: Database, actor: Actor, run: Run, files: Export, via: str = APP, made_by_name: str | None = None
 ) -> Finalised:
-    """Record a final batch per file: who, when, month, template, every row's record and the file's hash."""
+    """Record a final batch per file: who, when, month, template, every row's record, the file and its hash.
+
+    The file's exact bytes are kept with the batch and the final's number, so it can be fetched again (`files`).
+    """
     if via == APP:
         refusal = may_finalise(db, actor, run.filters)
         if refusal:
@@ -153,7 +211,7 @@ def finalise(
         raise ValidationError({"final": "There is nothing valid to upload for this month."})
 
     def apply(cur):
-        next_counter(cur, actor.agency_id, "icare_final")
+        final_no = next_counter(cur, actor.agency_id, "icare_final")
         made, total = [], 0
         for key, (name, data) in files.files.items():
             result = run.results[key]
@@ -174,6 +232,9 @@ def finalise(
                  actor.user_id if via == APP else None, made_by_name or actor.full_name, via,
                  run.filters.program, run.filters.site],
             )  # fmt: skip
+            cur.execute(
+                "INSERT INTO icare_batch_files VALUES (?, ?, ?, ?)", [batch_id, actor.agency_id, final_no, data]
+            )
             records = pd.DataFrame(
                 {
                     "batch_id": batch_id,
@@ -193,7 +254,7 @@ def finalise(
             )
             made.append(batch_id)
             total += len(good)
-        return Finalised(made, total)
+        return Finalised(made, total, final_no)
 
     return db.write(apply)
 
@@ -211,7 +272,11 @@ def _already_sent(cur, entity: str, good: pd.DataFrame) -> int:
 
 def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
     """Void a final batch (e.g. iCARE rejected the file): its records become eligible again."""
-    if not (reason or "").strip():
+    try:
+        reason = plain_text("The reason", reason or "", VOID_REASON_MAX)
+    except ValueError as exc:
+        raise ValidationError({"reason": str(exc)}) from None
+    if not reason:
         raise ValidationError({"reason": "Say why the batch is voided (e.g. the file iCARE rejected)."})
 
     def apply(cur):
@@ -219,24 +284,25 @@ def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
         done = cur.execute(
             "UPDATE icare_batches SET voided_at = current_timestamp, voided_by_name = ?, void_reason = ? "
             "WHERE id = ? AND agency_id = ? AND voided_at IS NULL RETURNING id",
-            [actor.full_name, reason.strip(), batch_id, actor.agency_id],
+            [actor.full_name, reason, batch_id, actor.agency_id],
         ).fetchall()
         if not done:
             raise ValidationError({"batch": "No live final batch with that number in your agency."})
-        audit.record(cur, actor, "icare_void", "icare_batches", batch_id, {"reason": reason.strip()})
+        audit.record(cur, actor, "icare_void", "icare_batches", batch_id, {"reason": reason})
 
     db.write(apply)
 
 
 def history(db: Database, actor: Actor) -> list[dict]:
-    """The agency's final batches, newest first, with their row counts and state."""
+    """The agency's final batches, newest first, with their row counts, state and whether their file is kept."""
     with db.read() as cur:
         return rows(
             cur,
-            "SELECT b.id, b.month, b.template, b.file_name, b.row_count, b.made_by_name, b.via, b.made_at, "
-            "b.file_sha256, b.voided_at, b.void_reason, "
+            "SELECT b.id, f.final_no, b.month, b.template, b.file_name, b.row_count, b.made_by_name, b.via, b.made_at, "
+            "b.file_sha256, b.voided_at, b.void_reason, f.batch_id IS NOT NULL AS kept, "
             "count(*) FILTER (WHERE r.status = 'rejected') AS rejected, count(*) FILTER (WHERE r.status = 'accepted') AS accepted "
-            "FROM icare_batches b LEFT JOIN icare_records r ON r.batch_id = b.id WHERE b.agency_id = ? "
+            "FROM icare_batches b LEFT JOIN icare_records r ON r.batch_id = b.id "
+            "LEFT JOIN icare_batch_files f ON f.batch_id = b.id AND f.agency_id = b.agency_id WHERE b.agency_id = ? "
             "GROUP BY ALL ORDER BY b.made_at DESC, b.id DESC",
             [actor.agency_id],
         )
@@ -277,28 +343,9 @@ def _batch_of(cur, actor: Actor, template: Template, keys: list[str]) -> tuple[i
     return best["batch_id"], waiting
 
 
-def _template_of(ids: list) -> Template | None:
-    for t in default_catalog().templates.values():
-        if [c.tech_id for c in t.columns] == ids:
-            return t
-    return None
-
-
 def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
     """Read a file iCARE returned: rejected rows go back for re-export, accepted rows keep iCARE's record id."""
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds for a file that is not a workbook
-        raise ValidationError({"file": "This is not an Excel workbook."}) from None
-    if SHEET not in wb.sheetnames:
-        raise ValidationError({"file": f"This is not an iCARE template: it has no '{SHEET}' sheet."})
-    sheet = list(wb[SHEET].iter_rows(values_only=True))
-    template = _template_of(list(sheet[1]) if len(sheet) > 1 else [])
-    if template is None:
-        raise ValidationError(
-            {"file": "This is not an iCARE template this system writes: its technical ids do not match."}
-        )
-    data_rows = [r for r in sheet[3:] if any(v not in (None, "") for v in r)]
+    template, data_rows = returns.read(data)
     if not data_rows:
         raise ValidationError({"file": "This file has no rows: there is nothing of a batch to mark."})
     details_at = [c.tech_id for c in template.columns].index("processing_details")

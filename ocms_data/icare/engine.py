@@ -270,9 +270,10 @@ def _service_sql(template: Template, form: Form, filters: Filters) -> str:
     conditions.append(not_sent("service_forms", "f"))
     columns = ", ".join(f'{text(c, _value(c, own, group))} AS "{c.tech_id}"' for c in template.columns)
     group_problems = "gp.messages" if group_form else "NULL"
+    record = f"'Session #' || s.id || {sql_literal(' · ' + form.label + ' · client #')} || c.client_no"
     return (
         f"SELECT {columns}, 'service_forms' AS _entity, f.id AS _rec_id, f.version AS _rec_version, "
-        "f.client_id AS _client_id, f.session_id AS _session_id, s.created_by AS _worker, "
+        f"{record} AS _record, f.client_id AS _client_id, f.session_id AS _session_id, s.created_by AS _worker, "
         "s.service_date AS _service_date, "
         f"{'f.course_id' if form.has('course_id') else 'NULL::BIGINT'} AS _course_id, "
         f"NULLIF(concat_ws(' ', sp.messages, fp.messages, {group_problems}), '') AS _problems "
@@ -320,7 +321,8 @@ def _prepare(cur, params: dict) -> None:
 def _client_profile_sql(template: Template) -> str:
     columns = ", ".join(f'{text(c, _value(c, {}, {}))} AS "{c.tech_id}"' for c in template.columns)
     return (
-        f"SELECT {columns}, 'clients' AS _entity, c.id AS _rec_id, c.version AS _rec_version, c.id AS _client_id, "
+        f"SELECT {columns}, 'clients' AS _entity, c.id AS _rec_id, c.version AS _rec_version, "
+        "'Client #' || c.client_no AS _record, c.id AS _client_id, "
         "NULL AS _session_id, c.created_by AS _worker, NULL AS _service_date, NULL AS _problems "
         "FROM clients c JOIN wanted_clients w ON w.id = c.id LEFT JOIN ident ON ident.parent_id = c.id "
         "WHERE c.agency_id = $agency"
@@ -333,6 +335,7 @@ def _course_sql(template: Template) -> str:
     return (
         f"WITH accepted AS ({_accepted('courses')}) "
         f"SELECT {columns}, 'courses' AS _entity, co.id AS _rec_id, co.version AS _rec_version, "
+        "'Course ' || co.name || ' · ' || coalesce(co.course_code, 'no code yet') AS _record, "
         "NULL AS _client_id, NULL AS _session_id, co.created_by AS _worker, co.start_date AS _service_date, "
         "NULL AS _problems FROM courses co JOIN wanted_courses w ON w.id = co.id "
         f"LEFT JOIN accepted acc ON acc.rec_id = co.id WHERE co.agency_id = $agency AND {changed_since_sent('courses', 'co')}"

@@ -110,9 +110,15 @@ def export(run: Run, agency_code: str, worker_names: dict[int, tuple[str, str | 
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.values():
             zf.writestr(name, data)
-    zip_name = f"iCARE_Bulk Upload_{run.month}_{agency_code}.zip"
     errors_name = f"iCARE_Errors_{run.month}_{agency_code}.xlsx"
-    return Export(files, zip_name, buffer.getvalue(), errors_name, error_workbook(run, worker_names))
+    return Export(
+        files, zip_name(run.month, agency_code), buffer.getvalue(), errors_name, error_workbook(run, worker_names)
+    )
+
+
+def zip_name(month: str, agency_code: str, final_no: int | None = None) -> str:
+    """The zip of a month's files: a draft's, or a recorded final's (numbered)."""
+    return f"iCARE_Bulk Upload_{month}_{agency_code}{f'_final {final_no}' if final_no else ''}.zip"
 
 
 def error_rows(run: Run, worker_names: dict[int, tuple[str, str | None]]) -> pd.DataFrame:
@@ -149,8 +155,6 @@ FIX_IN = {"clients": "client", "courses": "course"}
 def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) -> pd.DataFrame:
     headers = {c.tech_id: c.header for c in result.template.columns} | {"_form": "Service form"}
     entity = joined["_entity"].iloc[0] if len(joined) else "service_forms"
-    record = joined["_rec_id"].astype("Int64").astype(str)
-    label = {"clients": "Client #", "courses": "Course #"}.get(entity, "Service form #")
     course = joined["_rec_id"] if entity == "courses" else joined.get("_course_id")
     ident = joined.get("client_validation_id", pd.Series([None] * len(joined), index=joined.index)).fillna(
         "no identifier"
@@ -165,7 +169,7 @@ def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) ->
             ],
             "Error Message": ("Client ID " + ident.astype(str) + " Result: " + joined["message"]).tolist(),
             "Template": result.template.title,
-            "Record": (label + record).tolist(),
+            "Record": joined["_record"].tolist(),
             "Field": joined["tech_id"].map(lambda t: headers.get(t, t)).tolist(),
             "_entity": entity,
             "_fix": joined["tech_id"].map(lambda t: FIX_IN.get(entity) or _fixed_in(result.template, t)).tolist(),

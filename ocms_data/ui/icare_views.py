@@ -1,8 +1,9 @@
-"""Bulk Upload screens: month and filters, the preview with every error, files, final batches, returned files."""
+"""Bulk Upload screens: month and filters, the preview with every error and where to fix it; iCARE uploaders."""
 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -16,8 +17,9 @@ from ocms_data.icare.engine import Filters, Run
 from ocms_data.ui.forms import pick
 from ocms_data.ui.grid import edit_grid
 from ocms_data.ui.runtime import notify
+from ocms_data.ui.text import md
 
-RUN_KEY, FILES_KEY = "icare.run", "icare.files"
+RUN_KEY = "icare.run"
 PROFILE_PAGE, FORM_PAGE = "pages/client_profile.py", "pages/service_form.py"
 SESSION_PAGE, COURSE_PAGE = "pages/session.py", "pages/courses.py"
 BAD_ROW_STYLE = {"__js__": "function(p){ return p.data && p.data._bad ? {background: '#fde2e1'} : null; }"}
@@ -58,19 +60,22 @@ def current_run(db: Database, actor: Actor, month: str, filters: Filters) -> Run
     kept = st.session_state.get(RUN_KEY)
     c1, c2 = st.columns([1, 5], vertical_alignment="center")
     recheck = c1.button("Re-check", icon=":material/refresh:", key="icare.recheck")
-    c2.caption(
-        f"Due by {engine.due_date(month):%A %B %d, %Y} (the 5th working day of the next month, federal holidays excluded)."
-    )
+    c2.caption(due_caption(month))
     if recheck or kept is None or kept[0] != wanted:
         try:
             with st.spinner("Checking every record of the month…"):
                 run = engine.collect(db, actor, month, filters)
         except ValidationError as exc:
-            st.error(_message(exc))
+            st.error(md(message_of(exc)))
             return None
         st.session_state[RUN_KEY] = (wanted, run)
         return run
     return kept[1]
+
+
+def due_caption(month: str) -> str:
+    due = engine.due_date(month)
+    return f"Due by {due:%Y-%m-%d} ({due:%A}): the 5th working day of the next month, federal holidays excluded."
 
 
 def summary(run: Run) -> None:
@@ -81,7 +86,7 @@ def summary(run: Run) -> None:
                 "Rows": len(r.frame),
                 "Good": r.good,
                 "Bad": r.bad,
-                "Valid": "✓" if r.valid else "",
+                "Valid": "Valid" if r.valid else "Not valid",
             }
             for r in run.results.values()
         ]
@@ -124,174 +129,116 @@ def rows_grid(run: Run, key: str) -> None:
     edit_grid(shown[keep].astype(object).where(shown[keep].notna(), None), options, key=f"icare.rows.{key}", height=380)
 
 
+ERROR_SHOWN = ["Fix", "Record", "Template", "Field", "Error Message"]
+
+
 def errors_by_worker(db: Database, actor: Actor, run: Run) -> None:
-    """The error file on screen: grouped by the worker who must fix it, each with a way to the record."""
+    """The error file on screen: one folded section per worker who must fix, each error with a link to its record."""
     rows = workbook.error_rows(run, batches.worker_names(db, actor))
     st.subheader(f"Errors by worker ({len(rows)})", anchor=False)
     if rows.empty:
         st.success("No errors.")
         return
-    shown = rows.head(2000).reset_index(names="id").assign(version=0, _open="Fix ›")
-    columns = [
-        {"field": c, "hide": True} for c in ("id", "version", *(c for c in workbook.ERROR_COLUMNS if c.startswith("_")))
-    ]
-    columns = [
-        {
-            "field": "_open",
-            "headerName": "",
-            "pinned": "left",
-            "width": 70,
-            "cellStyle": {"color": "#1d5fbf", "cursor": "pointer", "textDecoration": "underline"},
-        },
-        *columns,
-    ]
-    wide = {"Error Message": {"minWidth": 460, "wrapText": True, "autoHeight": True}}
-    columns += [{"field": c, "headerName": c, "minWidth": 130, **wide.get(c, {})} for c in workbook.ERROR_COLUMNS[:6]]
-    options = {"columnDefs": columns, "getRowId": {"__js__": "function(p){ return String(p.data.id); }"},
-               "defaultColDef": {"resizable": True, "editable": False}}  # fmt: skip
-    event = edit_grid(shown.astype(object).where(shown.notna(), None), options, key="icare.errors", height=420)
-    if event is not None and event.kind == "open":
-        _open_record(rows.iloc[event.id])
+    st.caption("Fix › opens the record in a new tab; Re-check here once it is fixed.")
+    for (worker, email), mine in rows.groupby(["Client Created by", "Contact email"], sort=False):
+        with st.expander(md(f"{worker or 'No worker'} · {len(mine)} error(s)")):
+            if email:
+                st.caption(md(f"Contact: {email}"))
+            st.dataframe(
+                mine.assign(Fix=fix_links(mine))[ERROR_SHOWN],
+                hide_index=True,
+                width="stretch",
+                column_config={"Fix": st.column_config.LinkColumn("Fix", display_text="Fix ›", width="small")},
+            )
 
 
-def _open_record(error: pd.Series) -> None:
-    """Go where the error is fixed: the client's profile, the session, the course or the service form."""
-    target = {
-        "client": (PROFILE_PAGE, "client", error["_client_id"]),
-        "session": (SESSION_PAGE, "session", error["_session_id"]),
-        "course": (COURSE_PAGE, "course", error["_course_id"]),
-        "form": (FORM_PAGE, "form", error["_rec_id"]),
-    }[error["_fix"]]
-    page, param, rec_id = target
-    if pd.notna(rec_id):
-        st.switch_page(page, query_params={param: str(int(rec_id))})
+FIX_PAGES = {  # where an error is fixed: the page, its query parameter, the error row's column holding the id
+    "client": (PROFILE_PAGE, "client", "_client_id"),
+    "session": (SESSION_PAGE, "session", "_session_id"),
+    "course": (COURSE_PAGE, "course", "_course_id"),
+    "form": (FORM_PAGE, "form", "_rec_id"),
+}
 
 
-def _message(exc: OcmsError) -> str:
+def fix_links(errors: pd.DataFrame) -> pd.Series:
+    """Per error, the link (relative to this page) that opens the record where it is fixed."""
+    links = pd.Series(None, index=errors.index, dtype=object)
+    for fix, (page, param, column) in FIX_PAGES.items():
+        hit = (errors["_fix"] == fix) & errors[column].notna()
+        links[hit] = f"{Path(page).stem}?{param}=" + errors.loc[hit, column].astype("int64").astype(str)
+    return links
+
+
+def message_of(exc: OcmsError) -> str:
     """What to tell the user: the messages of a ValidationError without their field keys."""
     return " ".join(exc.errors.values()) if isinstance(exc, ValidationError) else str(exc)
 
 
-def _forget_run() -> None:
-    st.session_state.pop(RUN_KEY, None)
-    st.session_state.pop(FILES_KEY, None)
-
-
-def downloads(db: Database, actor: Actor, run: Run) -> workbook.Export:
-    """The run's files, built once per preview (reruns of the page reuse them)."""
-    kept = st.session_state.get(FILES_KEY)
-    if kept is not None and kept[0] is run:
-        files = kept[1]
-    else:
-        files = workbook.export(run, actor.agency_code, batches.worker_names(db, actor))
-        st.session_state[FILES_KEY] = (run, files)
-    st.subheader("Files", anchor=False)
-    st.caption(
-        "Only good rows go into the workbooks. Upload the Client Profile file first, and wait until iCARE accepts it."
-    )
-    c1, c2 = st.columns(2)
-    c1.download_button(
-        "Download all (zip)",
-        files.zip_bytes,
-        files.zip_name,
-        "application/zip",
-        icon=":material/folder_zip:",
-        disabled=not files.files,
-    )
-    c2.download_button("Download the error workbook", files.errors_bytes, files.errors_name, icon=":material/error:")
-    for _key, (name, data) in files.files.items():
-        st.download_button(name, data, name, icon=":material/download:", key=f"icare.file.{name}")
-    return files
-
-
-def final(db: Database, actor: Actor, run: Run, files: workbook.Export) -> None:
-    st.subheader("Final upload", anchor=False)
-    refusal = batches.may_finalise(db, actor, run.filters)
-    if refusal:
-        st.info(refusal)
-        return
-    st.caption("A draft changes nothing. A final records exactly these rows as sent, so they never go again.")
-    sure = st.checkbox(
-        "I upload exactly these files to iCARE (Client Profile first).", key=f"icare.sure.{run.month}.{run.filters}"
-    )
-    if st.button("Record the final upload", type="primary", disabled=not sure or not files.files, key="icare.final"):
-        try:
-            done = batches.finalise(db, actor, run, files)
-        except OcmsError as exc:
-            st.error(_message(exc))
-            return
-        _forget_run()
-        notify(f"Final upload recorded: {done.rows} row(s) in {len(done.batches)} batch(es).")
-        st.rerun()
-
-
-def batches_panel(db: Database, actor: Actor) -> None:
-    st.subheader("Final batches", anchor=False)
-    found = batches.history(db, actor)
-    if found:
-        st.dataframe(pd.DataFrame(found).drop(columns=["file_sha256"]), hide_index=True, width="stretch")
-    else:
-        st.caption("No final upload yet.")
-    live = {b["id"]: f"#{b['id']} {b['month']} {b['file_name']}" for b in found if b["voided_at"] is None}
-    with st.expander("Void a batch (iCARE rejected the file)"):
-        chosen = pick(st, "Batch", live, "icare.void.batch")
-        reason = st.text_input("Reason", key="icare.void.reason")
-        if st.button("Void the batch", disabled=chosen is None, key="icare.void.go"):
-            try:
-                batches.void(db, actor, chosen, reason)
-            except OcmsError as exc:
-                st.error(_message(exc))
-                return
-            _forget_run()
-            notify(f"Batch #{chosen} voided: its records can be sent again.")
-            st.rerun()
-    with st.expander("Import a file iCARE returned"):
-        st.caption(
-            "Rejected rows (text in Processing Details) go back for re-export; accepted rows keep iCARE's record id."
-        )
-        uploaded = st.file_uploader("Returned workbook", type=["xlsx"], key="icare.returned")
-        if uploaded is not None and st.button("Import", key="icare.import"):
-            try:
-                result = batches.import_returned(db, actor, uploaded.getvalue())
-            except OcmsError as exc:
-                st.error(_message(exc))
-                return
-            _forget_run()
-            notify(
-                f"{result.template}: {result.rejected} rejected (eligible again), {result.accepted} accepted, "
-                f"{result.unchanged} unchanged."
-                + (
-                    f" {result.unmatched} row(s) match no row of that batch (changed after it was sent?)."
-                    if result.unmatched
-                    else ""
-                )
-            )
-            st.rerun()
+SCOPE_WORDS = {"agency": "The whole agency", "program": "A program", "site": "A site"}
+NOTHING_CHANGED = "Nothing changed: these are already the uploaders. Pick someone else to change them."
 
 
 def uploaders_tab(db: Database, actor: Actor) -> None:
     """Agency setup: the primary and backup uploader of the agency, each program and each site."""
-    st.dataframe(
-        batches.uploaders(db, actor),
-        hide_index=True,
-        width="stretch",
-        column_config={"primary_user": None, "backup_user": None, "scope_id": None},
-    )
+    found = batches.uploaders(db, actor)
+    st.dataframe(_uploaders_table(found), hide_index=True, width="stretch")
     labels = reference.all_labels(db, actor)
     c1, c2 = st.columns(2)
-    scope = c1.selectbox("Applies to", list(batches.SCOPES), format_func=str.capitalize, key="upl.scope")
+    scope = c1.selectbox("Applies to", list(batches.SCOPES), format_func=SCOPE_WORDS.get, key="upl.scope")
     targets = {"agency": {actor.agency_id: actor.agency_name}, "program": labels["programs"], "site": labels["sites"]}[
         scope
     ]
     target = c2.selectbox("Which", list(targets), format_func=targets.get, key=f"upl.target.{scope}")
+    if target is None:
+        st.info(f"Add a {scope} first (in its tab).")
+        return
+    now = next((u for u in found if u["scope"] == scope and u["scope_id"] == target), {})
     candidates = batches.uploader_candidates(db, actor)
-    primary = pick(c1, "Primary uploader", candidates, "upl.primary")
-    backup = pick(c2, "Backup uploader", candidates, "upl.backup")
+    primary = _person(c1, "Primary uploader", candidates, now, "primary", f"upl.primary.{scope}.{target}")
+    backup = _person(c2, "Backup uploader", candidates, now, "backup", f"upl.backup.{scope}.{target}")
     if st.button("Save uploaders", key="upl.save"):
         try:
-            batches.set_uploaders(db, actor, scope, target, primary, backup)
+            changed = batches.set_uploaders(db, actor, scope, target, primary, backup)
         except OcmsError as exc:
-            st.error(_message(exc))
+            st.error(md(message_of(exc)))
+            return
+        if not changed:
+            st.info(NOTHING_CHANGED)
             return
         notify("Uploaders saved.")
         st.rerun()
+
+
+def _person(where, label: str, candidates: dict[int, str], now: dict, role: str, key: str) -> int | None:
+    """A box for one uploader, opening on the person designated now (flagged if they may no longer upload)."""
+    current = now.get(f"{role}_user")
+    options = dict(candidates)
+    if current is not None and current not in options:
+        options[current] = f"{now[f'{role}_uploader']} ({batches.NO_LONGER[now[f'{role}_problem']]})"
+    ids = list(options)
+    index = ids.index(current) if current in options else None
+    return where.selectbox(label, ids, format_func=options.get, index=index, key=key, placeholder="Nobody")
+
+
+def _uploaders_table(found: list[dict]) -> pd.DataFrame:
+    """The designations in plain words, with what needs the admin's attention."""
+
+    def attention(u: dict) -> str:
+        return " ".join(
+            f"{role.capitalize()}: {u[f'{role}_uploader']} {batches.NO_LONGER[u[f'{role}_problem']]}. Choose someone else."
+            for role in ("primary", "backup")
+            if u[f"{role}_problem"]
+        )
+
+    return pd.DataFrame(
+        [
+            {
+                "Applies to": u["applies_to"],
+                "Primary uploader": u["primary_uploader"] or "Nobody",
+                "Backup uploader": u["backup_uploader"] or "Nobody",
+                "Needs attention": attention(u),
+            }
+            for u in found
+        ],
+        columns=["Applies to", "Primary uploader", "Backup uploader", "Needs attention"],
+    )
