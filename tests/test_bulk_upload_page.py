@@ -484,7 +484,7 @@ def test_uploader_records_the_final_and_nothing_can_go_twice(app_db, uploader, m
     assert not backup.button(key="icare.final").disabled
     click(backup, "icare.final")
     assert len(values(backup.error)) == 1
-    assert values(backup.error)[0].endswith(md("already in a final batch: run the preview again."))  # see below
+    assert values(backup.error)[0].endswith("already in a final batch: run the preview again.")  # see below
     assert batch_rows(app_db) == made and record_count(app_db) == total
 
 
@@ -498,7 +498,7 @@ def test_a_stale_final_says_why_without_internal_keys(app_db, uploader):
     click(at, "icare.final")
     assert record_count(app_db) == done_rows and len(batch_rows(app_db)) == len(done.batches)
     assert values(at.error) == [
-        md(f"{profiles} record(s) of Client Profile are already in a final batch: run the preview again.")
+        f"{profiles} record(s) of Client Profile are already in a final batch: run the preview again."
     ]
 
 
@@ -507,12 +507,12 @@ def test_final_refused_to_who_is_not_the_designated_uploader(app_db, uploader, a
     # The admin is no longer the agency's backup uploader: the page is still theirs, the final is not.
     batches.set_uploaders(app_db, admin, "agency", admin.agency_id, uploader.user_id, None)
     at = bulk_page("admin.aaa")
-    assert md(NOT_DESIGNATED) in values(at.info)
+    assert NOT_DESIGNATED in values(at.info)
     assert len(at.checkbox) == 0 and "icare.final" not in [b.key for b in at.button]
     # Made the primary uploader of a program: the final is theirs for that program only.
     batches.set_uploaders(app_db, admin, "program", program, admin.user_id, None)
     pick(at, "icare.program", program)
-    assert md(NOT_DESIGNATED) not in values(at.info)
+    assert NOT_DESIGNATED not in values(at.info)
     sure(at).check()
     run(at)
     assert not at.button(key="icare.final").disabled
@@ -559,11 +559,11 @@ def test_void_needs_a_reason_and_brings_the_records_back(app_db, uploader):
     # No reason: refused, nothing changes.
     pick(at, "icare.void.batch", io_batch["id"])
     click(at, "icare.void.go")
-    assert md("Say why the batch is voided (e.g. the file iCARE rejected).") in values(at.error)
+    assert "Say why the batch is voided (e.g. the file iCARE rejected)." in values(at.error)
     assert batch_rows(app_db) == list(made.values())
     at.text_input(key="icare.void.reason").input("   ")
     click(at, "icare.void.go")
-    assert md("Say why the batch is voided (e.g. the file iCARE rejected).") in values(at.error)
+    assert "Say why the batch is voided (e.g. the file iCARE rejected)." in values(at.error)
     assert scalar(app_db, "SELECT count(*) FROM icare_batches WHERE voided_at IS NOT NULL") == 0
     # With a reason: voided, and its records are in the preview again.
     at.text_input(key="icare.void.reason").input("iCARE rejected the file: wrong template version")
@@ -588,7 +588,7 @@ def test_void_refused_to_an_admin_who_is_not_a_designated_uploader(app_db, uploa
     pick(at, "icare.void.batch", done.batches[0])
     at.text_input(key="icare.void.reason").input("iCARE rejected the file")
     click(at, "icare.void.go")
-    assert values(at.error) == [md("Only a primary or backup uploader of the agency can change this batch.")]
+    assert values(at.error) == ["Only a primary or backup uploader of the agency can change this batch."]
     assert batch_rows(app_db) == before
 
 
@@ -669,7 +669,7 @@ def test_a_file_that_is_not_an_icare_workbook_is_refused(app_db, uploader):
         at.file_uploader(key="icare.returned").set_value((name, data, XLSX))
         run(at)
         click(at, "icare.import")
-        assert values(at.error) == [md(message)], name
+        assert values(at.error) == [message], name
         assert scalar(app_db, statuses) == 0
 
 
@@ -703,7 +703,7 @@ def test_admin_sets_the_uploaders_of_a_program(app_db, admin):
     # The same person twice: refused at save, nothing changes.
     at.selectbox(key=f"upl.backup.program.{program}").select(primary)
     click(at, "upl.save")
-    assert values(at.error) == [md("The backup uploader must be someone else.")]
+    assert values(at.error) == ["The backup uploader must be someone else."]
     assert uploader_row(app_db, admin, "program", program) == (primary, backup)
     # The agency's own designation (from the demo) is untouched.
     assert uploader_row(app_db, admin, "agency", admin.agency_id) == (backup, admin.user_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from ocms_data import accounts
 from ocms_data.accounts import WORKER
 from ocms_data.icare import batches
-from ocms_data.ui.text import md
 from tests.apptest_helpers import actor, click, goto, start, values
 
 NOTHING_CHANGED = "Nothing changed: these are already the uploaders. Pick someone else to change them."
@@ -115,7 +114,5 @@ def test_a_designated_person_who_lost_the_role_is_flagged(app_db):
     before = designations(app_db)
     at.selectbox(key=f"upl.backup.agency.{admin.agency_id}").select(None).run()
     click(at, "upl.save")
-    assert values(at.error) == [
-        md("Uploaders must be active staff of your agency with the Uploader or Agency admin role.")
-    ]
+    assert values(at.error) == ["Uploaders must be active staff of your agency with the Uploader or Agency admin role."]
     assert designations(app_db) == before
