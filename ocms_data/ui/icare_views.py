@@ -126,7 +126,10 @@ def rows_grid(run: Run, key: str) -> None:
     options = {"columnDefs": columns, "getRowId": {"__js__": "function(p){ return String(p.data.id); }"}, "getRowStyle": BAD_ROW_STYLE,
                "defaultColDef": {"resizable": True, "editable": False}, "tooltipShowDelay": 200, "suppressColumnVirtualisation": True}  # fmt: skip
     keep = ["id", "version", "_bad", "_bad_cells", "_reasons", *[c.tech_id for c in result.template.columns]]
-    edit_grid(shown[keep].astype(object).where(shown[keep].notna(), None), options, key=f"icare.rows.{key}", height=380)
+    height = min(380, 60 + 36 * len(shown))  # a short preview does not leave an empty grid below its rows
+    edit_grid(
+        shown[keep].astype(object).where(shown[keep].notna(), None), options, key=f"icare.rows.{key}", height=height
+    )
 
 
 ERROR_SHOWN = ["Fix", "Record", "Template", "Field", "Error Message"]
