@@ -16,7 +16,6 @@ import pytest
 
 from ocms_data.errors import ValidationError
 from ocms_data.icare import batches, returns
-from ocms_data.ui.text import md
 from tests.apptest_helpers import click, goto, start, values
 from tests.conftest import actor
 from tests.test_icare_batches import REJECTED, returned
@@ -152,7 +151,7 @@ def test_the_page_shows_the_message_of_a_broken_file(app_db):
     at.file_uploader(key="icare.returned").set_value(("returned.xlsx", broken, XLSX))
     at.run()
     click(at, "icare.import")
-    assert values(at.error) == [md(MESSAGES["broken workbook xml"])]
+    assert values(at.error) == [MESSAGES["broken workbook xml"]]
 
 
 def test_a_row_with_odd_characters_is_found_again_in_its_returned_file(world):
