@@ -286,10 +286,14 @@ def search_predicate(text: str) -> tuple[str, list]:
     Matching is plain substring (`contains`), so `%` and `_` in the text are literal.
 
     Text made only of digits and phone punctuation also finds the client number and any phone.
+    Blank text is no search (every client); text without a letter or digit matches no client
+    (a lone dash would otherwise be found in every e-mail, phone or identifier).
     """
     text = text.strip().lower()
     if not text:
         return "true", []
+    if not any(ch.isalnum() for ch in text):
+        return "false", []
     parts = [f"contains(lower(t.{c}), ?)" for c in SEARCH_COLUMNS]
     params: list = [text] * len(SEARCH_COLUMNS)
     parts.append("contains(lower(concat_ws(' ', t.first_name, t.last_name)), ?)")
