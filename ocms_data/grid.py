@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 import pandas as pd
 
@@ -15,6 +17,8 @@ MAX_PAGE = 500
 PAGE_SIZES = (50, 100, 250, 500)
 MISSING_NAMES = "_missing"
 MISSING_LABELS = "_missing_labels"
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+NO_VALUE = "Nothing was entered. To empty the cell, double-click it, delete its text and press Enter."
 
 
 @dataclass
@@ -63,6 +67,72 @@ MISSING_TOOLTIP = js(
     " if ((';' + m + ';').indexOf(';' + p.colDef.field + ';') >= 0) return 'Missing for iCARE: ' + p.colDef.headerName;"
     " return (p.data && p.data._missing_labels) ? 'Missing for iCARE: ' + p.data._missing_labels : null; }"
 )
+DATE_EDITOR = js(
+    """class IsoDateEditor {
+  init(p) {
+    this.p = p;
+    const key = p.eventKey;
+    const typed = key && key.length === 1;
+    const cleared = key === 'Backspace' || key === 'Delete';
+    this.select = !typed && !cleared;
+    this.gui = document.createElement('div');
+    this.gui.style.cssText = 'position:relative;display:flex;align-items:center;gap:2px;width:100%;height:100%;';
+    this.text = document.createElement('input');
+    this.text.type = 'text';
+    this.text.className = 'ag-input-field-input ag-text-field-input';
+    this.text.placeholder = 'YYYY-MM-DD';
+    this.text.setAttribute('aria-label', p.colDef.headerName + ', YYYY-MM-DD');
+    this.text.style.cssText = 'flex:1;min-width:0;height:100%;';
+    this.text.value = cleared ? '' : (typed ? key : (p.value == null ? '' : String(p.value)));
+    this.button = document.createElement('button');
+    this.button.type = 'button';
+    this.button.className = 'ocms-date-pick';
+    const ns = 'http://www.w3.org/2000/svg';
+    const icon = document.createElementNS(ns, 'svg');
+    icon.setAttribute('viewBox', '0 0 16 16');
+    icon.setAttribute('width', '14');
+    icon.setAttribute('height', '14');
+    const lines = document.createElementNS(ns, 'path');
+    lines.setAttribute('d', 'M2.5 3.5h11v10h-11z M2.5 6.5h11 M5.5 1.5v3 M10.5 1.5v3');
+    lines.setAttribute('fill', 'none');
+    lines.setAttribute('stroke', '#41516b');
+    lines.setAttribute('stroke-width', '1.4');
+    icon.append(lines);
+    this.button.append(icon);
+    this.button.title = 'Pick the date from a calendar';
+    this.button.setAttribute('aria-label', 'Pick the date from a calendar');
+    this.button.style.cssText = 'flex:none;display:flex;align-items:center;justify-content:center;width:24px;height:24px;padding:0;border:1px solid #b8c2d0;border-radius:4px;background:#fff;cursor:pointer;';
+    this.picker = document.createElement('input');
+    this.picker.type = 'date';
+    this.picker.tabIndex = -1;
+    this.picker.setAttribute('aria-hidden', 'true');
+    this.picker.style.cssText = 'position:absolute;right:0;bottom:0;width:1px;height:1px;opacity:0;border:0;padding:0;';
+    this.button.addEventListener('mousedown', (e) => e.preventDefault());
+    this.button.addEventListener('click', (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      const now = this.text.value.trim();
+      this.picker.value = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(now) ? now : '';
+      try { this.picker.showPicker(); } catch (err) { this.picker.focus(); }
+    });
+    this.picker.addEventListener('change', () => {
+      const picked = this.picker.value;
+      if (!picked) { return; }
+      if (this.gui.isConnected) { this.text.value = picked; this.text.focus(); }
+      else { this.p.node.setDataValue(this.p.column.getColId(), picked); }
+    });
+    this.gui.append(this.text, this.button, this.picker);
+  }
+  getGui() { return this.gui; }
+  afterGuiAttached() {
+    this.text.focus();
+    if (this.select) { this.text.select(); }
+    else { const n = this.text.value.length; this.text.setSelectionRange(n, n); }
+  }
+  getValue() { return this.text.value; }
+  isPopup() { return false; }
+}"""
+)
 INCOMPLETE_ROW_STYLE = js(
     "function(p){ return (p.data && (p.data._missing || p.data._missing_labels)) ? {background: '#fffbe6'} : null; }"
 )
@@ -103,9 +173,7 @@ def column_def(f: Field, catalog: Catalog, ref_labels: dict[str, dict[int, str]]
         col["cellEditor"] = "agSelectCellEditor"
         col["cellEditorParams"] = {"values": ["", *ref_labels.get(f.ref, {}).values()]}
     elif f.kind is Kind.DATE:
-        col["cellEditor"] = "agDateStringCellEditor"
-    elif f.kind is Kind.INT:
-        col["cellEditor"] = "agNumberCellEditor"
+        col["cellEditor"] = DATE_EDITOR
     elif f.kind is Kind.LONGTEXT:
         col["cellEditor"] = "agLargeTextCellEditor"
         col["cellEditorPopup"] = True
@@ -142,7 +210,7 @@ def grid_options(
             ),
             *(column_def(f, catalog, ref_labels) for f in fields),
         ],
-        "defaultColDef": {"resizable": True},
+        "defaultColDef": {"resizable": True, "cellDataType": False},
         "getRowId": js("function(p){ return String(p.data.id); }"),
         "getRowStyle": INCOMPLETE_ROW_STYLE,
         "stopEditingWhenCellsLoseFocus": True,
@@ -164,8 +232,23 @@ def ref_display(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str, 
     return out
 
 
+def grid_date(shown: str) -> str:
+    """A date typed in a grid cell: YYYY-MM-DD on the calendar, or empty text (the user cleared it)."""
+    text = shown.strip()
+    if text and not ISO_DATE.fullmatch(text):
+        raise ValueError("Type the date as YYYY-MM-DD, for example 1990-05-04.")
+    if text:
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text} is not a date on the calendar.") from None
+    return text
+
+
 def value_from_grid(f: Field, shown, ref_labels: dict[str, dict[int, str]]):
     """The value to save for what the user picked in a cell (labels back to ids)."""
+    if f.kind is Kind.DATE and isinstance(shown, str):
+        return grid_date(shown)
     if f.kind is Kind.REF and shown not in (None, ""):
         by_label = {v: k for k, v in ref_labels.get(f.ref, {}).items()}
         if shown not in by_label:
@@ -175,12 +258,18 @@ def value_from_grid(f: Field, shown, ref_labels: dict[str, dict[int, str]]):
 
 
 def edited_value(form: Form, name: str, shown, ref_labels: Callable[[Field], dict[str, dict[int, str]]]):
-    """The value to store for a grid cell edit, or a ValidationError naming the column."""
+    """The value to store for a grid cell edit, or a ValidationError naming the column.
+
+    `shown` None means the cell's editor produced no value (AG Grid's null: a half-typed date, the
+    Delete key), which is refused: only empty text, typed, clears a cell.
+    """
     if not form.has(name):
         raise ValidationError({name: "There is no such column."})
     f = form.field(name)
     if not editable(f):
         raise ValidationError({name: f"{f.label} cannot be changed here."})
+    if shown is None:
+        raise ValidationError({name: NO_VALUE})
     try:
         return value_from_grid(f, shown, ref_labels(f))
     except ValueError as exc:

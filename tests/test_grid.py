@@ -12,6 +12,7 @@ from ocms_data.clients import GRID_FILTERS, NAMED
 from ocms_data.db import Database
 from ocms_data.errors import NotFound, ValidationError
 from ocms_data.grid import (
+    DATE_EDITOR,
     MAX_PAGE,
     MISSING_LABELS,
     MISSING_NAMES,
@@ -89,12 +90,12 @@ def test_grid_fields_come_from_the_registry():
     [
         ("gender", {"editable": True, "cellEditor": "agSelectCellEditor", "headerClass": "need-to_save"}),
         ("official_language", {"editable": True, "cellEditor": "agSelectCellEditor", "headerClass": "need-for_icare"}),
-        ("birth_date", {"editable": True, "cellEditor": "agDateStringCellEditor", "headerClass": "need-for_icare"}),
+        ("birth_date", {"editable": True, "cellEditor": DATE_EDITOR, "headerClass": "need-for_icare"}),
         ("street_no", {"editable": True, "headerClass": "need-for_icare"}),
         ("first_name", {"editable": True, "headerClass": "need-to_save"}),
-        ("registration_date", {"editable": False, "cellEditor": "agDateStringCellEditor"}),
+        ("registration_date", {"editable": False, "cellEditor": DATE_EDITOR}),
         ("family_code", {"editable": False}),
-        ("client_no", {"editable": False, "cellEditor": "agNumberCellEditor"}),
+        ("client_no", {"editable": False, "cellEditor": None}),  # typed as text: the server explains a refusal
         ("client_type", {"editable": False}),
         ("created_by", {"editable": False, "cellEditor": "agSelectCellEditor"}),
         ("comments", {"editable": True, "cellEditor": "agLargeTextCellEditor", "cellEditorPopup": True}),
@@ -109,7 +110,7 @@ def test_column_def(name, expected):
     assert {k: col.get(k) for k in expected} == expected
     if f.need in (Need.AUTO, Need.OPTIONAL):
         assert "headerClass" not in col
-    if f.kind not in (Kind.CODE, Kind.REF, Kind.DATE, Kind.INT, Kind.LONGTEXT):
+    if f.kind not in (Kind.CODE, Kind.REF, Kind.DATE, Kind.LONGTEXT):
         assert "cellEditor" not in col
     assert col["headerTooltip"].startswith(f.label + ": ")
 

@@ -12,6 +12,7 @@ from ocms_data.errors import OcmsError
 from ocms_data.grid import PAGE_SIZES, GridQuery, Page, grid_fields, grid_options
 from ocms_data.registry import Form, default_catalog
 from ocms_data.ui.grid import edit_grid
+from ocms_data.ui.text import md
 
 OPEN_COLUMN = {
     "field": "_open",
@@ -136,9 +137,9 @@ def _save(source: GridSource, edit, fields) -> None:
     label = next((f.label for f in fields if f.name == edit.field), edit.field)
     try:
         source.save(edit.id, edit.field, edit.new, edit.version)
-        st.session_state[f"{k}.message"] = ("success", f"Saved {label}: {edit.new or '(empty)'}.")
+        st.session_state[f"{k}.message"] = ("success", f"Saved {label}: {md(edit.new) or '(empty)'}.")
     except OcmsError as exc:
         detail = getattr(exc, "errors", {}).get(edit.field, str(exc))
-        st.session_state[f"{k}.message"] = ("error", f"Not saved: {label}: {detail} The cell was put back.")
+        st.session_state[f"{k}.message"] = ("error", f"Not saved: {label}: {md(detail)} The cell was put back.")
     st.session_state[f"{k}.grid"] += 1
     st.rerun()
