@@ -9,6 +9,7 @@ from datetime import date
 
 import pandas as pd
 
+from ocms_data import reference
 from ocms_data.errors import ValidationError
 from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need
 from ocms_data.validation import any_missing, missing_columns
@@ -133,6 +134,9 @@ DATE_EDITOR = js(
   isPopup() { return false; }
 }"""
 )
+KEEP_SERVER_ORDER = js(
+    "function(){ return 0; }"
+)  # the database sorted the whole result; AG Grid must not re-sort the page
 INCOMPLETE_ROW_STYLE = js(
     "function(p){ return (p.data && (p.data._missing || p.data._missing_labels)) ? {background: '#fffbe6'} : null; }"
 )
@@ -160,7 +164,8 @@ def column_def(f: Field, catalog: Catalog, ref_labels: dict[str, dict[int, str]]
         "cellStyle": MISSING_CELL_STYLE,
         "tooltipValueGetter": MISSING_TOOLTIP,
         "headerTooltip": f"{f.label}: {NEED_WORDS[f.need]}",
-        "sortable": False,
+        "sortable": True,
+        "comparator": KEEP_SERVER_ORDER,
         "filter": False,
         "minWidth": 110,
     }
@@ -186,29 +191,40 @@ def grid_options(
     catalog: Catalog,
     ref_labels: dict[str, dict[int, str]],
     computed: tuple[tuple[str, str], ...] = (),
+    sort: str | None = None,
+    descending: bool = False,
 ) -> dict:
-    """Plain AG Grid options for a page of `form` records (no client-side paging or sorting).
+    """Plain AG Grid options for a page of `form` records (paged and sorted by the database).
 
     `computed` puts read-only columns (name, header) that the page query derives, e.g. a status, first.
+    `sort` names the column the page is sorted by: its header shows the arrow. A header click asks the
+    server for a new sort (the wrapper reports it); AG Grid itself never reorders the page.
     """
+    columns = [
+        *(
+            {
+                "field": name,
+                "headerName": label,
+                "editable": False,
+                "cellStyle": MISSING_CELL_STYLE,
+                "tooltipValueGetter": MISSING_TOOLTIP,
+                "sortable": True,
+                "comparator": KEEP_SERVER_ORDER,
+                "minWidth": 110,
+            }
+            for name, label in computed
+        ),
+        *(column_def(f, catalog, ref_labels) for f in fields),
+    ]
+    for col in columns:
+        col["sort"] = ("desc" if descending else "asc") if col["field"] == sort else None
     return {
         "columnDefs": [
             {"field": "id", "hide": True},
             {"field": "version", "hide": True},
             {"field": MISSING_NAMES, "hide": True},
             {"field": MISSING_LABELS, "hide": True},
-            *(
-                {
-                    "field": name,
-                    "headerName": label,
-                    "editable": False,
-                    "cellStyle": MISSING_CELL_STYLE,
-                    "tooltipValueGetter": MISSING_TOOLTIP,
-                    "minWidth": 110,
-                }
-                for name, label in computed
-            ),
-            *(column_def(f, catalog, ref_labels) for f in fields),
+            *columns,
         ],
         "defaultColDef": {"resizable": True, "cellDataType": False},
         "getRowId": js("function(p){ return String(p.data.id); }"),
@@ -220,6 +236,9 @@ def grid_options(
         "suppressColumnVirtualisation": True,
         "autoSizeStrategy": {"type": "fitCellContents"},
         "suppressMovableColumns": False,
+        "suppressMultiSort": True,
+        "animateRows": False,  # a new page replaces the old one: no rows sliding over each other
+        "context": {"serverSort": True},
     }
 
 
@@ -298,6 +317,11 @@ def where_clause(form: Form, query: GridQuery, search: tuple[str, list]) -> tupl
     return " AND ".join(parts), params
 
 
+def sort_key(f: Field, column: str) -> str:
+    """SQL for what a column is sorted by: what the grid shows (a reference by its label, a code by its text)."""
+    return reference.label_sql(f.ref, column) if f.kind is Kind.REF else column
+
+
 def page_sql(
     form: Form, fields: list[Field], query: GridQuery, search: tuple[str, list], *, all_rows: bool = False
 ) -> tuple[str, str, list]:
@@ -307,15 +331,16 @@ def page_sql(
     if form.scope:
         names = f"CASE WHEN {form.scope} THEN {names} ELSE '' END"
         labels = f"CASE WHEN {form.scope} THEN {labels} ELSE '' END"
-    sortable = {f.name for f in grid_fields(form)}
-    order = query.sort if query.sort in sortable else "id"
+    sortable = {f.name: f for f in grid_fields(form)}
+    key = sort_key(sortable[query.sort], f"t.{query.sort}") if query.sort in sortable else "t.id"
     direction = "DESC" if query.descending else "ASC"
-    order_by = f"ORDER BY t.{order} {direction} NULLS LAST, t.id"
     cols = ", ".join(f"t.{f.name}" for f in fields)
     window = "" if all_rows else f" LIMIT {query.limit} OFFSET {query.offset}"
     sql = (
-        f"WITH t AS (SELECT t.* FROM {form.table} t WHERE {where} {order_by}{window}) "
-        f"SELECT t.id, t.version, {names} AS {MISSING_NAMES}, {labels} AS {MISSING_LABELS}, {cols} FROM t {order_by}"
+        f"WITH t AS (SELECT t.*, {key} AS _sort FROM {form.table} t WHERE {where} "
+        f"ORDER BY _sort {direction} NULLS LAST, t.id{window}) "
+        f"SELECT t.id, t.version, {names} AS {MISSING_NAMES}, {labels} AS {MISSING_LABELS}, {cols} FROM t "
+        f"ORDER BY t._sort {direction} NULLS LAST, t.id"
     )
     count = f"SELECT count(*) FROM {form.table} t WHERE {where}"
     return sql, count, params

@@ -23,6 +23,7 @@ from ocms_data.grid import (
     display_frame,
     edited_value,
     grid_fields,
+    sort_key,
 )
 from ocms_data.registry import Form, Kind, default_catalog
 from ocms_data.xlsx import table_workbook
@@ -414,8 +415,21 @@ GRID_COLUMNS = (
     "notes",
     "created_by",
 )
-GRID_COMPUTED = (("status", "Status"), ("clients", "Clients"), ("forms", "Forms"))
 STATUSES = ("Complete", "Incomplete")
+COMPUTED = {
+    "status": (
+        "Status",
+        "CASE WHEN EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id) THEN 'Incomplete' ELSE 'Complete' END",
+    ),
+    "clients": (
+        "Clients",
+        "(SELECT string_agg(coalesce(c.first_name || ' ' || c.last_name, 'Anonymous #' || c.client_no), ', ' "
+        "ORDER BY sc.added_at, c.id) FROM session_clients sc JOIN clients c ON c.id = sc.client_id "
+        "WHERE sc.session_id = t.id)",
+    ),
+    "forms": ("Forms", "(SELECT count(*) FROM service_forms f WHERE f.session_id = t.id)"),
+}  # column -> (header, SQL over alias `t`): what the grid shows and sorts by
+GRID_COMPUTED = tuple((name, label) for name, (label, _sql) in COMPUTED.items())
 
 
 def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
@@ -455,14 +469,13 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     form = session_form()
     fields = grid_fields(form, columns)
     where, params = _grid_where(actor, query)
-    order = query.sort if query.sort in {f.name for f in grid_fields(form)} else "service_date"
-    direction = "ASC" if query.sort and not query.descending else "DESC"
+    key, direction = _grid_order(form, query)
     with db.read() as cur:
         total = cur.execute(f"SELECT count(*) FROM sessions t WHERE {where}", params).fetchall()[0][0]
         ids = [
             r[0]
             for r in cur.execute(
-                f"SELECT t.id FROM sessions t WHERE {where} ORDER BY t.{order} {direction} NULLS LAST, t.id DESC "
+                f"SELECT t.id FROM sessions t WHERE {where} ORDER BY {key} {direction} NULLS LAST, t.id DESC "
                 f"LIMIT {query.limit} OFFSET {query.offset}",
                 params,
             ).fetchall()
@@ -478,19 +491,25 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     return Page(display_frame(frame, fields, labels), total), labels
 
 
+def _grid_order(form: Form, query: GridQuery) -> tuple[str, str]:
+    """ORDER BY key and direction of the sessions grid: the chosen column as shown, else newest first."""
+    fields = {f.name: f for f in grid_fields(form)}
+    if query.sort in fields:
+        return sort_key(fields[query.sort], f"t.{query.sort}"), "DESC" if query.descending else "ASC"
+    if query.sort in COMPUTED:
+        return COMPUTED[query.sort][1], "DESC" if query.descending else "ASC"
+    return "t.service_date", "DESC"
+
+
 def _details_sql(fields, n: int) -> str:
     cols = ", ".join(f"t.{f.name}" for f in fields)
+    computed = ", ".join(f"{sql} AS {name}" for name, (_label, sql) in COMPUTED.items())
     return (
         f"SELECT t.id, t.version, {cols}, "
         "(SELECT string_agg(DISTINCT p.field, ';') FROM problems p WHERE p.session_id = t.id AND p.form = 'session') "
         f"AS {MISSING_NAMES}, "
         "(SELECT string_agg(DISTINCT p.message, ' ') FROM problems p WHERE p.session_id = t.id) "
-        f"AS {MISSING_LABELS}, "
-        "CASE WHEN EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id) THEN 'Incomplete' ELSE 'Complete' END "
-        "AS status, "
-        "(SELECT string_agg(coalesce(c.first_name || ' ' || c.last_name, 'Anonymous #' || c.client_no), ', ') "
-        "FROM session_clients sc JOIN clients c ON c.id = sc.client_id WHERE sc.session_id = t.id) AS clients, "
-        "(SELECT count(*) FROM service_forms f WHERE f.session_id = t.id) AS forms "
+        f"AS {MISSING_LABELS}, {computed} "
         f"FROM sessions t WHERE t.agency_id = ? AND t.id IN ({', '.join('?' * n)})"
     )
 

@@ -28,6 +28,7 @@ opened = grid_view(
         extra_controls=lambda: session_filters(db, actor),
         open_label="Open",
         incomplete_toggle=False,  # the Status filter says complete or incomplete
+        unsorted="Newest first",
     )
 )
 if opened:

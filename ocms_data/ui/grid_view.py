@@ -20,6 +20,7 @@ OPEN_COLUMN = {
     "pinned": "left",
     "width": 80,
     "editable": False,
+    "sortable": False,
     "cellStyle": {"color": "#1d5fbf", "cursor": "pointer", "textDecoration": "underline"},
 }
 
@@ -41,30 +42,52 @@ class GridSource:
     extra_controls: Callable[[], dict] | None = None
     open_label: str | None = None
     incomplete_toggle: bool = True  # off where the source has its own status filter (one control per filter)
+    unsorted: str = "Order of entry"  # what the rows are in when no column is chosen, in plain words
+
+    def sort_labels(self) -> dict[str, str]:
+        """Every column the grid can sort by -> its header."""
+        return dict(self.computed) | {f.name: f.label for f in grid_fields(self.form)}
+
+
+def _take_header_sort(source: GridSource) -> None:
+    """A header click, kept as pending by the last run, becomes the Sort by / Descending choice.
+
+    Widget state may be set only before the widgets are drawn, hence the pending value and rerun.
+    """
+    pending = st.session_state.pop(f"{source.key}.pending_sort", None)
+    if pending is not None:
+        st.session_state[f"{source.key}.sort"], st.session_state[f"{source.key}.desc"] = pending
 
 
 def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
     k = source.key
     fields = {f.name: f for f in grid_fields(source.form)}
-    c1, c2, c3, c4 = st.columns([3, 2, 1, 1.3], vertical_alignment="bottom")
-    search = c1.text_input("Search", key=f"{k}.search", placeholder=source.search_help)
-    sort = c2.selectbox(
-        "Sort by",
-        list(fields),
-        format_func=lambda n: fields[n].label,
-        index=None,
-        placeholder="Record order",
-        key=f"{k}.sort",
-    )
-    descending = c3.toggle("Descending", key=f"{k}.desc")
-    incomplete = source.incomplete_toggle and c4.toggle("Missing for iCARE only", key=f"{k}.incomplete")
+    sorts = source.sort_labels()
+    _take_header_sort(source)
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+        search = st.text_input("Search", key=f"{k}.search", placeholder=source.search_help, width=320)
+        sort = st.selectbox(
+            "Sort by",
+            list(sorts),
+            format_func=sorts.get,
+            index=None,
+            placeholder=source.unsorted,
+            key=f"{k}.sort",
+            width=240,
+        )
+        descending = st.toggle("Descending", key=f"{k}.desc", width="content")
+        incomplete = source.incomplete_toggle and st.toggle(
+            "Missing for iCARE only", key=f"{k}.incomplete", width="content"
+        )
     extra = source.extra_controls() if source.extra_controls else {}
     with st.expander("Filters and columns"):
-        cols = st.columns(3)
         chosen = {}
-        for i, name in enumerate(source.filters):
-            f = fields[name]
-            chosen[name] = cols[i % 3].multiselect(f.label, default_catalog().codes(f.codes), key=f"{k}.filter.{name}")
+        with st.container(horizontal=True, gap="medium"):
+            for name in source.filters:
+                f = fields[name]
+                chosen[name] = st.multiselect(
+                    f.label, default_catalog().codes(f.codes), key=f"{k}.filter.{name}", width=320
+                )
         shown = st.multiselect(
             "Columns",
             list(fields),
@@ -86,11 +109,11 @@ def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
 def _pager(source: GridSource, query: GridQuery, total: int) -> None:
     k = source.key
     pages = max(1, -(-total // query.limit))
-    c1, c2, c3 = st.columns([1, 1, 4], vertical_alignment="bottom")
-    c1.selectbox("Rows per page", PAGE_SIZES, index=1, key=f"{k}.size")
-    c2.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=f"{k}.page")
-    first = min(total, query.offset + 1)
-    c3.caption(f"Rows {first}–{min(total, query.offset + query.limit)} of {total}")
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+        st.selectbox("Rows per page", PAGE_SIZES, index=1, key=f"{k}.size", width=150)
+        st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=f"{k}.page", width=170)
+        first = min(total, query.offset + 1)
+        st.caption(f"Rows {first}–{min(total, query.offset + query.limit)} of {total}", width="content")
 
 
 def grid_view(source: GridSource) -> int | None:
@@ -111,7 +134,9 @@ def grid_view(source: GridSource) -> int | None:
         getattr(st, message[0])(message[1])
     fields = grid_fields(source.form, columns)
     version = st.session_state.setdefault(f"{k}.grid", 0)
-    options = grid_options(source.form, fields, default_catalog(), labels, source.computed)
+    options = grid_options(
+        source.form, fields, default_catalog(), labels, source.computed, query.sort, query.descending
+    )
     frame = page.frame
     if source.open_label:
         frame = frame.assign(_open=source.open_label)
@@ -119,7 +144,9 @@ def grid_view(source: GridSource) -> int | None:
     event = edit_grid(frame, options, key=f"{k}.grid.{version}")
     if event is not None and event.kind == "open":
         return event.id
-    if event is not None:
+    if event is not None and event.kind == "sort":
+        _sort_by_header(source, event)
+    elif event is not None:
         _save(source, event, fields)
     _pager(source, query, page.total)
     st.download_button(
@@ -130,6 +157,13 @@ def grid_view(source: GridSource) -> int | None:
         icon=":material/download:",
     )
     return None
+
+
+def _sort_by_header(source: GridSource, event) -> None:
+    """A header click sorts the whole result in the database: it becomes the Sort by choice, from page 1."""
+    sorted_by = event.field if event.new and event.field in source.sort_labels() else None
+    st.session_state[f"{source.key}.pending_sort"] = (sorted_by, sorted_by is not None and event.new == "desc")
+    st.rerun()
 
 
 def _save(source: GridSource, edit, fields) -> None:

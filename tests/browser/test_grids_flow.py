@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import grid_cell, grid_frame, settle, shot, sign_in
+from tests.browser.helpers import choose, grid_cell, grid_frame, settle, shot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -80,3 +80,47 @@ def test_the_calendar_button_writes_the_picked_date_into_the_text(page, app_url,
     expect(page.get_by_text("Saved Date of birth: 1991-06-07.")).to_be_visible()
     _, born = grid_cell(page, client["last"], "birth_date")
     expect(born).to_have_text("1991-06-07")
+
+
+def first_rows(page, column: str, n: int) -> list[str]:
+    """The text of `column` in the first `n` rows shown (AG Grid draws only the rows in view)."""
+    frame = grid_frame(page)
+    return [
+        frame.locator(f'.ag-center-cols-container .ag-row[row-index="{i}"] .ag-cell[col-id="{column}"]').inner_text()
+        for i in range(n)
+    ]
+
+
+def click_header(page, column: str, direction: str) -> None:
+    """Click a column header until AG Grid shows it sorted `direction` ("ascending" or "descending")."""
+    header = grid_frame(page).locator(f'.ag-header-cell[col-id="{column}"]')
+    for _click in range(2):
+        header.locator(".ag-header-cell-label").click()
+        settle(page)
+        if header.get_attribute("aria-sort") == direction:
+            break
+    expect(header).to_have_attribute("aria-sort", direction)
+
+
+def test_a_header_click_sorts_the_whole_result_in_the_database(page, app_url):
+    open_clients_grid(page, app_url)
+    choose(page, "Rows per page", "50")
+    total = int(re.search(r"of (\d+)", page.get_by_text(re.compile(r"^Rows 1–50 of \d+$")).inner_text()).group(1))
+    assert total > 250
+    assert first_rows(page, "client_no", 3) == ["1", "2", "3"]  # order of entry
+
+    click_header(page, "client_no", "descending")
+    expect(page.get_by_role("combobox", name="Sort by")).to_have_value("Client #")
+    expect(page.get_by_role("switch", name="Descending")).to_be_checked()
+    expect(page.get_by_text(f"Rows 1–50 of {total}")).to_be_visible()
+    # the highest numbers of all clients, not the first page's 50 turned around
+    first = '.ag-center-cols-container .ag-row[row-index="0"] .ag-cell[col-id="client_no"]'
+    expect(grid_frame(page).locator(first)).to_have_text(str(total))
+    assert first_rows(page, "client_no", 15) == [str(n) for n in range(total, total - 15, -1)]
+    shot(page, "24-grid-sorted-by-header")
+
+    click_header(page, "registration_site", "descending")  # by the label shown: SCAR before ONLN (created last)
+    expect(page.get_by_role("combobox", name="Sort by")).to_have_value("Registration site")
+    sites = first_rows(page, "registration_site", 15)
+    assert set(sites) == {"SCAR — Scarborough Community Centre"}, sites
+    shot(page, "25-grid-sorted-by-site-label")
