@@ -417,19 +417,16 @@ GRID_COLUMNS = (
 )
 STATUSES = ("Complete", "Incomplete")
 COMPUTED = {
-    "status": (
-        "Status",
-        "CASE WHEN EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id) THEN 'Incomplete' ELSE 'Complete' END",
-    ),
+    "status": ("Status", "SELECT x.session_id, 'Incomplete' AS value FROM problems x", "'Complete'"),
     "clients": (
         "Clients",
-        "(SELECT string_agg(coalesce(c.first_name || ' ' || c.last_name, 'Anonymous #' || c.client_no), ', ' "
-        "ORDER BY sc.added_at, c.id) FROM session_clients sc JOIN clients c ON c.id = sc.client_id "
-        "WHERE sc.session_id = t.id)",
+        "SELECT x.session_id, string_agg(coalesce(c.first_name || ' ' || c.last_name, 'Anonymous #' || c.client_no), "
+        "', ' ORDER BY x.added_at, c.id) AS value FROM session_clients x JOIN clients c ON c.id = x.client_id",
+        "NULL",
     ),
-    "forms": ("Forms", "(SELECT count(*) FROM service_forms f WHERE f.session_id = t.id)"),
-}  # column -> (header, SQL over alias `t`): what the grid shows and sorts by
-GRID_COMPUTED = tuple((name, label) for name, (label, _sql) in COMPUTED.items())
+    "forms": ("Forms", "SELECT x.session_id, count(*) AS value FROM service_forms x", "0"),
+}  # column -> (header, per-session value over child rows `x`, the value of a session without any)
+GRID_COMPUTED = tuple((name, label) for name, (label, *_sql) in COMPUTED.items())
 
 
 def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
@@ -469,18 +466,19 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     form = session_form()
     fields = grid_fields(form, columns)
     where, params = _grid_where(actor, query)
-    key, direction = _grid_order(form, query)
+    joins, key, direction = _grid_order(form, query)
     with db.read() as cur:
         total = cur.execute(f"SELECT count(*) FROM sessions t WHERE {where}", params).fetchall()[0][0]
         ids = [
             r[0]
             for r in cur.execute(
-                f"SELECT t.id FROM sessions t WHERE {where} ORDER BY {key} {direction} NULLS LAST, t.id DESC "
+                f"SELECT t.id FROM sessions t {joins} WHERE {where} ORDER BY {key} {direction} NULLS LAST, t.id DESC "
                 f"LIMIT {query.limit} OFFSET {query.offset}",
-                params,
+                [actor.agency_id] * joins.count("?") + params,
             ).fetchall()
         ]
-        frame = cur.execute(_details_sql(fields, len(ids)), [actor.agency_id, *ids]).df() if ids else None
+        details = _details_sql(fields, len(ids))
+        frame = cur.execute(details, [actor.agency_id, *ids] * (len(COMPUTED) + 1)).df() if ids else None
     labels = {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.kind is Kind.REF}
     if frame is None:
         computed = [name for name, _label in GRID_COMPUTED]
@@ -491,26 +489,37 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     return Page(display_frame(frame, fields, labels), total), labels
 
 
-def _grid_order(form: Form, query: GridQuery) -> tuple[str, str]:
-    """ORDER BY key and direction of the sessions grid: the chosen column as shown, else newest first."""
+def _computed_join(name: str, ids: int = 0) -> tuple[str, str]:
+    """LEFT JOIN of one computed column's per-session values (the agency's, or only `ids` of them) and its value."""
+    _label, per_session, empty = COMPUTED[name]
+    only = f" AND x.session_id IN ({', '.join('?' * ids)})" if ids else ""
+    join = f"LEFT JOIN ({per_session} WHERE x.agency_id = ?{only} GROUP BY x.session_id) {name}_k ON {name}_k.session_id = t.id"
+    return join, f"coalesce({name}_k.value, {empty})"
+
+
+def _grid_order(form: Form, query: GridQuery) -> tuple[str, str, str]:
+    """Joins, ORDER BY key and direction of the sessions grid: the chosen column as shown, else newest first."""
     fields = {f.name: f for f in grid_fields(form)}
+    direction = "DESC" if query.descending else "ASC"
     if query.sort in fields:
-        return sort_key(fields[query.sort], f"t.{query.sort}"), "DESC" if query.descending else "ASC"
+        return "", sort_key(fields[query.sort], f"t.{query.sort}"), direction
     if query.sort in COMPUTED:
-        return COMPUTED[query.sort][1], "DESC" if query.descending else "ASC"
-    return "t.service_date", "DESC"
+        return (*_computed_join(query.sort), direction)
+    return "", "t.service_date", "DESC"
 
 
 def _details_sql(fields, n: int) -> str:
+    """The page's rows; parameters: (agency id, the n ids) once per computed column, then once more."""
     cols = ", ".join(f"t.{f.name}" for f in fields)
-    computed = ", ".join(f"{sql} AS {name}" for name, (_label, sql) in COMPUTED.items())
+    joined = [_computed_join(name, n) for name in COMPUTED]
+    computed = ", ".join(f"{value} AS {name}" for name, (_join, value) in zip(COMPUTED, joined, strict=True))
     return (
         f"SELECT t.id, t.version, {cols}, "
         "(SELECT string_agg(DISTINCT p.field, ';') FROM problems p WHERE p.session_id = t.id AND p.form = 'session') "
         f"AS {MISSING_NAMES}, "
         "(SELECT string_agg(DISTINCT p.message, ' ') FROM problems p WHERE p.session_id = t.id) "
-        f"AS {MISSING_LABELS}, {computed} "
-        f"FROM sessions t WHERE t.agency_id = ? AND t.id IN ({', '.join('?' * n)})"
+        f"AS {MISSING_LABELS}, {computed} FROM sessions t {' '.join(join for join, _value in joined)} "
+        f"WHERE t.agency_id = ? AND t.id IN ({', '.join('?' * n)})"
     )
 
 
