@@ -11,8 +11,8 @@ import pandas as pd
 
 from ocms_data import reference
 from ocms_data.errors import ValidationError
-from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need
-from ocms_data.validation import any_missing, missing_columns
+from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need, Section
+from ocms_data.validation import any_missing, checks, missing_columns
 
 MAX_PAGE = 500
 PAGE_SIZES = (50, 100, 250, 500)
@@ -58,14 +58,15 @@ def js(code: str) -> dict:
 
 
 MISSING_CELL_STYLE = js(
-    "function(p){ const m = (p.data && p.data._missing) || '';"
-    " if ((';' + m + ';').indexOf(';' + p.colDef.field + ';') >= 0)"
+    "function(p){ const m = (p.data && p.data._missing) || ''; const c = p.colDef.context || {};"
+    " if ((';' + m + ';').indexOf(';' + (c.problem || p.colDef.field) + ';') >= 0)"
     f" return {{backgroundColor: '{NEED_COLOURS[Need.FOR_ICARE]}', boxShadow: 'inset 0 0 0 2px #d9534f'}};"
     " return p.colDef.editable ? null : {backgroundColor: '" + NEED_COLOURS[Need.AUTO] + "'}; }"
 )
 MISSING_TOOLTIP = js(
-    "function(p){ const m = (p.data && p.data._missing) || '';"
-    " if ((';' + m + ';').indexOf(';' + p.colDef.field + ';') >= 0) return 'Missing for iCARE: ' + p.colDef.headerName;"
+    "function(p){ const m = (p.data && p.data._missing) || ''; const c = p.colDef.context || {};"
+    " if ((';' + m + ';').indexOf(';' + (c.problem || p.colDef.field) + ';') >= 0)"
+    " return c.problemMessage || ('Missing for iCARE: ' + p.colDef.headerName);"
     " return (p.data && p.data._missing_labels) ? 'Missing for iCARE: ' + p.data._missing_labels : null; }"
 )
 DATE_EDITOR = js(
@@ -142,12 +143,64 @@ INCOMPLETE_ROW_STYLE = js(
 )
 
 
-def grid_fields(form: Form, chosen: list[str] | None = None) -> list[Field]:
-    """The grid columns of a form: scalar, not sensitive, declared for the grid."""
-    usable = [f for f in form.row_fields if f.grid and not f.sensitive]
+class RowIncomplete(ValidationError):
+    """A first-row cell that cannot be saved alone; kept (unsaved) until the row's other required cells are filled."""
+
+
+def grid_fields(form: Form, chosen: list[str] | None = None, tables: tuple[str, ...] = ()) -> list[Field]:
+    """The grid columns of a form: scalar, not sensitive, declared for the grid, in declaration order.
+
+    `tables` names repeating sections whose first row is shown too, one column per field (e.g. a
+    client's first identifier).
+    """
+    usable = [
+        f
+        for s in form.sections
+        if s.table is None or s.key in tables
+        for f in s.fields
+        if f.stored_in_row and f.grid and not f.sensitive
+    ]
     if chosen is None:
         return usable
     return [f for f in usable if f.name in chosen]
+
+
+def first_row_of(form: Form, f: Field) -> Section | None:
+    """The repeating section whose first row holds `f`, or None for a field of the record itself."""
+    section = form.section(f.section)
+    return section if section.table else None
+
+
+def column_sql(form: Form, f: Field) -> str:
+    """SQL over alias `t` for the value a grid column shows (a repeating section's: its first row's).
+
+    For filters and sorts over every row; `first_row_joins` fetches the same values for a page's rows.
+    """
+    section = first_row_of(form, f)
+    if section is None:
+        return f"t.{f.name}"
+    return (
+        f"(SELECT x.{f.name} FROM {section.table} x WHERE x.parent_id = t.id AND x.agency_id = t.agency_id "
+        "ORDER BY x.position, x.id LIMIT 1)"
+    )
+
+
+def first_row_joins(form: Form, fields: list[Field]) -> str:
+    """LEFT JOINs giving rows `t` (a page) the first row of each repeating section among `fields`.
+
+    Each join's alias is the section's key. Restricted to the page's ids: a correlated subquery per
+    cell would read the whole child table.
+    """
+    joins = []
+    sections = {s.key: s for s in (first_row_of(form, f) for f in fields) if s is not None}
+    for section in sections.values():
+        cols = ", ".join(f"x.{f.name}" for f in section.fields if f.stored_in_row)
+        joins.append(
+            f"LEFT JOIN (SELECT x.parent_id, {cols}, row_number() OVER (PARTITION BY x.parent_id "
+            f"ORDER BY x.position, x.id) AS n FROM {section.table} x WHERE x.parent_id IN (SELECT t.id FROM t)) "
+            f"{section.key} ON {section.key}.parent_id = t.id AND {section.key}.n = 1"
+        )
+    return " ".join(joins)
 
 
 def editable(f: Field) -> bool:
@@ -214,7 +267,7 @@ def grid_options(
             }
             for name, label in computed
         ),
-        *(column_def(f, catalog, ref_labels) for f in fields),
+        *(_with_section(form, f, column_def(f, catalog, ref_labels)) for f in fields),
     ]
     for col in columns:
         col["sort"] = ("desc" if descending else "asc") if col["field"] == sort else None
@@ -240,6 +293,17 @@ def grid_options(
         "animateRows": False,  # a new page replaces the old one: no rows sliding over each other
         "context": {"serverSort": True},
     }
+
+
+def _with_section(form: Form, f: Field, col: dict) -> dict:
+    """A first-row column says so in its header tooltip and is marked by its section's problem."""
+    section = first_row_of(form, f)
+    if section is None:
+        return col
+    message = next((c.message for c in checks(form, (Need.FOR_ICARE,)) if c.field == section.key), None)
+    col["headerTooltip"] = f"{f.label}, of the first row of {section.label}: {NEED_WORDS[f.need]}"
+    col["context"] = {"problem": section.key, "problemMessage": message}
+    return col
 
 
 def ref_display(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str, dict[int, str]]) -> pd.DataFrame:
@@ -276,15 +340,22 @@ def value_from_grid(f: Field, shown, ref_labels: dict[str, dict[int, str]]):
     return shown
 
 
-def edited_value(form: Form, name: str, shown, ref_labels: Callable[[Field], dict[str, dict[int, str]]]):
+def edited_value(
+    form: Form,
+    name: str,
+    shown,
+    ref_labels: Callable[[Field], dict[str, dict[int, str]]],
+    tables: tuple[str, ...] = (),
+):
     """The value to store for a grid cell edit, or a ValidationError naming the column.
 
     `shown` None means the cell's editor produced no value (AG Grid's null: a half-typed date, the
     Delete key), which is refused: only empty text, typed, clears a cell.
     """
-    if not form.has(name):
+    first_rows = {f.name: f for f in grid_fields(form, tables=tables) if first_row_of(form, f)}
+    f = form.field(name) if form.has(name) else first_rows.get(name)
+    if f is None:
         raise ValidationError({name: "There is no such column."})
-    f = form.field(name)
     if not editable(f):
         raise ValidationError({name: f"{f.label} cannot be changed here."})
     if shown is None:
@@ -295,26 +366,36 @@ def edited_value(form: Form, name: str, shown, ref_labels: Callable[[Field], dic
         raise ValidationError({name: str(exc)}) from None
 
 
-def where_clause(form: Form, query: GridQuery, search: tuple[str, list]) -> tuple[str, list]:
+def where_clause(
+    form: Form, query: GridQuery, search: tuple[str, list], tables: tuple[str, ...] = ()
+) -> tuple[str, list]:
     """WHERE over alias `t` for the actor's agency (parameter 1), search, filters, incomplete.
 
-    Filters may name any grid field of the form, shown or not.
+    Filters may name any grid field of the form, shown or not; a None among the chosen values
+    matches an empty cell (for a first-row column: no such row, e.g. no identifier).
     """
     parts, params = ["t.agency_id = ?"], []
     pred, search_params = search
     parts.append(pred)
     params += search_params
-    by_name = {f.name: f for f in grid_fields(form)}
+    by_name = {f.name: f for f in grid_fields(form, tables=tables)}
     for name, chosen in query.filters.items():
         f = by_name.get(name)
         if f is None or not chosen:
             continue
-        parts.append(f"t.{f.name} IN ({', '.join('?' * len(chosen))})")
-        params += list(chosen)
+        parts.append(_filter_sql(column_sql(form, f), chosen))
+        params += [v for v in chosen if v is not None]
     if query.incomplete_only:
         scope = f"{form.scope} AND " if form.scope else ""
         parts.append(f"({scope}{any_missing(form)})")
     return " AND ".join(parts), params
+
+
+def _filter_sql(column: str, chosen: list) -> str:
+    values = [v for v in chosen if v is not None]
+    tests = [f"{column} IN ({', '.join('?' * len(values))})"] if values else []
+    tests += [f"{column} IS NULL"] if None in chosen else []
+    return "(" + " OR ".join(tests) + ")"
 
 
 def sort_key(f: Field, column: str) -> str:
@@ -323,24 +404,32 @@ def sort_key(f: Field, column: str) -> str:
 
 
 def page_sql(
-    form: Form, fields: list[Field], query: GridQuery, search: tuple[str, list], *, all_rows: bool = False
+    form: Form,
+    fields: list[Field],
+    query: GridQuery,
+    search: tuple[str, list],
+    *,
+    all_rows: bool = False,
+    tables: tuple[str, ...] = (),
 ) -> tuple[str, str, list]:
     """The page query (or every matching row) and the count query; both take the agency id first."""
-    where, params = where_clause(form, query, search)
+    where, params = where_clause(form, query, search, tables)
     names, labels = missing_columns(form)
     if form.scope:
         names = f"CASE WHEN {form.scope} THEN {names} ELSE '' END"
         labels = f"CASE WHEN {form.scope} THEN {labels} ELSE '' END"
-    sortable = {f.name: f for f in grid_fields(form)}
-    key = sort_key(sortable[query.sort], f"t.{query.sort}") if query.sort in sortable else "t.id"
+    sortable = {f.name: f for f in grid_fields(form, tables=tables)}
+    key = sort_key(sortable[query.sort], column_sql(form, sortable[query.sort])) if query.sort in sortable else "t.id"
     direction = "DESC" if query.descending else "ASC"
-    cols = ", ".join(f"t.{f.name}" for f in fields)
+    cols = ", ".join(
+        f"{first_row_of(form, f).key}.{f.name}" if first_row_of(form, f) else f"t.{f.name}" for f in fields
+    )
     window = "" if all_rows else f" LIMIT {query.limit} OFFSET {query.offset}"
     sql = (
         f"WITH t AS (SELECT t.*, {key} AS _sort FROM {form.table} t WHERE {where} "
         f"ORDER BY _sort {direction} NULLS LAST, t.id{window}) "
         f"SELECT t.id, t.version, {names} AS {MISSING_NAMES}, {labels} AS {MISSING_LABELS}, {cols} FROM t "
-        f"ORDER BY t._sort {direction} NULLS LAST, t.id"
+        f"{first_row_joins(form, fields)} ORDER BY t._sort {direction} NULLS LAST, t.id"
     )
     count = f"SELECT count(*) FROM {form.table} t WHERE {where}"
     return sql, count, params

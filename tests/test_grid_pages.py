@@ -1,4 +1,4 @@
-"""Grid pages under AppTest: header sorts become the Sort by choice and reorder the whole result."""
+"""Grid pages under AppTest: header sorts, the open link, identifiers typed in the grid, the no-identifier filter."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from streamlit.components.v1.component_arrow import arrow_proto_to_dataframe
 from streamlit.testing.v1 import AppTest
 
 from ocms_data import clients, reference, sessions
+from ocms_data.clients import NAMED
 from ocms_data.grid import GridQuery
-from tests.apptest_helpers import actor, goto, ok, rows_caption, start
+from ocms_data.ui.text import md
+from tests.apptest_helpers import actor, goto, ok, rows_caption, start, title, values
+from tests.test_clients import FOSS, named_values
 from tests.test_sessions import FULL
 
 
@@ -76,7 +79,9 @@ def test_a_header_click_sorts_the_clients_grid_in_the_database(app_db):
     assert rows_caption(at).startswith("Rows 51–")
     options, _ = shown_grid(at)
     assert sorted_arrows(options) == {}
-    assert all(c["comparator"] == "::JSCODE::function(){ return 0; }::JSCODE::" for c in options["columnDefs"][4:])
+    data_columns = [c for c in options["columnDefs"] if not c.get("hide") and c["field"] != "_open"]
+    assert all(c["sortable"] for c in data_columns) and len(data_columns) > 10
+    assert all(c["comparator"] == "::JSCODE::function(){ return 0; }::JSCODE::" for c in data_columns)
 
     header_click(at, "clients", "registration_site", "desc", "s1")
     assert at.selectbox(key="clients.sort").value == "registration_site"
@@ -132,3 +137,82 @@ def test_a_header_click_on_an_unknown_column_is_no_sort(app_db):
     header_click(at, "clients", "pw_hash", "asc", "s1")
     assert at.selectbox(key="clients.sort").value is None
     assert sorted_arrows(shown_grid(at)[0]) == {}
+
+
+def grid_event(at: AppTest, grid: str, nonce: str, **payload) -> AppTest:
+    key = f"{grid}.grid.{at.session_state[f'{grid}.grid']}"
+    at.session_state[key] = {
+        "event": "edit",
+        "id": 0,
+        "version": 0,
+        "old": None,
+        "new": None,
+        **payload,
+        "nonce": nonce,
+    }
+    return ok(at.run())
+
+
+def no_identifier_client(db) -> int:
+    who = actor("worker.aaa")
+    values = named_values(db, who, first_name="Noid", last_name="Gridtest")
+    return clients.register(db, who, NAMED, values)
+
+
+def test_the_open_link_opens_the_clients_profile(app_db):
+    cid = no_identifier_client(app_db)
+    at = goto(start("worker.aaa"), "clients_grid")
+    options, frame = shown_grid(at)
+    assert options["columnDefs"][0]["field"] == "_open" and set(frame["_open"]) == {"Open"}
+    grid_event(at, "clients", "o1", event="open", id=cid, field="_open")
+    assert at.query_params == {"client": str(cid)}
+    assert title(at) == "Noid Gridtest"
+
+
+def test_an_identifier_is_added_in_the_grid_type_then_value(app_db):
+    who = actor("worker.aaa")
+    cid = no_identifier_client(app_db)
+    at = goto(start("worker.aaa"), "clients_grid")
+    at.text_input(key="clients.search").input("Gridtest")
+    ok(at.run())
+    _, frame = shown_grid(at)
+    row = frame.set_index("id").loc[cid]
+    assert row["id_type"] is None and "identifiers" in row["_missing"].split(";")
+
+    grid_event(at, "clients", "e1", id=cid, version=1, field="id_type", new=FOSS)
+    assert values(at.info) == [
+        f"Kept Client identifier: {md(FOSS)}, not saved yet. "
+        f"{md('Fill Identifier value too: the row is saved when both are filled.')}"
+    ]
+    assert clients.get(app_db, who, cid).tables["identifiers"] == [] and clients.get(app_db, who, cid).version == 1
+    _, frame = shown_grid(at)
+    assert frame.set_index("id").loc[cid]["id_type"] == FOSS  # shown where it was typed, though not saved
+
+    grid_event(at, "clients", "e2", id=cid, version=1, field="id_value", new="27A18")
+    assert values(at.error) == [
+        f"Not saved: Identifier value: {md('Identifier value must contain digits only for ' + FOSS + '.')} "
+        "The cell was put back."
+    ]
+    grid_event(at, "clients", "e3", id=cid, version=1, field="id_value", new="2718281828")
+    assert values(at.success) == ["Saved Identifier value: 2718281828."]
+    assert clients.get(app_db, who, cid).tables["identifiers"] == [{"id_type": FOSS, "id_value": "2718281828"}]
+    _, frame = shown_grid(at)
+    row = frame.set_index("id").loc[cid]
+    assert (row["id_type"], row["id_value"]) == (FOSS, "2718281828")
+    assert "identifiers" not in row["_missing"].split(";")
+    assert at.session_state["clients.kept"] == {}
+
+
+def test_the_no_identifier_filter(app_db):
+    no_identifier_client(app_db)
+    at = goto(start("worker.aaa"), "clients_grid")
+    at.multiselect(key="clients.filter.id_type").select(None)
+    ok(at.run())
+    with app_db.read() as cur:
+        (n,) = cur.execute(
+            "SELECT count(*) FROM clients c JOIN agencies a ON a.id = c.agency_id WHERE a.code = 'AAA' "
+            "AND NOT EXISTS (SELECT 1 FROM client_identifiers i WHERE i.parent_id = c.id)"
+        ).fetchone()
+    assert n > 0 and rows_caption(at) == f"Rows 1–{n} of {n}"
+    _, frame = shown_grid(at)
+    assert set(frame["id_type"]) == {None}

@@ -9,11 +9,12 @@ from datetime import date
 import streamlit as st
 
 from ocms_data.errors import OcmsError
-from ocms_data.grid import PAGE_SIZES, GridQuery, Page, grid_fields, grid_options
+from ocms_data.grid import PAGE_SIZES, GridQuery, Page, RowIncomplete, grid_fields, grid_options
 from ocms_data.registry import Form, default_catalog
 from ocms_data.ui.grid import edit_grid
 from ocms_data.ui.text import md
 
+EMPTY = "(none)"  # the filter choice for an empty cell: no value, or no row (e.g. no identifier)
 OPEN_COLUMN = {
     "field": "_open",
     "headerName": "",
@@ -32,7 +33,7 @@ class GridSource:
     key: str
     form: Form
     page: Callable[[GridQuery, list[str] | None], tuple[Page, dict]]
-    save: Callable[[int, str, object, int], int]
+    save: Callable[[int, str, object, int, dict], int]  # record, column, value, version, its row's kept cells
     export: Callable[[GridQuery, list[str] | None], bytes]
     filters: tuple[str, ...]
     columns: tuple[str, ...]
@@ -43,10 +44,14 @@ class GridSource:
     open_label: str | None = None
     incomplete_toggle: bool = True  # off where the source has its own status filter (one control per filter)
     unsorted: str = "Order of entry"  # what the rows are in when no column is chosen, in plain words
+    tables: tuple[str, ...] = ()  # repeating sections shown by their first row (see grid.grid_fields)
+
+    def fields(self, chosen: list[str] | None = None) -> list:
+        return grid_fields(self.form, chosen, self.tables)
 
     def sort_labels(self) -> dict[str, str]:
         """Every column the grid can sort by -> its header."""
-        return dict(self.computed) | {f.name: f.label for f in grid_fields(self.form)}
+        return dict(self.computed) | {f.name: f.label for f in self.fields()}
 
 
 def _take_header_sort(source: GridSource) -> None:
@@ -61,7 +66,7 @@ def _take_header_sort(source: GridSource) -> None:
 
 def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
     k = source.key
-    fields = {f.name: f for f in grid_fields(source.form)}
+    fields = {f.name: f for f in source.fields()}
     sorts = source.sort_labels()
     _take_header_sort(source)
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
@@ -86,7 +91,11 @@ def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
             for name in source.filters:
                 f = fields[name]
                 chosen[name] = st.multiselect(
-                    f.label, default_catalog().codes(f.codes), key=f"{k}.filter.{name}", width=320
+                    f.label,
+                    [None, *default_catalog().codes(f.codes)],
+                    format_func=lambda v: EMPTY if v is None else v,
+                    key=f"{k}.filter.{name}",
+                    width=320,
                 )
         shown = st.multiselect(
             "Columns",
@@ -132,12 +141,12 @@ def grid_view(source: GridSource) -> int | None:
     message = st.session_state.pop(f"{k}.message", None)
     if message:
         getattr(st, message[0])(message[1])
-    fields = grid_fields(source.form, columns)
+    fields = source.fields(columns)
     version = st.session_state.setdefault(f"{k}.grid", 0)
     options = grid_options(
         source.form, fields, default_catalog(), labels, source.computed, query.sort, query.descending
     )
-    frame = page.frame
+    frame = _with_kept(page.frame, st.session_state.get(f"{k}.kept", {}))
     if source.open_label:
         frame = frame.assign(_open=source.open_label)
         options["columnDefs"].insert(0, OPEN_COLUMN)
@@ -166,12 +175,31 @@ def _sort_by_header(source: GridSource, event) -> None:
     st.rerun()
 
 
+def _with_kept(frame, kept: dict[int, dict]):
+    """The page with the cells typed but kept unsaved (a row that needs another cell first) shown in place."""
+    if not kept or frame.empty:
+        return frame
+    out = frame.copy()
+    for rec_id, cells in kept.items():
+        row = out["id"] == rec_id
+        for name, value in cells.items():
+            if name in out:
+                out.loc[row & out[name].isna(), name] = value
+    return out
+
+
 def _save(source: GridSource, edit, fields) -> None:
     k = source.key
     label = next((f.label for f in fields if f.name == edit.field), edit.field)
+    kept = st.session_state.setdefault(f"{k}.kept", {})
     try:
-        source.save(edit.id, edit.field, edit.new, edit.version)
+        source.save(edit.id, edit.field, edit.new, edit.version, kept.get(edit.id, {}))
+        kept.pop(edit.id, None)
         st.session_state[f"{k}.message"] = ("success", f"Saved {label}: {md(edit.new) or '(empty)'}.")
+    except RowIncomplete as exc:
+        kept.setdefault(edit.id, {})[edit.field] = edit.new
+        detail = exc.errors.get(edit.field, str(exc))
+        st.session_state[f"{k}.message"] = ("info", f"Kept {label}: {md(edit.new)}, not saved yet. {md(detail)}")
     except OcmsError as exc:
         detail = getattr(exc, "errors", {}).get(edit.field, str(exc))
         st.session_state[f"{k}.message"] = ("error", f"Not saved: {label}: {md(detail)} The cell was put back.")

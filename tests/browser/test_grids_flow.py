@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import choose, grid_cell, grid_frame, settle, shot, sign_in
+from tests.browser.helpers import SHOTS, choose, grid_cell, grid_frame, settle, shot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -124,3 +124,94 @@ def test_a_header_click_sorts_the_whole_result_in_the_database(page, app_url):
     sites = first_rows(page, "registration_site", 15)
     assert set(sites) == {"SCAR — Scarborough Community Centre"}, sites
     shot(page, "25-grid-sorted-by-site-label")
+
+
+def row_of(page, client_no: str):
+    frame = grid_frame(page)
+    return frame.locator(f'.ag-center-cols-container .ag-row:has(.ag-cell[col-id="client_no"]:text-is("{client_no}"))')
+
+
+def test_an_identifier_is_added_in_the_grid(page, app_url):
+    open_clients_grid(page, app_url)
+    page.get_by_text("Filters and columns").click()
+    choose(page, "Client type", "Named")
+    page.keyboard.press("Escape")
+    choose(page, "Client identifier", "(none)")
+    page.keyboard.press("Escape")
+    caption = page.get_by_text(re.compile(r"^Rows 1–\d+ of \d+$"))
+    without = int(re.search(r"of (\d+)", caption.inner_text()).group(1))
+    assert 0 < without < 300
+    first = grid_frame(page).locator('.ag-center-cols-container .ag-row[row-index="0"] .ag-cell[col-id="client_no"]')
+    number = first.inner_text()
+    row = row_of(page, number)
+    kind = row.locator('.ag-cell[col-id="id_type"]')
+    expect(kind).to_have_css("box-shadow", re.compile("217, 83, 79"))
+    kind.hover()
+    expect(grid_frame(page).locator(".ag-tooltip")).to_contain_text("An iCARE identifier")
+
+    kind.dblclick()
+    grid_frame(page).locator(".ag-cell-editor .ag-picker-field-wrapper").click()
+    grid_frame(page).get_by_role("option", name="FOSS/GCMS Client ID", exact=True).click()
+    expect(page.get_by_text("Kept Client identifier: FOSS/GCMS Client ID, not saved yet.")).to_be_visible()
+    expect(row_of(page, number).locator('.ag-cell[col-id="id_type"]')).to_have_text("FOSS/GCMS Client ID")
+
+    value = row_of(page, number).locator('.ag-cell[col-id="id_value"]')
+    value.dblclick()
+    page.keyboard.type("31AB")
+    page.keyboard.press("Enter")
+    expect(
+        page.get_by_text("Not saved: Identifier value: Identifier value must contain digits only for FOSS/GCMS")
+    ).to_be_visible()
+    expect(row_of(page, number).locator('.ag-cell[col-id="id_type"]')).to_have_text("FOSS/GCMS Client ID")
+    shot(page, "26-grid-identifier-refused")
+
+    value = row_of(page, number).locator('.ag-cell[col-id="id_value"]')
+    value.dblclick()
+    page.keyboard.type("3141592653")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Saved Identifier value: 3141592653.")).to_be_visible()
+    expect(page.get_by_text(f"of {without - 1}", exact=False)).to_be_visible()  # no longer without identifier
+    expect(row_of(page, number)).to_have_count(0)
+
+    choose(page, "Client identifier", "FOSS/GCMS Client ID")  # (none) or FOSS: the client is back
+    page.keyboard.press("Escape")
+    search(page, number)
+    saved = row_of(page, number)
+    expect(saved.locator('.ag-cell[col-id="id_type"]')).to_have_text("FOSS/GCMS Client ID")
+    expect(saved.locator('.ag-cell[col-id="id_value"]')).to_have_text("3141592653")
+    expect(saved.locator('.ag-cell[col-id="id_value"]')).not_to_have_css("box-shadow", re.compile("217, 83, 79"))
+    shot(page, "27-grid-identifier-saved")
+
+
+def test_the_open_link_shows_the_profile(page, app_url, facts):
+    client = facts["clients"][1]
+    open_clients_grid(page, app_url)
+    search(page, client["name"])
+    link = grid_frame(page).locator('.ag-pinned-left-cols-container .ag-row[row-index="0"] .ag-cell[col-id="_open"]')
+    expect(link).to_have_text("Open")
+    link.click()
+    expect(page.get_by_role("heading", name=client["name"])).to_be_visible()
+    assert f"client={client['id']}" in page.url
+
+
+CUT_LABELS = (
+    "() => [...document.querySelectorAll('[data-testid=stWidgetLabel] p, [data-testid=stCaptionContainer], "
+    "[data-testid=stExpander] summary p, button p')]"
+    ".filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"
+)
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+@pytest.mark.parametrize("grid", ["Clients grid", "Sessions grid"])
+def test_grid_pages_fit_the_screen(page, app_url, grid, width):
+    page.set_viewport_size({"width": width, "height": 1000})
+    sign_in(page, app_url, "manager")
+    page.goto(f"{app_url}/{'clients_grid' if grid.startswith('Clients') else 'sessions_grid'}")
+    expect(grid_frame(page).locator(".ag-header-cell").first).to_be_visible()
+    if grid.startswith("Sessions"):
+        page.get_by_text("Filters and columns").click()
+    settle(page)
+    assert page.evaluate(CUT_LABELS) == []
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width  # nothing pushes the page wider
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"28-{grid.split()[0].lower()}-grid-{width}px.png"), full_page=True)
