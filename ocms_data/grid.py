@@ -383,7 +383,7 @@ def where_clause(
         f = by_name.get(name)
         if f is None or not chosen:
             continue
-        parts.append(_filter_sql(column_sql(form, f), chosen))
+        parts.append(_filter_sql(form, f, chosen))
         params += [v for v in chosen if v is not None]
     if query.incomplete_only:
         scope = f"{form.scope} AND " if form.scope else ""
@@ -391,11 +391,19 @@ def where_clause(
     return " AND ".join(parts), params
 
 
-def _filter_sql(column: str, chosen: list) -> str:
+def _filter_sql(form: Form, f: Field, chosen: list) -> str:
     values = [v for v in chosen if v is not None]
-    tests = [f"{column} IN ({', '.join('?' * len(values))})"] if values else []
-    tests += [f"{column} IS NULL"] if None in chosen else []
+    tests = [f"{column_sql(form, f)} IN ({', '.join('?' * len(values))})"] if values else []
+    tests += [_empty_sql(form, f)] if None in chosen else []
     return "(" + " OR ".join(tests) + ")"
+
+
+def _empty_sql(form: Form, f: Field) -> str:
+    """SQL: the cell is empty. A first row's required field is empty exactly when there is no row."""
+    section = first_row_of(form, f)
+    if section is not None and f.need is Need.TO_SAVE:
+        return f"NOT EXISTS (SELECT 1 FROM {section.table} x WHERE x.parent_id = t.id AND x.agency_id = t.agency_id)"
+    return f"{column_sql(form, f)} IS NULL"
 
 
 def sort_key(f: Field, column: str) -> str:
