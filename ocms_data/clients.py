@@ -482,7 +482,7 @@ def _save_first_row(db, actor: Actor, client_id: int, section, name: str, value,
     first[name] = value
     missing = [f.label for f in section.fields if f.need is Need.TO_SAVE and first.get(f.name) in (None, "")]
     if not stored and value not in (None, "") and missing:
-        raise RowIncomplete({name: f"Fill {' and '.join(missing)} too: the row is saved when both are filled."})
+        raise RowIncomplete({name: f"Fill {' and '.join(missing)} too: nothing is saved until both are filled."})
     try:
         return update(db, actor, client_id, {}, version, {section.key: [first, *stored[1:]]})
     except ValidationError as exc:

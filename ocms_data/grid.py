@@ -301,7 +301,7 @@ def _with_section(form: Form, f: Field, col: dict) -> dict:
     if section is None:
         return col
     message = next((c.message for c in checks(form, (Need.FOR_ICARE,)) if c.field == section.key), None)
-    col["headerTooltip"] = f"{f.label}, of the first row of {section.label}: {NEED_WORDS[f.need]}"
+    col["headerTooltip"] = f"{f.label}, from the first of the {section.label.lower()}: {NEED_WORDS[f.need]}"
     col["context"] = {"problem": section.key, "problemMessage": message}
     return col
 

@@ -416,17 +416,54 @@ GRID_COLUMNS = (
     "created_by",
 )
 STATUSES = ("Complete", "Incomplete")
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A column the sessions grid derives from other tables.
+
+    `shown` is its value for a page's rows (SQL over alias `t`); `per_session` gives every session's
+    value at once for sorting (a query of session_id, value in which each ? is the agency id), and
+    `empty` the value of a session it has no row for. The sort tests check that the two agree.
+    """
+
+    label: str
+    shown: str
+    per_session: str
+    empty: str
+
+
+_CLIENT_NAME = "coalesce(c.first_name || ' ' || c.last_name, 'Anonymous #' || c.client_no)"
+_NAMED = (
+    "(SELECT x.session_id, x.added_at, x.client_id, " + _CLIENT_NAME + " AS name FROM session_clients x "
+    "JOIN clients c ON c.id = x.client_id WHERE x.agency_id = ?)"
+)
 COMPUTED = {
-    "status": ("Status", "SELECT x.session_id, 'Incomplete' AS value FROM problems x", "'Complete'"),
-    "clients": (
+    "status": Computed(
+        "Status",
+        "CASE WHEN EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id) THEN 'Incomplete' ELSE 'Complete' END",
+        "SELECT x.session_id, 'Incomplete' AS value FROM problems x WHERE x.agency_id = ? GROUP BY x.session_id",
+        "'Complete'",
+    ),
+    "clients": Computed(
         "Clients",
-        "SELECT x.session_id, string_agg(coalesce(c.first_name || ' ' || c.last_name, 'Anonymous #' || c.client_no), "
-        "', ' ORDER BY x.added_at, c.id) AS value FROM session_clients x JOIN clients c ON c.id = x.client_id",
+        f"(SELECT string_agg({_CLIENT_NAME}, ', ' ORDER BY x.added_at, c.id) FROM session_clients x "
+        "JOIN clients c ON c.id = x.client_id WHERE x.session_id = t.id)",
+        # one client (most sessions) needs no ordered aggregate, which is slow over millions of sessions
+        f"SELECT n.session_id, min(n.name) AS value FROM {_NAMED} n GROUP BY n.session_id HAVING count(*) = 1 "
+        f"UNION ALL SELECT n.session_id, string_agg(n.name, ', ' ORDER BY n.added_at, n.client_id) AS value "
+        f"FROM {_NAMED} n WHERE n.session_id IN (SELECT m.session_id FROM session_clients m WHERE m.agency_id = ? "
+        "GROUP BY m.session_id HAVING count(*) > 1) GROUP BY n.session_id",
         "NULL",
     ),
-    "forms": ("Forms", "SELECT x.session_id, count(*) AS value FROM service_forms x", "0"),
-}  # column -> (header, per-session value over child rows `x`, the value of a session without any)
-GRID_COMPUTED = tuple((name, label) for name, (label, *_sql) in COMPUTED.items())
+    "forms": Computed(
+        "Forms",
+        "(SELECT count(*) FROM service_forms f WHERE f.session_id = t.id)",
+        "SELECT x.session_id, count(*) AS value FROM service_forms x WHERE x.agency_id = ? GROUP BY x.session_id",
+        "0",
+    ),
+}
+GRID_COMPUTED = tuple((name, c.label) for name, c in COMPUTED.items())
 
 
 def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
@@ -474,11 +511,10 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
             for r in cur.execute(
                 f"SELECT t.id FROM sessions t {joins} WHERE {where} ORDER BY {key} {direction} NULLS LAST, t.id DESC "
                 f"LIMIT {query.limit} OFFSET {query.offset}",
-                [actor.agency_id] * joins.count("?") + params,
+                [actor.agency_id] * joins.count("?") + params,  # each ? of a per-session query: the agency
             ).fetchall()
         ]
-        details = _details_sql(fields, len(ids))
-        frame = cur.execute(details, [actor.agency_id, *ids] * (len(COMPUTED) + 1)).df() if ids else None
+        frame = cur.execute(_details_sql(fields, len(ids)), [actor.agency_id, *ids]).df() if ids else None
     labels = {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.kind is Kind.REF}
     if frame is None:
         computed = [name for name, _label in GRID_COMPUTED]
@@ -489,14 +525,6 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     return Page(display_frame(frame, fields, labels), total), labels
 
 
-def _computed_join(name: str, ids: int = 0) -> tuple[str, str]:
-    """LEFT JOIN of one computed column's per-session values (the agency's, or only `ids` of them) and its value."""
-    _label, per_session, empty = COMPUTED[name]
-    only = f" AND x.session_id IN ({', '.join('?' * ids)})" if ids else ""
-    join = f"LEFT JOIN ({per_session} WHERE x.agency_id = ?{only} GROUP BY x.session_id) {name}_k ON {name}_k.session_id = t.id"
-    return join, f"coalesce({name}_k.value, {empty})"
-
-
 def _grid_order(form: Form, query: GridQuery) -> tuple[str, str, str]:
     """Joins, ORDER BY key and direction of the sessions grid: the chosen column as shown, else newest first."""
     fields = {f.name: f for f in grid_fields(form)}
@@ -504,22 +532,22 @@ def _grid_order(form: Form, query: GridQuery) -> tuple[str, str, str]:
     if query.sort in fields:
         return "", sort_key(fields[query.sort], f"t.{query.sort}"), direction
     if query.sort in COMPUTED:
-        return (*_computed_join(query.sort), direction)
+        c = COMPUTED[query.sort]
+        join = f"LEFT JOIN ({c.per_session}) k ON k.session_id = t.id"
+        return join, f"coalesce(k.value, {c.empty})", direction
     return "", "t.service_date", "DESC"
 
 
 def _details_sql(fields, n: int) -> str:
-    """The page's rows; parameters: (agency id, the n ids) once per computed column, then once more."""
     cols = ", ".join(f"t.{f.name}" for f in fields)
-    joined = [_computed_join(name, n) for name in COMPUTED]
-    computed = ", ".join(f"{value} AS {name}" for name, (_join, value) in zip(COMPUTED, joined, strict=True))
+    computed = ", ".join(f"{c.shown} AS {name}" for name, c in COMPUTED.items())
     return (
         f"SELECT t.id, t.version, {cols}, "
         "(SELECT string_agg(DISTINCT p.field, ';') FROM problems p WHERE p.session_id = t.id AND p.form = 'session') "
         f"AS {MISSING_NAMES}, "
         "(SELECT string_agg(DISTINCT p.message, ' ') FROM problems p WHERE p.session_id = t.id) "
-        f"AS {MISSING_LABELS}, {computed} FROM sessions t {' '.join(join for join, _value in joined)} "
-        f"WHERE t.agency_id = ? AND t.id IN ({', '.join('?' * n)})"
+        f"AS {MISSING_LABELS}, {computed} "
+        f"FROM sessions t WHERE t.agency_id = ? AND t.id IN ({', '.join('?' * n)})"
     )
 
 

@@ -134,7 +134,7 @@ def test_a_client_without_identifiers_gets_one_when_type_and_value_are_both_in(d
     before = state(db, cid)
     with pytest.raises(RowIncomplete) as err:
         clients.save_grid_cell(db, worker_a, cid, "id_type", FOSS, 1)
-    assert err.value.errors == {"id_type": "Fill Identifier value too: the row is saved when both are filled."}
+    assert err.value.errors == {"id_type": "Fill Identifier value too: nothing is saved until both are filled."}
     assert state(db, cid) == before
     with pytest.raises(ValidationError) as err:  # the kept type makes the value's digits rule apply
         clients.save_grid_cell(db, worker_a, cid, "id_value", "X12", 1, kept={"id_type": FOSS})
@@ -148,7 +148,7 @@ def test_the_value_first_then_the_type(db, worker_a):
     cid = _register(db, worker_a)
     with pytest.raises(RowIncomplete) as err:
         clients.save_grid_cell(db, worker_a, cid, "id_value", "A-1", 1)
-    assert err.value.errors == {"id_value": "Fill Client identifier too: the row is saved when both are filled."}
+    assert err.value.errors == {"id_value": "Fill Client identifier too: nothing is saved until both are filled."}
     clients.save_grid_cell(db, worker_a, cid, "id_type", PR_CARD, 1, kept={"id_value": "A-1"})
     assert _identifiers(db, worker_a, cid) == [{"id_type": PR_CARD, "id_value": "A-1"}]
 

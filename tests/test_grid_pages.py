@@ -182,7 +182,7 @@ def test_an_identifier_is_added_in_the_grid_type_then_value(app_db):
     grid_event(at, "clients", "e1", id=cid, version=1, field="id_type", new=FOSS)
     assert values(at.info) == [
         f"Kept Client identifier: {md(FOSS)}, not saved yet. "
-        f"{md('Fill Identifier value too: the row is saved when both are filled.')}"
+        f"{md('Fill Identifier value too: nothing is saved until both are filled.')}"
     ]
     assert clients.get(app_db, who, cid).tables["identifiers"] == [] and clients.get(app_db, who, cid).version == 1
     _, frame = shown_grid(at)

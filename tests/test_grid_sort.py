@@ -33,15 +33,19 @@ class Agency:
         assert self.alpha < self.zeta  # by id Alpha comes first; by what is shown, "A — Zeta" does
         who = self.worker
         self.at_alpha = clients.register(
-            db, who, NAMED, named_values(db, who, last_name="Sortwell", registration_site=self.alpha)
+            db, who, NAMED, named_values(db, who, first_name="Alma", last_name="Sortwell", registration_site=self.alpha)
         )
         self.at_zeta = clients.register(
-            db, who, NAMED, named_values(db, who, last_name="Sortwell", registration_site=self.zeta)
+            db, who, NAMED, named_values(db, who, first_name="Zed", last_name="Sortwell", registration_site=self.zeta)
         )
         logistics = {"session_type": "Direct Service", "delivery_methods": ["In person"], "service_minutes": 30}
         logistics |= {"delivery_languages": ["English"], "interpreter_present": "No"}
         self.session_alpha = sessions.begin(db, who, {**logistics, "site": self.alpha, "notes": "sortmarker: B"})
         self.session_zeta = sessions.begin(db, who, {**logistics, "site": self.zeta, "notes": "sortmarker: A"})
+        self.two_clients = []  # the clients column of a session lists its clients in the order they were added
+        for first, then in ((self.at_zeta, self.at_alpha), (self.at_alpha, self.at_zeta)):
+            self.two_clients.append(sessions.begin(db, who, {**logistics, "site": self.zeta}, [first]))
+            sessions.add_client(db, who, self.two_clients[-1], then)
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +133,27 @@ def test_a_sort_orders_the_whole_result_not_the_page(agency, grid, name):
     for n in (1, 2, 3):
         paged += [r["id"] for r in _rows(lambda q: page_of(db, who, q), GridQuery(sort=name, page=n, page_size=40))]
     assert paged == everything[:120]
+
+
+def test_sessions_with_several_clients_sort_by_the_whole_list(agency):
+    db, who = agency.db, agency.worker
+    with db.read() as cur:
+        (several,) = cur.execute(
+            "SELECT count(*) FROM (SELECT session_id FROM session_clients WHERE agency_id = ? GROUP BY 1 "
+            "HAVING count(*) > 1)",
+            [who.agency_id],
+        ).fetchone()
+    assert several >= 2
+    for descending in (False, True):
+        frame = sessions.grid_page(db, who, GridQuery(sort="clients", descending=descending, page_size=MAX_PAGE))[
+            0
+        ].frame
+        listed = frame.set_index("id")["clients"]
+        assert [listed[sid] for sid in agency.two_clients] == [
+            "Zed Sortwell, Alma Sortwell",
+            "Alma Sortwell, Zed Sortwell",
+        ]
+        assert _in_order(list(frame["clients"]), descending)
 
 
 def test_status_sort_puts_complete_sessions_first(agency):

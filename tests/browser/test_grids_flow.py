@@ -57,6 +57,22 @@ def test_a_date_is_typed_as_text_and_a_partial_one_is_refused(page, app_url, fac
     expect(born).to_have_text("1990-05-04")
     shot(page, "22-grid-date-saved")
 
+    city = grid_cell(page, client["last"], "city")[1]
+    before_city = city.inner_text()
+    assert before_city
+    city.click()
+    page.keyboard.press("Delete")  # AG Grid clears the cell to null: no text was typed, so nothing is saved
+    expect(page.get_by_text("Not saved: City: Nothing was entered.")).to_be_visible()
+    expect(grid_cell(page, client["last"], "city")[1]).to_have_text(before_city)
+
+    born = grid_cell(page, client["last"], "birth_date")[1]
+    born.dblclick()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Enter")  # the text cleared by hand: that is emptying the cell
+    expect(page.get_by_text("Saved Date of birth: (empty).")).to_be_visible()
+    expect(grid_cell(page, client["last"], "birth_date")[1]).to_have_text("")
+
 
 def test_the_calendar_button_writes_the_picked_date_into_the_text(page, app_url, facts):
     client = facts["clients"][0]
