@@ -1,4 +1,4 @@
-"""Clients grid at scale: first page, a filtered page and one cell save, as JSON medians (ms).
+"""Clients grid at scale: first page, filtered and sorted pages and one cell save, as JSON medians (ms).
 
 Usage: python benchmarks/grid.py [--clients 200000] [--seed 1] [--repeat 15] [--db PATH]
 Without --db the demo agency is generated in a temporary directory with the project's generator.
@@ -21,7 +21,7 @@ from ocms_data import accounts, clients, demo
 from ocms_data.db import Database
 from ocms_data.grid import GridQuery
 
-TARGETS_MS = {"first_page": 150, "filtered_page": 250, "save_cell": 50}
+TARGETS_MS = {"first_page": 150, "filtered_page": 250, "sorted_page": 250, "save_cell": 50}
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -58,6 +58,10 @@ def main() -> None:
     actor = accounts.load_actor(db, uid)
     first = GridQuery(page_size=100)
     filtered = GridQuery(search="nguyen", filters={"official_language": ["French"]}, page_size=100)
+    by_label = GridQuery(sort="primary_worker", descending=True, page=3, page_size=100)  # a user's name
+    by_code = GridQuery(sort="official_language", page=3, page_size=100)
+    no_identifier = GridQuery(filters={"id_type": [None]}, page_size=100)
+    by_identifier = GridQuery(sort="id_value", page=3, page_size=100)
     page, _ = clients.grid_page(db, actor, first)
     target = int(page.frame["id"].iloc[0])
     state = {"version": clients.get(db, actor, target).version, "n": 0}
@@ -72,6 +76,11 @@ def main() -> None:
         "first_page_ms": median_ms(lambda: clients.grid_page(db, actor, first), args.repeat),
         "filtered_page_ms": median_ms(lambda: clients.grid_page(db, actor, filtered), args.repeat),
         "filtered_rows": clients.grid_page(db, actor, filtered)[0].total,
+        "sorted_by_label_page_ms": median_ms(lambda: clients.grid_page(db, actor, by_label), args.repeat),
+        "sorted_by_code_page_ms": median_ms(lambda: clients.grid_page(db, actor, by_code), args.repeat),
+        "no_identifier_page_ms": median_ms(lambda: clients.grid_page(db, actor, no_identifier), args.repeat),
+        "no_identifier_rows": clients.grid_page(db, actor, no_identifier)[0].total,
+        "sorted_by_identifier_page_ms": median_ms(lambda: clients.grid_page(db, actor, by_identifier), args.repeat),
         "save_cell_ms": median_ms(save, args.repeat),
         "targets_ms": TARGETS_MS,
     }

@@ -14,12 +14,14 @@ from ocms_data.grid import (
     MISSING_LABELS,
     GridQuery,
     Page,
+    RowIncomplete,
     display_frame,
     edited_value,
+    first_row_of,
     grid_fields,
     page_sql,
 )
-from ocms_data.registry import Form, Kind, default_catalog
+from ocms_data.registry import Form, Kind, Need, default_catalog
 from ocms_data.validation import any_missing
 from ocms_data.xlsx import table_workbook
 
@@ -298,10 +300,14 @@ def search_predicate(text: str) -> tuple[str, list]:
     Matching is plain substring (`contains`), so `%` and `_` in the text are literal.
 
     Text made only of digits and phone punctuation also finds the client number and any phone.
+    Blank text is no search (every client); text without a letter or digit matches no client
+    (a lone dash would otherwise be found in every e-mail, phone or identifier).
     """
     text = text.strip().lower()
     if not text:
         return "true", []
+    if not any(ch.isalnum() for ch in text):
+        return "false", []
     parts = [f"contains(lower(t.{c}), ?)" for c in SEARCH_COLUMNS]
     params: list = [text] * len(SEARCH_COLUMNS)
     parts.append("contains(lower(concat_ws(' ', t.first_name, t.last_name)), ?)")
@@ -390,7 +396,16 @@ def problems(db: Database, actor: Actor, client_id: int) -> list[dict]:
         return records.problems(cur, actor, rec.form, client_id)
 
 
-GRID_FILTERS = ("client_type", "gender", "official_language", "immigration_status", "consent_research", "province")
+GRID_TABLES = ("identifiers",)  # repeating sections whose first row the grid shows (and edits) as columns
+GRID_FILTERS = (
+    "client_type",
+    "gender",
+    "official_language",
+    "immigration_status",
+    "consent_research",
+    "province",
+    "id_type",
+)
 GRID_COLUMNS = (
     "client_no",
     "client_type",
@@ -400,6 +415,8 @@ GRID_COLUMNS = (
     "birth_date",
     "official_language",
     "consent_research",
+    "id_type",
+    "id_value",
     "phone",
     "email",
     "street_no",
@@ -441,8 +458,8 @@ def _ref_labels(db: Database, actor: Actor, fields) -> dict[str, dict[int, str]]
 def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] | None = None) -> tuple[Page, dict]:
     """One page of the clients grid, ready to show, and the reference labels it used."""
     form = grid_form()
-    fields = grid_fields(form, columns)
-    sql, count_sql, params = page_sql(form, fields, query, search_predicate(query.search))
+    fields = grid_fields(form, columns, GRID_TABLES)
+    sql, count_sql, params = page_sql(form, fields, query, search_predicate(query.search), tables=GRID_TABLES)
     with db.read() as cur:
         frame = cur.execute(sql, [actor.agency_id, *params]).df()
         total = cur.execute(count_sql, [actor.agency_id, *params]).fetchall()[0][0]
@@ -450,17 +467,47 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     return Page(display_frame(frame, fields, labels), total), labels
 
 
-def save_grid_cell(db: Database, actor: Actor, client_id: int, name: str, shown, version: int) -> int:
-    """Save one cell as edited in the grid (labels turned back into ids); returns the new version."""
-    value = edited_value(grid_form(), name, shown, lambda f: _ref_labels(db, actor, [f]))
-    return update_cell(db, actor, client_id, name, value, version)
+def save_grid_cell(
+    db: Database, actor: Actor, client_id: int, name: str, shown, version: int, kept: dict | None = None
+) -> int:
+    """Save one cell as edited in the grid (labels turned back into ids); returns the new version.
+
+    A cell of the first identifier replaces that identifier row through `update`, so the form's
+    own checks apply (e.g. digits only for iCARE types). A client without identifiers gets one when
+    both its type and value are known: `kept` holds the cells of that row typed before (else
+    RowIncomplete asks for the other one and nothing is saved).
+    """
+    form = grid_form()
+    value = edited_value(form, name, shown, lambda f: _ref_labels(db, actor, [f]), GRID_TABLES)
+    section = first_row_of(form, next(f for f in grid_fields(form, tables=GRID_TABLES) if f.name == name))
+    if section is None:
+        return update_cell(db, actor, client_id, name, value, version)
+    return _save_first_row(db, actor, client_id, section, name, value, version, kept or {})
+
+
+def _save_first_row(db, actor: Actor, client_id: int, section, name: str, value, version: int, kept: dict) -> int:
+    rec = get(db, actor, client_id)
+    if section.key not in rec.tables:
+        raise ValidationError({name: f"{rec.client_type} clients have no {section.label.lower()}."})
+    stored = rec.tables[section.key]
+    first = dict(stored[0]) if stored else {f.name: kept.get(f.name) for f in section.fields}
+    first[name] = value
+    missing = [f.label for f in section.fields if f.need is Need.TO_SAVE and first.get(f.name) in (None, "")]
+    if not stored and value not in (None, "") and missing:
+        raise RowIncomplete({name: f"Fill {' and '.join(missing)} too: nothing is saved until both are filled."})
+    try:
+        return update(db, actor, client_id, {}, version, {section.key: [first, *stored[1:]]})
+    except ValidationError as exc:
+        raise ValidationError({name: " ".join(dict.fromkeys(exc.errors.values()))}) from None
 
 
 def grid_export(db: Database, actor: Actor, query: GridQuery, columns: list[str] | None = None) -> bytes:
     """Every client matching the grid's search and filters as an Excel workbook (recorded)."""
     form = grid_form()
-    fields = grid_fields(form, columns)
-    sql, _count, params = page_sql(form, fields, query, search_predicate(query.search), all_rows=True)
+    fields = grid_fields(form, columns, GRID_TABLES)
+    sql, _count, params = page_sql(
+        form, fields, query, search_predicate(query.search), all_rows=True, tables=GRID_TABLES
+    )
     with db.read() as cur:
         frame = cur.execute(sql, [actor.agency_id, *params]).df()
     shown = display_frame(frame, fields, _ref_labels(db, actor, fields))

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 import pandas as pd
 
+from ocms_data import reference
 from ocms_data.errors import ValidationError
-from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need
-from ocms_data.validation import any_missing, missing_columns
+from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need, Section
+from ocms_data.validation import any_missing, checks, missing_columns
 
 MAX_PAGE = 500
 PAGE_SIZES = (50, 100, 250, 500)
 MISSING_NAMES = "_missing"
 MISSING_LABELS = "_missing_labels"
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+NO_VALUE = "Nothing was entered. To empty the cell, double-click it, delete its text and press Enter."
 
 
 @dataclass
@@ -53,27 +58,149 @@ def js(code: str) -> dict:
 
 
 MISSING_CELL_STYLE = js(
-    "function(p){ const m = (p.data && p.data._missing) || '';"
-    " if ((';' + m + ';').indexOf(';' + p.colDef.field + ';') >= 0)"
+    "function(p){ const m = (p.data && p.data._missing) || ''; const c = p.colDef.context || {};"
+    " if ((';' + m + ';').indexOf(';' + (c.problem || p.colDef.field) + ';') >= 0)"
     f" return {{backgroundColor: '{NEED_COLOURS[Need.FOR_ICARE]}', boxShadow: 'inset 0 0 0 2px #d9534f'}};"
     " return p.colDef.editable ? null : {backgroundColor: '" + NEED_COLOURS[Need.AUTO] + "'}; }"
 )
 MISSING_TOOLTIP = js(
-    "function(p){ const m = (p.data && p.data._missing) || '';"
-    " if ((';' + m + ';').indexOf(';' + p.colDef.field + ';') >= 0) return 'Missing for iCARE: ' + p.colDef.headerName;"
+    "function(p){ const m = (p.data && p.data._missing) || ''; const c = p.colDef.context || {};"
+    " if ((';' + m + ';').indexOf(';' + (c.problem || p.colDef.field) + ';') >= 0)"
+    " return c.problemMessage || ('Missing for iCARE: ' + p.colDef.headerName);"
     " return (p.data && p.data._missing_labels) ? 'Missing for iCARE: ' + p.data._missing_labels : null; }"
 )
+DATE_EDITOR = js(
+    """class IsoDateEditor {
+  init(p) {
+    this.p = p;
+    const key = p.eventKey;
+    const typed = key && key.length === 1;
+    const cleared = key === 'Backspace' || key === 'Delete';
+    this.select = !typed && !cleared;
+    this.gui = document.createElement('div');
+    this.gui.style.cssText = 'position:relative;display:flex;align-items:center;gap:2px;width:100%;height:100%;';
+    this.text = document.createElement('input');
+    this.text.type = 'text';
+    this.text.className = 'ag-input-field-input ag-text-field-input';
+    this.text.placeholder = 'YYYY-MM-DD';
+    this.text.setAttribute('aria-label', p.colDef.headerName + ', YYYY-MM-DD');
+    this.text.style.cssText = 'flex:1;min-width:0;height:100%;';
+    this.text.value = cleared ? '' : (typed ? key : (p.value == null ? '' : String(p.value)));
+    this.button = document.createElement('button');
+    this.button.type = 'button';
+    this.button.className = 'ocms-date-pick';
+    const ns = 'http://www.w3.org/2000/svg';
+    const icon = document.createElementNS(ns, 'svg');
+    icon.setAttribute('viewBox', '0 0 16 16');
+    icon.setAttribute('width', '14');
+    icon.setAttribute('height', '14');
+    const lines = document.createElementNS(ns, 'path');
+    lines.setAttribute('d', 'M2.5 3.5h11v10h-11z M2.5 6.5h11 M5.5 1.5v3 M10.5 1.5v3');
+    lines.setAttribute('fill', 'none');
+    lines.setAttribute('stroke', '#41516b');
+    lines.setAttribute('stroke-width', '1.4');
+    icon.append(lines);
+    this.button.append(icon);
+    this.button.title = 'Pick the date from a calendar';
+    this.button.setAttribute('aria-label', 'Pick the date from a calendar');
+    this.button.style.cssText = 'flex:none;display:flex;align-items:center;justify-content:center;width:24px;height:24px;padding:0;border:1px solid #b8c2d0;border-radius:4px;background:#fff;cursor:pointer;';
+    this.picker = document.createElement('input');
+    this.picker.type = 'date';
+    this.picker.tabIndex = -1;
+    this.picker.setAttribute('aria-hidden', 'true');
+    this.picker.style.cssText = 'position:absolute;right:0;bottom:0;width:1px;height:1px;opacity:0;border:0;padding:0;';
+    this.button.addEventListener('mousedown', (e) => e.preventDefault());
+    this.button.addEventListener('click', (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      const now = this.text.value.trim();
+      this.picker.value = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(now) ? now : '';
+      try { this.picker.showPicker(); } catch (err) { this.picker.focus(); }
+    });
+    this.picker.addEventListener('change', () => {
+      const picked = this.picker.value;
+      if (!picked) { return; }
+      if (this.gui.isConnected) { this.text.value = picked; this.text.focus(); }
+      else { this.p.node.setDataValue(this.p.column.getColId(), picked); }
+    });
+    this.gui.append(this.text, this.button, this.picker);
+  }
+  getGui() { return this.gui; }
+  afterGuiAttached() {
+    this.text.focus();
+    if (this.select) { this.text.select(); }
+    else { const n = this.text.value.length; this.text.setSelectionRange(n, n); }
+  }
+  getValue() { return this.text.value; }
+  isPopup() { return false; }
+}"""
+)
+KEEP_SERVER_ORDER = js(
+    "function(){ return 0; }"
+)  # the database sorted the whole result; AG Grid must not re-sort the page
 INCOMPLETE_ROW_STYLE = js(
     "function(p){ return (p.data && (p.data._missing || p.data._missing_labels)) ? {background: '#fffbe6'} : null; }"
 )
 
 
-def grid_fields(form: Form, chosen: list[str] | None = None) -> list[Field]:
-    """The grid columns of a form: scalar, not sensitive, declared for the grid."""
-    usable = [f for f in form.row_fields if f.grid and not f.sensitive]
+class RowIncomplete(ValidationError):
+    """A first-row cell that cannot be saved alone; kept (unsaved) until the row's other required cells are filled."""
+
+
+def grid_fields(form: Form, chosen: list[str] | None = None, tables: tuple[str, ...] = ()) -> list[Field]:
+    """The grid columns of a form: scalar, not sensitive, declared for the grid, in declaration order.
+
+    `tables` names repeating sections whose first row is shown too, one column per field (e.g. a
+    client's first identifier).
+    """
+    usable = [
+        f
+        for s in form.sections
+        if s.table is None or s.key in tables
+        for f in s.fields
+        if f.stored_in_row and f.grid and not f.sensitive
+    ]
     if chosen is None:
         return usable
     return [f for f in usable if f.name in chosen]
+
+
+def first_row_of(form: Form, f: Field) -> Section | None:
+    """The repeating section whose first row holds `f`, or None for a field of the record itself."""
+    section = form.section(f.section)
+    return section if section.table else None
+
+
+def column_sql(form: Form, f: Field) -> str:
+    """SQL over alias `t` for the value a grid column shows (a repeating section's: its first row's).
+
+    For filters and sorts over every row; `first_row_joins` fetches the same values for a page's rows.
+    """
+    section = first_row_of(form, f)
+    if section is None:
+        return f"t.{f.name}"
+    return (
+        f"(SELECT x.{f.name} FROM {section.table} x WHERE x.parent_id = t.id AND x.agency_id = t.agency_id "
+        "ORDER BY x.position, x.id LIMIT 1)"
+    )
+
+
+def first_row_joins(form: Form, fields: list[Field]) -> str:
+    """LEFT JOINs giving rows `t` (a page) the first row of each repeating section among `fields`.
+
+    Each join's alias is the section's key. Restricted to the page's ids: a correlated subquery per
+    cell would read the whole child table.
+    """
+    joins = []
+    sections = {s.key: s for s in (first_row_of(form, f) for f in fields) if s is not None}
+    for section in sections.values():
+        cols = ", ".join(f"x.{f.name}" for f in section.fields if f.stored_in_row)
+        joins.append(
+            f"LEFT JOIN (SELECT x.parent_id, {cols}, row_number() OVER (PARTITION BY x.parent_id "
+            f"ORDER BY x.position, x.id) AS n FROM {section.table} x WHERE x.parent_id IN (SELECT t.id FROM t)) "
+            f"{section.key} ON {section.key}.parent_id = t.id AND {section.key}.n = 1"
+        )
+    return " ".join(joins)
 
 
 def editable(f: Field) -> bool:
@@ -90,7 +217,8 @@ def column_def(f: Field, catalog: Catalog, ref_labels: dict[str, dict[int, str]]
         "cellStyle": MISSING_CELL_STYLE,
         "tooltipValueGetter": MISSING_TOOLTIP,
         "headerTooltip": f"{f.label}: {NEED_WORDS[f.need]}",
-        "sortable": False,
+        "sortable": True,
+        "comparator": KEEP_SERVER_ORDER,
         "filter": False,
         "minWidth": 110,
     }
@@ -103,9 +231,7 @@ def column_def(f: Field, catalog: Catalog, ref_labels: dict[str, dict[int, str]]
         col["cellEditor"] = "agSelectCellEditor"
         col["cellEditorParams"] = {"values": ["", *ref_labels.get(f.ref, {}).values()]}
     elif f.kind is Kind.DATE:
-        col["cellEditor"] = "agDateStringCellEditor"
-    elif f.kind is Kind.INT:
-        col["cellEditor"] = "agNumberCellEditor"
+        col["cellEditor"] = DATE_EDITOR
     elif f.kind is Kind.LONGTEXT:
         col["cellEditor"] = "agLargeTextCellEditor"
         col["cellEditorPopup"] = True
@@ -118,31 +244,42 @@ def grid_options(
     catalog: Catalog,
     ref_labels: dict[str, dict[int, str]],
     computed: tuple[tuple[str, str], ...] = (),
+    sort: str | None = None,
+    descending: bool = False,
 ) -> dict:
-    """Plain AG Grid options for a page of `form` records (no client-side paging or sorting).
+    """Plain AG Grid options for a page of `form` records (paged and sorted by the database).
 
     `computed` puts read-only columns (name, header) that the page query derives, e.g. a status, first.
+    `sort` names the column the page is sorted by: its header shows the arrow. A header click asks the
+    server for a new sort (the wrapper reports it); AG Grid itself never reorders the page.
     """
+    columns = [
+        *(
+            {
+                "field": name,
+                "headerName": label,
+                "editable": False,
+                "cellStyle": MISSING_CELL_STYLE,
+                "tooltipValueGetter": MISSING_TOOLTIP,
+                "sortable": True,
+                "comparator": KEEP_SERVER_ORDER,
+                "minWidth": 110,
+            }
+            for name, label in computed
+        ),
+        *(_with_section(form, f, column_def(f, catalog, ref_labels)) for f in fields),
+    ]
+    for col in columns:
+        col["sort"] = ("desc" if descending else "asc") if col["field"] == sort else None
     return {
         "columnDefs": [
             {"field": "id", "hide": True},
             {"field": "version", "hide": True},
             {"field": MISSING_NAMES, "hide": True},
             {"field": MISSING_LABELS, "hide": True},
-            *(
-                {
-                    "field": name,
-                    "headerName": label,
-                    "editable": False,
-                    "cellStyle": MISSING_CELL_STYLE,
-                    "tooltipValueGetter": MISSING_TOOLTIP,
-                    "minWidth": 110,
-                }
-                for name, label in computed
-            ),
-            *(column_def(f, catalog, ref_labels) for f in fields),
+            *columns,
         ],
-        "defaultColDef": {"resizable": True},
+        "defaultColDef": {"resizable": True, "cellDataType": False},
         "getRowId": js("function(p){ return String(p.data.id); }"),
         "getRowStyle": INCOMPLETE_ROW_STYLE,
         "stopEditingWhenCellsLoseFocus": True,
@@ -152,7 +289,21 @@ def grid_options(
         "suppressColumnVirtualisation": True,
         "autoSizeStrategy": {"type": "fitCellContents"},
         "suppressMovableColumns": False,
+        "suppressMultiSort": True,
+        "animateRows": False,  # a new page replaces the old one: no rows sliding over each other
+        "context": {"serverSort": True},
     }
+
+
+def _with_section(form: Form, f: Field, col: dict) -> dict:
+    """A first-row column says so in its header tooltip and is marked by its section's problem."""
+    section = first_row_of(form, f)
+    if section is None:
+        return col
+    message = next((c.message for c in checks(form, (Need.FOR_ICARE,)) if c.field == section.key), None)
+    col["headerTooltip"] = f"{f.label}, from the first of the {section.label.lower()}: {NEED_WORDS[f.need]}"
+    col["context"] = {"problem": section.key, "problemMessage": message}
+    return col
 
 
 def ref_display(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str, dict[int, str]]) -> pd.DataFrame:
@@ -164,8 +315,23 @@ def ref_display(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str, 
     return out
 
 
+def grid_date(shown: str) -> str:
+    """A date typed in a grid cell: YYYY-MM-DD on the calendar, or empty text (the user cleared it)."""
+    text = shown.strip()
+    if text and not ISO_DATE.fullmatch(text):
+        raise ValueError("Type the date as YYYY-MM-DD, for example 1990-05-04.")
+    if text:
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text} is not a date on the calendar.") from None
+    return text
+
+
 def value_from_grid(f: Field, shown, ref_labels: dict[str, dict[int, str]]):
     """The value to save for what the user picked in a cell (labels back to ids)."""
+    if f.kind is Kind.DATE and isinstance(shown, str):
+        return grid_date(shown)
     if f.kind is Kind.REF and shown not in (None, ""):
         by_label = {v: k for k, v in ref_labels.get(f.ref, {}).items()}
         if shown not in by_label:
@@ -174,59 +340,104 @@ def value_from_grid(f: Field, shown, ref_labels: dict[str, dict[int, str]]):
     return shown
 
 
-def edited_value(form: Form, name: str, shown, ref_labels: Callable[[Field], dict[str, dict[int, str]]]):
-    """The value to store for a grid cell edit, or a ValidationError naming the column."""
-    if not form.has(name):
+def edited_value(
+    form: Form,
+    name: str,
+    shown,
+    ref_labels: Callable[[Field], dict[str, dict[int, str]]],
+    tables: tuple[str, ...] = (),
+):
+    """The value to store for a grid cell edit, or a ValidationError naming the column.
+
+    `shown` None means the cell's editor produced no value (AG Grid's null: a half-typed date, the
+    Delete key), which is refused: only empty text, typed, clears a cell.
+    """
+    first_rows = {f.name: f for f in grid_fields(form, tables=tables) if first_row_of(form, f)}
+    f = form.field(name) if form.has(name) else first_rows.get(name)
+    if f is None:
         raise ValidationError({name: "There is no such column."})
-    f = form.field(name)
     if not editable(f):
         raise ValidationError({name: f"{f.label} cannot be changed here."})
+    if shown is None:
+        raise ValidationError({name: NO_VALUE})
     try:
         return value_from_grid(f, shown, ref_labels(f))
     except ValueError as exc:
         raise ValidationError({name: str(exc)}) from None
 
 
-def where_clause(form: Form, query: GridQuery, search: tuple[str, list]) -> tuple[str, list]:
+def where_clause(
+    form: Form, query: GridQuery, search: tuple[str, list], tables: tuple[str, ...] = ()
+) -> tuple[str, list]:
     """WHERE over alias `t` for the actor's agency (parameter 1), search, filters, incomplete.
 
-    Filters may name any grid field of the form, shown or not.
+    Filters may name any grid field of the form, shown or not; a None among the chosen values
+    matches an empty cell (for a first-row column: no such row, e.g. no identifier).
     """
     parts, params = ["t.agency_id = ?"], []
     pred, search_params = search
     parts.append(pred)
     params += search_params
-    by_name = {f.name: f for f in grid_fields(form)}
+    by_name = {f.name: f for f in grid_fields(form, tables=tables)}
     for name, chosen in query.filters.items():
         f = by_name.get(name)
         if f is None or not chosen:
             continue
-        parts.append(f"t.{f.name} IN ({', '.join('?' * len(chosen))})")
-        params += list(chosen)
+        parts.append(_filter_sql(form, f, chosen))
+        params += [v for v in chosen if v is not None]
     if query.incomplete_only:
         scope = f"{form.scope} AND " if form.scope else ""
         parts.append(f"({scope}{any_missing(form)})")
     return " AND ".join(parts), params
 
 
+def _filter_sql(form: Form, f: Field, chosen: list) -> str:
+    values = [v for v in chosen if v is not None]
+    tests = [f"{column_sql(form, f)} IN ({', '.join('?' * len(values))})"] if values else []
+    tests += [_empty_sql(form, f)] if None in chosen else []
+    return "(" + " OR ".join(tests) + ")"
+
+
+def _empty_sql(form: Form, f: Field) -> str:
+    """SQL: the cell is empty. A first row's required field is empty exactly when there is no row."""
+    section = first_row_of(form, f)
+    if section is not None and f.need is Need.TO_SAVE:
+        return f"NOT EXISTS (SELECT 1 FROM {section.table} x WHERE x.parent_id = t.id AND x.agency_id = t.agency_id)"
+    return f"{column_sql(form, f)} IS NULL"
+
+
+def sort_key(f: Field, column: str) -> str:
+    """SQL for what a column is sorted by: what the grid shows (a reference by its label, a code by its text)."""
+    return reference.label_sql(f.ref, column) if f.kind is Kind.REF else column
+
+
 def page_sql(
-    form: Form, fields: list[Field], query: GridQuery, search: tuple[str, list], *, all_rows: bool = False
+    form: Form,
+    fields: list[Field],
+    query: GridQuery,
+    search: tuple[str, list],
+    *,
+    all_rows: bool = False,
+    tables: tuple[str, ...] = (),
 ) -> tuple[str, str, list]:
     """The page query (or every matching row) and the count query; both take the agency id first."""
-    where, params = where_clause(form, query, search)
+    where, params = where_clause(form, query, search, tables)
     names, labels = missing_columns(form)
     if form.scope:
         names = f"CASE WHEN {form.scope} THEN {names} ELSE '' END"
         labels = f"CASE WHEN {form.scope} THEN {labels} ELSE '' END"
-    sortable = {f.name for f in grid_fields(form)}
-    order = query.sort if query.sort in sortable else "id"
+    sortable = {f.name: f for f in grid_fields(form, tables=tables)}
+    key = sort_key(sortable[query.sort], column_sql(form, sortable[query.sort])) if query.sort in sortable else "t.id"
     direction = "DESC" if query.descending else "ASC"
-    order_by = f"ORDER BY t.{order} {direction} NULLS LAST, t.id"
-    cols = ", ".join(f"t.{f.name}" for f in fields)
+    cols = ", ".join(
+        f"{first_row_of(form, f).key}.{f.name}" if first_row_of(form, f) else f"t.{f.name}" for f in fields
+    )
     window = "" if all_rows else f" LIMIT {query.limit} OFFSET {query.offset}"
     sql = (
-        f"WITH t AS (SELECT t.* FROM {form.table} t WHERE {where} {order_by}{window}) "
-        f"SELECT t.id, t.version, {names} AS {MISSING_NAMES}, {labels} AS {MISSING_LABELS}, {cols} FROM t {order_by}"
+        f"WITH t AS (SELECT t.*, {key} AS _sort FROM {form.table} t WHERE {where} "
+        f"ORDER BY _sort {direction} NULLS LAST, t.id{window}) "
+        f"SELECT t.id, t.version, {names} AS {MISSING_NAMES}, {labels} AS {MISSING_LABELS}, {cols} FROM t "
+        f"{first_row_joins(form, fields)} ORDER BY t._sort {direction} NULLS LAST, t.id"
     )
     count = f"SELECT count(*) FROM {form.table} t WHERE {where}"
     return sql, count, params

@@ -40,25 +40,35 @@ def listing(db: Database, actor: Actor, table: str, active_only: bool = True) ->
         )
 
 
-LABEL_SQL = {
-    "users": "SELECT id, full_name FROM users WHERE agency_id = ? ORDER BY full_name",
-    "sites": "SELECT id, code || ' — ' || name FROM sites WHERE agency_id = ? ORDER BY code",
-    "programs": "SELECT id, code || ' — ' || name FROM programs WHERE agency_id = ? ORDER BY code",
-    "funders": "SELECT id, name FROM funders WHERE agency_id = ? ORDER BY name",
-    "activities": "SELECT id, name || ' (' || activity_type || ')' FROM activities WHERE agency_id = ? ORDER BY name",
-    "courses": "SELECT id, concat_ws(' ', course_code, name) FROM courses WHERE agency_id = ? ORDER BY name",
-}
+LABELS = {
+    "users": ("lbl.full_name", "lbl.full_name"),
+    "sites": ("lbl.code || ' — ' || lbl.name", "lbl.code"),
+    "programs": ("lbl.code || ' — ' || lbl.name", "lbl.code"),
+    "funders": ("lbl.name", "lbl.name"),
+    "activities": ("lbl.name || ' (' || lbl.activity_type || ')'", "lbl.name"),
+    "courses": ("concat_ws(' ', lbl.course_code, lbl.name)", "lbl.name"),
+}  # table -> (the label users see and pick, over alias `lbl`; the order of the pick list)
+
+
+def label_sql(table: str, ref_sql: str) -> str:
+    """SQL: the label of the `table` row whose id is `ref_sql` (NULL when none), e.g. to sort by what is shown."""
+    return f"(SELECT {LABELS[table][0]} FROM {table} lbl WHERE lbl.id = {ref_sql})"
 
 
 def labels(db: Database, actor: Actor, table: str) -> dict[int, str]:
     """Id -> the label users pick from (sites and programs show their code) for one reference table."""
+    label, order = LABELS[table]
     with db.read() as cur:
-        return dict(cur.execute(LABEL_SQL[table], [actor.agency_id]).fetchall())
+        return dict(
+            cur.execute(
+                f"SELECT lbl.id, {label} FROM {table} lbl WHERE lbl.agency_id = ? ORDER BY {order}", [actor.agency_id]
+            ).fetchall()
+        )
 
 
 def all_labels(db: Database, actor: Actor) -> dict[str, dict[int, str]]:
     """The labels of every reference table, for forms that may point at any of them."""
-    return {table: labels(db, actor, table) for table in LABEL_SQL}
+    return {table: labels(db, actor, table) for table in LABELS}
 
 
 def _clean(table: str, values: dict) -> dict:

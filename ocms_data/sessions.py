@@ -23,6 +23,7 @@ from ocms_data.grid import (
     display_frame,
     edited_value,
     grid_fields,
+    sort_key,
 )
 from ocms_data.registry import Form, Kind, default_catalog
 from ocms_data.xlsx import table_workbook
@@ -414,8 +415,55 @@ GRID_COLUMNS = (
     "notes",
     "created_by",
 )
-GRID_COMPUTED = (("status", "Status"), ("clients", "Clients"), ("forms", "Forms"))
 STATUSES = ("Complete", "Incomplete")
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A column the sessions grid derives from other tables.
+
+    `shown` is its value for a page's rows (SQL over alias `t`); `per_session` gives every session's
+    value at once for sorting (a query of session_id, value in which each ? is the agency id), and
+    `empty` the value of a session it has no row for. The sort tests check that the two agree.
+    """
+
+    label: str
+    shown: str
+    per_session: str
+    empty: str
+
+
+_CLIENT_NAME = "coalesce(c.first_name || ' ' || c.last_name, 'Anonymous #' || c.client_no)"
+_NAMED = (
+    "(SELECT x.session_id, x.added_at, x.client_id, " + _CLIENT_NAME + " AS name FROM session_clients x "
+    "JOIN clients c ON c.id = x.client_id WHERE x.agency_id = ?)"
+)
+COMPUTED = {
+    "status": Computed(
+        "Status",
+        "CASE WHEN EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id) THEN 'Incomplete' ELSE 'Complete' END",
+        "SELECT x.session_id, 'Incomplete' AS value FROM problems x WHERE x.agency_id = ? GROUP BY x.session_id",
+        "'Complete'",
+    ),
+    "clients": Computed(
+        "Clients",
+        f"(SELECT string_agg({_CLIENT_NAME}, ', ' ORDER BY x.added_at, c.id) FROM session_clients x "
+        "JOIN clients c ON c.id = x.client_id WHERE x.session_id = t.id)",
+        # one client (most sessions) needs no ordered aggregate, which is slow over millions of sessions
+        f"SELECT n.session_id, min(n.name) AS value FROM {_NAMED} n GROUP BY n.session_id HAVING count(*) = 1 "
+        f"UNION ALL SELECT n.session_id, string_agg(n.name, ', ' ORDER BY n.added_at, n.client_id) AS value "
+        f"FROM {_NAMED} n WHERE n.session_id IN (SELECT m.session_id FROM session_clients m WHERE m.agency_id = ? "
+        "GROUP BY m.session_id HAVING count(*) > 1) GROUP BY n.session_id",
+        "NULL",
+    ),
+    "forms": Computed(
+        "Forms",
+        "(SELECT count(*) FROM service_forms f WHERE f.session_id = t.id)",
+        "SELECT x.session_id, count(*) AS value FROM service_forms x WHERE x.agency_id = ? GROUP BY x.session_id",
+        "0",
+    ),
+}
+GRID_COMPUTED = tuple((name, c.label) for name, c in COMPUTED.items())
 
 
 def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
@@ -455,16 +503,15 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     form = session_form()
     fields = grid_fields(form, columns)
     where, params = _grid_where(actor, query)
-    order = query.sort if query.sort in {f.name for f in grid_fields(form)} else "service_date"
-    direction = "ASC" if query.sort and not query.descending else "DESC"
+    joins, key, direction = _grid_order(form, query)
     with db.read() as cur:
         total = cur.execute(f"SELECT count(*) FROM sessions t WHERE {where}", params).fetchall()[0][0]
         ids = [
             r[0]
             for r in cur.execute(
-                f"SELECT t.id FROM sessions t WHERE {where} ORDER BY t.{order} {direction} NULLS LAST, t.id DESC "
+                f"SELECT t.id FROM sessions t {joins} WHERE {where} ORDER BY {key} {direction} NULLS LAST, t.id DESC "
                 f"LIMIT {query.limit} OFFSET {query.offset}",
-                params,
+                [actor.agency_id] * joins.count("?") + params,  # each ? of a per-session query: the agency
             ).fetchall()
         ]
         frame = cur.execute(_details_sql(fields, len(ids)), [actor.agency_id, *ids]).df() if ids else None
@@ -478,19 +525,28 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     return Page(display_frame(frame, fields, labels), total), labels
 
 
+def _grid_order(form: Form, query: GridQuery) -> tuple[str, str, str]:
+    """Joins, ORDER BY key and direction of the sessions grid: the chosen column as shown, else newest first."""
+    fields = {f.name: f for f in grid_fields(form)}
+    direction = "DESC" if query.descending else "ASC"
+    if query.sort in fields:
+        return "", sort_key(fields[query.sort], f"t.{query.sort}"), direction
+    if query.sort in COMPUTED:
+        c = COMPUTED[query.sort]
+        join = f"LEFT JOIN ({c.per_session}) k ON k.session_id = t.id"
+        return join, f"coalesce(k.value, {c.empty})", direction
+    return "", "t.service_date", "DESC"
+
+
 def _details_sql(fields, n: int) -> str:
     cols = ", ".join(f"t.{f.name}" for f in fields)
+    computed = ", ".join(f"{c.shown} AS {name}" for name, c in COMPUTED.items())
     return (
         f"SELECT t.id, t.version, {cols}, "
         "(SELECT string_agg(DISTINCT p.field, ';') FROM problems p WHERE p.session_id = t.id AND p.form = 'session') "
         f"AS {MISSING_NAMES}, "
         "(SELECT string_agg(DISTINCT p.message, ' ') FROM problems p WHERE p.session_id = t.id) "
-        f"AS {MISSING_LABELS}, "
-        "CASE WHEN EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id) THEN 'Incomplete' ELSE 'Complete' END "
-        "AS status, "
-        "(SELECT string_agg(coalesce(c.first_name || ' ' || c.last_name, 'Anonymous #' || c.client_no), ', ') "
-        "FROM session_clients sc JOIN clients c ON c.id = sc.client_id WHERE sc.session_id = t.id) AS clients, "
-        "(SELECT count(*) FROM service_forms f WHERE f.session_id = t.id) AS forms "
+        f"AS {MISSING_LABELS}, {computed} "
         f"FROM sessions t WHERE t.agency_id = ? AND t.id IN ({', '.join('?' * n)})"
     )
 

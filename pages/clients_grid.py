@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ocms_data import clients
+from ocms_data.ui.client_form import open_profile
 from ocms_data.ui.grid_view import GridSource, grid_view
 from ocms_data.ui.runtime import database, guard
 
@@ -10,18 +11,25 @@ actor = guard()
 db = database()
 st.title("Clients")
 st.caption(
-    "Yellow rows miss something iCARE needs; the missing cells are outlined in red (hover for details). Double-click a cell to edit it; each edit is saved on its own."
+    "Yellow rows lack something iCARE needs; the cells to fill are outlined in red (point at one to see what). "
+    "Double-click a cell to change it: each change is saved on its own. Open shows the client's profile."
 )
-grid_view(
+opened = grid_view(
     GridSource(
         key="clients",
         form=clients.grid_form(),
         page=lambda query, columns: clients.grid_page(db, actor, query, columns),
-        save=lambda rec_id, field, value, version: clients.save_grid_cell(db, actor, rec_id, field, value, version),
+        save=lambda rec_id, field, value, version, kept: clients.save_grid_cell(
+            db, actor, rec_id, field, value, version, kept
+        ),
         export=lambda query, columns: clients.grid_export(db, actor, query, columns),
         filters=clients.GRID_FILTERS,
         columns=clients.GRID_COLUMNS,
         export_name="clients",
         search_help="Name, phone, e-mail, identifier, client #",
+        open_label="Open",
+        tables=clients.GRID_TABLES,
     )
 )
+if opened:
+    open_profile(opened)

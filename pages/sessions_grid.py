@@ -11,14 +11,17 @@ actor = guard()
 db = database()
 st.title("Sessions")
 st.caption(
-    "Incomplete sessions are yellow; hover a row to see what is missing. Double-click a cell to fix the logistics; open a session to fix its forms."
+    "Incomplete sessions are yellow; point at a row to see what is missing. Double-click a cell to change the "
+    "session's details (each change is saved on its own); Open shows the session, where its forms are fixed."
 )
 opened = grid_view(
     GridSource(
         key="sessions",
         form=sessions.session_form(),
         page=lambda query, columns: sessions.grid_page(db, actor, query, columns),
-        save=lambda rec_id, field, value, version: sessions.save_grid_cell(db, actor, rec_id, field, value, version),
+        save=lambda rec_id, field, value, version, _kept: sessions.save_grid_cell(
+            db, actor, rec_id, field, value, version
+        ),
         export=lambda query, columns: sessions.grid_export(db, actor, query, columns),
         filters=(),
         columns=sessions.GRID_COLUMNS,
@@ -28,6 +31,7 @@ opened = grid_view(
         extra_controls=lambda: session_filters(db, actor),
         open_label="Open",
         incomplete_toggle=False,  # the Status filter says complete or incomplete
+        unsorted="Newest first",
     )
 )
 if opened:

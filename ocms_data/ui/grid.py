@@ -11,17 +11,27 @@ from st_aggrid import AgGrid, JsCode, StAggridTheme
 EVENT_RETURN = JsCode(
     """
     function({streamlitRerunEventTriggerName, eventData}) {
+      const nonce = String(Date.now()) + ':' + String(Math.random());
+      if (streamlitRerunEventTriggerName === 'sortChanged') {
+        const sorted = eventData.api.getColumnState().find((c) => c.sort);
+        return {event: 'sort', id: 0, version: 0, field: sorted ? sorted.colId : null, old: null,
+                new: sorted ? sorted.sort : null, nonce: nonce};
+      }
       return {event: streamlitRerunEventTriggerName === 'cellClicked' ? 'open' : 'edit',
               id: eventData.data.id, version: eventData.data.version, field: eventData.colDef.field,
               old: eventData.oldValue === undefined ? null : eventData.oldValue,
               new: eventData.newValue === undefined ? null : eventData.newValue,
-              nonce: String(Date.now()) + ':' + String(Math.random())};
+              nonce: nonce};
     }
     """
 )
 RETURN_ONLY = JsCode(
     """
     function({streamlitRerunEventTriggerName, eventData}) {
+      if (streamlitRerunEventTriggerName === 'sortChanged') {
+        const context = eventData.api.getGridOption('context') || {};
+        return eventData.source === 'uiColumnSorted' && context.serverSort === true;
+      }
       return streamlitRerunEventTriggerName === 'cellValueChanged'
         || (eventData && eventData.colDef && eventData.colDef.field === '_open');
     }
@@ -36,12 +46,15 @@ HEADER_CSS = {
 
 @dataclass(frozen=True)
 class GridEvent:
-    """What the user did in the grid: changed one cell (`edit`) or clicked a row's open link (`open`)."""
+    """What the user did in the grid: changed a cell (`edit`), clicked an open link (`open`) or a header (`sort`).
+
+    For `sort`, `field` is the sorted column or None and `new` is "asc", "desc" or None. Header clicks are reported only by grids whose options say `context: {serverSort: true}`.
+    """
 
     kind: str
     id: int
     version: int
-    field: str
+    field: str | None
     old: object
     new: object
 
@@ -65,7 +78,7 @@ def edit_grid(frame: pd.DataFrame, options: dict, key: str, height: int = 560) -
         key=key,
         height=height,
         allow_unsafe_jscode=True,
-        update_on=["cellValueChanged", "cellClicked"],
+        update_on=["cellValueChanged", "cellClicked", "sortChanged"],
         data_return_mode="CUSTOM",
         custom_jscode_for_grid_return=EVENT_RETURN,
         should_grid_return=RETURN_ONLY,
@@ -90,7 +103,7 @@ def take_event(payload, key: str) -> GridEvent | None:
         str(payload.get("event", "edit")),
         int(payload["id"]),
         int(payload["version"]),
-        str(payload["field"]),
+        None if payload["field"] is None else str(payload["field"]),
         payload.get("old"),
         payload.get("new"),
     )

@@ -9,16 +9,19 @@ from datetime import date
 import streamlit as st
 
 from ocms_data.errors import OcmsError
-from ocms_data.grid import PAGE_SIZES, GridQuery, Page, grid_fields, grid_options
+from ocms_data.grid import PAGE_SIZES, GridQuery, Page, RowIncomplete, grid_fields, grid_options
 from ocms_data.registry import Form, default_catalog
 from ocms_data.ui.grid import edit_grid
+from ocms_data.ui.text import md
 
+EMPTY = "(none)"  # the filter choice for an empty cell: no value, or no row (e.g. no identifier)
 OPEN_COLUMN = {
     "field": "_open",
     "headerName": "",
     "pinned": "left",
     "width": 80,
     "editable": False,
+    "sortable": False,
     "cellStyle": {"color": "#1d5fbf", "cursor": "pointer", "textDecoration": "underline"},
 }
 
@@ -30,7 +33,7 @@ class GridSource:
     key: str
     form: Form
     page: Callable[[GridQuery, list[str] | None], tuple[Page, dict]]
-    save: Callable[[int, str, object, int], int]
+    save: Callable[[int, str, object, int, dict], int]  # record, column, value, version, its row's kept cells
     export: Callable[[GridQuery, list[str] | None], bytes]
     filters: tuple[str, ...]
     columns: tuple[str, ...]
@@ -40,30 +43,60 @@ class GridSource:
     extra_controls: Callable[[], dict] | None = None
     open_label: str | None = None
     incomplete_toggle: bool = True  # off where the source has its own status filter (one control per filter)
+    unsorted: str = "Order of entry"  # what the rows are in when no column is chosen, in plain words
+    tables: tuple[str, ...] = ()  # repeating sections shown by their first row (see grid.grid_fields)
+
+    def fields(self, chosen: list[str] | None = None) -> list:
+        return grid_fields(self.form, chosen, self.tables)
+
+    def sort_labels(self) -> dict[str, str]:
+        """Every column the grid can sort by -> its header."""
+        return dict(self.computed) | {f.name: f.label for f in self.fields()}
+
+
+def _take_header_sort(source: GridSource) -> None:
+    """A header click, kept as pending by the last run, becomes the Sort by / Descending choice.
+
+    Widget state may be set only before the widgets are drawn, hence the pending value and rerun.
+    """
+    pending = st.session_state.pop(f"{source.key}.pending_sort", None)
+    if pending is not None:
+        st.session_state[f"{source.key}.sort"], st.session_state[f"{source.key}.desc"] = pending
 
 
 def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
     k = source.key
-    fields = {f.name: f for f in grid_fields(source.form)}
-    c1, c2, c3, c4 = st.columns([3, 2, 1, 1.3], vertical_alignment="bottom")
-    search = c1.text_input("Search", key=f"{k}.search", placeholder=source.search_help)
-    sort = c2.selectbox(
-        "Sort by",
-        list(fields),
-        format_func=lambda n: fields[n].label,
-        index=None,
-        placeholder="Record order",
-        key=f"{k}.sort",
-    )
-    descending = c3.toggle("Descending", key=f"{k}.desc")
-    incomplete = source.incomplete_toggle and c4.toggle("Missing for iCARE only", key=f"{k}.incomplete")
+    fields = {f.name: f for f in source.fields()}
+    sorts = source.sort_labels()
+    _take_header_sort(source)
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+        search = st.text_input("Search", key=f"{k}.search", placeholder=source.search_help, width=320)
+        sort = st.selectbox(
+            "Sort by",
+            list(sorts),
+            format_func=sorts.get,
+            index=None,
+            placeholder=source.unsorted,
+            key=f"{k}.sort",
+            width=240,
+        )
+        descending = st.toggle("Descending", key=f"{k}.desc", width="content")
+        incomplete = source.incomplete_toggle and st.toggle(
+            "Missing for iCARE only", key=f"{k}.incomplete", width="content"
+        )
     extra = source.extra_controls() if source.extra_controls else {}
     with st.expander("Filters and columns"):
-        cols = st.columns(3)
         chosen = {}
-        for i, name in enumerate(source.filters):
-            f = fields[name]
-            chosen[name] = cols[i % 3].multiselect(f.label, default_catalog().codes(f.codes), key=f"{k}.filter.{name}")
+        with st.container(horizontal=True, gap="medium"):
+            for name in source.filters:
+                f = fields[name]
+                chosen[name] = st.multiselect(
+                    f.label,
+                    [None, *default_catalog().codes(f.codes)],
+                    format_func=lambda v: EMPTY if v is None else v,
+                    key=f"{k}.filter.{name}",
+                    width=320,
+                )
         shown = st.multiselect(
             "Columns",
             list(fields),
@@ -85,11 +118,11 @@ def _controls(source: GridSource) -> tuple[GridQuery, list[str]]:
 def _pager(source: GridSource, query: GridQuery, total: int) -> None:
     k = source.key
     pages = max(1, -(-total // query.limit))
-    c1, c2, c3 = st.columns([1, 1, 4], vertical_alignment="bottom")
-    c1.selectbox("Rows per page", PAGE_SIZES, index=1, key=f"{k}.size")
-    c2.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=f"{k}.page")
-    first = min(total, query.offset + 1)
-    c3.caption(f"Rows {first}–{min(total, query.offset + query.limit)} of {total}")
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+        st.selectbox("Rows per page", PAGE_SIZES, index=1, key=f"{k}.size", width=150)
+        st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=f"{k}.page", width=170)
+        first = min(total, query.offset + 1)
+        st.caption(f"Rows {first}–{min(total, query.offset + query.limit)} of {total}", width="content")
 
 
 def grid_view(source: GridSource) -> int | None:
@@ -108,17 +141,21 @@ def grid_view(source: GridSource) -> int | None:
     message = st.session_state.pop(f"{k}.message", None)
     if message:
         getattr(st, message[0])(message[1])
-    fields = grid_fields(source.form, columns)
+    fields = source.fields(columns)
     version = st.session_state.setdefault(f"{k}.grid", 0)
-    options = grid_options(source.form, fields, default_catalog(), labels, source.computed)
-    frame = page.frame
+    options = grid_options(
+        source.form, fields, default_catalog(), labels, source.computed, query.sort, query.descending
+    )
+    frame = _with_kept(page.frame, st.session_state.get(f"{k}.kept", {}))
     if source.open_label:
         frame = frame.assign(_open=source.open_label)
         options["columnDefs"].insert(0, OPEN_COLUMN)
     event = edit_grid(frame, options, key=f"{k}.grid.{version}")
     if event is not None and event.kind == "open":
         return event.id
-    if event is not None:
+    if event is not None and event.kind == "sort":
+        _sort_by_header(source, event)
+    elif event is not None:
         _save(source, event, fields)
     _pager(source, query, page.total)
     st.download_button(
@@ -131,14 +168,40 @@ def grid_view(source: GridSource) -> int | None:
     return None
 
 
+def _sort_by_header(source: GridSource, event) -> None:
+    """A header click sorts the whole result in the database: it becomes the Sort by choice, from page 1."""
+    sorted_by = event.field if event.new and event.field in source.sort_labels() else None
+    st.session_state[f"{source.key}.pending_sort"] = (sorted_by, sorted_by is not None and event.new == "desc")
+    st.rerun()
+
+
+def _with_kept(frame, kept: dict[int, dict]):
+    """The page with the cells typed but kept unsaved (a row that needs another cell first) shown in place."""
+    if not kept or frame.empty:
+        return frame
+    out = frame.copy()
+    for rec_id, cells in kept.items():
+        row = out["id"] == rec_id
+        for name, value in cells.items():
+            if name in out:
+                out.loc[row & out[name].isna(), name] = value
+    return out
+
+
 def _save(source: GridSource, edit, fields) -> None:
     k = source.key
     label = next((f.label for f in fields if f.name == edit.field), edit.field)
+    kept = st.session_state.setdefault(f"{k}.kept", {})
     try:
-        source.save(edit.id, edit.field, edit.new, edit.version)
-        st.session_state[f"{k}.message"] = ("success", f"Saved {label}: {edit.new or '(empty)'}.")
+        source.save(edit.id, edit.field, edit.new, edit.version, kept.get(edit.id, {}))
+        kept.pop(edit.id, None)
+        st.session_state[f"{k}.message"] = ("success", f"Saved {label}: {md(edit.new) or '(empty)'}.")
+    except RowIncomplete as exc:
+        kept.setdefault(edit.id, {})[edit.field] = edit.new
+        detail = exc.errors.get(edit.field, str(exc))
+        st.session_state[f"{k}.message"] = ("info", f"Kept {label}: {md(edit.new)}, not saved yet. {md(detail)}")
     except OcmsError as exc:
         detail = getattr(exc, "errors", {}).get(edit.field, str(exc))
-        st.session_state[f"{k}.message"] = ("error", f"Not saved: {label}: {detail} The cell was put back.")
+        st.session_state[f"{k}.message"] = ("error", f"Not saved: {label}: {md(detail)} The cell was put back.")
     st.session_state[f"{k}.grid"] += 1
     st.rerun()
