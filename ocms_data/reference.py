@@ -40,7 +40,7 @@ def listing(db: Database, actor: Actor, table: str, active_only: bool = True) ->
         )
 
 
-LABELS = {
+PICK_LABELS = {
     "users": ("lbl.full_name", "lbl.full_name"),
     "sites": ("lbl.code || ' — ' || lbl.name", "lbl.code"),
     "programs": ("lbl.code || ' — ' || lbl.name", "lbl.code"),
@@ -52,12 +52,12 @@ LABELS = {
 
 def label_sql(table: str, ref_sql: str) -> str:
     """SQL: the label of the `table` row whose id is `ref_sql` (NULL when none), e.g. to sort by what is shown."""
-    return f"(SELECT {LABELS[table][0]} FROM {table} lbl WHERE lbl.id = {ref_sql})"
+    return f"(SELECT {PICK_LABELS[table][0]} FROM {table} lbl WHERE lbl.id = {ref_sql})"
 
 
 def labels(db: Database, actor: Actor, table: str) -> dict[int, str]:
     """Id -> the label users pick from (sites and programs show their code) for one reference table."""
-    label, order = LABELS[table]
+    label, order = PICK_LABELS[table]
     with db.read() as cur:
         return dict(
             cur.execute(
@@ -68,7 +68,7 @@ def labels(db: Database, actor: Actor, table: str) -> dict[int, str]:
 
 def all_labels(db: Database, actor: Actor) -> dict[str, dict[int, str]]:
     """The labels of every reference table, for forms that may point at any of them."""
-    return {table: labels(db, actor, table) for table in LABELS}
+    return {table: labels(db, actor, table) for table in PICK_LABELS}
 
 
 def _clean(table: str, values: dict) -> dict:

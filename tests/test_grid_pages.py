@@ -11,7 +11,6 @@ from streamlit.testing.v1 import AppTest
 from ocms_data import clients, reference, sessions
 from ocms_data.clients import NAMED
 from ocms_data.grid import GridQuery
-from ocms_data.ui.text import md
 from tests.apptest_helpers import actor, goto, ok, rows_caption, start, title, values
 from tests.test_clients import FOSS, named_values
 from tests.test_sessions import FULL
@@ -181,8 +180,8 @@ def test_an_identifier_is_added_in_the_grid_type_then_value(app_db):
 
     grid_event(at, "clients", "e1", id=cid, version=1, field="id_type", new=FOSS)
     assert values(at.info) == [
-        f"Kept Client identifier: {md(FOSS)}, not saved yet. "
-        f"{md('Fill Identifier value too: nothing is saved until both are filled.')}"
+        f"Kept Client identifier: {FOSS}, not saved yet. "
+        f"Fill Identifier value too: nothing is saved until both are filled."
     ]
     assert clients.get(app_db, who, cid).tables["identifiers"] == [] and clients.get(app_db, who, cid).version == 1
     _, frame = shown_grid(at)
@@ -190,8 +189,7 @@ def test_an_identifier_is_added_in_the_grid_type_then_value(app_db):
 
     grid_event(at, "clients", "e2", id=cid, version=1, field="id_value", new="27A18")
     assert values(at.error) == [
-        f"Not saved: Identifier value: {md('Identifier value must contain digits only for ' + FOSS + '.')} "
-        "The cell was put back."
+        f"Not saved: Identifier value: Identifier value must contain digits only for {FOSS}. The cell was put back."
     ]
     grid_event(at, "clients", "e3", id=cid, version=1, field="id_value", new="2718281828")
     assert values(at.success) == ["Saved Identifier value: 2718281828."]

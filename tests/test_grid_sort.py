@@ -175,7 +175,7 @@ def test_sessions_without_a_known_sort_are_newest_first(agency, sort):
 
 def test_label_sql_is_the_label_users_pick(agency):
     db, who = agency.db, agency.worker
-    for table in reference.LABELS:
+    for table in reference.PICK_LABELS:
         picked = reference.labels(db, who, table)
         with db.read() as cur:
             shown = dict(
