@@ -408,16 +408,23 @@ def incomplete_sessions(db: Database, actor: Actor) -> None:
 def session_filters(db: Database, actor: Actor) -> dict:
     """The sessions grid's own filters: date range, worker, type, site, program, status."""
     labels = reference.all_labels(db, actor)
-    c1, c2, c3, c4 = st.columns(4)
-    date_from = c1.date_input("From", value=None, key="sessions.from", format="YYYY-MM-DD")
-    date_to = c2.date_input("To", value=None, key="sessions.to", format="YYYY-MM-DD")
-    worker = pick(c3, "Worker", labels["users"], "sessions.worker", "Anyone")
-    status = c4.selectbox("Status", sessions.STATUSES, index=None, key="sessions.status", placeholder="Any")
-    d1, d2, d3 = st.columns(3)
-    types = d1.multiselect("Session type", default_catalog().codes("session_type"), key="sessions.types")
-    sites = d2.multiselect("Site", list(labels["sites"]), format_func=labels["sites"].get, key="sessions.sites")
-    programs = d3.multiselect(
-        "Program", list(labels["programs"]), format_func=labels["programs"].get, key="sessions.programs"
+    line = forms.row(align="bottom")  # fixed widths that wrap, so no placeholder is cut on a narrow screen
+    date_from = line.date_input("From", value=None, key="sessions.from", format="YYYY-MM-DD", width=170)
+    date_to = line.date_input("To", value=None, key="sessions.to", format="YYYY-MM-DD", width=170)
+    users = labels["users"]
+    worker = line.selectbox(
+        "Worker", list(users), format_func=users.get, index=None, key="sessions.worker", placeholder="Anyone", width=240
+    )
+    status = line.selectbox(
+        "Status", sessions.STATUSES, index=None, key="sessions.status", placeholder="Any", width=170
+    )
+    line = forms.row(align="bottom")
+    types = line.multiselect("Session type", default_catalog().codes("session_type"), key="sessions.types", width=300)
+    sites = line.multiselect(
+        "Site", list(labels["sites"]), format_func=labels["sites"].get, key="sessions.sites", width=300
+    )
+    programs = line.multiselect(
+        "Program", list(labels["programs"]), format_func=labels["programs"].get, key="sessions.programs", width=300
     )
     filters = {"session_type": types, "site": sites, "program": programs}
     return {
