@@ -76,7 +76,7 @@ def _now() -> datetime:
 @contextmanager
 def _hashing() -> Iterator[None]:
     if not _hash_slots.acquire(timeout=HASH_WAIT_SECONDS):
-        raise SignInBusy("The server is busy checking other passwords; please try again in a moment.")
+        raise SignInBusy(SIGN_IN_BUSY)
     try:
         yield
     finally:
@@ -90,10 +90,11 @@ def _dummy_hash() -> str:
         return _hasher.hash("not-a-real-password")
 
 
-def _claim_attempt(db: Database, key: str, locked_message: str) -> None:
+def _claim_attempt(db: Database, key: str, locked_message: str) -> datetime:
     """Count an attempt on `key` as failed before its password is checked; refuse it if `key` is locked.
 
-    A right password takes its attempt back (`_clear_attempts`), so only failures stay counted.
+    A right password takes its attempt back (`_clear_attempts`), so only failures stay counted; so does
+    a check that never ran (`_checked`). Returns when the attempt was counted.
     """
     now = _now()
     since = now - timedelta(seconds=LOCK_SECONDS)
@@ -107,6 +108,18 @@ def _claim_attempt(db: Database, key: str, locked_message: str) -> None:
 
     with _attempts_lock:
         db.write(claim)
+    return now
+
+
+def _checked(db: Database, key: str, claimed: datetime, stored: str | None, password: str) -> bool:
+    """Whether the password matches; a check that found no free hashing slot is not counted as a failure."""
+    try:
+        return _password_matches(stored, password)
+    except SignInBusy:
+        db.write(
+            lambda cur: cur.execute("DELETE FROM sign_in_attempts WHERE key = ? AND attempted_at = ?", [key, claimed])
+        )
+        raise
 
 
 def _clear_attempts(db: Database, key: str) -> None:
@@ -198,6 +211,7 @@ def _password_matches(stored: str | None, password: str) -> bool:
 
 
 SIGN_IN_LOCKED = "Too many wrong passwords for this user name: wait five minutes, then try again."
+SIGN_IN_BUSY = "The server is busy checking other passwords; please try again in a moment."
 UNLOCK_LOCKED = "Too many wrong passwords: the sensitive sections stay locked for five minutes."
 
 
@@ -209,11 +223,12 @@ def authenticate(db: Database, username: str, password: str) -> Actor | None:
     came free in time.
     """
     username = username.strip().lower()
-    key = f"sign-in:{username}"
-    _claim_attempt(db, key, SIGN_IN_LOCKED)
+    # what cannot be a user name shares one key: no row per arbitrary string typed into the form
+    key = f"sign-in:{username if USERNAME_RE.match(username) else '(not a user name)'}"
+    claimed = _claim_attempt(db, key, SIGN_IN_LOCKED)
     with db.read() as cur:
         row = one(cur, _ACTOR_SQL + "u.username = ?", [username])
-    if not _password_matches(row["pw_hash"] if row else None, password):
+    if not _checked(db, key, claimed, row["pw_hash"] if row else None, password):
         return None
     _clear_attempts(db, key)
     return _actor(row)
@@ -233,13 +248,13 @@ def confirm_password(db: Database, actor: Actor, password: str, purpose: str, re
     """
     key = f"unlock:{actor.user_id}"
     try:
-        _claim_attempt(db, key, UNLOCK_LOCKED)
+        claimed = _claim_attempt(db, key, UNLOCK_LOCKED)
     except Locked:
         db.write(lambda cur: audit.record(cur, actor, "unlock_locked", purpose, rec_id))
         raise
     with db.read() as cur:
         row = one(cur, "SELECT pw_hash FROM users WHERE id = ? AND active", [actor.user_id])
-    ok = _password_matches(row["pw_hash"] if row else None, password)
+    ok = _checked(db, key, claimed, row["pw_hash"] if row else None, password)
     if ok:
         _clear_attempts(db, key)
     db.write(lambda cur: audit.record(cur, actor, "unlock" if ok else "unlock_failed", purpose, rec_id))
@@ -324,7 +339,6 @@ def clean_user(
         problem = password_problem(password, clean.get("username") or account or "")
         if problem:
             errors["password"] = problem
-        clean["password"] = password
     if roles is not None:
         if not roles or any(r not in ROLES for r in roles):
             errors["roles"] = f"Roles: choose at least one of {', '.join(ROLES.values())}."

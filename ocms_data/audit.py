@@ -19,7 +19,12 @@ ACTIONS = {
     "copy": "Copied",
     "set_activity": "Set the group activity",
     "attendee_settings": "Applied the attendee settings",
-}
+    "unlock_locked": "Sensitive information locked (too many wrong passwords)",
+    "uploaders": "Set the iCARE uploaders",
+    "icare_final": "Recorded a final iCARE upload",
+    "icare_void": "Voided a final iCARE batch",
+    "icare_import": "Imported a file iCARE returned",
+}  # every action recorded anywhere has words here (tests/test_conventions.py checks)
 
 
 def record(cur, actor, action: str, entity: str, rec_id: int | None, detail: dict | None = None) -> None:
@@ -58,7 +63,7 @@ def readable(entries: list[dict], label=lambda name: name) -> list[dict]:
         {
             "When": f"{e['occurred_at']:%Y-%m-%d %H:%M}",
             "Who": e["user_name"] or "System",
-            "What": ACTIONS.get(e["action"], e["action"].replace("_", " ").capitalize()),
+            "What": ACTIONS[e["action"]],
             "Details": _details(json.loads(e["detail"] or "{}"), label),
         }
         for e in entries

@@ -90,6 +90,14 @@ def display_name(row: dict) -> str:
     return name or f"Anonymous client #{row.get('client_no')}"
 
 
+def name_sql(alias: str = "c") -> str:
+    """SQL over a clients alias: the same name as `display_name`, for lists built in the database."""
+    return (
+        f"coalesce(nullif(trim(concat_ws(' ', {alias}.first_name, {alias}.last_name)), ''), "
+        f"'Anonymous client #' || {alias}.client_no)"
+    )
+
+
 def register(
     db: Database,
     actor: Actor,
@@ -274,7 +282,7 @@ def families(db: Database, actor: Actor, text: str, limit: int = 20) -> list[dic
     with db.read() as cur:
         return rows(
             cur,
-            "SELECT family_code, string_agg(first_name || ' ' || last_name, ', ' ORDER BY client_no) AS members "
+            f"SELECT family_code, string_agg({name_sql('clients')}, ', ' ORDER BY client_no) AS members "
             "FROM clients WHERE agency_id = ? AND family_code IS NOT NULL "
             "AND (contains(lower(family_code), ?) OR contains(lower(last_name), ?)) "
             "GROUP BY family_code ORDER BY family_code LIMIT ?",

@@ -20,7 +20,15 @@ CONSTRAINT_RETRIES = 3
 FORM_INDEX = "service_forms_one_per_type"
 # Unique rules the database keeps (name, table, key). A group form has no client: coalesce puts it
 # in the key too (client ids come from the `ids` sequence, which starts at 1000, so 0 is no client).
-UNIQUE_INDEXES = ((FORM_INDEX, "service_forms", "session_id, coalesce(client_id, 0), form_type"),)
+UNIQUE_INDEXES = (  # (index, table, key, what an older file holding duplicates is told at start-up)
+    (
+        FORM_INDEX,
+        "service_forms",
+        "session_id, coalesce(client_id, 0), form_type",
+        "{n} service forms are duplicates (same session, client and type), so the database cannot yet refuse "
+        "a second form of a type: remove the extra forms, then restart the app.",
+    ),
+)
 CONFLICT = (
     "Nothing was saved: this clashes with something saved at the same moment (the same thing added "
     "twice, for example). Reload the page to see what is there now."
@@ -163,17 +171,14 @@ def unique_indexes(con: duckdb.DuckDBPyConnection, warnings: list[str]) -> list[
     """
     have = {r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
     added = []
-    for name, table, key in UNIQUE_INDEXES:
+    for name, table, key, duplicates in UNIQUE_INDEXES:
         if name in have:
             continue
         repeated = con.execute(
             f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {table} GROUP BY {key} HAVING count(*) > 1)"
         ).fetchone()[0]
         if repeated:
-            warnings.append(
-                f"{repeated} service forms are duplicates (same session, client and type), so the database "
-                "cannot yet refuse a second form of a type: remove the extra forms, then restart the app."
-            )
+            warnings.append(duplicates.format(n=repeated))
             continue
         con.execute(f"CREATE UNIQUE INDEX {name} ON {table} ({key})")
         added.append(name)
@@ -190,8 +195,10 @@ class Database:
         if new:
             Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._con = duckdb.connect(self.path, config=CONFIG)
-        if new:  # client data: readable by the app's user only (its WAL follows the umask, config.private_files)
-            Path(self.path).chmod(0o600)
+        if self.path != ":memory:":  # client data: the app's user only (a later WAL follows config.private_files)
+            for part in (Path(self.path), Path(self.path + ".wal")):
+                if part.exists() and part.stat().st_mode & 0o077:
+                    part.chmod(0o600)  # an older file made readable by others is closed up too
         self.warnings: list[str] = []
         self.migrated = migrate(self._con, self.catalog, self.warnings)
 

@@ -10,7 +10,7 @@ from itertools import count
 import duckdb
 import pandas as pd
 
-from ocms_data import audit, problems, records, reference
+from ocms_data import audit, clients, problems, records, reference
 from ocms_data.accounts import Actor
 from ocms_data.db import Database, one, rows
 from ocms_data.errors import NotFound, ValidationError
@@ -433,7 +433,7 @@ class Computed:
     empty: str
 
 
-_CLIENT_NAME = "coalesce(c.first_name || ' ' || c.last_name, 'Anonymous #' || c.client_no)"
+_CLIENT_NAME = clients.name_sql("c")
 _NAMED = (
     "(SELECT x.session_id, x.added_at, x.client_id, " + _CLIENT_NAME + " AS name FROM session_clients x "
     "JOIN clients c ON c.id = x.client_id WHERE x.agency_id = ?)"
@@ -598,15 +598,17 @@ def my_incomplete(db: Database, actor: Actor, limit: int = 200) -> list[dict]:
     """My Incomplete Sessions: the oldest `limit` sessions the actor is staff on that are not complete.
 
     Each row carries `total`, how many such sessions there are in all, the session's `clients`, and
-    `fix_form`: the pink form to open when only forms (not the session itself) lack something.
+    `fix_form`: the pink form to open when it is the one thing the session lacks (else the session opens,
+    where every pink form is listed).
     """
     with db.read() as cur:
         return rows(
             cur,
             "SELECT s.id, s.service_date, s.session_type, count(DISTINCT p.rec_id) FILTER (WHERE p.form <> 'session') "
             "AS incomplete_forms, count(*) AS problems, string_agg(DISTINCT p.message, ' ') AS missing, "
-            "CASE WHEN bool_or(p.form = 'session') THEN NULL ELSE min(p.rec_id) END AS fix_form, "
-            "(SELECT string_agg(coalesce(c.first_name || ' ' || c.last_name, 'Anonymous client #' || c.client_no), "
+            "CASE WHEN bool_or(p.form = 'session') OR count(DISTINCT p.rec_id) > 1 THEN NULL ELSE min(p.rec_id) END "
+            "AS fix_form, "
+            f"(SELECT string_agg({_CLIENT_NAME}, "
             "', ' ORDER BY sc.added_at) FROM session_clients sc JOIN clients c ON c.id = sc.client_id "
             "WHERE sc.session_id = s.id) AS clients, "
             "count(*) OVER () AS total "

@@ -248,7 +248,7 @@ def test_uploader_and_agency_admin_see_the_page(app_db, username):
     who = actor(username)
     at = goto(start(username), "bulk_upload")
     assert title(at) == PAGE_TITLE
-    assert at.sidebar.markdown[0].value == f"**{who.full_name}**  \n{who.agency_name}"
+    assert at.sidebar.markdown[0].value == f"**{md(who.full_name)}**  \n{md(who.agency_name)}"
     assert [t.label for t in at.tabs] == TEMPLATES
     assert values(at.error) == []
     # Both are the demo agency's designated uploaders (primary and backup), so both may make the final.

@@ -97,3 +97,23 @@ def test_no_absolute_paths(path):
     text = path.read_text(encoding="utf-8")
     assert "/work/" not in text and "/tmp/" not in text, _rel(path)
     assert not ABSOLUTE.search(text), _rel(path)
+
+
+def _recorded_actions() -> set[str]:
+    """Every action name passed to audit.record anywhere in the package (string constants of its 3rd argument)."""
+    found = set()
+    for path in _python(PACKAGE):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            func = getattr(node, "func", None)
+            called = getattr(func, "attr", None) == "record" and getattr(getattr(func, "value", None), "id", None)
+            if isinstance(node, ast.Call) and called == "audit" and len(node.args) > 2:
+                found |= {c.value for c in ast.walk(node.args[2]) if isinstance(c, ast.Constant)}
+    return found
+
+
+def test_every_recorded_action_reads_in_plain_words():
+    from ocms_data import audit
+
+    actions = _recorded_actions()
+    assert {"create", "update", "export", "icare_final"} <= actions  # the scan finds them
+    assert actions <= set(audit.ACTIONS), sorted(actions - set(audit.ACTIONS))

@@ -181,3 +181,12 @@ def test_the_command_line_makes_private_files(tmp_path):
     path = tmp_path / "cli" / "ocms.duckdb"
     assert main(["init", "--db", str(path)]) == 0
     assert (_mode(path.parent), _mode(path)) == (0o700, 0o600)
+
+
+@pytest.mark.usefixtures("restore_umask")
+def test_an_older_world_readable_database_is_closed_up_when_opened(tmp_path):
+    path = tmp_path / "old.duckdb"
+    Database(path).close()
+    path.chmod(0o644)  # as files were made before the app set its umask
+    Database(path).close()
+    assert _mode(path) == 0o600

@@ -201,6 +201,19 @@ def test_an_identifier_is_added_in_the_grid_type_then_value(app_db):
     assert at.session_state["clients.kept"] == {}
 
 
+def test_a_kept_identifier_cell_survives_an_edit_of_another_column(app_db):
+    cid = no_identifier_client(app_db)
+    at = goto(start("worker.aaa"), "clients_grid")
+    at.text_input(key="clients.search").input("Gridtest")
+    ok(at.run())
+    grid_event(at, "clients", "k1", id=cid, version=1, field="id_type", new=FOSS)
+    grid_event(at, "clients", "k2", id=cid, version=1, field="city", new="Ottawa")
+    assert values(at.success) == ["Saved City: Ottawa."]
+    assert at.session_state["clients.kept"] == {cid: {"id_type": FOSS}}
+    _, frame = shown_grid(at)
+    assert frame.set_index("id").loc[cid]["id_type"] == FOSS
+
+
 def test_the_no_identifier_filter(app_db):
     no_identifier_client(app_db)
     at = goto(start("worker.aaa"), "clients_grid")

@@ -150,6 +150,28 @@ def test_waiting_too_long_for_a_hashing_slot_is_a_busy_message(db, hasher, monke
     assert hasher.most <= accounts.HASH_SLOTS
 
 
+def test_a_busy_answer_does_not_count_as_a_failure(db, hasher, monkeypatch):
+    """Five busy answers in a row must not lock the user out: no password was checked."""
+    monkeypatch.setattr(accounts, "HASH_WAIT_SECONDS", 0.01)
+    taken = [accounts._hash_slots.acquire() for _ in range(accounts.HASH_SLOTS)]  # every slot busy
+    try:
+        for _ in range(accounts.MAX_FAILURES + 1):
+            with pytest.raises(accounts.SignInBusy):
+                accounts.authenticate(db, "worker.aaa", DEMO_PASSWORD)
+    finally:
+        for _ in taken:
+            accounts._hash_slots.release()
+    assert accounts.authenticate(db, "worker.aaa", DEMO_PASSWORD) is not None
+
+
+def test_what_cannot_be_a_user_name_shares_one_key(db, hasher):
+    for i in range(3):
+        accounts.authenticate(db, "x" * 5000 + str(i), "wrong")
+    with db.read() as cur:
+        keys = [r[0] for r in cur.execute("SELECT DISTINCT key FROM sign_in_attempts").fetchall()]
+    assert keys == ["sign-in:(not a user name)"]
+
+
 # --- the sensitive-section password ---------------------------------------------------------------
 
 

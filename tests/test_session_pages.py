@@ -18,6 +18,7 @@ from ocms_data import clients, groups, sessions
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.ui import runtime
+from ocms_data.ui.text import md
 from tests.apptest_helpers import (
     PAGES,
     actor,
@@ -211,7 +212,7 @@ def test_session_screens_render_with_their_titles(app_db, worker, page):
     }[page]
     at = goto(start("worker.aaa"), page, **query)
     assert title(at) == expected
-    assert at.sidebar.markdown[0].value == f"**{worker.full_name}**  \n{worker.agency_name}"
+    assert at.sidebar.markdown[0].value == f"**{md(worker.full_name)}**  \n{md(worker.agency_name)}"
     assert all(v.startswith("Incomplete") for v in values(at.error)), values(at.error)  # only the pink notes
 
 
@@ -1227,3 +1228,13 @@ def test_home_shows_each_incomplete_sessions_clients_and_fix_opens_the_pink_form
     assert "1 form(s) incomplete" in row
     click(at, key=f"fix.{sid}")
     assert at.query_params == {"form": str(pink)} and title(at) == IO_LABEL
+
+
+def test_fix_opens_the_session_when_several_forms_are_pink(app_db, worker):
+    first, second = free_clients(app_db, 2)
+    sid = new_session(app_db, worker, [first, second], service_date=TODAY - timedelta(days=400))
+    for c in (first, second):
+        sessions.add_form(app_db, worker, sid, c, IO)
+    at = start("worker.aaa")
+    click(at, key=f"fix.{sid}")
+    assert at.query_params == {"session": str(sid)}

@@ -39,4 +39,6 @@ def test_a_bad_id_in_the_url_is_a_message(app_db, page, param, raw):
 
 @pytest.mark.parametrize(("page", "param"), URL_IDS, ids=[f"{p}-{q}" for p, q in URL_IDS])
 def test_an_unknown_but_well_formed_id_is_no_trace_either(app_db, page, param):
-    goto(start("worker.aaa"), page, **{param: str(2**63 - 1)})
+    at = goto(start("worker.aaa"), page, **{param: str(2**63 - 1)})  # goto fails on any exception shown
+    said = values(at.info) + values(at.error) + values(at.warning)
+    assert any("no such" in v.lower() or v.startswith("Open ") for v in said), said

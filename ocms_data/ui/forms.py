@@ -198,9 +198,8 @@ def _widget(f: Field, ctx: FormContext, common: dict):
         )
     if f.kind is Kind.DATE:
         return st.date_input(min_value=MIN_DATE, max_value=MAX_DATE, format="YYYY-MM-DD", **common)
-    if f.kind is Kind.INT:
-        highest = min(f.max or date.today().year, date.today().year) if f.past else f.max  # a past year
-        return st.number_input(min_value=f.min, max_value=highest, step=1, **common)
+    if f.kind is Kind.INT:  # a past year keeps its declared bounds: a stored future year must show, not reset
+        return st.number_input(min_value=f.min, max_value=f.max, step=1, **common)
     if f.kind is Kind.LONGTEXT:
         return st.text_area(max_chars=f.length_limit, **common)
     return st.text_input(max_chars=f.length_limit, **common)

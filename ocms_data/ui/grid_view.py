@@ -188,13 +188,23 @@ def _with_kept(frame, kept: dict[int, dict]):
     return out
 
 
+def _consume(kept: dict, rec_id: int, saved: str, fields) -> None:
+    """After a save, forget the row's kept cells of the same section (they went in with it); keep the others."""
+    section = {f.name: f.section for f in fields}
+    row = kept.get(rec_id, {})
+    for name in [n for n in row if section.get(n) == section.get(saved)]:
+        del row[name]
+    if not row:
+        kept.pop(rec_id, None)
+
+
 def _save(source: GridSource, edit, fields) -> None:
     k = source.key
     label = next((f.label for f in fields if f.name == edit.field), edit.field)
     kept = st.session_state.setdefault(f"{k}.kept", {})
     try:
         source.save(edit.id, edit.field, edit.new, edit.version, kept.get(edit.id, {}))
-        kept.pop(edit.id, None)
+        _consume(kept, edit.id, edit.field, fields)
         st.session_state[f"{k}.message"] = ("success", f"Saved {label}: {md(edit.new) or '(empty)'}.")
     except RowIncomplete as exc:
         kept.setdefault(edit.id, {})[edit.field] = edit.new

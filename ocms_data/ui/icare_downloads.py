@@ -16,8 +16,9 @@ from ocms_data.errors import OcmsError
 from ocms_data.icare import batches, files, returns, workbook
 from ocms_data.icare.engine import Run
 from ocms_data.registry import default_catalog
+from ocms_data.ui import forms
 from ocms_data.ui.forms import pick
-from ocms_data.ui.icare_views import RUN_KEY, message_of
+from ocms_data.ui.icare_views import RUN_KEY
 from ocms_data.ui.runtime import notify
 from ocms_data.ui.text import md
 
@@ -79,7 +80,7 @@ def final(db: Database, actor: Actor, run: Run, made: workbook.Export) -> None:
         try:
             done = batches.finalise(db, actor, run, made)
         except OcmsError as exc:
-            st.error(md(message_of(exc)))
+            st.error(md(forms.message(exc)))
             return
         forget_run()
         st.session_state[RECORDED_KEY] = (done.final_no, run.month)
@@ -107,16 +108,26 @@ def forget_run() -> None:
     st.session_state.pop(FILES_KEY, None)
 
 
+def _title(template: str) -> str:
+    """A template as users know it (its title)."""
+    found = default_catalog().templates.get(template)
+    return found.title if found else template
+
+
+def batch_label(b: dict) -> str:
+    """How a batch is picked: its number, month and template."""
+    return f"#{b['id']} · {b['month']} · {_title(b['template'])}"
+
+
 def batch_table(found: list[dict]) -> pd.DataFrame:
     """The final batches in plain words: titles, dates as YYYY-MM-DD, state and iCARE's answers."""
-    titles = {k: t.title for k, t in default_catalog().templates.items()}
     return pd.DataFrame(
         [
             {
                 "Batch": f"#{b['id']}",
                 "Final": f"#{b['final_no']}" if b["final_no"] else "",
                 "Month": b["month"],
-                "Template": titles.get(b["template"], b["template"]),
+                "Template": _title(b["template"]),
                 "Rows": b["row_count"],
                 "Made by": b["made_by_name"],
                 "Made on": f"{b['made_at']:%Y-%m-%d}",
@@ -141,9 +152,7 @@ def batches_panel(db: Database, actor: Actor) -> None:
         _kept_files(db, actor, found)
     else:
         st.caption("No final upload yet.")
-    titles = {k: t.title for k, t in default_catalog().templates.items()}
-    live = {b["id"]: f"#{b['id']} · {b['month']} · {titles.get(b['template'], b['template'])}"
-            for b in found if b["voided_at"] is None}  # fmt: skip
+    live = {b["id"]: batch_label(b) for b in found if b["voided_at"] is None}
     with st.expander("Void a batch (iCARE rejected the file)"):
         chosen = pick(st, "Batch", live, "icare.void.batch")
         reason = st.text_input("Reason", key="icare.void.reason", max_chars=batches.VOID_REASON_MAX)
@@ -151,7 +160,7 @@ def batches_panel(db: Database, actor: Actor) -> None:
             try:
                 batches.void(db, actor, chosen, reason)
             except OcmsError as exc:
-                st.error(md(message_of(exc)))
+                st.error(md(forms.message(exc)))
                 return
             forget_run()
             notify(f"Batch #{chosen} voided: its records can be sent again.")
@@ -164,9 +173,7 @@ def _kept_files(db: Database, actor: Actor, found: list[dict]) -> None:
     kept = {b["id"]: b for b in found if b["kept"]}
     if not kept:
         return
-    titles = {k: t.title for k, t in default_catalog().templates.items()}
-    labels = {i: f"#{i} · {b['month']} · {titles.get(b['template'], b['template'])} (final #{b['final_no']})"
-              for i, b in kept.items()}  # fmt: skip
+    labels = {i: f"{batch_label(b)} (final #{b['final_no']})" for i, b in kept.items()}
     c1, c2, c3 = st.columns([3, 2, 2], vertical_alignment="bottom")
     chosen = c1.selectbox("Files of a final batch", list(labels), format_func=labels.get, key="icare.kept.batch")
     b = kept[chosen]
@@ -189,7 +196,7 @@ def _returned(db: Database, actor: Actor) -> None:
             try:
                 result = batches.import_returned(db, actor, uploaded.getvalue())
             except OcmsError as exc:
-                st.error(md(message_of(exc)))
+                st.error(md(forms.message(exc)))
                 return
             forget_run()
             notify(

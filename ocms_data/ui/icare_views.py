@@ -14,6 +14,7 @@ from ocms_data.db import Database
 from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.icare import batches, engine, workbook
 from ocms_data.icare.engine import Filters, Run
+from ocms_data.ui import forms
 from ocms_data.ui.forms import pick
 from ocms_data.ui.grid import edit_grid
 from ocms_data.ui.runtime import notify
@@ -66,7 +67,7 @@ def current_run(db: Database, actor: Actor, month: str, filters: Filters) -> Run
             with st.spinner("Checking every record of the month…"):
                 run = engine.collect(db, actor, month, filters)
         except ValidationError as exc:
-            st.error(md(message_of(exc)))
+            st.error(md(forms.message(exc)))
             return None
         st.session_state[RUN_KEY] = (wanted, run)
         return run
@@ -172,11 +173,6 @@ def fix_links(errors: pd.DataFrame) -> pd.Series:
     return links
 
 
-def message_of(exc: OcmsError) -> str:
-    """What to tell the user: the messages of a ValidationError without their field keys."""
-    return " ".join(exc.errors.values()) if isinstance(exc, ValidationError) else str(exc)
-
-
 SCOPE_WORDS = {"agency": "The whole agency", "program": "A program", "site": "A site"}
 NOTHING_CHANGED = "Nothing changed: these are already the uploaders. Pick someone else to change them."
 
@@ -203,7 +199,7 @@ def uploaders_tab(db: Database, actor: Actor) -> None:
         try:
             changed = batches.set_uploaders(db, actor, scope, target, primary, backup)
         except OcmsError as exc:
-            st.error(md(message_of(exc)))
+            st.error(md(forms.message(exc)))
             return
         if not changed:
             st.info(NOTHING_CHANGED)

@@ -259,7 +259,12 @@ def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
     st.subheader(f"Attendees ({len(record.clients)})", anchor=False)
     by_client = {f["client_id"]: f for f in record.forms if f["client_id"] is not None}
     for c in record.clients:
-        line = _form_chip({**by_client[c["id"]], "label": f"{clients.display_name(c)} · #{c['client_no']}"})
+        label = f"{clients.display_name(c)} · #{c['client_no']}"
+        if c["id"] in by_client:
+            line = _form_chip({**by_client[c["id"]], "label": label})
+        else:  # an attendee added before the session had an attendee form
+            line = forms.row()
+            line.markdown(md(label), width="stretch")
         _remove_button(db, actor, record, c, line, "rmatt")
     with st.container(border=True):
         st.markdown("**Add an attendee**")
@@ -401,7 +406,7 @@ def incomplete_sessions(db: Database, actor: Actor) -> None:
             f"{r['problems']} item(s) missing: {md(r['missing'][:160])}",
             width="stretch",
         )
-        if line.button("Fix", key=f"fix.{r['id']}"):  # the pink form itself when only a form lacks something
+        if line.button("Fix", key=f"fix.{r['id']}"):  # the pink form itself when it is all the session lacks
             open_form(r["fix_form"]) if r["fix_form"] else open_session(r["id"])
 
 

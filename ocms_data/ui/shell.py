@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ocms_data import config, registry
+from ocms_data import accounts, config, registry
 from ocms_data.accounts import AGENCY_ADMIN, ROLES, UPLOADER, Actor
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD, DEMO_USERS
 from ocms_data.errors import OcmsError
@@ -75,8 +75,8 @@ def navigation(actor: Actor) -> dict[str, list[st.Page]]:
 
 SIGN_IN_PROBLEMS = {
     "failed": "User name or password is wrong.",
-    "locked": "Too many wrong passwords for this user name: wait five minutes, then try again.",
-    "busy": "The server is busy signing other people in; please try again in a moment.",
+    "locked": accounts.SIGN_IN_LOCKED,
+    "busy": accounts.SIGN_IN_BUSY,
     "expired": "Your sign-in form expired; please sign in again.",
     "cross-site": "A sign-in sent from another site was refused. Sign in on this page if you meant to.",
 }
