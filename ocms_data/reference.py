@@ -51,8 +51,15 @@ PICK_LABELS = {
 
 
 def label_sql(table: str, ref_sql: str) -> str:
-    """SQL: the label of the `table` row whose id is `ref_sql` (NULL when none), e.g. to sort by what is shown."""
-    return f"(SELECT {PICK_LABELS[table][0]} FROM {table} lbl WHERE lbl.id = {ref_sql})"
+    """SQL: the label of the `table` row that the column `ref_sql` (`alias.column`) points at.
+
+    Only a row of the same agency as the row holding the column (NULL otherwise), e.g. to sort by what is shown.
+    """
+    alias = ref_sql.split(".", maxsplit=1)[0]
+    return (
+        f"(SELECT {PICK_LABELS[table][0]} FROM {table} lbl WHERE lbl.id = {ref_sql} "
+        f"AND lbl.agency_id = {alias}.agency_id)"
+    )
 
 
 def labels(db: Database, actor: Actor, table: str) -> dict[int, str]:
