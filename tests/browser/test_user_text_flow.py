@@ -7,6 +7,9 @@ No screen may turn them into a link or load the image.
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -42,12 +45,21 @@ def test_markdown_in_names_is_shown_as_typed(page, app_url, facts, name):
         page.goto(screens(app_url, text["client_id"])[name])
     if name == "setup":  # the staff table is a canvas: the name shows as typed in the staff picker
         page.get_by_role("tab", name="Staff").click()
+        shown = page.get_by_role("option", name=re.compile("Sign in again"))
+        for _attempt in range(4):  # a rerun after the tab click may close the list as it opens
+            settle(page)
+            page.get_by_role("combobox", name="Change a staff member").click()
+            page.keyboard.type("Sign in")  # the list shows a window of its options: narrow it to the one
+            with contextlib.suppress(AssertionError):
+                expect(shown).to_be_visible(timeout=3000)
+                break
+            page.keyboard.press("Escape")
+        expect(shown).to_be_visible()
+        assert text["link"] in shown.inner_text().replace("\u2060", "")
+    else:
+        expect(page.locator("[data-testid='stMain']")).to_contain_text("Sign in again")
         settle(page)
-        page.get_by_role("combobox", name="Change a staff member").click()
-    settle(page)
-    expect(page.locator("[data-testid='stMain']")).to_contain_text("Sign in again")
-    settle(page)
-    assert text["link"] in page.evaluate(SHOWN)
+        assert text["link"] in page.evaluate(SHOWN)
     assert page.locator("a[href*='evil.example']").count() == 0
     assert page.locator("img[src*='evil.example']").count() == 0
     assert asked == []
