@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from ocms_data import demo_sessions
+from ocms_data import clock, demo_sessions
 from ocms_data.accounts import AGENCY_ADMIN, PROGRAM_MANAGER, UPLOADER, WORKER, add_user, hash_password
 from ocms_data.db import Database, next_id
 from ocms_data.errors import ValidationError
@@ -358,7 +358,7 @@ def build(
 ) -> dict:
     """Create one demo agency with `clients` clients and `months` months of sessions; returns what was made."""
     rng = np.random.default_rng(seed)
-    today = date.today()
+    today = clock.today()
 
     def apply(cur):
         if cur.execute("SELECT 1 FROM agencies WHERE code = ?", [code]).fetchall():

@@ -7,7 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from ocms_data import problems
+from ocms_data import clock, problems
 from ocms_data.db import next_id
 from ocms_data.registry import Condition, Form, Kind, Need, default_catalog
 
@@ -161,7 +161,7 @@ def build(
 ) -> dict:
     """Add `months` of sessions to an agency inside the caller's transaction; returns what was made."""
     rng = np.random.default_rng(seed + 7919)
-    today = today or date.today()
+    today = today or clock.today()
     ref = _load(cur, agency_id)
     n_clients = len(ref["clients"])
     n_forms = int(n_clients * months * forms_per_client_month)

@@ -10,7 +10,7 @@ from itertools import count
 import duckdb
 import pandas as pd
 
-from ocms_data import audit, clients, problems, records, reference
+from ocms_data import audit, clients, clock, problems, records, reference
 from ocms_data.accounts import Actor
 from ocms_data.db import Database, one, rows
 from ocms_data.errors import NotFound, ValidationError
@@ -102,7 +102,7 @@ def _with_defaults(db: Database, actor: Actor, values: dict) -> dict:
     """Fill what the user left empty: today, the creator as staff, the site's postal code and location."""
     declared = session_form().defaults
     out = declared | {k: v for k, v in values.items() if k != "activity" and v is not None}
-    out["service_date"] = out.get("service_date") or date.today()
+    out["service_date"] = out.get("service_date") or clock.today()
     out["staff"] = out.get("staff") or [actor.user_id]
     found = site_defaults(db, actor, out.get("site"))
     if out.get("site") is not None and not found:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from ocms_data import clock
 from ocms_data.errors import ValidationError
 from ocms_data.registry import TEXT_MAX_LEN, Catalog, Field, Form, Kind, Need, Section, default_catalog
 
@@ -81,7 +82,7 @@ def clean_value(f: Field, raw, catalog: Catalog, today: date | None = None):
     """The stored form of one value, or ValueError with the message to show at the field."""
     if _is_empty(raw):
         return [] if f.kind in (Kind.MULTI, Kind.REFS) else None
-    today = today or date.today()
+    today = today or clock.today()
     kind = f.kind
     if kind is Kind.DATE:
         value = normalise_date(raw)

@@ -1,9 +1,15 @@
-"""Shared fixtures: a two-agency demo database built once, copied fresh for every test."""
+"""Shared fixtures: a two-agency demo database built once, copied fresh for every test.
+
+The run takes one "today" (`OCMS_TODAY`, see `ocms_data.clock`), set before any test module is
+imported, so a run that crosses midnight does not compare two dates.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -11,6 +17,8 @@ import pytest
 from ocms_data import accounts, demo
 from ocms_data.db import Database
 from tests.apptest_helpers import app_database
+
+os.environ.setdefault("OCMS_TODAY", date.today().isoformat())
 
 AGENCY_A, AGENCY_B = "AAA", "BBB"
 

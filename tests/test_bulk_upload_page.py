@@ -20,7 +20,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from streamlit.testing.v1 import AppTest
 
-from ocms_data import clients, courses, demo, sessions
+from ocms_data import clients, clock, courses, demo, sessions
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
@@ -266,7 +266,7 @@ def test_uploader_and_agency_admin_see_the_page(app_db, username):
 def test_preview_defaults_to_the_previous_month_with_its_due_date_and_counts(app_db, uploader):
     at = bulk_page()
     assert at.selectbox(key="icare.month").value == MONTH
-    assert at.selectbox(key="icare.month").options[:2] == [f"{date.today():%Y-%m}", MONTH]
+    assert at.selectbox(key="icare.month").options[:2] == [f"{clock.today():%Y-%m}", MONTH]
     for key in ("icare.program", "icare.site", "icare.funder", "icare.worker"):
         assert at.selectbox(key=key).value is None, key
     due = engine.due_date(MONTH)

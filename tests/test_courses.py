@@ -3,11 +3,11 @@ row decides whether its enrolments go to iCARE (a bad course holds them back, as
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
-from ocms_data import clients, courses, sessions
+from ocms_data import clients, clock, courses, sessions
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.icare import batches, engine, workbook
 from tests.conftest import actor
@@ -208,7 +208,7 @@ def test_enrolment_cannot_name_another_agencys_course(db, worker_a, worker_b):
         worker_a,
         {
             "session_type": "Language Training",
-            "service_date": date.today(),
+            "service_date": clock.today(),
             "site": worker_a.default_site_id,
             "delivery_methods": ["In person"],
             "delivery_languages": ["English"],

@@ -3,14 +3,13 @@ import json
 import shutil
 import sys
 from contextlib import redirect_stderr, redirect_stdout
-from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 from argon2 import PasswordHasher
 
-from ocms_data import accounts, config, demo
+from ocms_data import accounts, clock, config, demo
 from ocms_data.__main__ import main
 from ocms_data.db import CONFIG, Database
 from ocms_data.registry import Kind, default_catalog
@@ -173,7 +172,7 @@ def test_demo_values_are_already_in_their_stored_form(demo_db, column, normalise
 
 
 def test_demo_dates_are_plausible(demo_db):
-    today = date.today()
+    today = clock.today()
     bad = _q(
         demo_db,
         "SELECT id FROM clients WHERE birth_date > ? OR registration_date > ? OR arrival_date > ? "

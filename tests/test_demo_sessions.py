@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from ocms_data import demo, problems, sessions
+from ocms_data import clock, demo, problems, sessions
 from ocms_data.db import Database
 from ocms_data.demo_sessions import FORM_MIX, GROUP_FORMS, SESSION_TYPE
 from ocms_data.errors import ValidationError
@@ -14,7 +14,7 @@ from ocms_data.registry import default_catalog
 from ocms_data.validation import validate
 
 SEED, CLIENTS, MONTHS = 23, 300, 3
-TODAY = date.today()
+TODAY = clock.today()
 TABLES = ("sessions", "session_clients", "service_forms", "sessions_multi", "sessions_refs", "activities", "problems")
 STAMPS = {"created_at", "updated_at", "added_at"}
 

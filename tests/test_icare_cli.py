@@ -6,11 +6,12 @@ import hashlib
 import json
 import shutil
 import zipfile
-from datetime import date, timedelta
+from datetime import timedelta
 
 import openpyxl
 import pytest
 
+from ocms_data import clock
 from ocms_data.__main__ import main
 from ocms_data.db import Database
 from ocms_data.icare import engine
@@ -116,7 +117,7 @@ def test_a_final_from_the_command_line_is_recorded_once(capsys, db_file, tmp_pat
     assert state(db_file) == recorded
 
 
-NEXT_MONTH = (date.today().replace(day=28) + timedelta(days=5)).strftime("%Y-%m")
+NEXT_MONTH = (clock.today().replace(day=28) + timedelta(days=5)).strftime("%Y-%m")
 
 
 @pytest.mark.parametrize(

@@ -15,14 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ocms_data import clients, demo, groups, sessions
+from ocms_data import clients, clock, demo, groups, sessions
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.icare import batches, engine, workbook
 from ocms_data.registry import CATALOG_DIR, CatalogError, default_catalog, load
 from tests.conftest import actor
 
-TODAY = date.today()
+TODAY = clock.today()
 MONTH = engine.previous_month()
 MONTH_START, MONTH_END = engine.parse_month(MONTH)
 DAY = MONTH_START + timedelta(days=13)  # the 14th of last month

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ocms_data import accounts, clients, reference
+from ocms_data import accounts, clients, clock, reference
 from ocms_data.accounts import Actor
 from ocms_data.clients import ANONYMOUS, NAMED
 from ocms_data.db import Database
@@ -243,7 +243,7 @@ def test_bad_postal_code_is_refused_at_the_field_and_input_kept(app_db):
 
 def test_future_birth_date_cannot_be_stored(app_db):
     at = open_register()
-    fill_named(at, postal="XYZ", born=date.today() + timedelta(days=30))
+    fill_named(at, postal="XYZ", born=clock.today() + timedelta(days=30))
     click(at, key=f"{REG}.go")
     assert scalar(app_db, "SELECT count(*) FROM clients WHERE birth_date > current_date") == 0
     assert at.text_input(key=f"{REG}.first_name").value == "Zora"
@@ -251,7 +251,7 @@ def test_future_birth_date_cannot_be_stored(app_db):
 
 def test_future_birth_date_gets_a_field_message(app_db):
     at = open_register()
-    fill_named(at, born=date.today() + timedelta(days=30))
+    fill_named(at, born=clock.today() + timedelta(days=30))
     before = client_count(app_db)
     click(at, key=f"{REG}.go")
     assert client_count(app_db) == before

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ocms_data import clients, groups, sessions
+from ocms_data import clients, clock, groups, sessions
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.ui import runtime
@@ -33,7 +33,7 @@ from tests.apptest_helpers import (
 )
 from tests.conftest import AGENCY_A, AGENCY_B
 
-TODAY = date.today()
+TODAY = clock.today()
 DIRECT = "Direct Service"
 IO = "io"
 IO_LABEL = "Information and Orientation"

@@ -10,13 +10,13 @@ from datetime import date, timedelta
 import openpyxl
 import pytest
 
-from ocms_data import groups, sessions
+from ocms_data import clock, groups, sessions
 from ocms_data.db import Database
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.grid import MAX_PAGE, MISSING_LABELS, GridQuery
 from tests.conftest import actor
 
-TODAY = date.today()
+TODAY = clock.today()
 DIRECT, LT = sessions.DIRECT_TYPES
 GROUP_IO, GROUP_CC = sessions.GROUP_IO, sessions.GROUP_CC
 ICARE = "Settlement Program (iCARE)"

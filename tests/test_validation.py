@@ -3,6 +3,7 @@ from datetime import date, datetime
 
 import pytest
 
+from ocms_data import clock
 from ocms_data.db import Database, rows
 from ocms_data.errors import ValidationError
 from ocms_data.registry import Condition, Field, Form, Kind, Need, Section, default_catalog
@@ -687,7 +688,7 @@ def test_no_checks_for_an_empty_level():
 
 
 def test_a_year_in_the_past_cannot_be_in_the_future():
-    this_year = date.today().year
+    this_year = clock.today().year
     assert clean_value(ANON.field("arrival_year"), this_year, CAT) == this_year
     with pytest.raises(ValueError, match=r"Arrival year cannot be in the future\."):
         clean_value(ANON.field("arrival_year"), this_year + 1, CAT)

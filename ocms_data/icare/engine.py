@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ocms_data import clock
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
@@ -54,7 +55,7 @@ CLIENT_SOURCES = {
 
 def parse_month(text: str, today: date | None = None) -> tuple[date, date]:
     """First and last day of a `YYYY-MM` month that is not in the future."""
-    today = today or date.today()
+    today = today or clock.today()
     m = re.fullmatch(r"(\d{4})-(\d{2})", (text or "").strip())
     if not m or not 1 <= int(m.group(2)) <= 12:
         raise ValidationError({"month": "Enter the month as YYYY-MM, e.g. 2026-10."})
@@ -66,7 +67,7 @@ def parse_month(text: str, today: date | None = None) -> tuple[date, date]:
 
 
 def previous_month(today: date | None = None) -> str:
-    first = (today or date.today()).replace(day=1)
+    first = (today or clock.today()).replace(day=1)
     return f"{first - timedelta(days=1):%Y-%m}"
 
 
@@ -410,7 +411,7 @@ def _rows_and_errors(cur, template: Template, sql: str, params: dict, today: dat
 
 def collect(db: Database, actor: Actor, month: str, filters: Filters | None = None, today: date | None = None) -> Run:
     """Every template's rows and errors for `month` in the actor's agency (nothing is recorded)."""
-    today = today or date.today()
+    today = today or clock.today()
     start, end = parse_month(month, today)
     filters = filters or Filters()
     catalog = default_catalog()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
 
 import streamlit as st
 
-from ocms_data import accounts, audit, clients, reference
+from ocms_data import accounts, audit, clients, clock, reference
 from ocms_data.accounts import Actor
 from ocms_data.clients import ANONYMOUS, NAMED, NEW_FAMILY, ClientRecord
 from ocms_data.db import Database
@@ -126,7 +125,7 @@ def registration(db: Database, actor: Actor, client_type: str, relative_id: int 
     ctx.hidden = {f.name for f in form.fields if f.need is Need.AUTO} | {"family_code"}
     defaults = dict(form.defaults)
     defaults.update(
-        registration_date=date.today(), primary_worker=actor.user_id, registration_site=actor.default_site_id
+        registration_date=clock.today(), primary_worker=actor.user_id, registration_site=actor.default_site_id
     )
     relative_note = None
     if relative_id and client_type == NAMED:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 
 import streamlit as st
 
+from ocms_data import clock
 from ocms_data.errors import OcmsError
 from ocms_data.grid import PAGE_SIZES, GridQuery, Page, RowIncomplete, grid_fields, grid_options
 from ocms_data.registry import Form, default_catalog
@@ -161,7 +161,7 @@ def grid_view(source: GridSource) -> int | None:
     st.download_button(
         "Export the filtered view to Excel",
         data=lambda: source.export(query, columns),
-        file_name=f"{source.export_name}-{date.today():%Y-%m-%d}.xlsx",
+        file_name=f"{source.export_name}-{clock.today():%Y-%m-%d}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         icon=":material/download:",
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ocms_data import reference
+from ocms_data import clock, reference
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError, ValidationError
@@ -34,7 +34,7 @@ BAD_TOOLTIP = {"__js__": "function(p){ return (p.data && p.data._reasons) || nul
 
 def months(today: date | None = None, back: int = 24) -> list[str]:
     """The current month and the `back` months before it, newest first."""
-    first = (today or date.today()).replace(day=1)
+    first = (today or clock.today()).replace(day=1)
     out = []
     for _ in range(back + 1):
         out.append(f"{first:%Y-%m}")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import streamlit as st
 
-from ocms_data import clients, groups, reference, sessions
+from ocms_data import clients, clock, groups, reference, sessions
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError, ValidationError
@@ -69,7 +67,7 @@ def begin(db: Database, actor: Actor, client_id: int | None, activity_id: int | 
     ctx = FormContext(prefix, reference.all_labels(db, actor), forms.field_errors(prefix))
     form = sessions.session_form()
     defaults = form.defaults | {
-        "service_date": date.today(),
+        "service_date": clock.today(),
         "staff": [actor.user_id],
         "created_by": actor.user_id,
         "delivery_methods": ["In person"],
@@ -138,8 +136,8 @@ def copy_tool(db: Database, actor: Actor, record: SessionRecord) -> None:
         st.caption("Same logistics and clients on another date, each with new empty forms of the same types.")
         when = st.date_input(
             "Date of the copy",
-            value=date.today(),
-            max_value=date.today(),
+            value=clock.today(),
+            max_value=clock.today(),
             format="YYYY-MM-DD",
             key=f"copy.{record.id}.date",
         )
