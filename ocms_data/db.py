@@ -81,7 +81,7 @@ SYSTEM_DDL = (
         added_at TIMESTAMP NOT NULL DEFAULT current_timestamp, PRIMARY KEY (session_id, client_id))""",
     """CREATE TABLE IF NOT EXISTS problems (
         agency_id BIGINT NOT NULL, form VARCHAR NOT NULL, rec_id BIGINT NOT NULL, session_id BIGINT NOT NULL,
-        field VARCHAR NOT NULL, need VARCHAR NOT NULL, message VARCHAR NOT NULL)""",
+        field VARCHAR NOT NULL, need VARCHAR NOT NULL, message VARCHAR NOT NULL, rule VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS icare_batches (
         id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, month VARCHAR NOT NULL, template VARCHAR NOT NULL,
         file_name VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL, row_count INTEGER NOT NULL,
@@ -109,6 +109,7 @@ SYSTEM_DDL = (
 SYSTEM_ADDED = (  # columns of system tables added after the table first shipped (older files get them)
     ("icare_batches", "program_id BIGINT"),
     ("icare_batches", "site_id BIGINT"),
+    ("problems", "rule VARCHAR"),
 )
 
 
@@ -201,6 +202,9 @@ class Database:
                     part.chmod(0o600)  # an older file made readable by others is closed up too
         self.warnings: list[str] = []
         self.migrated = migrate(self._con, self.catalog, self.warnings)
+        from ocms_data import problems  # noqa: PLC0415 (problems derive from the catalog, which db loads first)
+
+        self.rederived = self.write(lambda cur: problems.keep_current(cur, self.catalog))
 
     def close(self) -> None:
         self._con.close()

@@ -56,6 +56,9 @@ def _mask(cond: Condition, frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
+PLAIN = {Kind.POSTAL: "M5V 2T6", Kind.PHONE: "416-555-0100", Kind.EMAIL: "courses@example.org", Kind.DIGITS: "12345"}
+
+
 class _Values:
     """Plausible answers for any declared field, drawn for many forms at once."""
 
@@ -76,11 +79,17 @@ class _Values:
         if f.kind is Kind.REF:
             pool = self.refs.get(f.ref) or [None]
             return _pick(self.rng, pool, n)
-        return np.full(n, "Recorded in the demo", dtype=object)
+        return np.full(n, PLAIN.get(f.kind, "Recorded in the demo"), dtype=object)
 
 
 def fill_forms(form: Form, n: int, values: _Values, idx: np.ndarray, incomplete: np.ndarray) -> pd.DataFrame:
-    """Answers for `n` forms: every required field, conditions honoured; `incomplete` rows lose one."""
+    """Answers for `n` forms that keep every rule of the form; each `incomplete` row breaks one.
+
+    Required fields are drawn (conditional ones where their condition holds and they are shown), a
+    Yes names one of its sub-items, a value limited by another is drawn from what goes with it. An
+    incomplete row loses a required answer or, for some, breaks a declared rule instead, so the demo
+    shows problems of every kind.
+    """
     frame = pd.DataFrame(index=range(n))
     required = [f for f in form.row_fields if f.need in (Need.TO_SAVE, Need.FOR_ICARE) and f.when is None]
     for f in required:
@@ -89,25 +98,94 @@ def fill_forms(form: Form, n: int, values: _Values, idx: np.ndarray, incomplete:
         frame["service_status"] = _pick(values.rng, default_catalog().codes("service_status"), n, [0.08, 0.12, 0.80])
     if form.has("attended"):
         frame["attended"] = _pick(values.rng, ["Yes", "No"], n, [0.9, 0.1])
-    for f in form.row_fields:
-        if f.when is not None and f.need in (Need.TO_SAVE, Need.FOR_ICARE):
-            mask = _mask(f.when, frame)
-            if mask.any():
-                column = frame[f.name] if f.name in frame else pd.Series([None] * n, dtype=object)
-                column = column.astype(object)
-                column[mask] = values.draw(f, int(mask.sum()), idx[mask])
-                frame[f.name] = column
+    for r in (r for r in form.rules if r.kind == "allowed"):
+        _draw_allowed(frame, r, values)
+    for _pass in range(2):  # a conditional answer may be the parent a rule names a sub-item for, and back
+        for r in (r for r in form.rules if r.kind == "at_least_one"):
+            _name_one(form, frame, r, values, idx)
+        for f in form.row_fields:
+            if f.when is not None and f.need in (Need.TO_SAVE, Need.FOR_ICARE):
+                _fill_where(frame, f, _mask(f.when, frame) & _shown(form, f.name, frame), values, idx)
     if form.has("end_date"):
         frame["end_date"] = values.dates[idx]
-        shown = form.field("end_date").show
-        if shown is not None:  # an end date only where the form shows one (a completed or ended service)
-            frame.loc[~_mask(shown, frame), "end_date"] = None
-    blank = [f.name for f in required if f.need is Need.FOR_ICARE]
-    if blank and incomplete.any():
-        which = _pick(values.rng, blank, n)
-        for name in blank:
-            frame.loc[incomplete & (which == name), name] = None
+        frame.loc[~_shown(form, "end_date", frame), "end_date"] = None  # only where the form shows one
+    _break_one(form, frame, incomplete, required, values)
     return frame
+
+
+def _shown(form: Form, name: str, frame: pd.DataFrame) -> np.ndarray:
+    shown = form.shown_when(name)
+    return np.ones(len(frame), dtype=bool) if shown is None else _mask(shown, frame)
+
+
+def _fill_where(frame: pd.DataFrame, f, mask: np.ndarray, values: _Values, idx: np.ndarray) -> None:
+    """Draw `f` where `mask` holds and it has no answer yet (an answer already given is kept)."""
+    column = frame[f.name] if f.name in frame else pd.Series([None] * len(frame), dtype=object)
+    column = column.astype(object)
+    mask = mask & column.isna().to_numpy()
+    if not mask.any():
+        return
+    column[mask] = values.draw(f, int(mask.sum()), idx[mask])
+    frame[f.name] = column
+
+
+def _draw_allowed(frame: pd.DataFrame, r, values: _Values) -> None:
+    """`r.field` drawn from the values that go with each row's `r.by`."""
+    column = frame[r.field].astype(object) if r.field in frame else pd.Series([None] * len(frame), dtype=object)
+    for by, allowed in r.allowed:
+        rows = (frame[r.by] == by).to_numpy() if r.by in frame else np.zeros(len(frame), dtype=bool)
+        if rows.any():
+            column[rows] = _pick(values.rng, list(allowed), int(rows.sum()))
+    frame[r.field] = column
+
+
+def _name_one(form: Form, frame: pd.DataFrame, r, values: _Values, idx: np.ndarray) -> None:
+    """Where the rule applies (its `when`, the field shown) and none is answered yet, answer one of its fields."""
+    applies = (_mask(r.when, frame) if r.when else np.ones(len(frame), dtype=bool)) & (
+        _shown(form, r.field, frame) if form.has(r.field) else np.ones(len(frame), dtype=bool)
+    )
+    for name in r.fields:
+        if name in frame:
+            applies &= ~frame[name].isin(["Yes"]).to_numpy() & ~(
+                frame[name].notna().to_numpy() & (form.field(name).codes != "yes_no")
+            )
+    if not applies.any():
+        return
+    chosen = _pick(values.rng, list(r.fields), len(frame))
+    for name in r.fields:
+        rows = applies & (chosen == name)
+        f = form.field(name)
+        if f.codes == "yes_no":
+            column = frame[name].astype(object) if name in frame else pd.Series([None] * len(frame), dtype=object)
+            column[rows] = "Yes"
+            frame[name] = column
+        else:
+            _fill_where(frame, f, rows, values, idx)
+
+
+def _break_one(form: Form, frame: pd.DataFrame, incomplete: np.ndarray, required: list, values: _Values) -> None:
+    """Each incomplete row loses one required iCARE answer, or (one in three) breaks a declared rule."""
+    blank = [f.name for f in required if f.need is Need.FOR_ICARE]
+    breakable = [r for r in form.rules if r.kind == "at_least_one" and r.when is None] + [
+        r for r in form.rules if r.kind == "allowed"
+    ]
+    choice = values.rng.random(len(frame))
+    by_rule = incomplete & (choice < 1 / 3) if breakable else np.zeros(len(frame), dtype=bool)
+    if blank:
+        which = _pick(values.rng, blank, len(frame))
+        for name in blank:
+            frame.loc[incomplete & ~by_rule & (which == name), name] = None
+    if by_rule.any():
+        rule_of = _pick(values.rng, list(range(len(breakable))), len(frame))
+        for i, r in enumerate(breakable):
+            rows = by_rule & (rule_of == i)
+            if r.kind == "at_least_one":
+                for name in r.fields:
+                    frame.loc[rows, name] = None
+            else:  # a value that goes with another `by` value than the row's
+                wrong = {by: next(v for b, vs in r.allowed if b != by for v in vs if v not in allowed)
+                         for by, allowed in r.allowed}  # fmt: skip
+                frame.loc[rows, r.field] = frame.loc[rows, r.by].map(wrong)
 
 
 def _load(cur, agency_id: int) -> dict:
@@ -126,9 +204,12 @@ def _load(cur, agency_id: int) -> dict:
     }
 
 
+COURSES = (("L-MNS2601", "LINC 3 mornings"), ("L-MNS2602", "LINC 5 evenings"), ("L-MNS2603", "LINC 7 weekends"))
+
+
 def _courses(cur, agency_id: int, user: int) -> list[int]:
     out = []
-    for i, (code, name) in enumerate((("L-MNS2601", "LINC 3 mornings"), ("L-MNS2602", "LINC 5 evenings"))):
+    for i, (code, name) in enumerate(COURSES):
         course_id = next_id(cur)
         cur.execute(
             "INSERT INTO courses (id, agency_id, created_by, name, course_code) VALUES (?, ?, ?, ?, ?)",
@@ -136,6 +217,22 @@ def _courses(cur, agency_id: int, user: int) -> list[int]:
         )
         out.append(course_id)
     return out
+
+
+def _complete_courses(cur, courses: list[int], values: _Values) -> None:
+    """Every course setup answer iCARE needs, so the Course Setup, Enrolment and Exit files come out.
+
+    The last course misses one answer: its setup and the enrolments and exits naming it are held back.
+    """
+    form = default_catalog().form("course")
+    incomplete = np.arange(len(courses)) == len(courses) - 1
+    frame = fill_forms(form, len(courses), values, np.zeros(len(courses), dtype=int), incomplete)
+    frame = frame.drop(columns=[c for c in ("name", "course_code") if c in frame])
+    frame["start_date"], frame["end_date"] = values.dates.min(), values.dates.max()  # every session falls within
+    frame = frame.astype(object).where(frame.notna(), None)  # an answer left out is NULL, not NaN
+    for course_id, row in zip(courses, frame.to_dict("records"), strict=True):
+        sets = ", ".join(f"{k} = ?" for k in row)
+        cur.execute(f"UPDATE courses SET {sets} WHERE id = ?", [*row.values(), course_id])
 
 
 def _activities(cur, agency_id: int, user: int) -> list[tuple[int, str]]:
@@ -210,7 +307,9 @@ def build(
     )
     _insert(cur, "sessions", sessions)
     _children(cur, agency_id, rng, sessions, staff, ref)
-    values = _Values(rng, {"funders": ref["funders"], "courses": courses}, dates)
+    # the last course (its setup left incomplete) holds one enrolment in nine: most exports go out
+    values = _Values(rng, {"funders": ref["funders"], "courses": courses[:-1] * 4 + courses[-1:]}, dates)
+    _complete_courses(cur, courses, values)
     direct_clients = _pick(rng, ref["clients"], n_direct)
     attendees = _pick(rng, ref["clients"], n_group * ATTENDEES)
     group_session_idx = np.repeat(np.arange(n_direct, n_sessions), ATTENDEES)
@@ -312,13 +411,25 @@ def _children(cur, agency_id: int, rng, sessions: pd.DataFrame, staff: np.ndarra
     _insert(cur, "sessions_refs", refs)
 
 
+def _share(rng, dates: np.ndarray, rate: float) -> np.ndarray:
+    """A known share of incomplete forms: round(rate * n) of each month's forms of a type, at least one."""
+    out = np.zeros(len(dates), dtype=bool)
+    if rate <= 0:
+        return out
+    months = pd.to_datetime(pd.Series(dates)).dt.to_period("M").to_numpy()
+    for month in np.unique(months):
+        rows = np.flatnonzero(months == month)
+        out[rng.permutation(rows)[: max(1, round(rate * len(rows)))]] = True
+    return out
+
+
 def _forms(
     cur, form: Form, idx, session_ids, client_ids, values: _Values, first_id: int, agency_id: int, staff, rng, rate
 ) -> int:
     n = len(idx)
     if n == 0:
         return first_id
-    incomplete = rng.random(n) < rate
+    incomplete = _share(rng, values.dates[idx], rate)
     frame = fill_forms(form, n, values, idx, incomplete)
     frame.insert(0, "id", np.arange(first_id, first_id + n))
     frame["agency_id"] = agency_id

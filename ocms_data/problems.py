@@ -6,6 +6,7 @@ every write to a session or its forms re-derives that session's rows with the sa
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from ocms_data.registry import Catalog, Form, default_catalog
@@ -13,7 +14,7 @@ from ocms_data.validation import checks
 
 SESSION_FORM = "session"
 FORMS_TABLE = "service_forms"
-COLUMNS = "agency_id, form, rec_id, session_id, field, need, message"
+COLUMNS = "agency_id, form, rec_id, session_id, field, rule, need, message"
 SCHEMA = "main"
 SESSION_TABLES = {
     "sessions": "id",
@@ -39,7 +40,8 @@ def derive_sql(form: Form, where: str) -> str:
     session = "t.id" if form.key == SESSION_FORM else "t.session_id"
     scope = f" AND {form.scope}" if form.scope else ""
     parts = [
-        f"SELECT t.agency_id, '{form.key}', t.id, {session}, '{c.field}', '{c.need.value}', {_quote(c.message)} "
+        f"SELECT t.agency_id, '{form.key}', t.id, {session}, '{c.field}', '{c.rule}', '{c.need.value}', "
+        f"{_quote(c.message)} "
         f"FROM {form.table} t WHERE {where}{scope} AND {c.predicate}"
         for c in checks(form)
     ]
@@ -103,3 +105,27 @@ def refresh_agency(cur, agency_id: int) -> None:
         sql = derive_sql(form, f"t.agency_id = {int(agency_id)}")
         if sql:
             cur.execute(f"INSERT INTO problems ({COLUMNS}) {sql}")
+
+
+RULES_KEY = "problem_rules"
+
+
+def fingerprint(catalog: Catalog | None = None) -> str:
+    """A hash of every compiled rule: when it changes, stored problems may no longer be what the rules say."""
+    parts = [f"{form.key}|{c.rule}|{c.need.value}|{c.message}|{c.predicate}" for form in tracked_forms(catalog)
+             for c in checks(form)]  # fmt: skip
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def keep_current(cur, catalog: Catalog | None = None) -> bool:
+    """Re-derive every agency's problems when the rules changed since they were derived; True if it did."""
+    current = fingerprint(catalog)
+    stored = cur.execute("SELECT value FROM meta WHERE key = ?", [RULES_KEY]).fetchall()
+    if stored and stored[0][0] == current:
+        return False
+    for (agency_id,) in cur.execute("SELECT id FROM agencies").fetchall():
+        refresh_agency(cur, agency_id)
+    cur.execute(
+        "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [RULES_KEY, current]
+    )
+    return True

@@ -64,7 +64,7 @@ SQL_TYPES = {
 DEFAULT_MAX_LEN = {Kind.LONGTEXT: 4000}
 TEXT_MAX_LEN = 200
 REF_TABLES = {"sites", "users", "programs", "funders", "activities", "courses"}
-RULE_KINDS = ("not_before", "positive_total", "sql")
+RULE_KINDS = ("not_before", "positive_total", "sql", "at_least_one", "allowed")
 FORM_ROLES = ("service", "group", "attendee")
 
 
@@ -74,6 +74,9 @@ class CatalogError(Exception):
     def __init__(self, problems: list[str]):
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+CLAUSE_SPLIT = re.compile(r"\s+and\s+(?=[a-z][a-z0-9_]*\s*(?:==|!=|is set|is empty))")
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class Condition:
     @classmethod
     def parse(cls, text: str) -> Condition:
         clauses = []
-        for part in text.split(" and "):
+        for part in CLAUSE_SPLIT.split(text):  # a value may itself hold " and " (a list value's words)
             m = re.fullmatch(r"\s*([a-z][a-z0-9_]*)\s*(==|!=|is set|is empty)\s*(.*?)\s*", part)
             if not m:
                 raise ValueError(f"cannot read condition {text!r}")
@@ -209,13 +212,17 @@ class Section:
 
 @dataclass(frozen=True)
 class Rule:
-    """A declared check across fields.
+    """A declared check across fields, with a stable id and the message users see.
 
     kind `not_before`: `field` may not be earlier than `other` (blocks saving and shows as a
     problem). kind `positive_total`: the numbers in `fields` may not all be empty or zero (blocks
-    saving). kind `sql`: `problem` is an SQL predicate over alias `t` that is true when the record
-    has the problem (shown as a problem of `need`, never blocks saving); its `field` may name a part
-    of the record that is not a field (e.g. `forms`).
+    saving). kind `at_least_one`: while `when` holds, one of `fields` must be answered (set, and not
+    No): a Yes names at least one of its sub-items. kind `allowed`: the value of `by` limits the
+    values of `field` (`allowed` maps a value of `by` to the values `field` may take with it; a value
+    of `by` it does not name limits nothing). kind `sql`: `problem` is an SQL predicate over alias
+    `t` that is true when the record has the problem; its `field` may name a part of the record that
+    is not a field (e.g. `forms`). Rules other than the first two never block saving: they show as
+    problems of their `need`.
     """
 
     id: str
@@ -226,6 +233,9 @@ class Rule:
     other: str | None = None
     problem: str | None = None
     fields: tuple[str, ...] = ()
+    when: Condition | None = None
+    by: str | None = None
+    allowed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -274,11 +284,37 @@ class Form:
                 return f
         raise KeyError(name)
 
+    def shown_when(self, name: str) -> Condition | None:
+        """When a field is on screen: its section's and its own `show`, and those of every answer they name.
+
+        A field that is not shown is not required and is never exported (see validation.checks and
+        the iCARE engine), whatever an older record still holds in it.
+        """
+        return _shown_when(self, name)
+
     def has(self, name: str) -> bool:
         return any(f.name == name for f in self.fields)
 
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)
+
+
+@cache
+def _shown_when(form: Form, name: str) -> Condition | None:
+    section = next((s for s in form.sections if not s.table and any(f.name == name for f in s.fields)), None)
+    if section is None:
+        return None
+    f = next(f for f in section.fields if f.name == name)
+    own = [c for c in (section.show, f.show) if c is not None]
+    clauses = [clause for c in own for clause in c.clauses]
+    for parent in dict.fromkeys(n for c in own for n in c.fields):
+        inherited = _shown_when(form, parent)
+        if inherited is not None:
+            clauses += inherited.clauses
+    if not clauses:
+        return None
+    unique = tuple(dict.fromkeys(clauses))
+    return Condition(unique, " and ".join(f"{n} {op} {'|'.join(vs)}".strip() for n, op, vs in unique))
 
 
 @dataclass(frozen=True)
@@ -435,7 +471,15 @@ def _read_form(path: Path, codelists: dict[str, CodeList], templates: dict[str, 
         for s in data["sections"]
     )
     rules = tuple(
-        Rule(**{**r, "need": Need(r.get("need", "TO_SAVE")), "fields": tuple(r.get("fields", ()))})
+        Rule(
+            **{
+                **r,
+                "need": Need(r.get("need", "TO_SAVE")),
+                "fields": tuple(r.get("fields", ())),
+                "when": _cond(r.get("when")),
+                "allowed": tuple((k, tuple(v)) for k, v in r.get("allowed", {}).items()),
+            }
+        )
         for r in data.get("rules", [])
     )
     return Form(
@@ -533,7 +577,8 @@ def _check_form(form: Form, catalog: Catalog) -> list[str]:
                 out += _check_condition(f.show, before, catalog, f"{where} field {f.name} (show)")
             before[f.name] = f
     for r in form.rules:
-        if r.kind != "sql" and r.field not in names:
+        sections = {s.key for s in form.sections} if r.kind == "at_least_one" else set()  # a group is its section
+        if r.kind != "sql" and r.field not in names and r.field not in sections:
             out.append(f"catalog.E040 {where}: rule {r.id} names unknown field {r.field}")
         if r.kind == "not_before" and r.other not in names:
             out.append(f"catalog.E041 {where}: rule {r.id} compares with unknown field {r.other}")
@@ -541,8 +586,26 @@ def _check_form(form: Form, catalog: Catalog) -> list[str]:
             out.append(f"catalog.E042 {where}: rule {r.id} has no problem SQL")
         if r.kind not in RULE_KINDS:
             out.append(f"catalog.E043 {where}: rule {r.id} has unknown kind {r.kind}")
-        if r.kind == "positive_total" and (not r.fields or any(n not in names for n in r.fields)):
+        if r.kind in ("positive_total", "at_least_one") and (not r.fields or any(n not in names for n in r.fields)):
             out.append(f"catalog.E044 {where}: rule {r.id} needs `fields` naming fields of the form")
+        if r.kind == "allowed":
+            out += _check_allowed(r, form, catalog, f"{where}: rule {r.id}")
+        if r.when:
+            out += _check_condition(r.when, {f.name: f for f in form.fields}, catalog, f"{where}: rule {r.id}")
+    return out
+
+
+def _check_allowed(r: Rule, form: Form, catalog: Catalog, where: str) -> list[str]:
+    """An `allowed` rule names a coded `by` and maps its values to values of the coded `field`."""
+    if not (form.has(r.field) and r.by and form.has(r.by) and r.allowed):
+        return [f"catalog.E045 {where} needs `by` and `allowed` over fields of the form"]
+    out = []
+    for name, values in ((r.by, [k for k, _v in r.allowed]), (r.field, [v for _k, vs in r.allowed for v in vs])):
+        f = form.field(name)
+        codes = catalog.codes(f.codes) if f.codes in catalog.codelists else ()
+        bad = [v for v in values if v not in codes]
+        if bad:
+            out.append(f"catalog.E046 {where}: values not in the list of {name}: {bad}")
     return out
 
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from ocms_data import clock
 from ocms_data.errors import ValidationError
-from ocms_data.registry import TEXT_MAX_LEN, Catalog, Field, Form, Kind, Need, Section, default_catalog
+from ocms_data.registry import TEXT_MAX_LEN, Catalog, Field, Form, Kind, Need, Section, default_catalog, sql_literal
 
 POSTAL_RE = re.compile(r"^([ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z])\s?(\d[ABCEGHJ-NPRSTV-Z]\d)$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -228,8 +228,14 @@ def validate_rows(section: Section, raw_rows: list[dict], catalog: Catalog | Non
 
 @dataclass(frozen=True)
 class Check:
-    """One way a record can be incomplete: true `predicate` means the problem is there."""
+    """One rule of a form compiled to SQL: true `predicate` (over alias `t`) means the record breaks it.
 
+    This is the one rule set: the problems table (grid colours, statuses, My Incomplete Sessions) and
+    the iCARE preview both read what these predicates find, so what the grids call complete is what
+    the export accepts. `rule` is the stable id a Problem carries.
+    """
+
+    rule: str
     field: str
     label: str
     need: Need
@@ -237,29 +243,69 @@ class Check:
     predicate: str
 
 
+def _set(form: Form, name: str) -> str:
+    """SQL over `t`: the field holds an answer (a list field: one value at least)."""
+    f = form.field(name)
+    if f.kind in (Kind.MULTI, Kind.REFS):
+        suffix = "multi" if f.kind is Kind.MULTI else "refs"
+        return f"t.id IN (SELECT m.parent_id FROM {form.table}_{suffix} m WHERE m.field = '{f.name}')"
+    return f"t.{f.name} IS NOT NULL"
+
+
+def _answered(form: Form, name: str) -> str:
+    """SQL over `t`: the field is answered and not No (a Yes, or any value of another kind)."""
+    f = form.field(name)
+    return f"coalesce(t.{name} <> 'No', false)" if f.codes == "yes_no" else _set(form, name)
+
+
+def _on_screen(form: Form, name: str) -> str | None:
+    """SQL over `t`: the field is shown (its show-when holds); None when it always is."""
+    shown = form.shown_when(name) if form.has(name) else None
+    return shown.sql("t") if shown else None
+
+
+def _all(*parts: str | None) -> str:
+    return "(" + " AND ".join(dict.fromkeys(p for p in parts if p)) + ")"
+
+
+def _allowed(r) -> str:
+    """SQL over `t`: the value of `r.field` goes with the value of `r.by`."""
+    cases = " ".join(
+        f"WHEN {sql_literal(by)} THEN t.{r.field} IN ({', '.join(sql_literal(v) for v in values)})"
+        for by, values in r.allowed
+    )
+    return f"coalesce(CASE t.{r.by} {cases} ELSE true END, true)"
+
+
+def rule_id(form: Form, field: str) -> str:
+    """The id of the rule a field's need declares: `<form>.<field>.required`."""
+    return f"{form.key}.{field}.required"
+
+
 def checks(form: Form, levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_ICARE)) -> list[Check]:
-    """Every completeness check of a form as SQL over alias `t`, derived from its declarations."""
+    """Every rule of a form as SQL over alias `t`.
+
+    Its fields' needs (while the field is shown and its `when` holds) and its declared rules (only
+    while the field they are about is shown).
+    """
     out = []
     for f in form.fields:
         if f.need not in levels:
             continue
-        if f.kind in (Kind.MULTI, Kind.REFS):
-            suffix = "multi" if f.kind is Kind.MULTI else "refs"
-            missing = f"t.id NOT IN (SELECT m.parent_id FROM {form.table}_{suffix} m WHERE m.field = '{f.name}')"
-        else:
-            missing = f"t.{f.name} IS NULL"
-        cond = f"({f.when.sql('t')}) AND {missing}" if f.when else missing
         word = "is needed for iCARE" if f.need is Need.FOR_ICARE else "is required"
-        out.append(Check(f.name, f.label, f.need, f"{f.label} {word}.", cond))
+        pred = _all(f.when.sql("t") if f.when else None, _on_screen(form, f.name), f"NOT {_set(form, f.name)}")
+        out.append(Check(rule_id(form, f.name), f.name, f.label, f.need, f"{f.label} {word}.", pred))
     for r in form.rules:
         if r.need not in levels:
             continue
         pred = {
             "not_before": f"t.{r.field} < t.{r.other}",
             "positive_total": " AND ".join(f"coalesce(t.{n}, 0) = 0" for n in r.fields),
+            "at_least_one": "NOT (" + " OR ".join(_answered(form, n) for n in r.fields) + ")",
+            "allowed": f"NOT {_allowed(r)}",
         }.get(r.kind, r.problem)
-        label = _label(form, r.field)
-        out.append(Check(r.field, label, r.need, r.message, f"({pred})"))
+        pred = _all(r.when.sql("t") if r.when else None, _on_screen(form, r.field), f"({pred})")
+        out.append(Check(r.id, r.field, _label(form, r.field), r.need, r.message, pred))
     return out
 
 
@@ -270,11 +316,17 @@ def _label(form: Form, name: str) -> str:
     return section.label if section else name.replace("_", " ").capitalize()
 
 
-def problems_sql(form: Form, levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_ICARE)) -> str:
-    """The problems table of a form: rec_id, field, need, message (one agency: parameter 1)."""
+def problems_sql(
+    form: Form, levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_ICARE), within: str | None = None
+) -> str:
+    """The problems of a form's records: rec_id, field, rule, need, message (one agency: `$agency`).
+
+    `within`, an SQL predicate over `t`, narrows the records looked at (e.g. the clients of an export).
+    """
     scope = f" AND {form.scope}" if form.scope else ""
+    scope += f" AND {within}" if within else ""
     parts = [
-        f"SELECT t.id AS rec_id, '{c.field}' AS field, '{c.need.value}' AS need, "
+        f"SELECT t.id AS rec_id, '{c.field}' AS field, '{c.rule}' AS rule, '{c.need.value}' AS need, "
         f"{_quote(c.message)} AS message FROM {form.table} t "
         f"WHERE t.agency_id = $agency{scope} AND {c.predicate}"
         for c in checks(form, levels)
@@ -282,7 +334,9 @@ def problems_sql(form: Form, levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_
     return "\nUNION ALL\n".join(parts) if parts else _EMPTY_PROBLEMS
 
 
-_EMPTY_PROBLEMS = "SELECT NULL::BIGINT AS rec_id, NULL AS field, NULL AS need, NULL AS message WHERE false"
+_EMPTY_PROBLEMS = (
+    "SELECT NULL::BIGINT AS rec_id, NULL AS field, NULL AS rule, NULL AS need, NULL AS message WHERE false"
+)
 
 
 def missing_columns(form: Form, levels: tuple[Need, ...] = (Need.FOR_ICARE,)) -> tuple[str, str]:

@@ -370,7 +370,7 @@ def test_a_client_profile_error_opens_the_client_profile(app_db, uploader, admin
 
 def test_a_service_form_error_opens_the_service_form(app_db, uploader):
     errors = error_rows(uploader)
-    own = (errors["_entity"] == "service_forms") & (errors["Field"] == "Service form")  # an incomplete form
+    own = (errors["_entity"] == "service_forms") & (errors["_fix"] == "form")  # a rule of the form itself
     hit = errors.index[own]
     assert len(hit), "the demo data has incomplete service forms"
     index = int(hit[0])
@@ -387,7 +387,7 @@ def test_a_clients_missing_official_language_on_a_service_row_opens_the_profile(
     on_service = errors.index[
         (errors["_entity"] == "service_forms")
         & (errors["_client_id"] == client_id)
-        & (errors["Field"] == "Official Language of Preference")
+        & errors["Error Message"].str.endswith("rejected by iCARE: Preferred official language is needed for iCARE.")
     ]
     assert len(on_service), "a client's missing official language is an error of each of the client's services"
     page = bulk_page()
@@ -486,6 +486,18 @@ def test_uploader_records_the_final_and_nothing_can_go_twice(app_db, uploader, m
     assert len(values(backup.error)) == 1
     assert values(backup.error)[0].endswith("already in a final batch: run the preview again.")  # see below
     assert batch_rows(app_db) == made and record_count(app_db) == total
+
+
+def test_a_final_for_the_month_not_over_is_refused_and_drafts_stay(app_db, uploader):
+    this_month = f"{clock.today():%Y-%m}"
+    at = pick(bulk_page(), "icare.month", this_month)
+    assert f"{this_month} is not over yet" in " ".join(values(at.info))
+    assert "icare.final" not in [b.key for b in at.button]
+    assert md("Download all (zip)") in [b.label for b in at.get("download_button")], "a draft is still offered"
+    early = collect(uploader, month=this_month)
+    with pytest.raises(ValidationError, match="is not over yet"):  # a final posted anyway records nothing
+        batches.finalise(app_db, uploader, early, workbook.export(early, uploader.agency_code, {}))
+    assert batch_rows(app_db) == []
 
 
 def test_a_stale_final_says_why_without_internal_keys(app_db, uploader):

@@ -29,9 +29,17 @@ IO, CC = "Information & Orientation", "Community Connections"
 ENDED_EARLY = "Service ended early (i.e. client ended participation)"
 # What makes each group form complete.
 GROUP_FULL = {
-    "group_io": {"essential_skills": "No", "life_skills_received": "No"},
+    "group_io": {
+        "essential_skills": "No",
+        "life_skills_received": "No",
+        "topic_health": "Yes",
+        "orientation_length": "1 to 2 hours",
+        "group_size": "10 - 20 people",
+    },
     "group_cc": {
         "cc_activity": "Community-based group events and activities",
+        "event_type": "Neighbourhood day",
+        "group_size": "Less than 10 people",
         "main_topic": "Connecting with other newcomers",
         "cc_service_received": "Community-based group events and activities: Group session (e.g. conversation circles)",
         "essential_skills": "No",
@@ -259,7 +267,13 @@ def test_the_group_io_form_starts_with_its_declared_defaults(db, worker_a, ra):
         "Group orientation",
         days_ago(6),
     )
-    assert {p["field"] for p in form.problems} == {"essential_skills", "life_skills_received"}
+    assert {p["field"] for p in form.problems} == {
+        "essential_skills",
+        "life_skills_received",
+        "topics",
+        "length",
+        "group_size",
+    }
 
 
 def test_a_given_program_wins_over_the_activity_program(db, worker_a, ra):

@@ -118,17 +118,19 @@ def test_a_final_from_the_command_line_is_recorded_once(capsys, db_file, tmp_pat
 
 
 NEXT_MONTH = (clock.today().replace(day=28) + timedelta(days=5)).strftime("%Y-%m")
+THIS_MONTH = f"{clock.today():%Y-%m}"
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("--month", NEXT_MONTH, "--agency", "AAA"), "is in the future"),
+        (("--month", THIS_MONTH, "--agency", "AAA"), f"{THIS_MONTH} is not over yet"),
         (("--month", "2026-13", "--agency", "AAA"), "YYYY-MM"),
         (("--month", MONTH, "--agency", "ZZZ"), "No agency with code ZZZ"),
         (("--month", MONTH), "Several agencies: choose one with --agency (AAA, BBB)"),
     ],
-    ids=["future", "bad_month", "unknown_agency", "several_agencies"],
+    ids=["future", "month_not_over", "bad_month", "unknown_agency", "several_agencies"],
 )
 def test_a_refused_run_exits_2_with_a_message_and_writes_nothing(capsys, db_file, tmp_path, args, message):
     before = state(db_file)
@@ -138,4 +140,13 @@ def test_a_refused_run_exits_2_with_a_message_and_writes_nothing(capsys, db_file
     assert code == 2 and stdout == ""
     assert stderr.startswith("error: ") and message in stderr
     assert not out.exists()
+    assert state(db_file) == before
+
+
+def test_a_draft_of_the_current_month_is_written(capsys, db_file, tmp_path):
+    before = state(db_file)
+    code = main(["icare", "--db", str(db_file), "--out", str(tmp_path / "d"), "--agency", "AAA", "--month", THIS_MONTH])
+    stdout, _stderr = capsys.readouterr()
+    assert code == 0 and json.loads(stdout)["final"] is None
+    assert any(p.name.endswith(".zip") for p in (tmp_path / "d").iterdir())
     assert state(db_file) == before

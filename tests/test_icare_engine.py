@@ -52,6 +52,8 @@ FULL = {
     "io": {
         "referred_by": "Not referred",
         "orientation_service": "One-on-one orientation",
+        "topic_housing": "Yes",
+        "orientation_length": "1 to 2 hours",
         "essential_skills": "No",
         "life_skills_received": "No",
         "support_received": "No",
@@ -67,6 +69,7 @@ FULL = {
     "cc": {
         "referred_by": "School",
         "cc_activity": "Community-based group events and activities",
+        "event_type": "Sports/recreation event",
         "main_topic": "Access to local community services",
         "cc_service_received": "Community-based group events and activities: Group session (e.g. conversation circles)",
         "service_status": "Completed",
@@ -188,7 +191,8 @@ def group_io(
     record = sessions.get(db, who, sid)
     group_form = next(f["id"] for f in record.forms if f["client_id"] is None)
     if complete:
-        fill(db, who, group_form, {"essential_skills": "No", "life_skills_received": "No"})
+        answers = {"essential_skills": "No", "life_skills_received": "No", "topic_health": "Yes"}
+        fill(db, who, group_form, answers | {"orientation_length": "1 to 2 hours", "group_size": "10 - 20 people"})
     settings = {"funded_by": r.icare, "attended": "Yes", "service_status": "Completed"}
     groups.apply_attendee_settings(db, who, sid, settings | {"referred_by": "School", "support_received": "No"})
     forms = {f["client_id"]: f["id"] for f in sessions.get(db, who, sid).forms if f["client_id"] is not None}
@@ -609,35 +613,34 @@ def test_services_outside_the_rules_exist_in_the_month_but_never_appear(world, r
     assert outside and not outside & every
 
 
-def test_incomplete_forms_are_bad_rows_with_an_incomplete_message(world, run, uploader):
+def test_incomplete_forms_are_bad_rows_with_their_rule_messages(world, run, uploader):
     db, c = world
-    with_problems = {
-        r[0]
-        for r in sql(
-            db,
-            "SELECT DISTINCT p.rec_id FROM problems p JOIN sessions s ON s.id = p.session_id "
-            "WHERE p.agency_id = ? AND p.form <> 'session' AND s.service_date BETWEEN ? AND ?",
-            [uploader.agency_id, MONTH_START, MONTH_END],
-        )
-    }
+    problems = {}
+    for rec, rule, message in sql(
+        db,
+        "SELECT p.rec_id, p.rule, p.message FROM problems p JOIN sessions s ON s.id = p.session_id "
+        "WHERE p.agency_id = ? AND p.form <> 'session' AND s.service_date BETWEEN ? AND ?",
+        [uploader.agency_id, MONTH_START, MONTH_END],
+    ):
+        problems.setdefault(rec, set()).add((rule, message))
     seen = 0
     for key in SERVICE_TEMPLATES:
         result = run.results[key]
         for row, rec in enumerate(result.frame["_rec_id"]):
-            if int(rec) in with_problems:
+            if int(rec) in problems:
                 seen += 1
-                messages = result.errors[result.errors["row"] == row]["message"].tolist()
-                assert any(m.startswith("Incomplete: ") for m in messages), (key, rec, messages)
+                errors = result.errors[result.errors["row"] == row]
+                assert problems[int(rec)] <= set(zip(errors["rule"], errors["message"], strict=True)), (key, rec)
                 assert int(rec) not in good_ids(run, key)
     assert seen >= 5
     messages = errors_of(run, IO, c.good_incomplete)
-    assert "Incomplete: Services Received is needed for iCARE." in messages
+    assert "Services Received is needed for iCARE." in messages
     assert c.good_incomplete not in good_ids(run, IO)
     # an attendee's own form is complete, but the session's group form is not: the attendee row is bad
     messages = errors_of(run, IO, c.incomplete_group_attendee)
-    assert any(m.startswith("Incomplete: ") and "Essential Skills" in m for m in messages), messages
+    assert any("Essential Skills" in m for m in messages), messages
     assert c.incomplete_group_attendee not in good_ids(run, IO)
-    assert c.incomplete_group_attendee not in with_problems
+    assert c.incomplete_group_attendee not in problems
 
 
 def test_good_plus_bad_is_every_row_and_valid_means_no_bad(run):
@@ -845,9 +848,12 @@ def test_another_agency_sees_only_its_own_services(world, run):
 @pytest.mark.parametrize(
     ("who", "missing"),
     [
-        ("no_ident", "Unique Identifier is missing."),
-        ("no_dob", "Date of Birth (YYYY-MM-DD) is missing."),
-        ("no_lang", "Official Language of Preference is missing."),
+        (
+            "no_ident",
+            next(r.message for r in default_catalog().form("client_named").rules if r.id == "client.icare_identifier"),
+        ),
+        ("no_dob", "Date of birth is needed for iCARE."),
+        ("no_lang", "Preferred official language is needed for iCARE."),
         ("klingon", "Not an iCARE value of Official Language of Preference."),
     ],
 )
@@ -871,8 +877,9 @@ def test_the_domino_names_every_service_form_of_the_no_identifier_client(world, 
     _db, c = world
     assert set(c.no_ident_forms) == (all_ids(run, IO) | all_ids(run, NARS)) & set(c.no_ident_forms)
     for key, form in zip((IO, NARS), c.no_ident_forms, strict=True):
-        assert any(m.startswith(DOMINO) for m in errors_of(run, key, form))
-        assert "Unique Identifier is missing." in errors_of(run, key, form)
+        messages = errors_of(run, key, form)
+        assert any(m.startswith(DOMINO) and "iCARE identifier" in m for m in messages)
+        assert "Unique Identifier is missing." not in messages, "the domino stands for the profile's own cells"
 
 
 def test_a_good_client_has_no_domino(world, run):

@@ -24,7 +24,6 @@ from tests.test_icare_engine import (
     IO,
     MONTH,
     PLAUTDIETSCH,
-    SETUP,
     Crafted,
     draft,
     letters,
@@ -76,8 +75,7 @@ def column_of(book: openpyxl.Workbook, tech_id: str) -> int:
 def test_one_file_per_template_with_good_rows_named_after_its_title(exported):
     run, files = exported.run, exported.files
     assert set(files.files) == {key for key, r in run.results.items() if r.good}
-    assert {CP, IO} <= set(files.files)
-    assert SETUP not in files.files  # the demo courses are incomplete: no good row, no file
+    assert set(files.files) == set(run.results), "the demo month has good rows for all eight templates"
     for key, (name, _data) in files.files.items():
         assert name == f"{FACTS[key][0]}_Bulk Upload Template_{MONTH}_AAA.xlsx"
     assert list(files.files) == [k for k in run.results if k in files.files]
@@ -277,9 +275,11 @@ def test_the_error_workbook_has_one_row_per_error_grouped_by_worker(exported):
         assert row[1] == users[row[0]]
         assert row[2].startswith("Client ID ") and " Result: " in row[2]
     messages = [r[2] for r in body]
-    assert any("Result: Unique Identifier is missing." in m and "no identifier" in m for m in messages)
+    identifier = next(r for r in default_catalog().form("client_named").rules if r.id == "client.icare_identifier")
+    assert any(f"Result: {identifier.message}" in m and "no identifier" in m for m in messages)
     assert any("Result: The client's profile is rejected by iCARE: " in m for m in messages)
-    assert any("Result: Incomplete: " in m for m in messages)
+    topic = next(r for r in default_catalog().form("io").rules if r.id == "io.topic_given")
+    assert any(m.endswith(f"Result: {topic.message}") for m in messages), "a rule's message, as the form shows it"
     for cell in (c for row in sheet.iter_rows() for c in row):
         assert cell.data_type != "f"
 

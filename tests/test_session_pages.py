@@ -41,6 +41,8 @@ IO_ANSWERS = {
     "essential_skills": "No",
     "life_skills_received": "No",
     "orientation_service": "One-on-one orientation",
+    "topic_housing": "Yes",
+    "orientation_length": "1 to 2 hours",
     "referred_by": "Not referred",
     "support_received": "No",
 }
@@ -610,7 +612,9 @@ def test_service_form_lists_what_is_missing_then_completes(app_db, worker):
     assert values(at.success) == []
     # All but one answer: saved, still pink, only that one listed.
     for name, value in IO_ANSWERS.items():
-        if name != "support_received":
+        if name == "topic_housing":  # a topic is a tick box
+            at.checkbox(key=f"{p}.{name}").check()
+        elif name != "support_received":
             at.selectbox(key=f"{p}.{name}").select(value)
     run(at)
     assert at.button(key=f"{p}.save").label == f"Save {len(IO_ANSWERS) - 1} change(s)"

@@ -36,6 +36,8 @@ FULL = {
     "io": {
         "referred_by": "Not referred",
         "orientation_service": "One-on-one orientation",
+        "topic_housing": "Yes",
+        "orientation_length": "1 to 2 hours",
         "essential_skills": "No",
         "life_skills_received": "No",
         "support_received": "No",
@@ -51,6 +53,7 @@ FULL = {
     "cc": {
         "referred_by": "School",
         "cc_activity": "Community-based group events and activities",
+        "event_type": "Sports/recreation event",
         "main_topic": "Access to local community services",
         "cc_service_received": "Community-based group events and activities: Group session (e.g. conversation circles)",
         "service_status": "Completed",
@@ -62,7 +65,15 @@ FULL = {
 }
 # What a brand-new, empty form of each type is missing (the FOR_ICARE answers without a condition).
 NEW_PROBLEMS = {
-    "io": {"referred_by", "orientation_service", "essential_skills", "life_skills_received", "support_received"},
+    "io": {
+        "referred_by",
+        "orientation_service",
+        "topics",
+        "length",
+        "essential_skills",
+        "life_skills_received",
+        "support_received",
+    },
     "nars": {
         "referred_by",
         "intends_citizenship",
@@ -713,11 +724,11 @@ def test_filling_every_required_answer_completes_the_form_and_the_session(db, wo
 
 
 CONDITIONAL = [
-    ("io", {"childminding": "Yes"}, {"child1_age", "child1_care"}, {"child1_age": "Infant (6-18 months)", "child1_care": "Short term"}),
-    ("io", {"translation": "Yes"}, {"translation_from", "translation_to"}, {"translation_from": "Arabic", "translation_to": "English"}),
-    ("io", {"translation": "Yes", "translation_to": "English"}, {"translation_from"}, {"translation_from": "Arabic"}),
-    ("io", {"interpretation": "Yes"}, {"interpretation_from", "interpretation_to"}, {"interpretation_from": "Dari", "interpretation_to": "French"}),
-    ("nars", {"childminding": "Yes"}, {"child1_age", "child1_care"}, {"childminding": "No"}),
+    ("io", {"support_received": "Yes", "childminding": "Yes"}, {"child1_age", "child1_care"}, {"child1_age": "Infant (6-18 months)", "child1_care": "Short term"}),
+    ("io", {"support_received": "Yes", "translation": "Yes"}, {"translation_from", "translation_to"}, {"translation_from": "Arabic", "translation_to": "English"}),
+    ("io", {"support_received": "Yes", "translation": "Yes", "translation_to": "English"}, {"translation_from"}, {"translation_from": "Arabic"}),
+    ("io", {"support_received": "Yes", "interpretation": "Yes"}, {"interpretation_from", "interpretation_to"}, {"interpretation_from": "Dari", "interpretation_to": "French"}),
+    ("nars", {"support_received": "Yes", "childminding": "Yes"}, {"child1_age", "child1_care"}, {"childminding": "No", "transportation": "Yes"}),
     ("cc", {"service_status": ENDED_EARLY}, {"leaving_reason"}, {"leaving_reason": "Found employment"}),
     ("cc", {"service_status": "Ongoing"}, {"projected_end_date"}, {"projected_end_date": TODAY + timedelta(days=30)}),
     ("employment", {"registered_intervention": "Yes"}, {"intervention_type"}, {"intervention_type": "Short Term", "short_term1_service": "Networking opportunities", "short_term1_date": days_ago(1)}),
@@ -780,10 +791,12 @@ def test_a_group_session_with_activity_but_no_attendees_asks_for_them(db, worker
 
 def test_save_form_accepts_an_incomplete_form(db, worker_a, ra):
     _sid, fid = direct_with_form(db, worker_a, ra, "io")
-    assert sessions.save_form(db, worker_a, fid, {"referred_by": "School", "childminding": "Yes"}, 1) == 2
+    answers = {"referred_by": "School", "support_received": "Yes", "childminding": "Yes"}
+    assert sessions.save_form(db, worker_a, fid, answers, 1) == 2
     form = sessions.get_form(db, worker_a, fid)
     assert (form.values["referred_by"], form.values["childminding"], form.version) == ("School", "Yes", 2)
-    assert {p["field"] for p in form.problems} == NEW_PROBLEMS["io"] - {"referred_by"} | {"child1_age", "child1_care"}
+    still = NEW_PROBLEMS["io"] - {"referred_by", "support_received"}
+    assert {p["field"] for p in form.problems} == still | {"child1_age", "child1_care"}
 
 
 def test_save_form_normalises_codes(db, worker_a, ra):

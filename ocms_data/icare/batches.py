@@ -14,7 +14,7 @@ from ocms_data.accounts import AGENCY_ADMIN, UPLOADER, Actor, require
 from ocms_data.db import Database, next_counter, next_id, one, rows
 from ocms_data.errors import Forbidden, ValidationError
 from ocms_data.icare import returns
-from ocms_data.icare.engine import Filters, Run, eligible
+from ocms_data.icare.engine import Filters, Run, eligible, not_over
 from ocms_data.icare.spec import Template
 from ocms_data.icare.workbook import Export
 from ocms_data.validation import plain_text
@@ -207,6 +207,9 @@ def finalise(
         refusal = may_finalise(db, actor, run.filters)
         if refusal:
             raise Forbidden(refusal)
+    early = not_over(run.month)
+    if early:
+        raise ValidationError({"final": early})
     if not files.files:
         raise ValidationError({"final": "There is nothing valid to upload for this month."})
 

@@ -21,8 +21,9 @@ from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.icare.spec import Column, Template
+from ocms_data.problems import SESSION_FORM
 from ocms_data.registry import Form, default_catalog, sql_literal
-from ocms_data.validation import EMAIL_RE, POSTAL_RE
+from ocms_data.validation import EMAIL_RE, POSTAL_RE, problems_sql
 
 ONGOING = "Ongoing"
 FEDERAL_HOLIDAYS = ("public", "government")  # the `holidays` categories of the federal public service
@@ -66,6 +67,17 @@ def parse_month(text: str, today: date | None = None) -> tuple[date, date]:
     return start, end
 
 
+def not_over(month: str, today: date | None = None) -> str | None:
+    """Why a final for `month` cannot be recorded yet (the month is not over), or None once it is."""
+    _start, end = parse_month(month, today=date.max)
+    if end < (today or clock.today()):
+        return None
+    return (
+        f"{month} is not over yet: its final upload can be recorded from {end + timedelta(days=1):%Y-%m-%d}. "
+        "Drafts can be made now."
+    )
+
+
 def previous_month(today: date | None = None) -> str:
     first = (today or clock.today()).replace(day=1)
     return f"{first - timedelta(days=1):%Y-%m}"
@@ -101,13 +113,20 @@ class Filters:
         return any(v is not None for v in (self.program, self.site, self.funder, self.worker))
 
 
+ERROR_COLUMNS = ("row", "tech_id", "message", "rule", "fix")  # rule: the catalog rule's id (None: a template check)
+
+
+def _no_errors() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "row" else object) for c in ERROR_COLUMNS})
+
+
 @dataclass
 class TemplateRows:
     """One template's rows for a month (values as iCARE text, keyed by technical id) and their errors."""
 
     template: Template
     frame: pd.DataFrame
-    errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "tech_id", "message"]))
+    errors: pd.DataFrame = field(default_factory=_no_errors)
 
     @property
     def bad_rows(self) -> set[int]:
@@ -207,9 +226,22 @@ def _ident() -> str:
     )
 
 
-def _form_fields(form: Form | None) -> dict[str, str]:
-    """Technical id -> field name for the fields of a form that feed its template."""
-    return {f.icare: f.name for f in form.fields if f.icare and f.stored_in_row} if form else {}
+def _form_fields(form: Form | None, alias: str) -> dict[str, str]:
+    """Technical id -> SQL for the fields of a form that feed its template.
+
+    A field whose show-when condition is false is blanked here: it is not on the form, so it is never
+    sent, even when an older record still holds a value in it (the form clears it when its parent
+    changes; blanking at export also covers rows saved before that, and keeps what the worker typed
+    should the parent answer be put back).
+    """
+    if form is None:
+        return {}
+    out = {}
+    for f in form.fields:
+        if f.icare and f.stored_in_row:
+            shown = form.shown_when(f.name)
+            out[f.icare] = f"CASE WHEN {shown.sql(alias)} THEN {alias}.{f.name} END" if shown else f"{alias}.{f.name}"
+    return out
 
 
 def _group_of(form: Form) -> Form | None:
@@ -225,7 +257,7 @@ def _group_of(form: Form) -> Form | None:
     )
 
 
-def _value(column: Column, own: dict, group: dict, alias: str = "f") -> str:
+def _value(column: Column, own: dict, group: dict) -> str:
     """SQL for one column: its declared source, else the form field that declares its technical id."""
     if column.source in SESSION_SOURCES:
         return SESSION_SOURCES[column.source]
@@ -233,17 +265,13 @@ def _value(column: Column, own: dict, group: dict, alias: str = "f") -> str:
         return CLIENT_SOURCES[column.source]
     if column.source:
         return f"c.{column.source.split('.', 1)[1]}"
-    if column.tech_id in own:
-        return f"{alias}.{own[column.tech_id]}"
-    if column.tech_id in group:
-        return f"g.{group[column.tech_id]}"
-    return "NULL"
+    return own.get(column.tech_id) or group.get(column.tech_id) or "NULL"
 
 
 def _service_sql(template: Template, form: Form, filters: Filters) -> str:
     """One form type's services of the month for a template: every column as text, plus meta columns."""
-    own, group_form = _form_fields(form), _group_of(form)
-    group = _form_fields(group_form)
+    group_form = _group_of(form)
+    own, group = _form_fields(form, "f"), _form_fields(group_form, "g")
     attendee = form.role == "attendee"
     conditions = [f"f.form_type = '{form.key}'"]
     if attendee:
@@ -270,14 +298,13 @@ def _service_sql(template: Template, form: Form, filters: Filters) -> str:
         )
     conditions.append(not_sent("service_forms", "f"))
     columns = ", ".join(f'{text(c, _value(c, own, group))} AS "{c.tech_id}"' for c in template.columns)
-    group_problems = "gp.messages" if group_form else "NULL"
     record = f"'Session #' || s.id || {sql_literal(' · ' + form.label + ' · client #')} || c.client_no"
     return (
-        f"SELECT {columns}, 'service_forms' AS _entity, f.id AS _rec_id, f.version AS _rec_version, "
+        f"SELECT {columns}, 'service_forms' AS _entity, f.id AS _rec_id, f.version AS _rec_version, f.form_type AS _form_type, "
         f"{record} AS _record, f.client_id AS _client_id, f.session_id AS _session_id, s.created_by AS _worker, "
         "s.service_date AS _service_date, "
         f"{'f.course_id' if form.has('course_id') else 'NULL::BIGINT'} AS _course_id, "
-        f"NULLIF(concat_ws(' ', sp.messages, fp.messages, {group_problems}), '') AS _problems "
+        f"{'g.id' if group_form else 'NULL::BIGINT'} AS _group_id "
         "FROM service_forms f JOIN month_sessions s ON s.id = f.session_id "
         "JOIN clients c ON c.id = f.client_id AND c.agency_id = f.agency_id "
         "LEFT JOIN ident ON ident.parent_id = c.id LEFT JOIN lang ON lang.parent_id = s.id "
@@ -287,10 +314,7 @@ def _service_sql(template: Template, form: Form, filters: Filters) -> str:
             else ""
         )
         + ("LEFT JOIN courses co ON co.id = f.course_id " if form.has("course_id") else "")
-        + "LEFT JOIN accepted acc ON acc.rec_id = f.id "
-        + "LEFT JOIN record_problems fp ON fp.rec_id = f.id LEFT JOIN session_problems sp ON sp.session_id = s.id "
-        + ("LEFT JOIN record_problems gp ON gp.rec_id = g.id " if group_form else "")
-        + "WHERE f.agency_id = $agency AND "
+        + "LEFT JOIN accepted acc ON acc.rec_id = f.id WHERE f.agency_id = $agency AND "
         + " AND ".join(conditions)
     )
 
@@ -305,10 +329,6 @@ def _prepared() -> dict[str, str]:
         "accepted": _accepted("service_forms"),
         "month_problems": "SELECT * FROM problems p WHERE p.agency_id = $agency "
         "AND p.session_id IN (SELECT id FROM month_sessions)",
-        "record_problems": "SELECT rec_id, string_agg(DISTINCT message, ' ') AS messages FROM month_problems "
-        "WHERE form <> 'session' GROUP BY rec_id",
-        "session_problems": "SELECT session_id, string_agg(DISTINCT message, ' ') AS messages FROM month_problems "
-        "WHERE form = 'session' GROUP BY session_id",
     }
 
 
@@ -324,21 +344,21 @@ def _client_profile_sql(template: Template) -> str:
     return (
         f"SELECT {columns}, 'clients' AS _entity, c.id AS _rec_id, c.version AS _rec_version, "
         "'Client #' || c.client_no AS _record, c.id AS _client_id, "
-        "NULL AS _session_id, c.created_by AS _worker, NULL AS _service_date, NULL AS _problems "
+        "NULL AS _session_id, c.created_by AS _worker, NULL AS _service_date "
         "FROM clients c JOIN wanted_clients w ON w.id = c.id LEFT JOIN ident ON ident.parent_id = c.id "
         "WHERE c.agency_id = $agency"
     )
 
 
 def _course_sql(template: Template) -> str:
-    own = _form_fields(default_catalog().form("course"))
-    columns = ", ".join(f'{text(c, _value(c, own, {}, alias="co"))} AS "{c.tech_id}"' for c in template.columns)
+    own = _form_fields(default_catalog().form("course"), "co")
+    columns = ", ".join(f'{text(c, _value(c, own, {}))} AS "{c.tech_id}"' for c in template.columns)
     return (
         f"WITH accepted AS ({_accepted('courses')}) "
         f"SELECT {columns}, 'courses' AS _entity, co.id AS _rec_id, co.version AS _rec_version, "
         "'Course ' || co.name || ' · ' || coalesce(co.course_code, 'no code yet') AS _record, "
-        "NULL AS _client_id, NULL AS _session_id, co.created_by AS _worker, co.start_date AS _service_date, "
-        "NULL AS _problems FROM courses co JOIN wanted_courses w ON w.id = co.id "
+        "NULL AS _client_id, NULL AS _session_id, co.created_by AS _worker, co.start_date AS _service_date "
+        "FROM courses co JOIN wanted_courses w ON w.id = co.id "
         f"LEFT JOIN accepted acc ON acc.rec_id = co.id WHERE co.agency_id = $agency AND {changed_since_sent('courses', 'co')}"
     )
 
@@ -359,8 +379,8 @@ def check(template: Template, table: pa.Table, today: date) -> pd.DataFrame:
     """Every error of every row (row, technical id, message), with Arrow kernels over whole columns.
 
     Missing mandatory values, values off the official list, formats, service dates in the future (a
-    course's planned dates may be), dates out of order, a date of birth not before the service, and
-    the problems of incomplete forms.
+    course's planned dates may be), dates out of order and a date of birth not before the service. The
+    catalog's rules are checked in SQL (see `_rule_errors`).
     """
     codes = default_catalog().codelists
     found: list = []
@@ -387,26 +407,115 @@ def check(template: Template, table: pa.Table, today: date) -> pd.DataFrame:
         service = pc.cast(pc.cast(table["_service_date"], pa.date32()), pa.string())
         late = pc.greater_equal(table["client_birth_dt"], service)
         _rows_where(found, late, "client_birth_dt", "Date of birth must be before the service date.")
-    problems = pc.cast(table["_problems"], pa.string())
-    _rows_where(found, pc.is_valid(problems), "_form", pc.binary_join_element_wise("Incomplete: ", problems, ""))
     if not found:
-        return pd.DataFrame({"row": pd.Series([], dtype="int64"), "tech_id": [], "message": []})
-    out = pd.DataFrame(
+        return _no_errors()
+    return pd.DataFrame(
         {
             "row": np.concatenate([rows for rows, _t, _m in found]).astype("int64"),
             "tech_id": [t for rows, t, _m in found for _ in range(len(rows))],
             "message": [m for _r, _t, texts in found for m in texts],
         }
     )
-    return out.sort_values("row", kind="stable").reset_index(drop=True)
 
 
-def _rows_and_errors(cur, template: Template, sql: str, params: dict, today: date) -> TemplateRows:
-    """Run a template's row SQL straight into Arrow, check it there, and return rows and errors."""
+SESSION_CELL, FORM_CELL = "_session", "_form"  # a rule about no column of the template: the session, the form
+SOURCE_PREFIX = {"sessions": "session", "clients": "client", "courses": "course"}
+
+
+def cells(template: Template, form: Form) -> dict[str, tuple[str, ...]]:
+    """Field (or section) of a form -> the template columns that carry it; a rule's problem marks the first.
+
+    A field declares its technical id, or a column names it as its source (`session.postal_code`); a section
+    (the group of an at-least-one rule, a table of rows) is carried by its fields' columns.
+    """
+    ids = {c.tech_id for c in template.columns}
+    prefix = f"{SOURCE_PREFIX.get(form.table)}."
+    sources = {
+        c.source.removeprefix(prefix): c.tech_id for c in template.columns if (c.source or "").startswith(prefix)
+    }
+    out = {}
+    for f in (f for section in form.sections for f in section.fields):  # a table section's fields too
+        cell = f.icare if f.icare in ids else sources.get(f.name)
+        if cell:
+            out[f.name] = (cell,)
+    for section in form.sections:
+        carried = tuple(out[f.name][0] for f in section.fields if f.name in out)
+        if carried and section.key not in out:
+            out[section.key] = carried
+    return out
+
+
+def _rule_errors(cur, template: Template, frame: pd.DataFrame, found_sql: str, params: dict) -> pd.DataFrame:
+    """The catalog rules each row's records break: the same rule ids and messages as the grids and forms.
+
+    `found_sql` reads `template_rows` (row, _rec_id, _session_id, _group_id) and returns row, form, field,
+    rule, message. Each problem marks the cell that carries its field, and says where it is fixed;
+    `covers` lists every cell the problem is about (a section's), whose template checks it stands for.
+    """
+    keys = [k for k in ("_rec_id", "_session_id", "_group_id") if k in frame]
+    cur.register("template_rows", frame[keys].reset_index(names="row"))
+    try:
+        used = {k: v for k, v in params.items() if f"${k}" in found_sql}
+        found = cur.execute(found_sql, used).df()
+    finally:
+        cur.unregister("template_rows")
+    if found.empty:
+        return _no_errors().assign(covers=None)
+    catalog = default_catalog()
+    maps = {key: cells(template, catalog.form(key)) for key in found["form"].unique()}
+    fix = {key: _fixed_at(catalog.form(key)) for key in maps}
+    found["covers"] = [
+        maps[form].get(name) or (SESSION_CELL if form == SESSION_FORM else FORM_CELL,)
+        for form, name in zip(found["form"], found["field"], strict=True)
+    ]
+    found["tech_id"] = found["covers"].str[0]
+    found["fix"] = found["form"].map(fix)
+    return found[[*ERROR_COLUMNS, "covers"]].astype({"row": "int64"})
+
+
+def _fixed_at(form: Form) -> str:
+    """Where a rule of this form is fixed (see workbook.FIX_IN and icare_views.FIX_PAGES)."""
+    if form.table in SOURCE_PREFIX:
+        return SOURCE_PREFIX[form.table]
+    return "session" if form.role == "group" else "form"
+
+
+def _service_problems() -> str:
+    """SQL: the stored problems of each service row's form, its group form and its session."""
+    pick = "SELECT r.row, p.form, p.field, p.rule, p.message FROM template_rows r JOIN month_problems p ON "
+    return (
+        f"{pick}p.rec_id = r._rec_id AND p.form <> '{SESSION_FORM}' UNION ALL "
+        f"{pick}p.rec_id = r._group_id AND p.form <> '{SESSION_FORM}' UNION ALL "
+        f"{pick}p.session_id = r._session_id AND p.form = '{SESSION_FORM}'"
+    )
+
+
+def _record_problems(form: Form) -> str:
+    """SQL: the problems of the client profiles or course setups of a run, derived now by the same rules."""
+    within = "t.id IN (SELECT _rec_id FROM template_rows)"
+    return (
+        f"SELECT r.row, '{form.key}' AS form, p.field, p.rule, p.message FROM ({problems_sql(form, within=within)}) p "
+        "JOIN template_rows r ON r._rec_id = p.rec_id"
+    )
+
+
+def _rows_and_errors(cur, template: Template, sql: str, params: dict, today: date, problems: str) -> TemplateRows:
+    """Run a template's row SQL straight into Arrow, check it there, and return rows and errors.
+
+    The errors are the rules its records break (`problems`, see `_rule_errors`) and the template's own
+    checks; where a rule already marks a cell, the template's check of that cell is not repeated.
+    """
     used = {k: v for k, v in params.items() if f"${k}" in sql}
     table = cur.sql(sql, params=used or None).to_arrow_table()
     table = table.sort_by([("_service_date", "ascending"), ("_rec_id", "ascending")])  # lighter than ORDER BY here
-    return TemplateRows(template, table.to_pandas(), check(template, table, today))
+    frame = table.to_pandas()
+    rules = _rule_errors(cur, template, frame, problems, params)
+    own = check(template, table, today)
+    marked = pd.MultiIndex.from_frame(rules[["row", "covers"]].explode("covers"))
+    own = own[~pd.MultiIndex.from_frame(own[["row", "tech_id"]]).isin(marked)]
+    rules = rules.drop(columns="covers")
+    errors = pd.concat([rules, own], ignore_index=True) if len(own) else rules
+    return TemplateRows(template, frame, errors.sort_values("row", kind="stable").reset_index(drop=True))
 
 
 def collect(db: Database, actor: Actor, month: str, filters: Filters | None = None, today: date | None = None) -> Run:
@@ -425,14 +534,16 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
                 f for f in catalog.forms.values() if f.icare_template == t.key and f.role in ("service", "attendee")
             ]
             sql = "\nUNION ALL\n".join(_service_sql(t, f, filters) for f in forms)
-            results[t.key] = _rows_and_errors(cur, t, sql, params, today)
+            results[t.key] = _rows_and_errors(cur, t, sql, params, today, _service_problems())
         client_ids = sorted(
             {int(i) for r in results.values() for i in r.frame["_client_id"].dropna()}
             | (set() if filters.narrowed else _sent_again(cur, actor, "clients"))
         )
         cur.register("wanted_clients", pd.DataFrame({"id": pd.array(client_ids, dtype="Int64")}))
         profile = catalog.templates["client_profile"]
-        every_profile = _rows_and_errors(cur, profile, _client_profile_sql(profile), {"agency": actor.agency_id}, today)
+        every_profile = _rows_and_errors(
+            cur, profile, _client_profile_sql(profile), params, today, _record_problems(catalog.form("client_named"))
+        )
         profiles, profile_errors = every_profile.frame, every_profile.errors
         changed = cur.execute(
             f"SELECT c.id FROM clients c JOIN wanted_clients w ON w.id = c.id WHERE {changed_since_sent('clients', 'c')}"
@@ -449,7 +560,9 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
         )
         cur.register("wanted_courses", pd.DataFrame({"id": pd.array(course_ids, dtype="Int64")}))
         setup = catalog.templates["lt_course_setup"]
-        results[setup.key] = _rows_and_errors(cur, setup, _course_sql(setup), {"agency": actor.agency_id}, today)
+        results[setup.key] = _rows_and_errors(
+            cur, setup, _course_sql(setup), params, today, _record_problems(catalog.form("course"))
+        )
         cur.unregister("wanted_courses")
     bad_clients = _reasons(profiles, profile_errors, "_client_id")
     bad_courses = _reasons(results[setup.key].frame, results[setup.key].errors, "_rec_id")
@@ -460,10 +573,7 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
     results[profile.key] = TemplateRows(profile, rows, errors.reset_index(drop=True))
     for r in results.values():
         if r.template.entity == "service_forms":
-            r.errors = pd.concat(
-                [r.errors, _domino(r.frame, bad_clients), _domino(r.frame, bad_courses, "_course_id")],
-                ignore_index=True,
-            )
+            r.errors = _with_dominoes(r, {"_client_id": bad_clients, "_course_id": bad_courses})
     return Run(month, filters, {t.key: results[t.key] for t in templates})
 
 
@@ -490,19 +600,38 @@ def _reasons(rows: pd.DataFrame, errors: pd.DataFrame, key: str) -> dict[int, st
 
 
 DOMINO = {
-    "_client_id": ("client_validation_id", "The client's profile is rejected by iCARE: {}"),
-    "_course_id": ("course_cd", "The course setup is rejected by iCARE: {}"),
+    "_client_id": ("client_validation_id", "The client's profile is rejected by iCARE: {}", "client"),
+    "_course_id": ("course_cd", "The course setup is rejected by iCARE: {}", "course"),
 }
+
+
+def _with_dominoes(result: TemplateRows, bad: dict[str, dict[int, str]]) -> pd.DataFrame:
+    """A service template's errors plus its dominoes, which stand for the row's own checks of their cells.
+
+    A row naming a bad client profile is not told again that the client's birth date or identifier is
+    missing: the profile's reasons are in its domino, fixed once in the profile.
+    """
+    errors, parts = result.errors, []
+    for key, records in bad.items():
+        domino = _domino(result.frame, records, key)
+        if len(domino):
+            prefix = DOMINO[key][2] + "."
+            theirs = {c.tech_id for c in result.template.columns if (c.source or "").startswith(prefix)}
+            errors = errors[~(errors["row"].isin(domino["row"]) & errors["tech_id"].isin(theirs))]
+            parts.append(domino)
+    return pd.concat([errors, *parts], ignore_index=True) if parts else errors
 
 
 def _domino(rows: pd.DataFrame, bad: dict[int, str], key: str = "_client_id") -> pd.DataFrame:
     """A bad client profile (or course setup) makes each service row that names it bad: iCARE rejects them."""
-    tech_id, text = DOMINO[key]
+    tech_id, text, fix = DOMINO[key]
     hit = rows[key].isin(list(bad))
     return pd.DataFrame(
         {
-            "row": list(rows.index[hit]),
+            "row": pd.Series(rows.index[hit], dtype="int64"),
             "tech_id": tech_id,
             "message": [text.format(bad[int(i)]) for i in rows[key][hit]],
+            "rule": None,
+            "fix": fix,
         }
     )

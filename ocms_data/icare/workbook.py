@@ -153,7 +153,7 @@ FIX_IN = {"clients": "client", "courses": "course"}
 
 
 def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) -> pd.DataFrame:
-    headers = {c.tech_id: c.header for c in result.template.columns} | {"_form": "Service form"}
+    headers = {c.tech_id: c.header for c in result.template.columns} | {"_form": "Service form", "_session": "Session"}
     entity = joined["_entity"].iloc[0] if len(joined) else "service_forms"
     course = joined["_rec_id"] if entity == "courses" else joined.get("_course_id")
     ident = joined.get("client_validation_id", pd.Series([None] * len(joined), index=joined.index)).fillna(
@@ -172,7 +172,10 @@ def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) ->
             "Record": joined["_record"].tolist(),
             "Field": joined["tech_id"].map(lambda t: headers.get(t, t)).tolist(),
             "_entity": entity,
-            "_fix": joined["tech_id"].map(lambda t: FIX_IN.get(entity) or _fixed_in(result.template, t)).tolist(),
+            "_fix": [
+                fix if isinstance(fix, str) else FIX_IN.get(entity) or _fixed_in(result.template, t)
+                for fix, t in zip(joined["fix"], joined["tech_id"], strict=True)
+            ],
             "_rec_id": joined["_rec_id"].tolist(),
             "_session_id": joined["_session_id"].tolist(),
             "_client_id": joined["_client_id"].tolist(),

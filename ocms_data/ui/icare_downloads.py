@@ -14,7 +14,7 @@ from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError
 from ocms_data.icare import batches, files, returns, workbook
-from ocms_data.icare.engine import Run
+from ocms_data.icare.engine import Run, not_over
 from ocms_data.registry import default_catalog
 from ocms_data.ui import forms
 from ocms_data.ui.forms import pick
@@ -65,7 +65,7 @@ def final(db: Database, actor: Actor, run: Run, made: workbook.Export) -> None:
     recorded = st.session_state.get(RECORDED_KEY)
     if recorded is not None:
         _recorded(db, actor, *recorded)
-    refusal = batches.may_finalise(db, actor, run.filters)
+    refusal = batches.may_finalise(db, actor, run.filters) or not_over(run.month)
     if refusal:
         st.info(md(refusal))
         return
