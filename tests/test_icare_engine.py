@@ -551,13 +551,16 @@ def test_a_spec_file_with_a_bad_header_line_is_refused(tmp_path):
 
 
 def eligible(db: Database, agency_id: int, start=MONTH_START, end=MONTH_END) -> dict[str, set[int]]:
-    """My own reading of what a month sends: iCARE-funded, not ongoing, attended, of a form type iCARE takes."""
+    """My own reading of what a month sends: iCARE-funded, not ongoing, attended, of a form type iCARE takes.
+
+    An attendee whose attendance or funder is not given yet is shown too (bad, with its rule).
+    """
     found = sql(
         db,
         "SELECT f.id, f.form_type FROM service_forms f JOIN sessions s ON s.id = f.session_id "
         "WHERE f.agency_id = ? AND s.service_date BETWEEN ? AND ? AND f.client_id IS NOT NULL "
         "AND coalesce(f.service_status, '') <> 'Ongoing' AND CASE WHEN f.form_type LIKE 'attendee%' "
-        "THEN f.attended = 'Yes' AND f.funded_by IN (SELECT id FROM funders WHERE is_icare) "
+        "THEN f.attended IS DISTINCT FROM 'No' AND (f.funded_by IS NULL OR f.funded_by IN (SELECT id FROM funders WHERE is_icare)) "
         "ELSE EXISTS (SELECT 1 FROM sessions_refs x JOIN funders fu ON fu.id = x.ref_id WHERE x.parent_id = s.id "
         "AND x.field = 'funders' AND fu.is_icare) END",
         [agency_id, start, end],

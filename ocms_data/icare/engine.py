@@ -275,9 +275,13 @@ def _service_sql(template: Template, form: Form, filters: Filters) -> str:
     attendee = form.role == "attendee"
     conditions = [f"f.form_type = '{form.key}'"]
     if attendee:
-        conditions.append("f.funded_by IN (SELECT fu.id FROM funders fu WHERE fu.agency_id = $agency AND fu.is_icare)")
         if filters.funder:
             conditions.append(f"f.funded_by = {int(filters.funder)}")
+        else:  # an attendee whose funder is not given yet is shown (bad, with the rule), not silently left out
+            conditions.append(
+                "(f.funded_by IS NULL OR f.funded_by IN (SELECT fu.id FROM funders fu WHERE fu.agency_id = $agency "
+                "AND fu.is_icare))"
+            )
     else:
         one = f" AND fu.id = {int(filters.funder)}" if filters.funder else ""
         conditions.append(
@@ -287,7 +291,7 @@ def _service_sql(template: Template, form: Form, filters: Filters) -> str:
     if form.has("service_status"):
         conditions.append(f"coalesce(f.service_status, '') <> '{ONGOING}'")
     if form.has("attended"):
-        conditions.append("f.attended = 'Yes'")
+        conditions.append("f.attended IS DISTINCT FROM 'No'")  # not yet given: shown, bad
     if filters.program:
         conditions.append(f"s.program = {int(filters.program)}")
     if filters.site:
