@@ -83,7 +83,9 @@ class _Values:
 
 
 def fill_forms(form: Form, n: int, values: _Values, idx: np.ndarray, incomplete: np.ndarray) -> pd.DataFrame:
-    """Answers for `n` forms that keep every rule of the form; each `incomplete` row breaks one.
+    """Answers for `n` forms that keep every rule of the form; each incomplete row breaks one.
+
+    `incomplete` holds each form's turn among the incomplete ones (see `_share`), -1 for a complete form.
 
     Required fields are drawn (conditional ones where their condition holds and they are shown), a
     Yes names one of its sub-items, a value limited by another is drawn from what goes with it. An
@@ -164,19 +166,22 @@ def _name_one(form: Form, frame: pd.DataFrame, r, values: _Values, idx: np.ndarr
 
 
 def _break_one(form: Form, frame: pd.DataFrame, incomplete: np.ndarray, required: list, values: _Values) -> None:
-    """Each incomplete row loses one required iCARE answer, or (one in three) breaks a declared rule."""
+    """Each incomplete row loses one required iCARE answer, or (every other one) breaks a declared rule.
+
+    The rules are broken in turn, value combinations first, so even a few incomplete rows show each kind.
+    """
     blank = [f.name for f in required if f.need is Need.FOR_ICARE]
-    breakable = [r for r in form.rules if r.kind == "at_least_one" and r.when is None] + [
-        r for r in form.rules if r.kind == "allowed"
+    breakable = [r for r in form.rules if r.kind == "allowed"] + [
+        r for r in form.rules if r.kind == "at_least_one" and r.when is None
     ]
-    choice = values.rng.random(len(frame))
-    by_rule = incomplete & (choice < 1 / 3) if breakable else np.zeros(len(frame), dtype=bool)
+    incomplete, turn = incomplete >= 0, incomplete  # the how-many-th incomplete row of its month each is
+    by_rule = incomplete & (turn % 2 == 0) if breakable else np.zeros(len(frame), dtype=bool)
     if blank:
         which = _pick(values.rng, blank, len(frame))
         for name in blank:
             frame.loc[incomplete & ~by_rule & (which == name), name] = None
     if by_rule.any():
-        rule_of = _pick(values.rng, list(range(len(breakable))), len(frame))
+        rule_of = (turn // 2) % len(breakable)
         for i, r in enumerate(breakable):
             rows = by_rule & (rule_of == i)
             if r.kind == "at_least_one":
@@ -225,7 +230,7 @@ def _complete_courses(cur, courses: list[int], values: _Values) -> None:
     The last course misses one answer: its setup and the enrolments and exits naming it are held back.
     """
     form = default_catalog().form("course")
-    incomplete = np.arange(len(courses)) == len(courses) - 1
+    incomplete = np.where(np.arange(len(courses)) == len(courses) - 1, 0, -1)
     frame = fill_forms(form, len(courses), values, np.zeros(len(courses), dtype=int), incomplete)
     frame = frame.drop(columns=[c for c in ("name", "course_code") if c in frame])
     frame["start_date"], frame["end_date"] = values.dates.min(), values.dates.max()  # every session falls within
@@ -412,14 +417,18 @@ def _children(cur, agency_id: int, rng, sessions: pd.DataFrame, staff: np.ndarra
 
 
 def _share(rng, dates: np.ndarray, rate: float) -> np.ndarray:
-    """A known share of incomplete forms: round(rate * n) of each month's forms of a type, at least one."""
-    out = np.zeros(len(dates), dtype=bool)
+    """A known share of incomplete forms: round(rate * n) of each month's forms of a type, at least one.
+
+    Each form's turn among its month's incomplete forms (0, 1, ...), or -1 for a complete one.
+    """
+    out = np.full(len(dates), -1)
     if rate <= 0:
         return out
     months = pd.to_datetime(pd.Series(dates)).dt.to_period("M").to_numpy()
     for month in np.unique(months):
         rows = np.flatnonzero(months == month)
-        out[rng.permutation(rows)[: max(1, round(rate * len(rows)))]] = True
+        chosen = rng.permutation(rows)[: max(1, round(rate * len(rows)))]
+        out[chosen] = np.arange(len(chosen))
     return out
 
 

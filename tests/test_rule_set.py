@@ -44,7 +44,7 @@ def world(tmp_path_factory):
     worker, uploader = actor(db, "worker.aaa"), actor(db, "uploader.aaa")
     r = ref(db, "AAA")
     values = _Values(np.random.default_rng(5), {"funders": [r.icare]}, np.array([DAY], dtype=object))
-    course = fill_forms(courses.course_form(), 1, values, np.zeros(1, dtype=int), np.zeros(1, dtype=bool))
+    course = fill_forms(courses.course_form(), 1, values, np.zeros(1, dtype=int), np.full(1, -1))
     course_values = _plain(course.iloc[0].to_dict()) | {
         "name": "Rule set course",
         "course_code": "RULE-1",
@@ -72,7 +72,7 @@ def _plain(row: dict) -> dict:
 
 def _complete(form: Form, values: _Values) -> dict:
     """Every answer the form needs, for a service that is over (an ongoing one is not sent yet)."""
-    frame = fill_forms(form, 1, values, np.zeros(1, dtype=int), np.zeros(1, dtype=bool))
+    frame = fill_forms(form, 1, values, np.zeros(1, dtype=int), np.full(1, -1))
     done = {"service_status": "Completed"} if form.has("service_status") else {}
     return _plain(frame.iloc[0].to_dict()) | done
 
