@@ -326,6 +326,13 @@ class CodeList:
     icare_ids: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def icare_values(self) -> tuple[str, ...]:
+        """The values iCARE lists: where only some values have an iCARE id, those (the others are the agency's)."""
+        if self.icare_ids and len(self.icare_ids) < len(self.values):
+            return tuple(v for v in self.values if v in self.icare_ids)
+        return self.values
+
     def label(self, value: str) -> str:
         """What users read for a value: its full label where the official value is cut short (NOC titles)."""
         return self.labels.get(value, value)

@@ -40,13 +40,13 @@ def test_edit_saves_refuses_bad_input_and_stale_edits(app_db):
     course_id = courses.create(app_db, me, {**COMPLETE_COURSE, "city": None})
     p = f"co.{course_id}"
     at = goto(start("worker.aaa"), "courses", course=course_id)
-    at.text_input(key=f"{p}.city").input("Toronto")
+    at.selectbox(key=f"{p}.city").select("Toronto")  # a list, as in the Course Setup template
     at.text_input(key=f"{p}.email").input("linc at example")
     at.run()
     click(at, key=f"{p}.save")
     assert values(at.error)[0].startswith("Nothing was saved: fix the fields marked below.")
     assert "e-mail" in message_at(at, f"{p}.email").lower()
-    assert at.text_input(key=f"{p}.city").value == "Toronto"  # the other edit is kept on screen
+    assert at.selectbox(key=f"{p}.city").value == "Toronto"  # the other edit is kept on screen
     assert courses.get(app_db, me, course_id).values["city"] is None
     at.text_input(key=f"{p}.email").input("linc@example.org")
     at.number_input(key=f"{p}.total_spots").set_value(25)

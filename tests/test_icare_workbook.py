@@ -24,6 +24,7 @@ from tests.test_icare_engine import (
     IO,
     MONTH,
     PLAUTDIETSCH,
+    SETUP,
     Crafted,
     draft,
     letters,
@@ -216,6 +217,7 @@ def test_lov_sheets_hold_the_mandatory_flags_and_the_value_lists(exported):
         spec = catalog.templates[key].columns
         lov = book["LOV"]
         assert [lov.cell(1, j).value for j in (1, 2, 4)] == ["info", len(spec), "en-CA"], key
+        assert lov.cell(1, 3).value == (591 if key == IO else None), "the template id, as IRCC's I&O file has it"
         flags = [lov.cell(2, j + 1).value for j in range(len(spec))]
         assert flags == [f"Mandatory={'true' if c.mandatory else 'false'};" for c in spec], key
     book = exported.books[IO]
@@ -225,7 +227,12 @@ def test_lov_sheets_hold_the_mandatory_flags_and_the_value_lists(exported):
     assert book["LOV"].cell(6, j).value is None
     assert [book["LOVIds"].cell(r, j).value for r in range(3, 6)] == ["1", "2", "3"]
     j = column_of(book, "client_validation_type_id")
-    assert "Temporary Resident or Minister\u2019s Permit Number" in [book["LOV"].cell(r, j).value for r in range(3, 8)]
+    assert [book["LOV"].cell(r, j).value for r in range(3, 7)] == [  # iCARE's three types only
+        "FOSS/GCMS Client ID",
+        "Temporary Resident or Minister\u2019s Permit Number",
+        "IMM5292, IMM5509, IMM1000 Number",
+        None,
+    ]
 
 
 def test_coded_columns_have_list_validations_into_the_lov_sheet(exported):
@@ -242,7 +249,7 @@ def test_coded_columns_have_list_validations_into_the_lov_sheet(exported):
         assert set(found) == set(coded), key
         for j, c in coded.items():
             col = letters(j)[-1]
-            size = len(catalog.codelists[c.codes].values)
+            size = len(catalog.codelists[c.codes].icare_values)
             assert found[j] == (f"LOV!${col}$3:${col}${2 + size}", 4, 3 + max(2500, exported.run.results[key].good))
     io_sheet = exported.books[IO]["iCARE Template"]
     assert len(io_sheet.data_validations.dataValidation) == 88  # as in IRCC's 2018 I&O workbook
@@ -250,6 +257,11 @@ def test_coded_columns_have_list_validations_into_the_lov_sheet(exported):
         io_sheet.cell(2, r.min_col).value for dv in io_sheet.data_validations.dataValidation for r in dv.sqref.ranges
     }
     assert "orientation_length_hours_no" in validated  # hours 0-500 have their list too
+    setup = exported.books[SETUP]["iCARE Template"]
+    city = column_of(exported.books[SETUP], "city_id")
+    assert any(r.min_col == city for dv in setup.data_validations.dataValidation for r in dv.sqref.ranges), (
+        "Course Setup City is a drop-down list, as in the real template"
+    )
 
 
 def test_the_error_workbook_has_one_row_per_error_grouped_by_worker(exported):

@@ -218,7 +218,7 @@ def _ident() -> str:
     """SQL: each client's first identifier of an iCARE type."""
     catalog = default_catalog()
     types = catalog.codelists["identifier_type"]
-    icare = ", ".join(sql_literal(v) for v in types.values if v in types.icare_ids)
+    icare = ", ".join(sql_literal(v) for v in types.icare_values)
     return (
         "SELECT parent_id, id_type, id_value FROM (SELECT i.parent_id, i.id_type, i.id_value, row_number() OVER "
         f"(PARTITION BY i.parent_id ORDER BY i.position) AS n FROM client_identifiers i WHERE i.id_type IN ({icare})) x "
@@ -395,7 +395,7 @@ def check(template: Template, table: pa.Table, today: date) -> pd.DataFrame:
         if c.mandatory:
             _rows_where(found, blank, c.tech_id, f"{c.header} is missing.")
         if c.format in ("code", "yes_no") and c.codes in codes:
-            allowed = pa.array(codes[c.codes].values, pa.string())
+            allowed = pa.array(codes[c.codes].icare_values, pa.string())
             off_list = pc.and_(filled, pc.invert(pc.is_in(col, value_set=allowed)))
             _rows_where(found, off_list, c.tech_id, f"Not an iCARE value of {c.header}.")
         elif c.format in PATTERNS:

@@ -65,6 +65,7 @@ class Template:
     columns: tuple[Column, ...]
     entity: str = "service_forms"
     dates_in_order: tuple[tuple[str, str], ...] = ()
+    lov_id: int | None = None  # iCARE's id of the template, in its LOV sheet's cell C1 (None: not known)
 
     def column(self, tech_id: str) -> Column:
         return next(c for c in self.columns if c.tech_id == tech_id)
@@ -116,6 +117,7 @@ def read_templates(directory: Path) -> tuple[dict[str, Template], list[str]]:
             columns,
             entry.get("entity", "service_forms"),
             tuple(tuple(pair) for pair in entry.get("dates_in_order", ())),
+            entry.get("lov_id"),
         )
     return templates, problems
 

@@ -72,20 +72,18 @@ def template_workbook(template: Template, rows: pd.DataFrame) -> bytes:
 def _lov_sheets(template: Template, lov, lov_ids, ws, rows: int) -> None:
     """The hidden value lists (and iCARE's ids for them), with a list validation on each coded column."""
     codes = default_catalog().codelists
-    lov.write_row(0, 0, ["info", len(template.columns), "", "en-CA"])
+    lov.write_row(0, 0, ["info", len(template.columns), template.lov_id or "", "en-CA"])
     lov.write_row(1, 0, [f"Mandatory={'true' if c.mandatory else 'false'};" for c in template.columns])
-    lists = {j: codes[c.codes] for j, c in enumerate(template.columns) if c.codes in codes}
-    longest = max((len(cl.values) for cl in lists.values()), default=0)
+    lists = {j: codes[c.codes].icare_values for j, c in enumerate(template.columns) if c.codes in codes}
+    longest = max((len(values) for values in lists.values()), default=0)
     for i in range(longest):
-        for j, cl in lists.items():
-            if i < len(cl.values):
-                lov.write_string(2 + i, j, cl.values[i])
-                lov_ids.write_string(2 + i, j, cl.icare_ids.get(cl.values[i], ""))
-    for j, cl in lists.items():
+        for j, values in lists.items():
+            if i < len(values):
+                lov.write_string(2 + i, j, values[i])
+                lov_ids.write_string(2 + i, j, codes[template.columns[j].codes].icare_ids.get(values[i], ""))
+    for j, values in lists.items():
         col = xl_col_to_name(j)
-        ws.data_validation(
-            3, j, 2 + rows, j, {"validate": "list", "source": f"=LOV!${col}$3:${col}${2 + len(cl.values)}"}
-        )
+        ws.data_validation(3, j, 2 + rows, j, {"validate": "list", "source": f"=LOV!${col}$3:${col}${2 + len(values)}"})
 
 
 @dataclass
