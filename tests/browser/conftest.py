@@ -85,6 +85,7 @@ def served(tmp_path_factory):
         ).fetchall()
     facts = {"clients": [{"id": i, "no": no, "name": f"{f} {last}", "last": last} for i, no, f, last in named]}
     facts["icare"] = last_month_service(db)
+    facts["city"] = city_missing_service(db)
     facts["user_text"] = user_text_records(db)
     db.close()
     with streamlit_server(path.parent, env={"OCMS_DB": str(path), "OCMS_SECRET": "browser-test-secret"}) as url:
@@ -93,6 +94,22 @@ def served(tmp_path_factory):
 
 def last_month_service(db: Database) -> dict:
     """One complete, iCARE-funded I&O service last month for a client whose profile lacks the official language."""
+    profile = {"first_name": "Iris", "last_name": "Uploadtest", "consent_research": "No"}
+    client_id = icare_service(db, profile, date.fromisoformat(engine.previous_month() + "-15"))
+    return {"client_id": client_id, "name": "Iris Uploadtest", "month": engine.previous_month()}
+
+
+def city_missing_service(db: Database) -> dict:
+    """The same two months ago for a client who consented to research (so needs a city) but has none."""
+    month = engine.previous_month(date.fromisoformat(engine.previous_month() + "-01"))
+    profile = {"first_name": "Cyrus", "last_name": "Citytest", "consent_research": "Yes", "official_language": "English",
+               "street_no": "12", "street_name": "King", "province": "Ontario"}  # fmt: skip
+    client_id = icare_service(db, profile, date.fromisoformat(month + "-15"))
+    return {"client_id": client_id, "name": "Cyrus Citytest", "month": month}
+
+
+def icare_service(db: Database, profile: dict, day: date) -> int:
+    """A Named client (registered by the uploader) with one complete, iCARE-funded I&O service on `day`."""
     with db.read() as cur:
         uid = cur.execute("SELECT id FROM users WHERE username = 'uploader'").fetchall()[0][0]
     admin = accounts.load_actor(db, uid)
@@ -104,12 +121,11 @@ def last_month_service(db: Database) -> dict:
         db,
         admin,
         clients.NAMED,
-        {"privacy_ack": "Yes", "first_name": "Iris", "last_name": "Uploadtest", "gender": "Female", "birth_date": "1979-03-04",
-         "consent_research": "No", "phone": "613-555-0142", "postal_code": "K2P 1L4", "primary_worker": admin.user_id,
-         "registration_date": "2025-01-06", "registration_site": admin.default_site_id},
+        {"privacy_ack": "Yes", "gender": "Female", "birth_date": "1979-03-04", "phone": "613-555-0142",
+         "postal_code": "K2P 1L4", "primary_worker": admin.user_id, "registration_date": "2025-01-06",
+         "registration_site": admin.default_site_id, **profile},
         {"identifiers": [{"id_type": "FOSS/GCMS Client ID", "id_value": "2718281828"}]},
     )  # fmt: skip
-    day = date.fromisoformat(engine.previous_month() + "-15")
     session_id = sessions.begin(
         db,
         admin,
@@ -119,9 +135,10 @@ def last_month_service(db: Database) -> dict:
     )  # fmt: skip
     form_id = sessions.add_form(db, admin, session_id, client_id, "io")
     answers = {"referred_by": "Family / friends", "orientation_service": "One-on-one orientation", "essential_skills": "No",
-               "life_skills_received": "No", "support_received": "No"}  # fmt: skip
+               "life_skills_received": "No", "support_received": "No", "topic_housing": "Yes",
+               "orientation_length": "1 to 2 hours"}  # fmt: skip
     sessions.save_form(db, admin, form_id, answers, sessions.get_form(db, admin, form_id).version)
-    return {"client_id": client_id, "name": "Iris Uploadtest", "month": engine.previous_month()}
+    return client_id
 
 
 LINK, IMAGE = "[Sign in again](http://evil.example/login)", "![t](http://evil.example/t.png)"
