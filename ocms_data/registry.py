@@ -538,7 +538,7 @@ def check(catalog: Catalog) -> list[str]:
         if len(set(cl.values)) != len(cl.values):
             out.append(f"catalog.E011 code list {name}: duplicate values")
     for template in catalog.templates.values():
-        out += check_template(template, catalog.codelists)
+        out += check_template(template, catalog.codelists, catalog.forms)
     for form in catalog.forms.values():
         out += _check_form(form, catalog)
     for table, _cols in catalog.table_columns().items():

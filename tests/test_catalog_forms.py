@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ocms_data import registry
+from ocms_data.icare import engine, spec
 from ocms_data.registry import CATALOG_DIR, FORMAT_KINDS, CatalogError, Kind, Need, default_catalog
 
 CATALOG = default_catalog()
@@ -170,6 +171,11 @@ BROKEN = [
     ("E085", IO_SPEC, lambda p: _edit(p, ",yes,code,referred_by,", ",yes,code,referred_by_nowhere,"),
      "unknown code list 'referred_by_nowhere'"),
     ("E085", IO_SPEC, lambda p: _edit(p, ",no,yes_no,yes_no,", ",no,yes_no,,"), "unknown code list None"),
+    ("E088", "icare/client_profile.csv", lambda p: _edit(p, ",client.city", ",client.town"), "unknown source 'client.town'"),
+    ("E046", "forms/cc.toml", lambda p: _edit(p, '"Community-based group events and activities" = [', '"Picnics" = ['),
+     "values not in the list of cc_activity: ['Picnics']"),
+    ("E044", "forms/io.toml", lambda p: _edit(p, 'fields = ["topic_', 'fields = ["topic_nowhere", "topic_'),
+     "rule io.topic_given needs `fields`"),
     ("E082", IO_SPEC, lambda p: _append(p, "ZZ,orientation_service_id,Services Received again,no,text,,\n"),
      "technical id orientation_service_id appears twice"),
     ("E071", "forms/io.toml", lambda p: _append(p, '\n[[sections]]\nkey = "extra"\nlabel = "Extra"\nfields = [\n'
@@ -206,3 +212,7 @@ def test_the_self_check_names_what_is_broken(broken_copy, code, path, breaks, wo
     assert found, exc.value.problems
     assert any(words in p for p in found), found
     assert Path(path).name in found[0] or Path(path).stem in found[0]
+
+
+def test_every_source_the_export_derives_has_its_sql():
+    assert set(spec.DERIVED) <= set(engine.SESSION_SOURCES) | set(engine.CLIENT_SOURCES)

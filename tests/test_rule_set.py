@@ -23,7 +23,7 @@ from ocms_data.icare import engine
 from ocms_data.registry import Condition, Form, Kind, Need, default_catalog
 from ocms_data.validation import checks
 from tests.conftest import actor
-from tests.test_icare_engine import DAY, MONTH, MONTH_START, ref
+from tests.test_icare_engine import DAY, MONTH, MONTH_START, new_client, ref
 
 CATALOG = default_catalog()
 EXPORTED = [f for f in CATALOG.forms.values() if f.table == "service_forms" and f.icare_template]
@@ -94,8 +94,6 @@ def _session(r, **over) -> dict:
 def _record(world, form: Form) -> tuple[int, Form, int]:
     """A new client and session with one complete form of `form`'s family; returns (form id, form, client)."""
     db, worker, _uploader, r, values, activities = world
-    from tests.test_icare_engine import new_client
-
     client = new_client(db, worker, r)
     if form.role == "service":
         sid = sessions.begin(db, worker, _session(r, session_type=form.session_types[0]), [client])

@@ -10,32 +10,16 @@ from pathlib import Path
 FORMATS = ("text", "date", "yes_no", "int", "code", "postal", "phone", "email", "digits")
 SPEC_HEADER = ["column", "tech_id", "header", "mandatory", "format", "codes", "source"]
 ENTITIES = ("clients", "service_forms", "courses")
-SOURCES = (
+DERIVED = (  # sources the export computes (see engine.SESSION_SOURCES and CLIENT_SOURCES); any other names a field
     "batch.processing_details",
     "batch.update_record_id",
     "batch.update_reason",
     "client.identifier_type",
     "client.identifier_value",
-    "client.birth_date",
-    "client.phone",
     "client.has_email",
-    "client.email",
-    "client.street_no",
-    "client.street_name",
-    "client.street_type",
-    "client.street_direction",
-    "client.unit",
-    "client.city",
-    "client.province",
-    "client.postal_code",
-    "client.official_language",
-    "client.consent_research",
-    "session.postal_code",
-    "session.service_date",
     "session.language",
-    "session.location_type",
-    "course.course_code",
 )
+SOURCE_FORMS = {"client": "client_named", "session": "session", "course": "course"}  # `<record>.<field>` sources
 
 
 @dataclass(frozen=True)
@@ -122,7 +106,7 @@ def read_templates(directory: Path) -> tuple[dict[str, Template], list[str]]:
     return templates, problems
 
 
-def check_template(t: Template, codelists: dict) -> list[str]:
+def check_template(t: Template, codelists: dict, forms: dict) -> list[str]:
     """Problems of one template spec, each with a stable id."""
     out = []
     where = f"icare/{t.key}.csv"
@@ -135,7 +119,7 @@ def check_template(t: Template, codelists: dict) -> list[str]:
         if len(pair) != 2 or not all(t.has(i) for i in pair):
             out.append(f"catalog.E087 {where}: dates_in_order {list(pair)} must name two of its columns")
     for c in t.columns:
-        if c.source and c.source not in SOURCES:
+        if c.source and not _names_a_field(c.source, forms):
             out.append(f"catalog.E088 {where} column {c.column} ({c.tech_id}): unknown source {c.source!r}")
         if not c.tech_id or not c.header:
             out.append(f"catalog.E083 {where} column {c.column}: technical id and header are required")
@@ -144,3 +128,12 @@ def check_template(t: Template, codelists: dict) -> list[str]:
         if c.format in ("code", "yes_no") and c.codes not in codelists:
             out.append(f"catalog.E085 {where} column {c.column} ({c.tech_id}): unknown code list {c.codes!r}")
     return out
+
+
+def _names_a_field(source: str, forms: dict) -> bool:
+    """A column's source is one the export derives, or `<record>.<field>` naming a real field of that record."""
+    if source in DERIVED:
+        return True
+    record, _dot, name = source.partition(".")
+    form = forms.get(SOURCE_FORMS.get(record, ""))
+    return form is not None and any(f.name == name for s in form.sections for f in s.fields)
