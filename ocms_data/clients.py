@@ -27,33 +27,14 @@ from ocms_data.xlsx import table_workbook
 
 NAMED, ANONYMOUS = "Named", "Anonymous"
 FORMS = {NAMED: "client_named", ANONYMOUS: "client_anonymous"}
-FAMILY_SHARED = (
-    "last_name",
-    "landing_date",
-    "arrival_date",
-    "reentry_date",
-    "official_language",
-    "country_of_origin",
-    "last_residence",
-    "immigration_class",
-    "immigration_status",
-    "email",
-    "phone",
-    "street_no",
-    "street_name",
-    "street_type",
-    "street_direction",
-    "unit",
-    "city",
-    "province",
-    "country",
-    "postal_code",
-)
 NEW_FAMILY = "new"
 
 
 def form_for(client_type: str) -> Form:
     return default_catalog().form(FORMS[client_type])
+
+
+FAMILY_SHARED = tuple(f.name for f in default_catalog().form(FORMS[NAMED]).fields if f.family)  # declared `family`
 
 
 def label_of(form: Form):

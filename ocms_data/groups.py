@@ -109,15 +109,10 @@ def _attach(cur, actor: Actor, session_id: int, session_type: str, activity_id: 
     audit.record(cur, actor, "set_activity", "sessions", session_id, {"activity": activity_id})
 
 
-SETTINGS = (
-    "funded_by",
-    "referred_by",
-    "attended",
-    "volunteer_hours",
-    "service_status",
-    "leaving_reason",
-    "end_date",
-    "projected_end_date",
+SETTINGS = tuple(  # the attendee answers declared `setting`, in form order
+    dict.fromkeys(
+        f.name for form in default_catalog().forms.values() if form.role == "attendee" for f in form.fields if f.setting
+    )
 )
 
 

@@ -163,6 +163,8 @@ class Field:
     section: str = ""
     sensitive: bool = False
     tick: bool = False
+    family: bool = False  # a client's answer a new family member starts from (Create New Family Member)
+    setting: bool = False  # an attendee answer set for every attendee at once (Attendee Settings)
 
     @property
     def sql_type(self) -> str:
@@ -564,6 +566,11 @@ def _check_form(form: Form, catalog: Catalog) -> list[str]:
         out.append(f"catalog.E031 {where}: iCARE column {dup} mapped twice")
     if form.role and form.role not in FORM_ROLES:
         out.append(f"catalog.E072 {where}: role must be one of {', '.join(FORM_ROLES)}")
+    for f in form.fields:
+        if f.family and form.table != "clients":
+            out.append(f"catalog.E074 {where}: field {f.name} is `family` but only a client's answers are shared")
+        if f.setting and form.role != "attendee":
+            out.append(f"catalog.E075 {where}: field {f.name} is a `setting` but only attendee forms have settings")
     if form.session_types and "session_type" in catalog.codelists:
         bad = [t for t in form.session_types if t not in catalog.codes("session_type")]
         if bad:
