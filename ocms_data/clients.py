@@ -21,7 +21,7 @@ from ocms_data.grid import (
     grid_fields,
     page_sql,
 )
-from ocms_data.registry import Form, Kind, Need, default_catalog
+from ocms_data.registry import Form, Kind, Lock, Need, default_catalog
 from ocms_data.validation import any_missing
 from ocms_data.xlsx import table_workbook
 
@@ -192,9 +192,9 @@ def _check_locks(db, actor: Actor, form: Form, client_id: int, values: dict, sen
         f = form.field(name)
         if f.sensitive and not sensitive_unlocked:
             errors[name] = "Unlock the sensitive information with your password first."
-        elif f.locked == "family":
+        elif f.locked is Lock.FAMILY:
             errors[name] = "Change the family with New or Find."
-        elif f.locked == "creator_or_admin" and not actor.is_admin:
+        elif f.locked is Lock.CREATOR_OR_ADMIN and not actor.is_admin:
             with db.read() as cur:
                 creator = cur.execute(
                     "SELECT created_by FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id]

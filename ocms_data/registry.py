@@ -25,6 +25,15 @@ class Need(StrEnum):
     OPTIONAL = "OPTIONAL"
 
 
+class Lock(StrEnum):
+    """Who may change a field once it is set (`locked` in a form file)."""
+
+    AFTER_CREATE = "after_create"  # nobody: it is set when the record is made
+    CREATOR_OR_ADMIN = "creator_or_admin"  # the record's creator or an agency admin
+    FAMILY = "family"  # changed for the whole family at once (Change family), never alone
+    GROUP = "group"  # follows the group activity the session belongs to
+
+
 NEED_COLOURS = {
     Need.AUTO: "#e9ecef",
     Need.TO_SAVE: "#d3f2dc",
@@ -156,7 +165,7 @@ class Field:
     digits_if: Condition | None = None
     default: str | None = None
     help: str = ""
-    locked: str | None = None
+    locked: Lock | None = None
     grid: bool = True
     search: bool = False
     show: Condition | None = None  # shown only while it holds (`show_when = true` in a file: while `when` holds)
@@ -427,6 +436,7 @@ def _read_field(raw: dict, section: dict, columns: dict[str, Column]) -> Field:
         raise ValueError(f"field {raw.get('name')!r} needs a kind and a label (or an iCARE column to take them from)")
     args["kind"] = Kind(args["kind"])
     args["need"] = Need(args.get("need", "OPTIONAL"))
+    args["locked"] = Lock(args["locked"]) if args.get("locked") else None  # an unknown lock refuses the catalog
     args["when"] = _cond(args.get("when"))
     args["digits_if"] = _cond(args.get("digits_if"))
     args["show"] = args["when"] if args.pop("show_when", False) else _cond(args.get("show"))

@@ -171,6 +171,8 @@ BROKEN = [
     ("E085", IO_SPEC, lambda p: _edit(p, ",yes,code,referred_by,", ",yes,code,referred_by_nowhere,"),
      "unknown code list 'referred_by_nowhere'"),
     ("E085", IO_SPEC, lambda p: _edit(p, ",no,yes_no,yes_no,", ",no,yes_no,,"), "unknown code list None"),
+    ("E002", "forms/session.toml", lambda p: _edit(p, 'locked = "group"', 'locked = "sometimes"'),
+     "'sometimes' is not a valid Lock"),
     ("E074", "forms/io.toml", lambda p: _edit(p, '{ name = "referred_by",', '{ family = true, name = "referred_by",'),
      "field referred_by is `family`"),
     ("E075", "forms/io.toml", lambda p: _edit(p, '{ name = "referred_by",', '{ setting = true, name = "referred_by",'),

@@ -12,7 +12,18 @@ import pandas as pd
 import streamlit as st
 
 from ocms_data.errors import OcmsError, ValidationError
-from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need, Section, default_catalog
+from ocms_data.registry import (
+    NEED_COLOURS,
+    NEED_WORDS,
+    Catalog,
+    Field,
+    Form,
+    Kind,
+    Lock,
+    Need,
+    Section,
+    default_catalog,
+)
 from ocms_data.ui.runtime import notify
 from ocms_data.ui.text import md
 
@@ -473,7 +484,7 @@ def changes(form: Form, before: dict, values: dict, before_tables: dict | None =
     for name, value in values.items():
         f = form.field(name)
         old = before.get(name)
-        if f.need is Need.AUTO or f.locked == "family" or (_blank(value) and _blank(old)):
+        if f.need is Need.AUTO or f.locked is Lock.FAMILY or (_blank(value) and _blank(old)):
             continue
         if str(value) != str(old):
             changed[name] = value
