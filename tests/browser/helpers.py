@@ -53,8 +53,11 @@ def choose(page, label: str, option) -> None:
     for _attempt in range(4):
         settle(page)
         page.get_by_role("combobox", name=label, exact=True).click()
+        wanted = page.get_by_role("option", name=option, exact=isinstance(option, str))
+        if isinstance(option, str) and not wanted.is_visible():  # a long list shows a window of its options
+            page.keyboard.type(option)
         try:
-            page.get_by_role("option", name=option, exact=isinstance(option, str)).click(timeout=3000)
+            wanted.click(timeout=3000)
             break
         except PlaywrightTimeout:
             page.keyboard.press("Escape")

@@ -58,6 +58,8 @@ def test_direct_session_from_profile_to_complete(page, app_url, facts):
         page, "Was Life Skills or Responsibilities of Citizenship Information Received as Part of this Service?", "No"
     )
     choose(page, "Support Services Received", "No")
+    page.get_by_test_id("stExpander").filter(has_text="Length of orientation").locator("summary").click()
+    choose(page, "Total Length of Orientation", "1 to 2 hours")  # iCARE needs a topic and a length
     # sub-items show only when their parent calls for them; topics are a table of tick boxes
     page.get_by_test_id("stExpander").filter(has_text="Target group").locator("summary").click()
     expect(page.get_by_role("checkbox", name="Target Group: Seniors")).to_have_count(0)
