@@ -64,6 +64,7 @@ class _Values:
 
     def __init__(self, rng, refs: dict, dates: np.ndarray):
         self.rng, self.refs, self.dates = rng, refs, dates
+        self.held_course: int | None = None
 
     def draw(self, f, n: int, idx: np.ndarray) -> np.ndarray:
         codes = default_catalog().codes
@@ -227,11 +228,12 @@ def _courses(cur, agency_id: int, user: int) -> list[int]:
 def _complete_courses(cur, courses: list[int], values: _Values) -> None:
     """Every course setup answer iCARE needs, so the Course Setup, Enrolment and Exit files come out.
 
-    The last course misses one answer: its setup and the enrolments and exits naming it are held back.
+    The last course misses its number of IRCC-funded spots: its setup, and the enrolments and exits naming
+    it (the first of each month, see _forms), are held back.
     """
     form = default_catalog().form("course")
-    incomplete = np.where(np.arange(len(courses)) == len(courses) - 1, 0, -1)
-    frame = fill_forms(form, len(courses), values, np.zeros(len(courses), dtype=int), incomplete)
+    frame = fill_forms(form, len(courses), values, np.zeros(len(courses), dtype=int), np.full(len(courses), -1))
+    frame.loc[len(courses) - 1, "ircc_spots"] = None
     frame = frame.drop(columns=[c for c in ("name", "course_code") if c in frame])
     frame["start_date"], frame["end_date"] = values.dates.min(), values.dates.max()  # every session falls within
     frame = frame.astype(object).where(frame.notna(), None)  # an answer left out is NULL, not NaN
@@ -312,8 +314,8 @@ def build(
     )
     _insert(cur, "sessions", sessions)
     _children(cur, agency_id, rng, sessions, staff, ref)
-    # the last course (its setup left incomplete) holds one enrolment in nine: most exports go out
-    values = _Values(rng, {"funders": ref["funders"], "courses": courses[:-1] * 4 + courses[-1:]}, dates)
+    values = _Values(rng, {"funders": ref["funders"], "courses": courses[:-1]}, dates)
+    values.held_course = courses[-1]  # its setup is left incomplete: see _forms
     _complete_courses(cur, courses, values)
     direct_clients = _pick(rng, ref["clients"], n_direct)
     attendees = _pick(rng, ref["clients"], n_group * ATTENDEES)
@@ -440,6 +442,9 @@ def _forms(
         return first_id
     incomplete = _share(rng, values.dates[idx], rate)
     frame = fill_forms(form, n, values, idx, incomplete)
+    if form.has("course_id"):  # the first enrolment and exit of each month name the incomplete course
+        months = pd.to_datetime(pd.Series(values.dates[idx])).dt.to_period("M")
+        frame.loc[~months.duplicated().to_numpy(), "course_id"] = values.held_course
     frame.insert(0, "id", np.arange(first_id, first_id + n))
     frame["agency_id"] = agency_id
     frame["version"] = 1
