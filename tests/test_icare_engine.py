@@ -147,22 +147,28 @@ def new_client(db: Database, who, r: Ref, identifiers=(("FOSS/GCMS Client ID", "
     return clients.register(db, who, "Named", values, tables)
 
 
-def direct(
-    db: Database, who, r: Ref, client: int, form_type="io", day=DAY, answers=None, site="NRTH", funders=None, **over
-) -> tuple[int, int]:
-    """A direct-service session with one client and one form of `form_type` (complete unless `answers`)."""
-    values = {
-        "session_type": "Direct Service",
+def session_values(r: Ref, site="MAIN", day=DAY, **over) -> dict:
+    """A complete, iCARE-funded session's own answers at `site` on `day` (its type and the rest in `over`)."""
+    return {
         "site": r.sites[site],
         "delivery_methods": ["In person"],
         "delivery_languages": ["English"],
         "interpreter_present": "No",
         "service_minutes": 30,
         "service_date": day,
-        "funders": [r.icare] if funders is None else funders,
+        "funders": [r.icare],
         "program": r.programs["SETT"],
         **over,
     }
+
+
+def direct(
+    db: Database, who, r: Ref, client: int, form_type="io", day=DAY, answers=None, site="NRTH", funders=None, **over
+) -> tuple[int, int]:
+    """A direct-service session with one client and one form of `form_type` (complete unless `answers`)."""
+    values = session_values(r, site, day, session_type="Direct Service", **over)
+    if funders is not None:
+        values["funders"] = funders
     sid = sessions.begin(db, who, values, [client])
     fid = sessions.add_form(db, who, sid, client, form_type)
     fill(db, who, fid, FULL[form_type] if answers is None else answers)
@@ -177,16 +183,7 @@ def group_io(
     db: Database, who, r: Ref, attendance: dict[int, str], day=DAY, complete=True
 ) -> tuple[int, dict[int, int]]:
     """A complete group I&O session; `attendance` maps each attendee to 'Yes' / 'No'. Returns forms by client."""
-    values = {
-        "site": r.sites["SCAR"],
-        "delivery_methods": ["In person"],
-        "delivery_languages": ["French"],
-        "interpreter_present": "No",
-        "service_minutes": 45,
-        "service_date": day,
-        "funders": [r.icare],
-        "program": r.programs["SETT"],
-    }
+    values = session_values(r, "SCAR", day, delivery_languages=["French"], service_minutes=45)
     sid = groups.begin_group_session(db, who, r.activities["Information & Orientation"], values, list(attendance))
     record = sessions.get(db, who, sid)
     group_form = next(f["id"] for f in record.forms if f["client_id"] is None)

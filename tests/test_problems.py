@@ -263,3 +263,30 @@ def test_every_problem_message_comes_from_a_declared_check(db, form):
     with db.read() as cur:
         found = set(cur.execute("SELECT field, need, message FROM problems WHERE form = ?", [form.key]).fetchall())
     assert found <= declared
+
+
+def test_stored_problems_are_re_derived_when_the_rules_change(template_db, tmp_path):
+    db = copy_of(template_db, tmp_path)
+    who = actor(db, "worker.aaa")
+    r = ref(db, who)
+    _sid, _fid = direct_with_form(db, who, r, "io")
+    current = problem_table(db)
+    assert current and db.rederived is False, "a database opened under the same rules keeps its rows"
+
+    def rules_of_an_older_release(cur):  # rows derived by other rules, and their fingerprint
+        cur.execute("DELETE FROM problems")
+        cur.execute("UPDATE meta SET value = 'older rules' WHERE key = ?", [problems.RULES_KEY])
+
+    db.write(rules_of_an_older_release)
+    db.close()
+    reopened = Database(db.path)
+    try:
+        assert reopened.rederived is True and problem_table(reopened) == current
+        with reopened.read() as cur:
+            stored = cur.execute("SELECT value FROM meta WHERE key = ?", [problems.RULES_KEY]).fetchall()
+        assert stored == [(problems.fingerprint(),)]
+    finally:
+        reopened.close()
+    again = Database(db.path)
+    assert again.rederived is False, "re-derived once, not at every open"
+    again.close()

@@ -20,10 +20,10 @@ from ocms_data import courses, demo, groups, problems, sessions
 from ocms_data.db import Database
 from ocms_data.demo_sessions import _Values, fill_forms
 from ocms_data.icare import engine
-from ocms_data.registry import Condition, Form, Kind, Need, default_catalog
+from ocms_data.registry import Condition, Form, Kind, default_catalog
 from ocms_data.validation import checks
 from tests.conftest import actor
-from tests.test_icare_engine import DAY, MONTH, MONTH_START, new_client, ref
+from tests.test_icare_engine import DAY, MONTH, MONTH_START, new_client, ref, session_values
 
 CATALOG = default_catalog()
 EXPORTED = [f for f in CATALOG.forms.values() if f.table == "service_forms" and f.icare_template]
@@ -77,32 +77,18 @@ def _complete(form: Form, values: _Values) -> dict:
     return _plain(frame.iloc[0].to_dict()) | done
 
 
-def _session(r, **over) -> dict:
-    return {
-        "site": r.sites["MAIN"],
-        "delivery_methods": ["In person"],
-        "delivery_languages": ["English"],
-        "interpreter_present": "No",
-        "service_minutes": 45,
-        "service_date": DAY,
-        "funders": [r.icare],
-        "program": r.programs["SETT"],
-        **over,
-    }
-
-
 def _record(world, form: Form) -> tuple[int, Form, int]:
     """A new client and session with one complete form of `form`'s family; returns (form id, form, client)."""
     db, worker, _uploader, r, values, activities = world
     client = new_client(db, worker, r)
     if form.role == "service":
-        sid = sessions.begin(db, worker, _session(r, session_type=form.session_types[0]), [client])
+        sid = sessions.begin(db, worker, session_values(r, session_type=form.session_types[0]), [client])
         fid = sessions.add_form(db, worker, sid, client, form.key)
         _write(db, worker, fid, form, _complete(form, values))
         _repair(world, fid, form)
         return fid, form, client
     group = form if form.role == "group" else GROUP_OF[form.key]
-    sid = groups.begin_group_session(db, worker, activities[group.key], _session(r), [client])
+    sid = groups.begin_group_session(db, worker, activities[group.key], session_values(r), [client])
     by_client = {f["client_id"]: f["id"] for f in sessions.get(db, worker, sid).forms}
     _write(db, worker, by_client[None], group, _complete(group, values))
     _repair(world, by_client[None], group)
@@ -277,4 +263,5 @@ def test_every_sql_rule_has_a_breaker():
 def test_the_cases_cover_every_rule_class():
     kinds = {next((r.kind for r in f.rules if r.id == c.rule), "need") for f in EXPORTED for c in checks(f)}
     assert {"need", "at_least_one", "allowed", "sql"} <= kinds
-    assert len(CASES) > 150 and all(c.need in (Need.TO_SAVE, Need.FOR_ICARE) for f in EXPORTED for c in checks(f))
+    ids = [c.rule for f in EXPORTED for c in checks(f)]
+    assert len(CASES) > 150 and len(set(ids)) == len(ids), "every rule has its own stable id"

@@ -20,7 +20,7 @@ from ocms_data import clock
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
-from ocms_data.icare.spec import Column, Template
+from ocms_data.icare.spec import SOURCE_FORMS, Column, Template
 from ocms_data.problems import SESSION_FORM
 from ocms_data.registry import Form, default_catalog, sql_literal
 from ocms_data.validation import EMAIL_RE, POSTAL_RE, problems_sql
@@ -423,7 +423,7 @@ def check(template: Template, table: pa.Table, today: date) -> pd.DataFrame:
 
 
 SESSION_CELL, FORM_CELL = "_session", "_form"  # a rule about no column of the template: the session, the form
-SOURCE_PREFIX = {"sessions": "session", "clients": "client", "courses": "course"}
+RECORD_OF = {key: record for record, key in SOURCE_FORMS.items()}  # form key -> its `<record>.` source prefix
 
 
 def cells(template: Template, form: Form) -> dict[str, tuple[str, ...]]:
@@ -433,7 +433,7 @@ def cells(template: Template, form: Form) -> dict[str, tuple[str, ...]]:
     (the group of an at-least-one rule, a table of rows) is carried by its fields' columns.
     """
     ids = {c.tech_id for c in template.columns}
-    prefix = f"{SOURCE_PREFIX.get(form.table)}."
+    prefix = f"{RECORD_OF.get(form.key)}."
     sources = {
         c.source.removeprefix(prefix): c.tech_id for c in template.columns if (c.source or "").startswith(prefix)
     }
@@ -479,8 +479,8 @@ def _rule_errors(cur, template: Template, frame: pd.DataFrame, found_sql: str, p
 
 def _fixed_at(form: Form) -> str:
     """Where a rule of this form is fixed (see workbook.FIX_IN and icare_views.FIX_PAGES)."""
-    if form.table in SOURCE_PREFIX:
-        return SOURCE_PREFIX[form.table]
+    if form.key in RECORD_OF:  # a client's, session's or course's own rule
+        return RECORD_OF[form.key]
     return "session" if form.role == "group" else "form"
 
 

@@ -33,6 +33,14 @@ def open_first_fix_link(page, worker: str):
     return tab
 
 
+def save_fix_and_recheck(page, fixing) -> None:
+    """Save the one change made in the fix tab, close it, and re-check the preview it came from."""
+    fixing.get_by_role("button", name=re.compile(r"^Save 1 change")).click()
+    expect(fixing.get_by_text("Saved.")).to_be_visible()
+    fixing.close()
+    page.get_by_role("button", name="Re-check").click()
+
+
 def test_preview_fix_recheck_download(page, app_url, facts):
     info = facts["icare"]
     sign_in(page, app_url, "uploader")
@@ -47,11 +55,7 @@ def test_preview_fix_recheck_download(page, app_url, facts):
     expect(fixing.get_by_role("heading", name=info["name"])).to_be_visible()
     shot(page, "21b-bulk-upload-errors-unfolded")
     choose(fixing, "Preferred official language", "English")
-    fixing.get_by_role("button", name=re.compile(r"^Save 1 change")).click()
-    expect(fixing.get_by_text("Saved.")).to_be_visible()
-    fixing.close()
-
-    page.get_by_role("button", name="Re-check").click()
+    save_fix_and_recheck(page, fixing)
     expect(page.get_by_text("Valid: no bad rows. Every row can go to iCARE.")).to_be_visible()
     expect(page.get_by_role("heading", name="Errors by worker (0)")).to_be_visible()
     shot(page, "22-bulk-upload-valid")

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.helpers import choose, settle, shot, sign_in
-from tests.browser.test_icare_flow import open_first_fix_link
+from tests.browser.test_icare_flow import open_first_fix_link, save_fix_and_recheck
 
 pytestmark = pytest.mark.browser
 VALID = "Valid: no bad rows. Every row can go to iCARE."
@@ -31,10 +31,7 @@ def make_valid(page, info: dict) -> None:
     if page.get_by_text(VALID).count() == 0:
         fixing = open_first_fix_link(page, "Uma Uploader")
         choose(fixing, "Preferred official language", "English")
-        fixing.get_by_role("button", name=re.compile(r"^Save 1 change")).click()
-        expect(fixing.get_by_text("Saved.")).to_be_visible()
-        fixing.close()
-        page.get_by_role("button", name="Re-check").click()
+        save_fix_and_recheck(page, fixing)
     expect(page.get_by_text(VALID)).to_be_visible()
     settle(page)
 

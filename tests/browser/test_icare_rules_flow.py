@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.browser.helpers import choose, fill, grid_cell, grid_frame, settle, shot, sign_in
 from tests.browser.test_clients_flow import YELLOW_ROW
-from tests.browser.test_icare_flow import open_first_fix_link
+from tests.browser.test_icare_flow import open_first_fix_link, save_fix_and_recheck
 
 pytestmark = pytest.mark.browser
 REASON = "City is needed for iCARE."
@@ -56,11 +56,7 @@ def test_missing_city_is_yellow_bad_for_the_same_reason_then_fixed_and_good(page
     expect(fixing.get_by_role("textbox", name="City", exact=True)).to_be_visible()
     fill(fixing, "City", "Ottawa")
     shot(fixing, "24b-city-fixed-in-profile")
-    fixing.get_by_role("button", name=re.compile(r"^Save 1 change")).click()
-    expect(fixing.get_by_text("Saved.")).to_be_visible()
-    fixing.close()
-
-    page.get_by_role("button", name="Re-check").click()
+    save_fix_and_recheck(page, fixing)
     expect(page.get_by_text(VALID)).to_be_visible()
     settle(page)
     shot(page, "25-city-fixed-preview-valid")
