@@ -11,7 +11,7 @@ from ocms_data.accounts import Actor
 from ocms_data.db import Database, next_counter, one, rows
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.grid import (
-    MISSING_LABELS,
+    MISSING_MESSAGES,
     GridQuery,
     Page,
     RowIncomplete,
@@ -19,6 +19,7 @@ from ocms_data.grid import (
     edited_value,
     first_row_of,
     grid_fields,
+    missing_messages,
     page_sql,
 )
 from ocms_data.registry import Form, Kind, Lock, Need, default_catalog
@@ -500,8 +501,9 @@ def grid_export(db: Database, actor: Actor, query: GridQuery, columns: list[str]
     with db.read() as cur:
         frame = cur.execute(sql, [actor.agency_id, *params]).df()
     shown = display_frame(frame, fields, _ref_labels(db, actor, fields))
+    shown[MISSING_MESSAGES] = shown[MISSING_MESSAGES].map(missing_messages)
     header = [f.label for f in fields] + ["Missing for iCARE"]
-    data = shown[[f.name for f in fields] + [MISSING_LABELS]].itertuples(index=False, name=None)
+    data = shown[[f.name for f in fields] + [MISSING_MESSAGES]].itertuples(index=False, name=None)
     db.write(
         lambda cur: audit.record(
             cur,

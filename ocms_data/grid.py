@@ -12,12 +12,12 @@ import pandas as pd
 from ocms_data import reference
 from ocms_data.errors import ValidationError
 from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need, Section
-from ocms_data.validation import any_missing, checks, missing_columns
+from ocms_data.validation import NEWLINE, TAB, any_missing, missing_columns
 
 MAX_PAGE = 500
 PAGE_SIZES = (50, 100, 250, 500)
 MISSING_NAMES = "_missing"
-MISSING_LABELS = "_missing_labels"
+MISSING_MESSAGES = "_missing_messages"
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 NO_VALUE = "Nothing was entered. To empty the cell, double-click it, delete its text and press Enter."
 
@@ -64,10 +64,11 @@ MISSING_CELL_STYLE = js(
     " return p.colDef.editable ? null : {backgroundColor: '" + NEED_COLOURS[Need.AUTO] + "'}; }"
 )
 MISSING_TOOLTIP = js(
-    "function(p){ const m = (p.data && p.data._missing) || ''; const c = p.colDef.context || {};"
-    " if ((';' + m + ';').indexOf(';' + (c.problem || p.colDef.field) + ';') >= 0)"
-    " return c.problemMessage || ('Missing for iCARE: ' + p.colDef.headerName);"
-    " return (p.data && p.data._missing_labels) ? 'Missing for iCARE: ' + p.data._missing_labels : null; }"
+    "function(p){ const m = (p.data && p.data._missing_messages) || ''; const c = p.colDef.context || {};"
+    " const lines = m ? m.split('\\n').map(l => l.split('\\t')) : [];"
+    " const mine = lines.filter(l => l[0] === (c.problem || p.colDef.field)).map(l => l[1]);"
+    " const all = mine.length ? mine : lines.map(l => l[1]);"
+    " return all.length ? all.join(' ') : null; }"
 )
 DATE_EDITOR = js(
     """class IsoDateEditor {
@@ -139,7 +140,7 @@ KEEP_SERVER_ORDER = js(
     "function(){ return 0; }"
 )  # the database sorted the whole result; AG Grid must not re-sort the page
 INCOMPLETE_ROW_STYLE = js(
-    "function(p){ return (p.data && (p.data._missing || p.data._missing_labels)) ? {background: '#fffbe6'} : null; }"
+    "function(p){ return (p.data && (p.data._missing || p.data._missing_messages)) ? {background: '#fffbe6'} : null; }"
 )
 
 
@@ -276,7 +277,7 @@ def grid_options(
             {"field": "id", "hide": True},
             {"field": "version", "hide": True},
             {"field": MISSING_NAMES, "hide": True},
-            {"field": MISSING_LABELS, "hide": True},
+            {"field": MISSING_MESSAGES, "hide": True},
             *columns,
         ],
         "defaultColDef": {"resizable": True, "cellDataType": False},
@@ -300,10 +301,14 @@ def _with_section(form: Form, f: Field, col: dict) -> dict:
     section = first_row_of(form, f)
     if section is None:
         return col
-    message = next((c.message for c in checks(form, (Need.FOR_ICARE,)) if c.field == section.key), None)
     col["headerTooltip"] = f"{f.label}, from the first of the {section.label.lower()}: {NEED_WORDS[f.need]}"
-    col["context"] = {"problem": section.key, "problemMessage": message}
+    col["context"] = {"problem": section.key}
     return col
+
+
+def missing_messages(lines: str | None) -> str:
+    """What a row misses, as its rule messages in one text (`missing_columns` gives one line per rule)."""
+    return " ".join(line.split(TAB, 1)[-1] for line in (lines or "").split(NEWLINE) if line)
 
 
 def ref_display(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str, dict[int, str]]) -> pd.DataFrame:
@@ -422,10 +427,10 @@ def page_sql(
 ) -> tuple[str, str, list]:
     """The page query (or every matching row) and the count query; both take the agency id first."""
     where, params = where_clause(form, query, search, tables)
-    names, labels = missing_columns(form)
+    names, messages = missing_columns(form)
     if form.scope:
         names = f"CASE WHEN {form.scope} THEN {names} ELSE '' END"
-        labels = f"CASE WHEN {form.scope} THEN {labels} ELSE '' END"
+        messages = f"CASE WHEN {form.scope} THEN {messages} ELSE '' END"
     sortable = {f.name: f for f in grid_fields(form, tables=tables)}
     key = sort_key(sortable[query.sort], column_sql(form, sortable[query.sort])) if query.sort in sortable else "t.id"
     direction = "DESC" if query.descending else "ASC"
@@ -436,7 +441,7 @@ def page_sql(
     sql = (
         f"WITH t AS (SELECT t.*, {key} AS _sort FROM {form.table} t WHERE {where} "
         f"ORDER BY _sort {direction} NULLS LAST, t.id{window}) "
-        f"SELECT t.id, t.version, {names} AS {MISSING_NAMES}, {labels} AS {MISSING_LABELS}, {cols} FROM t "
+        f"SELECT t.id, t.version, {names} AS {MISSING_NAMES}, {messages} AS {MISSING_MESSAGES}, {cols} FROM t "
         f"{first_row_joins(form, fields)} ORDER BY t._sort {direction} NULLS LAST, t.id"
     )
     count = f"SELECT count(*) FROM {form.table} t WHERE {where}"

@@ -16,13 +16,14 @@ from ocms_data.db import Database, one, rows
 from ocms_data.errors import NotFound, ValidationError
 from ocms_data.grid import (
     MAX_PAGE,
-    MISSING_LABELS,
+    MISSING_MESSAGES,
     MISSING_NAMES,
     GridQuery,
     Page,
     display_frame,
     edited_value,
     grid_fields,
+    missing_messages,
     sort_key,
 )
 from ocms_data.registry import Form, Kind, default_catalog
@@ -519,7 +520,7 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     if frame is None:
         computed = [name for name, _label in GRID_COMPUTED]
         frame = pd.DataFrame(
-            columns=["id", "version", *[f.name for f in fields], MISSING_NAMES, MISSING_LABELS, *computed]
+            columns=["id", "version", *[f.name for f in fields], MISSING_NAMES, MISSING_MESSAGES, *computed]
         )
     frame = frame.set_index("id").loc[ids].reset_index() if ids else frame
     return Page(display_frame(frame, fields, labels), total), labels
@@ -545,8 +546,9 @@ def _details_sql(fields, n: int) -> str:
         f"SELECT t.id, t.version, {cols}, "
         "(SELECT string_agg(DISTINCT p.field, ';') FROM problems p WHERE p.session_id = t.id AND p.form = 'session') "
         f"AS {MISSING_NAMES}, "
-        "(SELECT string_agg(DISTINCT p.message, ' ') FROM problems p WHERE p.session_id = t.id) "
-        f"AS {MISSING_LABELS}, {computed} "
+        "(SELECT string_agg(DISTINCT CASE WHEN p.form = 'session' THEN p.field ELSE '' END || '\t' || p.message, '\n') "
+        "FROM problems p WHERE p.session_id = t.id) "
+        f"AS {MISSING_MESSAGES}, {computed} "
         f"FROM sessions t WHERE t.agency_id = ? AND t.id IN ({', '.join('?' * n)})"
     )
 
@@ -569,8 +571,9 @@ def grid_export(db: Database, actor: Actor, query: GridQuery, columns: list[str]
         if len(page.frame) < MAX_PAGE:
             break
     frame = pd.concat(chunks)
+    frame[MISSING_MESSAGES] = frame[MISSING_MESSAGES].map(missing_messages)
     header = [f.label for f in fields] + [label for _n, label in GRID_COMPUTED] + ["Missing"]
-    data = frame[[f.name for f in fields] + [n for n, _l in GRID_COMPUTED] + [MISSING_LABELS]]
+    data = frame[[f.name for f in fields] + [n for n, _l in GRID_COMPUTED] + [MISSING_MESSAGES]]
     db.write(lambda cur: audit.record(cur, actor, "export", "sessions", None, {"rows": len(frame)}))
     return table_workbook("Sessions", header, data.itertuples(index=False, name=None))
 

@@ -16,6 +16,7 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 DATE_RE = re.compile(r"(\d{4})[-/](\d{2})[-/](\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
 # what XML 1.0 (so every workbook) cannot hold: control characters, lone surrogates, U+FFFE and U+FFFF
 XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+TAB, NEWLINE = "\t", "\n"  # a row's missing messages: one `field<TAB>message` line per broken rule
 
 
 def plain_text(label: str, raw, limit: int | None = TEXT_MAX_LEN) -> str:
@@ -340,13 +341,16 @@ _EMPTY_PROBLEMS = (
 
 
 def missing_columns(form: Form, levels: tuple[Need, ...] = (Need.FOR_ICARE,)) -> tuple[str, str]:
-    """Two SQL expressions over `t`: the `;`-joined names and the `, `-joined labels of what is missing."""
+    """Two SQL expressions over `t`: the `;`-joined names of what is missing and its messages.
+
+    The messages are one line per broken rule, `field<TAB>message` (see `grid.missing_messages`).
+    """
     cs = checks(form, levels)
     if not cs:
         return "''", "''"
     names = "concat_ws(';', " + ", ".join(f"CASE WHEN {c.predicate} THEN '{c.field}' END" for c in cs) + ")"
-    labels = "concat_ws(', ', " + ", ".join(f"CASE WHEN {c.predicate} THEN {_quote(c.label)} END" for c in cs) + ")"
-    return names, labels
+    lines = ", ".join(f"CASE WHEN {c.predicate} THEN {_quote(f'{c.field}{TAB}{c.message}')} END" for c in cs)
+    return names, f"concat_ws({_quote(NEWLINE)}, {lines})"
 
 
 def any_missing(form: Form, levels: tuple[Need, ...] = (Need.FOR_ICARE,)) -> str:

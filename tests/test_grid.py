@@ -14,13 +14,14 @@ from ocms_data.errors import NotFound, ValidationError
 from ocms_data.grid import (
     DATE_EDITOR,
     MAX_PAGE,
-    MISSING_LABELS,
+    MISSING_MESSAGES,
     MISSING_NAMES,
     GridQuery,
     column_def,
     editable,
     grid_fields,
     grid_options,
+    missing_messages,
     value_from_grid,
 )
 from ocms_data.registry import Kind, Need, default_catalog
@@ -138,7 +139,7 @@ def test_grid_options_are_plain_data():
     options = grid_options(NAMED_FORM, fields, CAT, {"users": {1: "A"}, "sites": {2: "B"}})
     assert json.loads(json.dumps(options)) == options  # nothing but dicts, lists, strings, numbers
     defs = options["columnDefs"]
-    assert [d["field"] for d in defs[:4]] == ["id", "version", MISSING_NAMES, MISSING_LABELS]
+    assert [d["field"] for d in defs[:4]] == ["id", "version", MISSING_NAMES, MISSING_MESSAGES]
     assert all(d["hide"] for d in defs[:4])
     assert [d["field"] for d in defs[4:]] == [f.name for f in fields]
     assert set(options["getRowId"]) == {"__js__"}
@@ -329,7 +330,10 @@ def test_missing_names_agree_with_problems(big):
     for row in page.frame.to_dict("records"):
         problems = {p["field"] for p in clients.problems(db, who, row["id"]) if p["need"] == "FOR_ICARE"}
         assert set(row[MISSING_NAMES].split(";")) == problems
-        assert row[MISSING_LABELS]
+        shown = {tuple(line.split("\t")) for line in row[MISSING_MESSAGES].split("\n")}
+        assert shown == {
+            (p["field"], p["message"]) for p in clients.problems(db, who, row["id"]) if p["need"] == "FOR_ICARE"
+        }
 
 
 def test_page_shows_labels_and_text_dates(big):
@@ -345,7 +349,7 @@ def test_page_shows_labels_and_text_dates(big):
 def test_columns_can_be_chosen(big):
     db, who = big
     page, labels = clients.grid_page(db, who, GridQuery(page_size=5), columns=["last_name", "gender"])
-    assert list(page.frame.columns) == ["id", "version", MISSING_NAMES, MISSING_LABELS, "last_name", "gender"]
+    assert list(page.frame.columns) == ["id", "version", MISSING_NAMES, MISSING_MESSAGES, "last_name", "gender"]
     assert labels == {}
 
 
@@ -359,7 +363,7 @@ def test_missing_column_names_the_missing_fields(db, worker_a):
     page, _ = clients.grid_page(db, worker_a, GridQuery(search="Quixley"))
     row = page.frame.set_index("id").loc[cid]
     assert row[MISSING_NAMES] == "birth_date;street_no;street_name;city;province;identifiers;phone"
-    assert row[MISSING_LABELS].startswith("Date of birth, Street number")
+    assert missing_messages(row[MISSING_MESSAGES]).startswith("Date of birth is needed for iCARE. Street number is")
     filled = {"birth_date": "1990-01-01", "street_no": "1", "street_name": "Main", "city": "Ottawa"}
     filled |= {"province": "Ontario", "phone": "613 555 0100"}
     clients.update(db, worker_a, cid, filled, 1, {"identifiers": [{"id_type": FOSS, "id_value": "42"}]})

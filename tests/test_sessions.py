@@ -13,7 +13,7 @@ import pytest
 from ocms_data import clock, groups, sessions
 from ocms_data.db import Database
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
-from ocms_data.grid import MAX_PAGE, MISSING_LABELS, GridQuery
+from ocms_data.grid import MAX_PAGE, MISSING_MESSAGES, GridQuery, missing_messages
 from tests.conftest import actor
 
 TODAY = clock.today()
@@ -1089,18 +1089,21 @@ def test_grid_rows_show_status_clients_forms_and_what_is_missing(world):
     c0, c1 = world.r.clients[:2]
     done = rows[world.complete]
     assert (done["status"], done["clients"], done["forms"]) == ("Complete", world.names[c0], 1)
-    assert not done[MISSING_LABELS]
+    assert not done[MISSING_MESSAGES]
     assert done["site"] == labels["sites"][world.r.sites["MAIN"]]
     assert (done["created_by"], done["service_date"]) == ("Wen Worker", days_ago(30).isoformat())
     group = rows[world.group]
     assert (group["status"], group["forms"]) == ("Incomplete", 3)
     assert set(group["clients"].split(", ")) == {world.names[c0], world.names[c1]}
     assert rows[world.empty]["clients"] is None and rows[world.empty]["forms"] == 0
-    assert rows[world.empty][MISSING_LABELS] == NO_CLIENT
-    assert rows[world.lt_no_form][MISSING_LABELS] == NO_FORM
+    assert missing_messages(rows[world.empty][MISSING_MESSAGES]) == NO_CLIENT
+    assert missing_messages(rows[world.lt_no_form][MISSING_MESSAGES]) == NO_FORM
     for sid, row in rows.items():
-        messages = {p["message"] for p in sessions.get(world.db, world.me, sid).problems}
-        shown = row[MISSING_LABELS] or ""
+        problems = sessions.get(world.db, world.me, sid).problems
+        messages = {p["message"] for p in problems}
+        own = {f"{p['field']}\t{p['message']}" for p in problems if p["form"] == "session"}
+        assert own <= set((row[MISSING_MESSAGES] or "").split("\n"))  # a session cell's tooltip finds its message
+        shown = missing_messages(row[MISSING_MESSAGES])
         assert all(m in shown for m in messages)
         assert len(shown) == len(" ".join(messages))
         assert row["status"] == ("Incomplete" if messages else "Complete")

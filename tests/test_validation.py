@@ -645,13 +645,13 @@ def test_anonymous_problems(mem):
     assert found == {(41, "postal_code", "TO_SAVE")}
 
 
-def test_missing_columns_name_and_label_what_is_missing(mem):
-    names, labels = missing_columns(NAMED)
+def test_missing_columns_name_what_is_missing_and_its_messages(mem):
+    names, messages = missing_columns(NAMED)
     with mem.read() as cur:
         got = {
             r[0]: (r[1], r[2])
             for r in cur.execute(
-                f"SELECT t.id, {names}, {labels}, {any_missing(NAMED)} FROM clients t ORDER BY t.id"
+                f"SELECT t.id, {names}, {messages}, {any_missing(NAMED)} FROM clients t ORDER BY t.id"
             ).fetchall()
             if r[0] in (1, 2, 3)
         }
@@ -664,9 +664,10 @@ def test_missing_columns_name_and_label_what_is_missing(mem):
         "identifiers",
         "phone",
     ]
-    assert got[1][1] == (
-        "Date of birth, Street number, Street name, City, Province, Identification documents, Telephone"
-    )
+    lines = [line.split("\t") for line in got[1][1].split("\n")]
+    assert [f for f, _m in lines] == got[1][0].split(";")  # one line per broken rule, in the same order
+    assert lines[3] == ["city", "City is needed for iCARE."]
+    assert lines[5][1] == next(c.message for c in checks(NAMED) if c.field == "identifiers")
     assert got[2][0] == "birth_date;identifiers;phone"
     assert got[3] == ("", "")
 

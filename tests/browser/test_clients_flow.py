@@ -66,7 +66,7 @@ def test_register_find_and_complete_in_grid(page, app_url):
     _, language = grid_cell(page, "Testerova", "official_language")
     expect(language).to_have_css("box-shadow", re.compile("217, 83, 79"))
     language.hover()
-    expect(grid_frame(page).locator(".ag-tooltip")).to_have_text("Missing for iCARE: Preferred official language")
+    expect(grid_frame(page).locator(".ag-tooltip")).to_have_text("Preferred official language is needed for iCARE.")
     shot(page, "05-grid-incomplete-row")
 
     city.dblclick()

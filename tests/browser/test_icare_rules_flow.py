@@ -31,7 +31,7 @@ def test_missing_city_is_yellow_bad_for_the_same_reason_then_fixed_and_good(page
     expect(row).to_have_count(1)
     expect(row.first).to_have_css("background-color", YELLOW_ROW)
     city.hover()
-    expect(grid_frame(page).locator(".ag-tooltip")).to_have_text("Missing for iCARE: City")
+    expect(grid_frame(page).locator(".ag-tooltip")).to_have_text(REASON)  # the rule's message, as in the preview
     shot(page, "23-city-missing-in-grid")
 
     page.get_by_role("link", name="iCARE bulk upload").click()
@@ -42,7 +42,7 @@ def test_missing_city_is_yellow_bad_for_the_same_reason_then_fixed_and_good(page
     cell = profile_grid.locator('.ag-center-cols-container .ag-cell[col-id="city_txt"]').first
     expect(cell).to_have_css("box-shadow", re.compile("192, 57, 43"))  # the bad cell is the city
     cell.hover()
-    expect(profile_grid.locator(".ag-tooltip")).to_have_text(REASON)  # the grid's reason, word for word
+    expect(profile_grid.locator(".ag-tooltip")).to_have_text(REASON)
     settle(page)
     shot(page, "24-city-missing-in-preview")
 
