@@ -148,15 +148,10 @@ def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog, warnings: list[str
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
                 added.append(f"{table}.{column.split()[0]}")
     for form in catalog.forms.values():
-        if form.multi_fields:
+        for spec in {f.spec for f in form.fields if f.spec.side}:
             con.execute(
-                f"CREATE TABLE IF NOT EXISTS {form.table}_multi (parent_id BIGINT NOT NULL, "
-                "agency_id BIGINT NOT NULL, field VARCHAR NOT NULL, value VARCHAR NOT NULL)"
-            )
-        if form.refs_fields:
-            con.execute(
-                f"CREATE TABLE IF NOT EXISTS {form.table}_refs (parent_id BIGINT NOT NULL, "
-                "agency_id BIGINT NOT NULL, field VARCHAR NOT NULL, ref_id BIGINT NOT NULL)"
+                f"CREATE TABLE IF NOT EXISTS {form.table}_{spec.side} (parent_id BIGINT NOT NULL, "
+                f"agency_id BIGINT NOT NULL, field VARCHAR NOT NULL, {spec.column} {spec.sql} NOT NULL)"
             )
     added += unique_indexes(con, [] if warnings is None else warnings)
     return added

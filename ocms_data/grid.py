@@ -11,7 +11,7 @@ import pandas as pd
 
 from ocms_data import reference
 from ocms_data.errors import ValidationError
-from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Kind, Need, Section
+from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Need, Section
 from ocms_data.validation import NEWLINE, TAB, any_missing, missing_columns
 
 MAX_PAGE = 500
@@ -136,6 +136,12 @@ DATE_EDITOR = js(
   isPopup() { return false; }
 }"""
 )
+EDITORS = {  # KindSpec.editor -> the AG Grid cell editor
+    "": {},
+    "select": {"cellEditor": "agSelectCellEditor"},
+    "date": {"cellEditor": DATE_EDITOR},
+    "large_text": {"cellEditor": "agLargeTextCellEditor", "cellEditorPopup": True},
+}
 KEEP_SERVER_ORDER = js(
     "function(){ return 0; }"
 )  # the database sorted the whole result; AG Grid must not re-sort the page
@@ -225,17 +231,10 @@ def column_def(f: Field, catalog: Catalog, ref_labels: dict[str, dict[int, str]]
     }
     if f.need in (Need.TO_SAVE, Need.FOR_ICARE):
         col["headerClass"] = f"need-{f.need.value.lower()}"
-    if f.kind is Kind.CODE:
-        col["cellEditor"] = "agSelectCellEditor"
-        col["cellEditorParams"] = {"values": ["", *catalog.codes(f.codes)]}
-    elif f.kind is Kind.REF:
-        col["cellEditor"] = "agSelectCellEditor"
-        col["cellEditorParams"] = {"values": ["", *ref_labels.get(f.ref, {}).values()]}
-    elif f.kind is Kind.DATE:
-        col["cellEditor"] = DATE_EDITOR
-    elif f.kind is Kind.LONGTEXT:
-        col["cellEditor"] = "agLargeTextCellEditor"
-        col["cellEditorPopup"] = True
+    col |= EDITORS[f.spec.editor]
+    if f.spec.editor == "select":
+        choices = catalog.codes(f.codes) if f.spec.choices == "codes" else ref_labels.get(f.ref, {}).values()
+        col["cellEditorParams"] = {"values": ["", *choices]}
     return col
 
 
@@ -315,7 +314,7 @@ def ref_display(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str, 
     """Show references by their labels (a page is at most MAX_PAGE rows)."""
     out = frame.copy()
     for f in fields:
-        if f.kind is Kind.REF and f.name in out:
+        if f.spec.choices == "ref" and f.name in out:
             out[f.name] = out[f.name].map(ref_labels.get(f.ref, {}))
     return out
 
@@ -335,9 +334,9 @@ def grid_date(shown: str) -> str:
 
 def value_from_grid(f: Field, shown, ref_labels: dict[str, dict[int, str]]):
     """The value to save for what the user picked in a cell (labels back to ids)."""
-    if f.kind is Kind.DATE and isinstance(shown, str):
+    if f.spec.editor == "date" and isinstance(shown, str):
         return grid_date(shown)
-    if f.kind is Kind.REF and shown not in (None, ""):
+    if f.spec.choices == "ref" and shown not in (None, ""):
         by_label = {v: k for k, v in ref_labels.get(f.ref, {}).items()}
         if shown not in by_label:
             raise ValueError(f"Pick a {f.label.lower()} from the list.")
@@ -413,7 +412,7 @@ def _empty_sql(form: Form, f: Field) -> str:
 
 def sort_key(f: Field, column: str) -> str:
     """SQL for what a column is sorted by: what the grid shows (a reference by its label, a code by its text)."""
-    return reference.label_sql(f.ref, column) if f.kind is Kind.REF else column
+    return reference.label_sql(f.ref, column) if f.spec.choices == "ref" else column
 
 
 def page_sql(
@@ -452,6 +451,6 @@ def display_frame(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str
     """A page as the grid shows it: dates as YYYY-MM-DD text, references as labels."""
     out = ref_display(frame, fields, ref_labels)
     for f in fields:
-        if f.kind is Kind.DATE and f.name in out:
+        if f.spec.editor == "date" and f.name in out:
             out[f.name] = pd.to_datetime(out[f.name]).dt.strftime("%Y-%m-%d")
     return out.astype(object).where(out.notna(), None)

@@ -6,7 +6,7 @@ from ocms_data import audit
 from ocms_data.accounts import Actor
 from ocms_data.db import RECORD_COLUMNS, TABLE_EXTRA, Database, next_id, one, rows
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
-from ocms_data.registry import Form, Kind
+from ocms_data.registry import Form
 from ocms_data.validation import problems_sql, validate, validate_rows
 
 SYSTEM_COLUMNS = [c.split()[0] for c in RECORD_COLUMNS]
@@ -60,9 +60,9 @@ def check_refs(cur, actor: Actor, form: Form, values: dict, tables: dict | None 
         ]
     errors = {}
     for f, where, value in wanted:
-        if f.kind not in (Kind.REF, Kind.REFS) or not value:
+        if f.spec.choices != "ref" or not value:
             continue
-        ids = value if f.kind is Kind.REFS else [value]
+        ids = value if f.spec.side else [value]
         marks = ", ".join("?" * len(ids))
         found = cur.execute(
             f"SELECT count(*) FROM {f.ref} WHERE agency_id = ? AND id IN ({marks})", [actor.agency_id, *ids]
@@ -196,11 +196,10 @@ def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tu
     if row is None:
         raise NotFound(f"No such {what} in your agency.")
     for f in form.multi_fields + form.refs_fields:
-        suffix, col = ("multi", "value") if f.kind is Kind.MULTI else ("refs", "ref_id")
         row[f.name] = [
             r[0]
             for r in cur.execute(
-                f"SELECT {col} FROM {form.table}_{suffix} WHERE parent_id = ? AND agency_id = ? AND field = ? ORDER BY 1",
+                f"SELECT {f.spec.column} FROM {form.table}_{f.spec.side} WHERE parent_id = ? AND agency_id = ? AND field = ? ORDER BY 1",
                 [rec_id, actor.agency_id, f.name],
             ).fetchall()
         ]

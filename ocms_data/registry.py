@@ -65,13 +65,46 @@ class Kind(StrEnum):
     REFS = "refs"
 
 
-SQL_TYPES = {
-    Kind.DATE: "DATE",
-    Kind.INT: "INTEGER",
-    Kind.REF: "BIGINT",
-}
-DEFAULT_MAX_LEN = {Kind.LONGTEXT: 4000}
 TEXT_MAX_LEN = 200
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """Everything that follows from a field's kind, in one row: the modules read it, none switches on kind.
+
+    `sql` is the column type (for a list kind, the type of one value in its side table `<table>_<side>`,
+    column `column`); `widget` the form widget and `editor` the grid cell editor (``""``: typed text);
+    `choices` where a choice's options come from (`codes`: the field's code list, `ref`: its reference
+    table); `text` says an empty box is no answer and `limit` is its default length; `clean` names the
+    cleaner (`validation.CLEANERS`) that turns what was entered into what is stored. Export text is not a
+    kind's: each template column's format decides it (`icare.workbook`).
+    """
+
+    clean: str
+    widget: str = "text"
+    editor: str = ""
+    sql: str = "VARCHAR"
+    side: str = ""
+    column: str = ""
+    choices: str = ""
+    text: bool = False
+    limit: int | None = None
+
+
+KINDS = {
+    Kind.TEXT: KindSpec("text", text=True, limit=TEXT_MAX_LEN),
+    Kind.LONGTEXT: KindSpec("text", widget="text_area", editor="large_text", text=True, limit=4000),
+    Kind.EMAIL: KindSpec("email", text=True, limit=TEXT_MAX_LEN),
+    Kind.DIGITS: KindSpec("digits", text=True, limit=TEXT_MAX_LEN),
+    Kind.PHONE: KindSpec("phone", text=True),
+    Kind.POSTAL: KindSpec("postal", text=True),
+    Kind.DATE: KindSpec("date", widget="date", editor="date", sql="DATE"),
+    Kind.INT: KindSpec("whole", widget="number", sql="INTEGER"),
+    Kind.CODE: KindSpec("code", widget="select", editor="select", choices="codes"),
+    Kind.REF: KindSpec("whole", widget="select", editor="select", sql="BIGINT", choices="ref"),
+    Kind.MULTI: KindSpec("codes", widget="multiselect", side="multi", column="value", choices="codes"),
+    Kind.REFS: KindSpec("refs", widget="multiselect", sql="BIGINT", side="refs", column="ref_id", choices="ref"),
+}
 REF_TABLES = {"sites", "users", "programs", "funders", "activities", "courses"}
 RULE_KINDS = ("not_before", "positive_total", "sql", "at_least_one", "allowed")
 FORM_ROLES = ("service", "group", "attendee")
@@ -176,18 +209,20 @@ class Field:
     setting: bool = False  # an attendee answer set for every attendee at once (Attendee Settings)
 
     @property
+    def spec(self) -> KindSpec:
+        return KINDS[self.kind]
+
+    @property
     def sql_type(self) -> str:
-        return SQL_TYPES.get(self.kind, "VARCHAR")
+        return self.spec.sql
 
     @property
     def stored_in_row(self) -> bool:
-        return self.kind not in (Kind.MULTI, Kind.REFS)
+        return not self.spec.side
 
     @property
     def length_limit(self) -> int | None:
-        if self.kind in (Kind.TEXT, Kind.LONGTEXT, Kind.EMAIL, Kind.DIGITS):
-            return self.max_len or DEFAULT_MAX_LEN.get(self.kind, TEXT_MAX_LEN)
-        return None
+        return (self.max_len or self.spec.limit) if self.spec.limit else None
 
     def required(self, values: dict, level: Need = Need.TO_SAVE) -> bool:
         return self.need is level and (self.when is None or self.when.holds(values))
@@ -279,11 +314,11 @@ class Form:
 
     @property
     def multi_fields(self) -> list[Field]:
-        return [f for f in self.fields if f.kind is Kind.MULTI]
+        return [f for f in self.fields if f.spec.side == "multi"]
 
     @property
     def refs_fields(self) -> list[Field]:
-        return [f for f in self.fields if f.kind is Kind.REFS]
+        return [f for f in self.fields if f.spec.side == "refs"]
 
     @property
     def tables(self) -> list[Section]:
@@ -649,9 +684,9 @@ def _check_field(f: Field, scope: dict[str, Field], catalog: Catalog, where: str
     out = []
     if not NAME_RE.match(f.name):
         out.append(f"catalog.E050 {where}: name must be lower_snake_case")
-    if f.kind in (Kind.CODE, Kind.MULTI) and f.codes not in catalog.codelists:
+    if f.spec.choices == "codes" and f.codes not in catalog.codelists:
         out.append(f"catalog.E051 {where}: unknown code list {f.codes!r}")
-    if f.kind in (Kind.REF, Kind.REFS) and f.ref not in REF_TABLES:
+    if f.spec.choices == "ref" and f.ref not in REF_TABLES:
         out.append(f"catalog.E052 {where}: unknown reference {f.ref!r}")
     if f.default and f.kind is Kind.CODE and f.codes in catalog.codelists and f.default not in catalog.codes(f.codes):
         out.append(f"catalog.E053 {where}: default {f.default!r} is not in {f.codes}")

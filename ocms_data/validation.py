@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from ocms_data import clock
 from ocms_data.errors import ValidationError
-from ocms_data.registry import TEXT_MAX_LEN, Catalog, Field, Form, Kind, Need, Section, default_catalog, sql_literal
+from ocms_data.registry import TEXT_MAX_LEN, Catalog, Field, Form, Need, Section, default_catalog, sql_literal
 
 POSTAL_RE = re.compile(r"^([ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z])\s?(\d[ABCEGHJ-NPRSTV-Z]\d)$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -82,54 +82,61 @@ def _is_empty(raw) -> bool:
 def clean_value(f: Field, raw, catalog: Catalog, today: date | None = None):
     """The stored form of one value, or ValueError with the message to show at the field."""
     if _is_empty(raw):
-        return [] if f.kind in (Kind.MULTI, Kind.REFS) else None
-    today = today or clock.today()
-    kind = f.kind
-    if kind is Kind.DATE:
-        value = normalise_date(raw)
-        if f.past and value > today:
-            raise ValueError(f"{f.label} cannot be in the future.")
-        if value.year < 1900:
-            raise ValueError(f"{f.label} must be after 1900.")
-        return value
-    if kind is Kind.REFS:
-        items = raw if isinstance(raw, list | tuple | set) else [raw]
-        return sorted({int(v) for v in items if not _is_empty(v)})
-    if kind in (Kind.INT, Kind.REF):
-        value = _whole(f, raw)
-        if f.past and value > today.year:  # a whole number that must not be in the future is a year
-            raise ValueError(f"{f.label} cannot be in the future.")
-        if f.min is not None and value < f.min:
-            raise ValueError(f"{f.label} must be at least {f.min}.")
-        if f.max is not None and value > f.max:
-            raise ValueError(f"{f.label} must be at most {f.max}.")
-        return value
-    if kind is Kind.CODE:
-        return _code(f, str(raw), catalog)
-    if kind is Kind.MULTI:
-        items = raw if isinstance(raw, list | tuple | set) else str(raw).split(";")
-        return sorted({_code(f, str(v), catalog) for v in items if not _is_empty(v)})
-    if kind is Kind.POSTAL:
-        return normalise_postal(str(raw))
-    if kind is Kind.PHONE:
-        return normalise_phone(str(raw))
-    value = plain_text(f.label, raw, f.length_limit)
-    if kind is Kind.EMAIL:
-        return normalise_email(value)
-    if kind is Kind.DIGITS:
-        return _digits(f, value)
+        return [] if f.spec.side else None
+    return CLEANERS[f.spec.clean](f, raw, catalog, today or clock.today())
+
+
+def _date(f: Field, raw, _catalog: Catalog, today: date) -> date:
+    value = normalise_date(raw)
+    if f.past and value > today:
+        raise ValueError(f"{f.label} cannot be in the future.")
+    if value.year < 1900:
+        raise ValueError(f"{f.label} must be after 1900.")
     return value
 
 
-def _whole(f: Field, raw) -> int:
-    """A whole number from text or a number; fractions, infinities and words are refused."""
+def _whole(f: Field, raw, _catalog: Catalog, today: date) -> int:
+    """A whole number from text or a number within the field's bounds; fractions, infinities and words are refused."""
     try:
         number = float(str(raw).strip())
     except ValueError:
         number = math.nan
     if not math.isfinite(number) or not number.is_integer():
         raise ValueError(f"{f.label} must be a whole number.")
-    return int(number)
+    value = int(number)
+    if f.past and value > today.year:  # a whole number that must not be in the future is a year
+        raise ValueError(f"{f.label} cannot be in the future.")
+    if f.min is not None and value < f.min:
+        raise ValueError(f"{f.label} must be at least {f.min}.")
+    if f.max is not None and value > f.max:
+        raise ValueError(f"{f.label} must be at most {f.max}.")
+    return value
+
+
+def _items(raw) -> list:
+    items = raw if isinstance(raw, list | tuple | set) else str(raw).split(";")
+    return [v for v in items if not _is_empty(v)]
+
+
+def _digits(f: Field, raw, _catalog: Catalog, _today: date) -> str:
+    value = re.sub(r"[\s-]", "", plain_text(f.label, raw, f.length_limit))
+    if not value.isdigit():
+        raise ValueError(f"{f.label} must contain digits only.")
+    return value
+
+
+CLEANERS = {  # KindSpec.clean -> (field, what was entered, catalog, today) -> what is stored
+    "text": lambda f, raw, _c, _t: plain_text(f.label, raw, f.length_limit),
+    "email": lambda f, raw, _c, _t: normalise_email(plain_text(f.label, raw, f.length_limit)),
+    "digits": _digits,
+    "phone": lambda _f, raw, _c, _t: normalise_phone(str(raw)),
+    "postal": lambda _f, raw, _c, _t: normalise_postal(str(raw)),
+    "date": _date,
+    "whole": _whole,
+    "code": lambda f, raw, catalog, _t: _code(f, str(raw), catalog),
+    "codes": lambda f, raw, catalog, _t: sorted({_code(f, str(v), catalog) for v in _items(raw)}),
+    "refs": lambda _f, raw, _c, _t: sorted({int(v) for v in _items(raw)}),
+}
 
 
 def _code(f: Field, raw: str, catalog: Catalog) -> str:
@@ -139,13 +146,6 @@ def _code(f: Field, raw: str, catalog: Catalog) -> str:
         raise ValueError(f"{f.label} must be {codes.values[0]}.")
     if value is None:
         raise ValueError(f"{raw.strip()!r} is not a value of {f.label}; pick one from the list.")
-    return value
-
-
-def _digits(f: Field, raw: str) -> str:
-    value = re.sub(r"[\s-]", "", raw)
-    if not value.isdigit():
-        raise ValueError(f"{f.label} must contain digits only.")
     return value
 
 
@@ -217,7 +217,7 @@ def validate_rows(section: Section, raw_rows: list[dict], catalog: Catalog | Non
             key = f"{section.key}.{i}.{f.name}"
             if key not in errors and f.digits_if and f.digits_if.holds(row) and row.get(f.name):
                 try:
-                    row[f.name] = _digits(f, row[f.name])
+                    row[f.name] = CLEANERS["digits"](f, row[f.name], catalog, None)
                 except ValueError:
                     kind = row.get(f.digits_if.fields[0])
                     errors[key] = f"{f.label} must contain digits only for {kind}."
@@ -247,9 +247,8 @@ class Check:
 def _set(form: Form, name: str) -> str:
     """SQL over `t`: the field holds an answer (a list field: one value at least)."""
     f = form.field(name)
-    if f.kind in (Kind.MULTI, Kind.REFS):
-        suffix = "multi" if f.kind is Kind.MULTI else "refs"
-        return f"t.id IN (SELECT m.parent_id FROM {form.table}_{suffix} m WHERE m.field = '{f.name}')"
+    if f.spec.side:
+        return f"t.id IN (SELECT m.parent_id FROM {form.table}_{f.spec.side} m WHERE m.field = '{f.name}')"
     return f"t.{f.name} IS NOT NULL"
 
 

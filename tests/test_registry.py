@@ -7,6 +7,7 @@ import pytest
 from ocms_data import registry
 from ocms_data.registry import (
     CATALOG_DIR,
+    KINDS,
     CatalogError,
     Condition,
     Field,
@@ -538,3 +539,21 @@ def test_a_value_cut_short_in_the_official_list_reads_in_full():
     assert noc.label(cut) == "06 Middle management occupations in retail and wholesale trade and customer services"
     assert noc.label("14 Office support occupations") == "14 Office support occupations"
     assert all(noc.label(v).startswith(v.rstrip()) for v in noc.values)
+
+
+def test_every_kind_has_one_row_and_every_row_names_real_implementations():
+    from ocms_data.grid import EDITORS
+    from ocms_data.ui.forms import WIDGETS
+    from ocms_data.validation import CLEANERS
+
+    assert set(KINDS) == set(Kind)
+    for kind, spec in KINDS.items():
+        assert spec.clean in CLEANERS, kind
+        assert spec.widget in WIDGETS, kind
+        assert spec.editor in EDITORS, kind
+        assert spec.choices in ("", "codes", "ref"), kind
+        assert bool(spec.side) == bool(spec.column), kind  # a list kind names the column of its side table
+        assert not (spec.text and spec.choices), kind
+    assert {s.clean for s in KINDS.values()} == set(CLEANERS)  # no cleaner without a kind
+    assert {s.widget for s in KINDS.values()} == set(WIDGETS)
+    assert {s.editor for s in KINDS.values()} == set(EDITORS)

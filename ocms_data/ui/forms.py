@@ -18,7 +18,6 @@ from ocms_data.registry import (
     Catalog,
     Field,
     Form,
-    Kind,
     Lock,
     Need,
     Section,
@@ -129,9 +128,6 @@ def _help(f: Field) -> str | None:
     return f"{f.help} ({NEED_WORDS[f.need]})" if f.help else None
 
 
-TEXT_KINDS = {Kind.TEXT, Kind.LONGTEXT, Kind.EMAIL, Kind.PHONE, Kind.POSTAL, Kind.DIGITS}
-
-
 def seed(ctx: FormContext, fields: list[Field], values: dict) -> None:
     """Give each widget its starting value once; afterwards the user's input is kept."""
     for f in fields:
@@ -144,12 +140,10 @@ def _widget_value(f: Field, value):
         return value == "Yes"
     if isinstance(value, pd.Timestamp):
         return value.date()
-    if value is None and f.kind in TEXT_KINDS:
-        return ""
-    if value is None and f.kind in (Kind.MULTI, Kind.REFS):
+    if f.spec.text:
+        return "" if value is None else str(value)
+    if value is None and f.spec.side:
         return []
-    if f.kind in TEXT_KINDS:
-        return str(value)
     return value
 
 
@@ -190,30 +184,28 @@ def _shade(f: Field, ctx: FormContext) -> Need:
 def _widget(f: Field, ctx: FormContext, common: dict):
     if f.tick:
         return st.checkbox(**common)
-    if f.kind in (Kind.CODE, Kind.MULTI):
+    if f.spec.choices == "codes":
         codes = ctx.catalog.codelists[f.codes]
-        if f.kind is Kind.MULTI:
-            return st.multiselect(options=codes.values, format_func=codes.label, **common)
-        return st.selectbox(options=codes.values, format_func=codes.label, index=None, placeholder="Choose…", **common)
-    if f.kind is Kind.REFS:
+        return WIDGETS[f.spec.widget](f, common | {"options": codes.values, "format_func": codes.label}, "Choose…")
+    if f.spec.choices == "ref":
         options = ctx.refs.get(f.ref, {})
-        return st.multiselect(options=list(options), format_func=lambda i: options.get(i, str(i)), **common)
-    if f.kind is Kind.REF:
-        options = ctx.refs.get(f.ref, {})
-        return st.selectbox(
-            options=list(options),
-            format_func=lambda i: options.get(i, str(i)),
-            index=None,
-            placeholder="Find…",
-            **common,
+        return WIDGETS[f.spec.widget](
+            f, common | {"options": list(options), "format_func": lambda i: options.get(i, str(i))}, "Find…"
         )
-    if f.kind is Kind.DATE:
-        return st.date_input(min_value=MIN_DATE, max_value=MAX_DATE, format="YYYY-MM-DD", **common)
-    if f.kind is Kind.INT:  # a past year keeps its declared bounds: a stored future year must show, not reset
-        return st.number_input(min_value=f.min, max_value=f.max, step=1, **common)
-    if f.kind is Kind.LONGTEXT:
-        return st.text_area(max_chars=f.length_limit, **common)
-    return st.text_input(max_chars=f.length_limit, **common)
+    return WIDGETS[f.spec.widget](f, common, "")
+
+
+WIDGETS = {  # KindSpec.widget -> (field, widget arguments, placeholder of a pick list) -> what it holds
+    "select": lambda _f, common, hint: st.selectbox(index=None, placeholder=hint, **common),
+    "multiselect": lambda _f, common, _hint: st.multiselect(**common),
+    "date": lambda _f, common, _hint: st.date_input(
+        min_value=MIN_DATE, max_value=MAX_DATE, format="YYYY-MM-DD", **common
+    ),
+    # a past year keeps its declared bounds: a stored future year must show, not reset
+    "number": lambda f, common, _hint: st.number_input(min_value=f.min, max_value=f.max, step=1, **common),
+    "text_area": lambda f, common, _hint: st.text_area(max_chars=f.length_limit, **common),
+    "text": lambda f, common, _hint: st.text_input(max_chars=f.length_limit, **common),
+}
 
 
 def visible(form: Form, ctx: FormContext) -> set[str]:
