@@ -478,7 +478,7 @@ def _rule_errors(cur, template: Template, frame: pd.DataFrame, found_sql: str, p
 
 
 def _fixed_at(form: Form) -> str:
-    """Where a rule of this form is fixed (see workbook.FIX_IN and icare_views.FIX_PAGES)."""
+    """Where a rule of this form is fixed (see spec.fixed_in and icare_views.FIX_PAGES)."""
     if form.key in RECORD_OF:  # a client's, session's or course's own rule
         return RECORD_OF[form.key]
     return "session" if form.role == "group" else "form"

@@ -130,6 +130,12 @@ def check_template(t: Template, codelists: dict, forms: dict) -> list[str]:
     return out
 
 
+def fixed_in(source: str | None) -> str:
+    """Where a value from this source is fixed: the client, session or course it comes from, else its service form."""
+    record = (source or "").partition(".")[0]
+    return record if record in SOURCE_FORMS else "form"
+
+
 def _names_a_field(source: str, forms: dict) -> bool:
     """A column's source is one the export derives, or `<record>.<field>` naming a real field of that record."""
     if source in DERIVED:

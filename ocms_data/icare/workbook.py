@@ -10,7 +10,7 @@ import pandas as pd
 from xlsxwriter.utility import xl_col_to_name
 
 from ocms_data.icare.engine import Run, TemplateRows
-from ocms_data.icare.spec import Template
+from ocms_data.icare.spec import SOURCE_FORMS, Template, fixed_in
 from ocms_data.registry import default_catalog
 from ocms_data.xlsx import append_rows, new_workbook, rows_xml, table_workbook
 
@@ -147,12 +147,15 @@ ERROR_COLUMNS = [
     "_client_id",
     "_course_id",
 ]
-FIX_IN = {"clients": "client", "courses": "course"}
+
+RECORD_TABLES = {default_catalog().form(key).table: f"{record}." for record, key in SOURCE_FORMS.items()}
 
 
 def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) -> pd.DataFrame:
     headers = {c.tech_id: c.header for c in result.template.columns} | {"_form": "Service form", "_session": "Session"}
     entity = joined["_entity"].iloc[0] if len(joined) else "service_forms"
+    own = RECORD_TABLES.get(entity)  # a client's or course's own row is fixed on that record
+    template = result.template
     course = joined["_rec_id"] if entity == "courses" else joined.get("_course_id")
     ident = joined.get("client_validation_id", pd.Series([None] * len(joined), index=joined.index)).fillna(
         "no identifier"
@@ -171,7 +174,9 @@ def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) ->
             "Field": joined["tech_id"].map(lambda t: headers.get(t, t)).tolist(),
             "_entity": entity,
             "_fix": [
-                fix if isinstance(fix, str) else FIX_IN.get(entity) or _fixed_in(result.template, t)
+                fix
+                if isinstance(fix, str)
+                else fixed_in(own or (template.column(t).source if template.has(t) else None))
                 for fix, t in zip(joined["fix"], joined["tech_id"], strict=True)
             ],
             "_rec_id": joined["_rec_id"].tolist(),
@@ -180,12 +185,6 @@ def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) ->
             "_course_id": course.tolist() if course is not None else None,
         }
     )
-
-
-def _fixed_in(template, tech_id: str) -> str:
-    """Where a service row's error is fixed: the client, the session, the course, or the service form itself."""
-    source = next((c.source for c in template.columns if c.tech_id == tech_id), None) or "form."
-    return {"client": "client", "session": "session", "course": "course"}.get(source.split(".")[0], "form")
 
 
 def error_workbook(run: Run, worker_names: dict) -> bytes:
