@@ -45,6 +45,7 @@ RECORD_COLUMNS = (
 TABLE_EXTRA = {
     "service_forms": ("session_id BIGINT NOT NULL", "client_id BIGINT", "form_type VARCHAR NOT NULL"),
 }
+REFERENCE_COLUMNS = ("id BIGINT PRIMARY KEY", "agency_id BIGINT NOT NULL")  # then the declared ones
 CHILD_COLUMNS = (
     "id BIGINT PRIMARY KEY",
     "parent_id BIGINT NOT NULL",
@@ -58,16 +59,6 @@ SYSTEM_DDL = (
         id BIGINT PRIMARY KEY, code VARCHAR NOT NULL UNIQUE, name VARCHAR NOT NULL,
         practice_mode BOOLEAN NOT NULL DEFAULT false,
         created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
-    """CREATE TABLE IF NOT EXISTS sites (
-        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, code VARCHAR NOT NULL,
-        name VARCHAR NOT NULL, postal_code VARCHAR, institution_type VARCHAR,
-        active BOOLEAN NOT NULL DEFAULT true)""",
-    """CREATE TABLE IF NOT EXISTS programs (
-        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, code VARCHAR NOT NULL,
-        name VARCHAR NOT NULL, active BOOLEAN NOT NULL DEFAULT true)""",
-    """CREATE TABLE IF NOT EXISTS funders (
-        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, name VARCHAR NOT NULL,
-        is_icare BOOLEAN NOT NULL DEFAULT false, active BOOLEAN NOT NULL DEFAULT true)""",
     """CREATE TABLE IF NOT EXISTS users (
         id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, username VARCHAR NOT NULL UNIQUE,
         full_name VARCHAR NOT NULL, email VARCHAR, pw_hash VARCHAR NOT NULL,
@@ -116,6 +107,9 @@ SYSTEM_ADDED = (  # columns of system tables added after the table first shipped
 def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog, warnings: list[str] | None = None) -> list[str]:
     """Create what is missing and add new declared columns; never touch existing data.
 
+    The reference tables agency admins edit are made from their declaration (catalog/reference.toml),
+    and a column declared there later is added to an older file like a system column.
+
     Returns what was added: new tables by name, new columns as `table.column`, new indexes by name.
     A unique index the stored data already breaks is not made (see `unique_indexes`); why is
     appended to `warnings`.
@@ -127,10 +121,15 @@ def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog, warnings: list[str
     added = []
     for ddl in SYSTEM_DDL:
         con.execute(ddl)
+    edited = [t for t in catalog.references.values() if t.edited]  # sites, programs, funders
+    for t in edited:
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {t.name} ({', '.join((*REFERENCE_COLUMNS, *(c.ddl for c in t.columns)))})"
+        )
     have: dict[str, set[str]] = {}
     for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns()").fetchall():
         have.setdefault(table, set()).add(column)
-    for table, column in SYSTEM_ADDED:
+    for table, column in (*SYSTEM_ADDED, *((t.name, c.added_ddl) for t in edited for c in t.columns)):
         if column.split()[0] not in have[table]:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
             added.append(f"{table}.{column.split()[0]}")

@@ -1,4 +1,4 @@
-"""Reference data of an agency: sites, programs and funders (staff live in accounts)."""
+"""Reference data of an agency (sites, programs, funders), as catalog/reference.toml declares it; staff live in accounts."""
 
 from __future__ import annotations
 
@@ -6,48 +6,28 @@ from ocms_data import audit
 from ocms_data.accounts import AGENCY_ADMIN, Actor, require
 from ocms_data.db import Database, next_id, one, rows
 from ocms_data.errors import ValidationError
+from ocms_data.reference_spec import RefKind, RefTable
 from ocms_data.registry import default_catalog
 from ocms_data.validation import normalise_postal, plain_text
 
 ICARE_FUNDER = "Settlement Program (iCARE)"
-TABLES = {
-    "sites": ("code", "name", "postal_code", "institution_type", "active"),
-    "programs": ("code", "name", "active"),
-    "funders": ("name", "is_icare", "active"),
-}
-REQUIRED = {"sites": ("code", "name"), "programs": ("code", "name"), "funders": ("name",)}
-LABELS = {
-    "code": "Code",
-    "name": "Name",
-    "postal_code": "Postal code",
-    "institution_type": "Type of institution",
-    "is_icare": "Reported to iCARE",
-    "active": "Active",
-}
-TEXT_LIMITS = {"code": 20, "name": 120, "postal_code": 20}
-NOUNS = {"sites": "site", "programs": "program", "funders": "funder"}
+
+
+def declared(table: str) -> RefTable:
+    """The one declaration of a reference table (catalog/reference.toml): its columns and pick label."""
+    return default_catalog().references[table]
 
 
 def listing(db: Database, actor: Actor, table: str, active_only: bool = True) -> list[dict]:
-    """The rows of one reference table of the actor's agency."""
-    cols = ", ".join(("id", *TABLES[table]))
-    order = "code" if "code" in TABLES[table] else "name"
+    """The rows of one reference table of the actor's agency, in the order of its pick list."""
+    spec = declared(table)
+    cols = ", ".join(("id", *spec.names))
     with db.read() as cur:
         return rows(
             cur,
-            f"SELECT {cols} FROM {table} WHERE agency_id = ? AND (active OR NOT ?) ORDER BY {order}",
+            f"SELECT {cols} FROM {table} lbl WHERE agency_id = ? AND (active OR NOT ?) ORDER BY {spec.pick_order}",
             [actor.agency_id, active_only],
         )
-
-
-PICK_LABELS = {
-    "users": ("lbl.full_name", "lbl.full_name"),
-    "sites": ("lbl.code || ' — ' || lbl.name", "lbl.code"),
-    "programs": ("lbl.code || ' — ' || lbl.name", "lbl.code"),
-    "funders": ("lbl.name", "lbl.name"),
-    "activities": ("lbl.name || ' (' || lbl.activity_type || ')'", "lbl.name"),
-    "courses": ("concat_ws(' ', lbl.course_code, lbl.name)", "lbl.name"),
-}  # table -> (the label users see and pick, over alias `lbl`; the order of the pick list)
 
 
 def label_sql(table: str, ref_sql: str) -> str:
@@ -57,49 +37,57 @@ def label_sql(table: str, ref_sql: str) -> str:
     """
     alias = ref_sql.split(".", maxsplit=1)[0]
     return (
-        f"(SELECT {PICK_LABELS[table][0]} FROM {table} lbl WHERE lbl.id = {ref_sql} "
+        f"(SELECT {declared(table).pick_label} FROM {table} lbl WHERE lbl.id = {ref_sql} "
         f"AND lbl.agency_id = {alias}.agency_id)"
     )
 
 
 def labels(db: Database, actor: Actor, table: str) -> dict[int, str]:
     """Id -> the label users pick from (sites and programs show their code) for one reference table."""
-    label, order = PICK_LABELS[table]
+    spec = declared(table)
     with db.read() as cur:
         return dict(
             cur.execute(
-                f"SELECT lbl.id, {label} FROM {table} lbl WHERE lbl.agency_id = ? ORDER BY {order}", [actor.agency_id]
+                f"SELECT lbl.id, {spec.pick_label} FROM {table} lbl WHERE lbl.agency_id = ? ORDER BY {spec.pick_order}",
+                [actor.agency_id],
             ).fetchall()
         )
 
 
 def all_labels(db: Database, actor: Actor) -> dict[str, dict[int, str]]:
     """The labels of every reference table, for forms that may point at any of them."""
-    return {table: labels(db, actor, table) for table in PICK_LABELS}
+    return {table: labels(db, actor, table) for table in default_catalog().references}
 
 
 def _clean(table: str, values: dict) -> dict:
     """The row values as stored; every problem at once, each naming its field by label."""
+    spec = declared(table)
     out, errors = {}, {}
     for k, v in values.items():
-        if k not in TABLES[table]:
+        column = spec.column(k)
+        if column is None:
             continue
-        if k not in TEXT_LIMITS:
+        if not column.is_text:
             out[k] = v
             continue
         try:
-            out[k] = plain_text(LABELS[k], "" if v is None else v, TEXT_LIMITS[k]) or None
+            out[k] = plain_text(column.label, "" if v is None else v, column.max_len) or None
         except ValueError as exc:
             errors[k] = str(exc)
-    errors |= {k: f"{LABELS[k]} is required." for k in REQUIRED[table] if k not in errors and not out.get(k)}
-    if out.get("postal_code"):
-        try:
-            out["postal_code"] = normalise_postal(out["postal_code"])
-        except ValueError as exc:
-            errors["postal_code"] = f"{LABELS['postal_code']}: {exc}"
-    kinds = default_catalog().codes("institution_type")
-    if out.get("institution_type") is not None and out["institution_type"] not in kinds:
-        errors["institution_type"] = f"{LABELS['institution_type']}: pick one from the list."
+    errors |= {
+        c.name: f"{c.label} is required."
+        for c in spec.columns
+        if c.required and c.name not in errors and not out.get(c.name)
+    }
+    for c in spec.columns:
+        value = out.get(c.name)
+        if c.kind is RefKind.POSTAL and value:
+            try:
+                out[c.name] = normalise_postal(value)
+            except ValueError as exc:
+                errors[c.name] = f"{c.label}: {exc}"
+        elif c.kind is RefKind.CODE and value is not None and value not in default_catalog().codes(c.codes):
+            errors[c.name] = f"{c.label}: pick one from the list."
     if errors:
         raise ValidationError(errors)
     return out

@@ -11,9 +11,9 @@ from functools import cache
 from pathlib import Path
 
 from ocms_data.icare.spec import Column, Template, check_template, read_templates
+from ocms_data.reference_spec import NAME_RE, RefTable, read_reference_tables
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class Need(StrEnum):
@@ -105,7 +105,6 @@ KINDS = {
     Kind.MULTI: KindSpec("codes", widget="multiselect", side="multi", column="value", choices="codes"),
     Kind.REFS: KindSpec("refs", widget="multiselect", sql="BIGINT", side="refs", column="ref_id", choices="ref"),
 }
-REF_TABLES = {"sites", "users", "programs", "funders", "activities", "courses"}
 RULE_KINDS = ("not_before", "positive_total", "sql", "at_least_one", "allowed")
 FORM_ROLES = ("service", "group", "attendee")
 
@@ -393,11 +392,12 @@ class CodeList:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Every form, code list and iCARE template spec, loaded and self-checked."""
+    """Every form, code list, iCARE template spec and reference table, loaded and self-checked."""
 
     forms: dict[str, Form]
     codelists: dict[str, CodeList]
     templates: dict[str, Template] = field(default_factory=dict)
+    references: dict[str, RefTable] = field(default_factory=dict)  # what a `ref` field may point at
 
     def form(self, key: str) -> Form:
         return self.forms[key]
@@ -561,6 +561,8 @@ def load(directory: Path = CATALOG_DIR) -> Catalog:
             problems.append(f"catalog.E001 {p.name}: unreadable code list ({exc})")
     templates, template_problems = read_templates(directory / "icare")
     problems += template_problems
+    references, reference_problems = read_reference_tables(directory / "reference.toml", codelists)
+    problems += reference_problems
     forms = {}
     for p in sorted((directory / "forms").glob("*.toml")):
         try:
@@ -569,7 +571,7 @@ def load(directory: Path = CATALOG_DIR) -> Catalog:
             problems.append(f"catalog.E002 {p.name}: unreadable form ({exc})")
             continue
         forms[form.key] = form
-    catalog = Catalog(forms, codelists, templates)
+    catalog = Catalog(forms, codelists, templates, references)
     problems += check(catalog)
     if problems:
         raise CatalogError(problems)
@@ -686,7 +688,7 @@ def _check_field(f: Field, scope: dict[str, Field], catalog: Catalog, where: str
         out.append(f"catalog.E050 {where}: name must be lower_snake_case")
     if f.spec.choices == "codes" and f.codes not in catalog.codelists:
         out.append(f"catalog.E051 {where}: unknown code list {f.codes!r}")
-    if f.spec.choices == "ref" and f.ref not in REF_TABLES:
+    if f.spec.choices == "ref" and f.ref not in catalog.references:
         out.append(f"catalog.E052 {where}: unknown reference {f.ref!r}")
     if f.default and f.kind is Kind.CODE and f.codes in catalog.codelists and f.default not in catalog.codes(f.codes):
         out.append(f"catalog.E053 {where}: default {f.default!r} is not in {f.codes}")

@@ -143,6 +143,72 @@ def test_new_declared_columns_are_added_without_touching_rows(db, db_path, tmp_p
         normal.close()
 
 
+SHIPPED_REFERENCE_DDL = (  # the reference tables as db.py wrote them out before reference.toml declared them
+    """CREATE TABLE sites (
+        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, code VARCHAR NOT NULL,
+        name VARCHAR NOT NULL, postal_code VARCHAR, institution_type VARCHAR,
+        active BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE programs (
+        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, code VARCHAR NOT NULL,
+        name VARCHAR NOT NULL, active BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE funders (
+        id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, name VARCHAR NOT NULL,
+        is_icare BOOLEAN NOT NULL DEFAULT false, active BOOLEAN NOT NULL DEFAULT true)""",
+)
+REFERENCE_TABLES = ("sites", "programs", "funders")
+
+
+def _shape(cur, table: str) -> tuple[list[tuple], list[tuple]]:
+    """A table's columns in order (name, type, nullable, default) and its constraints."""
+    columns = cur.execute(
+        "SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    constraints = cur.execute(
+        "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() WHERE table_name = ? ORDER BY ALL",
+        [table],
+    ).fetchall()
+    return columns, constraints
+
+
+def test_the_reference_tables_made_from_their_declaration_are_the_shipped_ones(empty_db):
+    older = duckdb.connect()
+    try:
+        for ddl in SHIPPED_REFERENCE_DDL:
+            older.execute(ddl)
+        added = migrate(older, default_catalog())  # a file made before the declaration opens unchanged
+        assert not [a for a in added if a.startswith(REFERENCE_TABLES)]
+        with empty_db.read() as cur:
+            for table in REFERENCE_TABLES:
+                assert _shape(cur, table) == _shape(older, table), table
+    finally:
+        older.close()
+
+
+def test_a_reference_column_declared_later_reaches_older_files(db, db_path, tmp_path):
+    before = _snapshot(db, "sites", ["id", "code", "name", "postal_code", "institution_type", "active"])
+    db.close()
+    copy = tmp_path / "catalog"
+    shutil.copytree(CATALOG_DIR, copy)
+    declared = copy / "reference.toml"
+    text = declared.read_text(encoding="utf-8")
+    later = (
+        '  { name = "active", label = "Active", kind = "active" },\n'
+        '  { name = "region", label = "Region", kind = "text", required = true, max_len = 40 },\n'
+        '  { name = "step_free", label = "Step-free entrance", kind = "boolean" },\n'
+    )
+    declared.write_text(text.replace('  { name = "active", label = "Active", kind = "active" },\n', later, 1))
+    wider = Database(db_path, catalog=registry.load(copy))
+    try:
+        assert wider.migrated == ["sites.region", "sites.step_free"]
+        assert _snapshot(wider, "sites", ["id", "code", "name", "postal_code", "institution_type", "active"]) == before
+        with wider.read() as cur:
+            assert cur.execute("SELECT DISTINCT region, step_free FROM sites").fetchall() == [(None, False)]
+    finally:
+        wider.close()
+
+
 def test_in_memory_database():
     mem = Database(":memory:")
     try:

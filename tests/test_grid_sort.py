@@ -10,7 +10,7 @@ from ocms_data import clients, demo, reference, sessions
 from ocms_data.clients import NAMED
 from ocms_data.db import Database
 from ocms_data.grid import MAX_PAGE, GridQuery, grid_fields
-from ocms_data.registry import Kind
+from ocms_data.registry import Kind, default_catalog
 from tests.conftest import actor
 from tests.test_clients import named_values
 
@@ -175,7 +175,7 @@ def test_sessions_without_a_known_sort_are_newest_first(agency, sort):
 
 def test_label_sql_is_the_label_users_pick(agency):
     db, who = agency.db, agency.worker
-    for table in reference.PICK_LABELS:
+    for table in default_catalog().references:
         picked = reference.labels(db, who, table)
         with db.read() as cur:
             shown = dict(

@@ -11,6 +11,7 @@ from ocms_data import accounts, reference
 from ocms_data.accounts import FIELD_LABELS, ROLES, Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError, ValidationError
+from ocms_data.reference_spec import RefKind
 from ocms_data.registry import default_catalog
 from ocms_data.ui.runtime import notify
 from ocms_data.ui.text import md
@@ -37,17 +38,17 @@ def _show(exc: ValidationError, slots: dict, top) -> None:
 
 def _inputs(table: str, key: str, row: dict, slots: dict) -> dict:
     values = {}
-    for col in reference.TABLES[table]:
-        k, label, current = f"{key}.{col}", reference.LABELS[col], row.get(col)
-        if col in ("active", "is_icare"):
-            values[col] = st.checkbox(label, value=bool(current) if row else col == "active", key=k)
-        elif col == "institution_type":
-            options = default_catalog().codes("institution_type")
+    for col in reference.declared(table).columns:
+        k, current = f"{key}.{col.name}", row.get(col.name)
+        if col.is_flag:
+            values[col.name] = st.checkbox(col.label, value=bool(current) if row else col.ticked_when_new, key=k)
+        elif col.kind is RefKind.CODE:
+            options = default_catalog().codes(col.codes)
             index = options.index(current) if current in options else None
-            values[col] = st.selectbox(label, options, index=index, key=k)
+            values[col.name] = st.selectbox(col.label, options, index=index, key=k)
         else:
-            values[col] = st.text_input(label, value=current or "", key=k)
-        _under(slots, col)
+            values[col.name] = st.text_input(col.label, value=current or "", key=k)
+        _under(slots, col.name)
     return values
 
 
@@ -75,9 +76,10 @@ def _row_label(row: dict) -> str:
 
 def reference_tab(db: Database, actor: Actor, table: str) -> None:
     """List one reference table, add a row, change a row."""
-    noun = reference.NOUNS[table]
+    spec = reference.declared(table)
+    noun = spec.noun
     found = reference.listing(db, actor, table, active_only=False)
-    _table(found, {c: reference.LABELS[c] for c in reference.TABLES[table]})
+    _table(found, {c.name: c.label for c in spec.columns})
     form_key = _fresh_key(f"add.{table}")
     with st.form(form_key):
         st.markdown(f"**Add a {noun}**")
