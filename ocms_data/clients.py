@@ -386,7 +386,7 @@ def problems(db: Database, actor: Actor, client_id: int) -> list[dict]:
         return records.problems(cur, actor, rec.form, client_id)
 
 
-GRID_TABLES = ("identifiers",)  # repeating sections whose first row the grid shows (and edits) as columns
+GRID_TABLES = form_for(NAMED).grid_tables  # sections whose first row the grid shows (and edits) as columns
 GRID_FILTERS = (
     "client_type",
     "gender",
@@ -395,28 +395,6 @@ GRID_FILTERS = (
     "consent_research",
     "province",
     "id_type",
-)
-GRID_COLUMNS = (
-    "client_no",
-    "client_type",
-    "first_name",
-    "last_name",
-    "gender",
-    "birth_date",
-    "official_language",
-    "consent_research",
-    "id_type",
-    "id_value",
-    "phone",
-    "email",
-    "street_no",
-    "street_name",
-    "city",
-    "province",
-    "postal_code",
-    "registration_date",
-    "registration_site",
-    "primary_worker",
 )
 
 

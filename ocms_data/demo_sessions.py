@@ -9,7 +9,9 @@ import pandas as pd
 
 from ocms_data import clock, problems
 from ocms_data.db import next_id
+from ocms_data.groups import SESSION_TYPE_OF
 from ocms_data.registry import Condition, Form, Kind, Need, default_catalog
+from ocms_data.sessions import forms_for
 
 FORM_MIX = {
     "io": 0.38,
@@ -32,13 +34,8 @@ ACTIVITIES = (
     ("Neighbourhood walk", "Community Connections"),
     ("Newcomer youth club", "Community Connections"),
 )
-GROUP_FORMS = {
-    "Information & Orientation": ("group_io", "attendee_io"),
-    "Community Connections": ("group_cc", "attendee_cc"),
-}
-SESSION_TYPE = {
-    "Information & Orientation": "Group Activity: Information & Orientation",
-    "Community Connections": "Group Activity: Community Connections",
+GROUP_FORMS = {  # activity type -> the group and attendee form keys of its session type (one each: catalog.E077)
+    activity: (forms_for(t, "group")[0].key, forms_for(t, "attendee")[0].key) for activity, t in SESSION_TYPE_OF.items()
 }
 
 
@@ -290,8 +287,9 @@ def build(
     kinds = np.asarray([activities[i][1] for i in group_activity], dtype=object)
     session_type = np.concatenate(
         [
-            np.where(np.char.startswith(direct_types.astype(str), "lt_"), "Language Training", "Direct Service"),
-            np.asarray([SESSION_TYPE[k] for k in kinds], dtype=object),
+            # a direct session takes the first session type its form serves
+            pd.Series(direct_types).map({k: catalog.form(k).session_types[0] for k in FORM_MIX}).to_numpy(object),
+            np.asarray([SESSION_TYPE_OF[k] for k in kinds], dtype=object),
         ]
     ).astype(object)
     sessions = pd.DataFrame(

@@ -9,10 +9,7 @@ from ocms_data.errors import ValidationError
 from ocms_data.registry import Form, default_catalog
 
 ACTIVITY = "activity"
-SESSION_TYPE_OF = {
-    "Information & Orientation": sessions.GROUP_IO,
-    "Community Connections": sessions.GROUP_CC,
-}
+SESSION_TYPE_OF = {activity: t for t, activity in sessions.ACTIVITY_TYPE_OF.items()}  # activity type -> session type
 
 
 def activity_form() -> Form:
@@ -86,10 +83,9 @@ def set_activity(db: Database, actor: Actor, session_id: int, activity_id: int) 
     if not session.group:
         raise ValidationError({"activity": "Only group activity sessions take a group activity."})
     activity = get_activity(db, actor, activity_id)
-    if SESSION_TYPE_OF[activity["activity_type"]] != session.session_type:
-        raise ValidationError(
-            {"activity": f"A {session.session_type} session needs a {session.session_type.split(': ')[1]} activity."}
-        )
+    wanted = sessions.ACTIVITY_TYPE_OF[session.session_type]
+    if activity["activity_type"] != wanted:
+        raise ValidationError({"activity": f"A {session.session_type} session needs a {wanted} activity."})
     has_group_form = any(f["client_id"] is None for f in session.forms)
 
     def apply(cur):

@@ -297,6 +297,8 @@ class Form:
     path: str = ""
     role: str | None = None
     session_types: tuple[str, ...] = ()
+    grid_columns: tuple[str, ...] = ()  # the columns its grid shows at first, in order (others can be chosen)
+    grid_tables: tuple[str, ...] = ()  # repeating sections whose first row its grid shows (and edits) as columns
 
     @property
     def fields(self) -> list[Field]:
@@ -370,6 +372,11 @@ class CodeList:
     values: tuple[str, ...]
     icare_ids: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)  # the file's other columns: name -> value -> cell
+
+    def column(self, name: str) -> dict[str, str]:
+        """Value -> its cell in the file's column `name`, for the values whose cell is filled."""
+        return self.columns.get(name, {})
 
     @property
     def icare_values(self) -> tuple[str, ...]:
@@ -426,11 +433,14 @@ class Catalog:
 
 def _read_codelist(path: Path) -> CodeList:
     with path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        reader = csv.DictReader(fh)
+        rows = list(reader)
     values = tuple(r["value"] for r in rows)
     ids = {r["value"]: r["icare_id"] for r in rows if r.get("icare_id")}
     labels = {r["value"]: r["label"] for r in rows if r.get("label")}
-    return CodeList(path.stem, values, ids, labels)
+    others = [c for c in reader.fieldnames or () if c not in ("value", "icare_id", "label")]
+    columns = {c: {r["value"]: r[c] for r in rows if r.get(c)} for c in others}
+    return CodeList(path.stem, values, ids, labels, columns)
 
 
 def _cond(raw: str | None) -> Condition | None:
@@ -482,11 +492,15 @@ def _read_field(raw: dict, section: dict, columns: dict[str, Column]) -> Field:
     return Field(**args, section=section["key"], sensitive=section.get("sensitive", False), tick=tick)
 
 
-PLACEHOLDER_RE = re.compile(r"\{icare:([a-z_]+)\}")
+PLACEHOLDER_RE = re.compile(r"\{(?:icare:(?P<icare>[a-z_]+)|(?P<list>[a-z_]+):(?P<column>[a-z_]+)=(?P<cell>[a-z_]+))\}")
 
 
 def _expand(data, codelists: dict[str, CodeList], sql: bool = False):
-    """Replace `{icare:LIST}` by the values of LIST that iCARE knows (an id in the list file)."""
+    """Replace a placeholder by values of a code list, quoted for SQL in a rule's `problem`, else joined by `|`.
+
+    `{icare:LIST}`: the values of LIST that iCARE knows (an id in the list file). `{LIST:COLUMN=CELL}`:
+    the values of LIST whose cell in the file's column COLUMN is CELL (e.g. `{session_type:kind=group}`).
+    """
     if isinstance(data, dict):
         return {k: _expand(v, codelists, sql or k == "problem") for k, v in data.items()}
     if isinstance(data, list):
@@ -495,10 +509,13 @@ def _expand(data, codelists: dict[str, CodeList], sql: bool = False):
         return data
 
     def values(m: re.Match) -> str:
-        cl = codelists.get(m.group(1))
+        cl = codelists.get(m["icare"] or m["list"])
         if cl is None:
             raise ValueError(f"unknown code list in {m.group(0)}")
-        known = [v for v in cl.values if v in cl.icare_ids]
+        if m["icare"]:
+            known = [v for v in cl.values if v in cl.icare_ids]
+        else:
+            known = [v for v in cl.values if cl.column(m["column"]).get(v) == m["cell"]]
         return ", ".join(map(sql_literal, known)) if sql else "|".join(known)
 
     return PLACEHOLDER_RE.sub(values, data)
@@ -547,6 +564,8 @@ def _read_form(path: Path, codelists: dict[str, CodeList], templates: dict[str, 
         path=path.name,
         role=data.get("role"),
         session_types=tuple(data.get("session_types", ())),
+        grid_columns=tuple(data.get("grid_columns", ())),
+        grid_tables=tuple(data.get("grid_tables", ())),
     )
 
 
@@ -590,6 +609,7 @@ def check(catalog: Catalog) -> list[str]:
         out += check_template(template, catalog.codelists, catalog.forms)
     for form in catalog.forms.values():
         out += _check_form(form, catalog)
+    out += _check_session_kinds(catalog)
     for table, _cols in catalog.table_columns().items():
         seen: dict[str, Field] = {}
         for form in catalog.forms.values():
@@ -622,6 +642,11 @@ def _check_form(form: Form, catalog: Catalog) -> list[str]:
         bad = [t for t in form.session_types if t not in catalog.codes("session_type")]
         if bad:
             out.append(f"catalog.E073 {where}: unknown session types {bad}")
+        kinds, fits = catalog.codelists["session_type"].column("kind"), ROLE_SESSION_KIND.get(form.role)
+        wrong = [t for t in form.session_types if fits and t in kinds and kinds[t] != fits]
+        if wrong:
+            out.append(f"catalog.E076 {where}: a {form.role} form serves {fits} session types, not {wrong}")
+    out += _check_grid(form, where)
     template = catalog.templates.get(form.icare_template or "")
     if form.icare_template and catalog.templates and template is None:
         out.append(f"catalog.E070 {where}: unknown iCARE template {form.icare_template}")
@@ -653,6 +678,75 @@ def _check_form(form: Form, catalog: Catalog) -> list[str]:
             out += _check_allowed(r, form, catalog, f"{where}: rule {r.id}")
         if r.when:
             out += _check_condition(r.when, {f.name: f for f in form.fields}, catalog, f"{where}: rule {r.id}")
+    return out
+
+
+def _check_grid(form: Form, where: str) -> list[str]:
+    """`grid_tables` names repeating sections; `grid_columns` names, once each, columns the grid can show.
+
+    Those are what grid.grid_fields lists: the fields of the record and of the `grid_tables` that hold one
+    value and are neither sensitive nor `grid = false`; a name there may not be two fields.
+    """
+    out = []
+    bad = [k for k in form.grid_tables if k not in {s.key for s in form.tables}]
+    if bad:
+        out.append(f"catalog.E078 {where}: grid_tables must name repeating sections of the form: {bad}")
+    shown = [
+        f.name
+        for s in form.sections
+        if s.table is None or s.key in form.grid_tables
+        for f in s.fields
+        if f.stored_in_row and f.grid and not f.sensitive
+    ]
+    grid = form.grid_columns
+    bad = [n for n in grid if n not in shown] + sorted({n for n in grid if grid.count(n) > 1})
+    if bad:
+        out.append(
+            f"catalog.E078 {where}: grid_columns must name fields the grid shows (one value, not sensitive, "
+            f"not `grid = false`), each once: {bad}"
+        )
+    twice = sorted({n for n in shown if shown.count(n) > 1}) if form.grid_tables else []
+    if twice:
+        out.append(f"catalog.E078 {where}: grid_tables repeat the names of the form's grid fields: {twice}")
+    return out
+
+
+SESSION_KINDS = ("direct", "group")  # a session type's `kind` in codelists/session_type.csv
+ROLE_SESSION_KIND = {"service": "direct", "group": "group", "attendee": "group"}  # the session types a role serves
+
+
+def _check_session_kinds(catalog: Catalog) -> list[str]:
+    """Each session type is direct or group; a group type runs one activity type, with one group and attendee form.
+
+    Every activity type has exactly one group session type (the type a session of an activity takes).
+    """
+    types, activities = catalog.codelists.get("session_type"), catalog.codelists.get("activity_type")
+    if types is None or activities is None:
+        return []
+    out = []
+    kinds, runs = types.column("kind"), types.column("activity_type")
+    for t in types.values:
+        kind = kinds.get(t)
+        if kind not in SESSION_KINDS:
+            out.append(f"catalog.E012 code list session_type: {t!r} needs a kind, direct or group (not {kind!r})")
+        elif kind == "group" and runs.get(t) not in activities.values:
+            out.append(
+                f"catalog.E013 code list session_type: group session type {t!r} needs an activity type "
+                f"of list activity_type (not {runs.get(t)!r})"
+            )
+        elif kind == "direct" and t in runs:
+            out.append(f"catalog.E013 code list session_type: direct session type {t!r} runs no activity type")
+        for role in ("group", "attendee") if kind == "group" else ():
+            keys = [f.key for f in catalog.forms.values() if f.role == role and t in f.session_types]
+            if len(keys) != 1:
+                out.append(f"catalog.E077 forms: group session type {t!r} needs one {role} form, not {keys}")
+    for a in activities.values:
+        held = [t for t in types.values if kinds.get(t) == "group" and runs.get(t) == a]
+        if len(held) != 1:
+            out.append(
+                f"catalog.E014 code list activity_type: activity type {a!r} needs one group session type "
+                f"in session_type, not {held}"
+            )
     return out
 
 

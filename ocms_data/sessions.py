@@ -30,9 +30,6 @@ from ocms_data.registry import Form, Kind, default_catalog
 from ocms_data.xlsx import table_workbook
 
 SESSION = "session"
-DIRECT_TYPES = ("Direct Service", "Language Training")
-GROUP_IO = "Group Activity: Information & Orientation"
-GROUP_CC = "Group Activity: Community Connections"
 SERVICE_DATE = "{service_date}"
 
 
@@ -44,8 +41,13 @@ def session_form() -> Form:
     return default_catalog().form(SESSION)
 
 
+_TYPES = default_catalog().codelists[session_form().field("session_type").codes]  # kind, a group type's activity type
+GROUP_TYPES = tuple(t for t, kind in _TYPES.column("kind").items() if kind == "group")
+ACTIVITY_TYPE_OF = _TYPES.column("activity_type")  # group session type -> the type of activity it runs
+
+
 def is_group(session_type: str | None) -> bool:
-    return bool(session_type) and session_type.startswith("Group Activity")
+    return session_type in GROUP_TYPES
 
 
 def forms_for(session_type: str, role: str) -> list[Form]:
@@ -402,20 +404,6 @@ def copy(db: Database, actor: Actor, session_id: int, service_date: date) -> int
     return db.write(apply)
 
 
-GRID_COLUMNS = (
-    "service_date",
-    "session_type",
-    "site",
-    "program",
-    "service_hours",
-    "service_minutes",
-    "interpreter_present",
-    "interpreters",
-    "postal_code",
-    "location_type",
-    "notes",
-    "created_by",
-)
 STATUSES = ("Complete", "Incomplete")
 
 

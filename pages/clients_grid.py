@@ -24,11 +24,9 @@ opened = grid_view(
         ),
         export=lambda query, columns: clients.grid_export(db, actor, query, columns),
         filters=clients.GRID_FILTERS,
-        columns=clients.GRID_COLUMNS,
         export_name="clients",
         search_help="Name, phone, e-mail, identifier, client #",
         open_label="Open",
-        tables=clients.GRID_TABLES,
     )
 )
 if opened:

@@ -24,7 +24,6 @@ opened = grid_view(
         ),
         export=lambda query, columns: sessions.grid_export(db, actor, query, columns),
         filters=(),
-        columns=sessions.GRID_COLUMNS,
         export_name="sessions",
         search_help="Client name or words from the notes",
         computed=sessions.GRID_COMPUTED,

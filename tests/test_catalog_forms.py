@@ -165,6 +165,7 @@ def _append(path: Path, text: str) -> None:
 
 
 IO_SPEC = "icare/information_and_orientation.csv"
+SESSION_TYPES = "codelists/session_type.csv"
 BROKEN = [
     ("E084", IO_SPEC, lambda p: _edit(p, "A,processing_details,Processing Details,no,text,", "A,processing_details,Processing Details,no,rainbow,"),
      "unknown format 'rainbow'"),
@@ -190,6 +191,32 @@ BROKEN = [
     ("E072", "forms/io.toml", lambda p: _edit(p, 'role = "service"', 'role = "helper"'), "role must be one of"),
     ("E073", "forms/io.toml", lambda p: _edit(p, 'session_types = ["Direct Service"]', 'session_types = ["Picnic"]'),
      "unknown session types ['Picnic']"),
+    ("E012", SESSION_TYPES, lambda p: _edit(p, "Direct Service,,direct,", "Direct Service,,,"),
+     "'Direct Service' needs a kind, direct or group (not None)"),
+    ("E013", SESSION_TYPES, lambda p: _edit(p, ",group,Community Connections", ",group,"),
+     "group session type 'Group Activity: Community Connections' needs an activity type"),
+    ("E013", SESSION_TYPES, lambda p: _edit(p, "Language Training,,direct,", "Language Training,,direct,Community Connections"),
+     "direct session type 'Language Training' runs no activity type"),
+    ("E014", "codelists/activity_type.csv", lambda p: _append(p, "Picnic,\n"),
+     "activity type 'Picnic' needs one group session type in session_type, not []"),
+    ("E014", SESSION_TYPES, lambda p: _edit(p, ",group,Community Connections", ",group,Information & Orientation"),
+     "activity type 'Information & Orientation' needs one group session type in session_type, not ["),
+    ("E076", "forms/io.toml", lambda p: _edit(p, 'session_types = ["Direct Service"]',
+     'session_types = ["Group Activity: Information & Orientation"]'),
+     "a service form serves direct session types, not ['Group Activity: Information & Orientation']"),
+    ("E077", "forms/group_cc.toml", lambda p: _edit(p, 'session_types = ["Group Activity: Community Connections"]',
+     'session_types = ["Group Activity: Information & Orientation"]'),
+     "'Group Activity: Information & Orientation' needs one group form, not ['group_cc', 'group_io']"),
+    ("E078", "forms/client_named.toml", lambda p: _edit(p, '"consent_research", "id_type",', '"consent_research", "shoe_size", "id_type",'),
+     "grid_columns must name fields the grid shows (one value, not sensitive, not `grid = false`), each once: ['shoe_size']"),
+    ("E078", "forms/client_named.toml", lambda p: _edit(p, '"consent_research", "id_type",', '"consent_research", "health_insurance", "id_type",'),
+     "each once: ['health_insurance']"),
+    ("E078", "forms/session.toml", lambda p: _edit(p, '"notes", "created_by",', '"notes", "created_by", "notes",'),
+     "each once: ['notes']"),
+    ("E078", "forms/client_named.toml", lambda p: _edit(p, 'grid_tables = ["identifiers"]', 'grid_tables = ["identifiers", "nowhere"]'),
+     "grid_tables must name repeating sections of the form: ['nowhere']"),
+    ("E078", "forms/client_named.toml", lambda p: _edit(p, 'grid_tables = ["identifiers"]', 'grid_tables = ["identifiers", "contacts"]'),
+     "grid_tables repeat the names of the form's grid fields: ['email', 'phone']"),
     ("E044", "forms/session.toml", lambda p: _append(p, '\n[[rules]]\nid = "session.nothing"\nkind = "positive_total"\n'
      'field = "service_hours"\nmessage = "Something."\n'), "rule session.nothing needs `fields`"),
     ("E044", "forms/session.toml", lambda p: _append(p, '\n[[rules]]\nid = "session.ghost"\nkind = "positive_total"\n'

@@ -8,8 +8,9 @@ import pytest
 
 from ocms_data import clock, demo, problems, sessions
 from ocms_data.db import Database
-from ocms_data.demo_sessions import FORM_MIX, GROUP_FORMS, SESSION_TYPE
+from ocms_data.demo_sessions import FORM_MIX, GROUP_FORMS
 from ocms_data.errors import ValidationError
+from ocms_data.groups import SESSION_TYPE_OF
 from ocms_data.registry import default_catalog
 from ocms_data.validation import validate
 
@@ -115,8 +116,16 @@ def test_every_direct_form_type_and_both_group_kinds_are_made(db):
         types = {r[0] for r in cur.execute("SELECT DISTINCT session_type FROM sessions").fetchall()}
     group_keys = {k for pair in GROUP_FORMS.values() for k in pair}
     assert set(kinds) == set(FORM_MIX) | group_keys
-    assert types == {"Direct Service", "Language Training", *SESSION_TYPE.values()}
+    assert types == {"Direct Service", "Language Training", *SESSION_TYPE_OF.values()}
     assert kinds["io"] == max(kinds.values())
+
+
+def test_each_activity_type_has_its_group_and_attendee_forms():
+    pairs = {
+        "Information & Orientation": ("group_io", "attendee_io"),
+        "Community Connections": ("group_cc", "attendee_cc"),
+    }
+    assert pairs == GROUP_FORMS
 
 
 def test_direct_sessions_hold_one_client_with_one_form_their_type_offers(db):
@@ -147,7 +156,7 @@ def test_group_sessions_have_their_activity_group_form_and_attendee_forms(db):
     assert rows
     for _sid, session_type, kind, attendees, group_forms, attendee_types, matched in rows:
         group_key, attendee_key = GROUP_FORMS[kind]
-        assert session_type == SESSION_TYPE[kind]
+        assert session_type == SESSION_TYPE_OF[kind]
         assert attendees >= 2
         assert (group_forms, attendee_types, matched) == ([group_key], [attendee_key], attendees)
 

@@ -50,7 +50,7 @@ def test_identifier_columns_come_from_the_identifiers_section():
     names = [f.name for f in grid_fields(FORM, tables=GRID_TABLES)]
     assert names.index("consent_research") < names.index("id_type") < names.index("id_value") < names.index("phone")
     assert "id_type" not in [f.name for f in grid_fields(FORM)]
-    assert {"id_type", "id_value"} <= set(clients.GRID_COLUMNS) and "id_type" in clients.GRID_FILTERS
+    assert {"id_type", "id_value"} <= set(FORM.grid_columns) and "id_type" in clients.GRID_FILTERS
     fields = grid_fields(FORM, ["id_type", "id_value"], GRID_TABLES)
     cols = {c["field"]: c for c in grid_options(FORM, fields, CAT, {})["columnDefs"]}
     section = FORM.section("identifiers")

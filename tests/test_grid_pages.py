@@ -64,6 +64,31 @@ def some_sessions(db) -> list[int]:
     return [*made, complete]
 
 
+# The columns each grid shows at first (the forms' grid_columns), in the order the Columns choice lists them.
+CLIENT_COLUMNS = [
+    "client_no", "client_type", "first_name", "last_name", "gender", "birth_date", "official_language",
+    "consent_research", "id_type", "id_value", "phone", "email", "street_no", "street_name", "city", "province",
+    "postal_code", "registration_date", "registration_site", "primary_worker",
+]  # fmt: skip
+SESSION_COLUMNS = [
+    "service_date", "session_type", "site", "program", "service_hours", "service_minutes", "interpreter_present",
+    "interpreters", "postal_code", "location_type", "notes", "created_by",
+]  # fmt: skip
+
+
+def test_each_grid_starts_with_its_forms_declared_columns(app_db):
+    some_sessions(app_db)
+    for page, columns, computed in (
+        ("clients", CLIENT_COLUMNS, []),
+        ("sessions", SESSION_COLUMNS, ["status", "clients", "forms"]),
+    ):
+        at = goto(start("worker.aaa"), f"{page}_grid")
+        assert at.multiselect(key=f"{page}.columns").value == columns
+        options, _ = shown_grid(at)
+        shown = [c["field"] for c in options["columnDefs"] if not c.get("hide") and c["field"] != "_open"]
+        assert sorted(shown) == sorted(columns + computed), page  # the grid lays them out in form order
+
+
 def sorted_arrows(options: dict) -> dict[str, str]:
     return {c["field"]: c["sort"] for c in options["columnDefs"] if c.get("sort")}
 

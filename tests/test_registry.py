@@ -319,6 +319,13 @@ def test_icare_placeholder_in_problem_sql_is_quoted(named):
         ({"when": "a == {icare:yes_no}"}, {"when": "a == Yes|No"}),
         ({"problem": ["{icare:yes_no}"]}, {"problem": ["'Yes', 'No'"]}),
         ([{"x": "{icare:gender}"}], [{"x": ""}]),  # gender has no iCARE ids
+        ({"problem": "t IN ({session_type:kind=direct})"}, {"problem": "t IN ('Direct Service', 'Language Training')"}),
+        (
+            "t == {session_type:kind=group}",
+            "t == Group Activity: Information & Orientation|Group Activity: Community Connections",
+        ),
+        ("{session_type:activity_type=community_connections}", ""),  # a cell is matched exactly
+        ("{yes_no:kind=direct}", ""),  # a column the file does not have
         ({"n": 3, "b": True}, {"n": 3, "b": True}),
         ("no placeholder", "no placeholder"),
     ],
@@ -327,9 +334,22 @@ def test_expand_placeholders(catalog, data, expected):
     assert registry._expand(data, catalog.codelists) == expected
 
 
-def test_expand_unknown_list_is_an_error(catalog):
+@pytest.mark.parametrize("text", ["{icare:nope}", "{nope:kind=direct}"])
+def test_expand_unknown_list_is_an_error(catalog, text):
     with pytest.raises(ValueError, match="unknown code list"):
-        registry._expand("{icare:nope}", catalog.codelists)
+        registry._expand(text, catalog.codelists)
+
+
+def test_a_code_list_keeps_its_other_columns(catalog):
+    types = catalog.codelists["session_type"]
+    assert types.column("kind") == {
+        "Direct Service": "direct",
+        "Language Training": "direct",
+        "Group Activity: Information & Orientation": "group",
+        "Group Activity: Community Connections": "group",
+    }
+    assert list(types.columns) == ["kind", "activity_type"] and types.column("nothing") == {}
+    assert catalog.codelists["noc"].columns == {}  # value, icare_id and label are read as such
 
 
 # --- the self-check refuses a broken catalog --------------------------------------------------------

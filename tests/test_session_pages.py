@@ -35,6 +35,7 @@ from tests.conftest import AGENCY_A, AGENCY_B
 
 TODAY = clock.today()
 DIRECT = "Direct Service"
+GROUP_IO, GROUP_CC = "Group Activity: Information & Orientation", "Group Activity: Community Connections"
 IO = "io"
 IO_LABEL = "Information and Orientation"
 IO_ANSWERS = {
@@ -750,17 +751,17 @@ def test_group_session_from_an_activity_with_attendees_and_settings(app_db, work
     click(at, key=f"act.begin.{aid}")
     assert title(at) == "Begin a session" and at.query_params == {"activity": str(aid)}
     assert values(at.info) == ["Group activity: Welcome evening"]
-    assert at.selectbox(key="bs.session_type").value == sessions.GROUP_IO
+    assert at.selectbox(key="bs.session_type").value == GROUP_IO
     assert at.selectbox(key="bs.session_type").disabled
     at.number_input(key="bs.service_hours").set_value(2)
     before = session_ids(app_db)
     click(at, key="bs.save")
     (sid,) = session_ids(app_db) - before
     rec = sessions.get(app_db, worker, sid)
-    assert rec.session_type == sessions.GROUP_IO and rec.values["activity"] == aid
+    assert rec.session_type == GROUP_IO and rec.values["activity"] == aid
     assert rec.values["program"] == program
     assert form_rows(app_db, sid) == [(None, "group_io")]
-    assert title(at) == session_title(sessions.GROUP_IO, TODAY)
+    assert title(at) == session_title(GROUP_IO, TODAY)
     assert "Welcome evening" in values(at.markdown)
     # Three attendees, found by client number.
     attendees = free_clients(app_db, 3)
@@ -838,7 +839,7 @@ def test_attendee_settings_apply_only_what_was_chosen(app_db, worker):
         "SELECT count(*) FROM service_forms WHERE session_id = ? AND funded_by IS NULL AND service_status IS NULL"
     )
     at = goto(start("worker.aaa"), "session", session=sid)
-    assert title(at) == session_title(sessions.GROUP_CC, TODAY)
+    assert title(at) == session_title(GROUP_CC, TODAY)
     click(at, label="Apply to all attendees")  # nothing chosen: nothing written
     assert "Choose at least one setting to apply to every attendee." in values(at.error)
     assert scalar(app_db, chosen, [sid]) == 0
@@ -895,7 +896,7 @@ def test_copy_group_session_keeps_activity_and_attendees(app_db, worker):
     at.date_input(key=f"copy.{sid}.date").set_value(when)
     click(at, key=f"copy.{sid}.go")
     (new,) = session_ids(app_db) - before
-    assert title(at) == session_title(sessions.GROUP_IO, when)
+    assert title(at) == session_title(GROUP_IO, when)
     copy = sessions.get(app_db, worker, new)
     assert copy.values["activity"] == source.values["activity"]
     assert session_clients(app_db, new) == set(attendees)
@@ -912,13 +913,13 @@ def test_group_session_from_find_activity(app_db, worker):
     assert "**Neighbourhood stroll** · Community Connections" in values(at.markdown)
     click(at, key=f"find.act.{aid}")
     assert title(at) == "Begin a session" and at.query_params == {"activity": str(aid)}
-    assert at.selectbox(key="bs.session_type").value == sessions.GROUP_CC
+    assert at.selectbox(key="bs.session_type").value == GROUP_CC
     at.number_input(key="bs.service_minutes").set_value(45)
     before = session_ids(app_db)
     click(at, key="bs.save")
     (sid,) = session_ids(app_db) - before
     rec = sessions.get(app_db, worker, sid)
-    assert (rec.session_type, rec.values["activity"]) == (sessions.GROUP_CC, aid)
+    assert (rec.session_type, rec.values["activity"]) == (GROUP_CC, aid)
     assert form_rows(app_db, sid) == [(None, "group_cc")]
 
 
@@ -926,7 +927,7 @@ def test_group_session_from_the_menu_takes_an_activity(app_db, worker):
     aid = groups.create_activity(app_db, worker, {"name": "Library tour", "activity_type": "Community Connections"})
     groups.create_activity(app_db, worker, {"name": "Rights talk", "activity_type": "Information & Orientation"})
     at = goto(start("worker.aaa"), "begin_session")
-    at.selectbox(key="bs.session_type").select(sessions.GROUP_CC)
+    at.selectbox(key="bs.session_type").select(GROUP_CC)
     at.number_input(key="bs.service_minutes").set_value(30)
     click(at, key="bs.save")
     sid = int(at.query_params["session"])
@@ -1039,7 +1040,7 @@ def test_sessions_grid_cannot_change_the_session_type(app_db, worker):
     sessions.add_form(app_db, worker, sid, cid, IO)
     before = sessions.get(app_db, worker, sid)
     at = goto(start("worker.aaa"), "sessions_grid")
-    session_grid_event(at, "edit", sid, "session_type", DIRECT, sessions.GROUP_CC)
+    session_grid_event(at, "edit", sid, "session_type", DIRECT, GROUP_CC)
     after = sessions.get(app_db, worker, sid)
     assert (after.session_type, after.version) == (DIRECT, before.version)  # today: a group session holding an I&O
     assert values(at.success) == []

@@ -17,8 +17,8 @@ from ocms_data.grid import MAX_PAGE, MISSING_MESSAGES, GridQuery, missing_messag
 from tests.conftest import actor
 
 TODAY = clock.today()
-DIRECT, LT = sessions.DIRECT_TYPES
-GROUP_IO, GROUP_CC = sessions.GROUP_IO, sessions.GROUP_CC
+DIRECT, LT = "Direct Service", "Language Training"
+GROUP_IO, GROUP_CC = "Group Activity: Information & Orientation", "Group Activity: Community Connections"
 ICARE = "Settlement Program (iCARE)"
 CITY = "City of Toronto"
 ENDED_EARLY = "Service ended early (i.e. client ended participation)"
@@ -629,6 +629,26 @@ def test_add_form_gives_the_client_a_new_empty_incomplete_form(
 )
 def test_forms_for_lists_what_a_session_type_offers(session_type, role, expected):
     assert {f.key for f in sessions.forms_for(session_type, role)} == expected
+
+
+def test_the_session_kinds_come_from_the_session_type_list():
+    assert sessions.GROUP_TYPES == (GROUP_IO, GROUP_CC)
+    maybe = (DIRECT, LT, GROUP_IO, GROUP_CC, None, "", "Group Activity: Picnic")
+    assert [t for t in maybe if sessions.is_group(t)] == [GROUP_IO, GROUP_CC]
+    activity_types = {"Information & Orientation": GROUP_IO, "Community Connections": GROUP_CC}
+    assert activity_types == groups.SESSION_TYPE_OF
+    assert {t: a for a, t in activity_types.items()} == sessions.ACTIVITY_TYPE_OF
+
+
+def test_the_session_rules_name_the_direct_and_group_types_the_list_declares():
+    direct = f"t.session_type IN ('{DIRECT}', '{LT}')"
+    group = f"t.session_type IN ('{GROUP_IO}', '{GROUP_CC}')"
+    assert {r.id: r.problem.split(" AND ")[0] for r in sessions.session_form().rules if r.kind == "sql"} == {
+        "session.direct_needs_client": direct,
+        "session.client_without_form": direct,
+        "session.group_needs_group_form": group,
+        "session.group_needs_attendees": group,
+    }
 
 
 def test_add_client_adds_registered_clients_once(db, worker_a, ra, rb):

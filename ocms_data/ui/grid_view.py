@@ -36,7 +36,6 @@ class GridSource:
     save: Callable[[int, str, object, int, dict], int]  # record, column, value, version, its row's kept cells
     export: Callable[[GridQuery, list[str] | None], bytes]
     filters: tuple[str, ...]
-    columns: tuple[str, ...]
     export_name: str
     search_help: str = ""
     computed: tuple[tuple[str, str], ...] = ()
@@ -44,7 +43,16 @@ class GridSource:
     open_label: str | None = None
     incomplete_toggle: bool = True  # off where the source has its own status filter (one control per filter)
     unsorted: str = "Order of entry"  # what the rows are in when no column is chosen, in plain words
-    tables: tuple[str, ...] = ()  # repeating sections shown by their first row (see grid.grid_fields)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns shown at first: the form's declared `grid_columns`."""
+        return self.form.grid_columns
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Repeating sections shown by their first row (see grid.grid_fields): the form's declared `grid_tables`."""
+        return self.form.grid_tables
 
     def fields(self, chosen: list[str] | None = None) -> list:
         return grid_fields(self.form, chosen, self.tables)

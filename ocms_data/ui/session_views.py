@@ -244,7 +244,7 @@ def group_section(db: Database, actor: Actor, record: SessionRecord) -> None:
     st.subheader("Group activity", anchor=False)
     activity_id = record.values.get("activity")
     if activity_id is None:
-        kind = {v: k for k, v in groups.SESSION_TYPE_OF.items()}[record.session_type]
+        kind = sessions.ACTIVITY_TYPE_OF[record.session_type]
         found = groups.find_activities(db, actor, limit=500, activity_type=kind)
         options = {a["id"]: a["name"] for a in found}
         chosen = pick(st, "Group activity", options, f"act.{record.id}")
