@@ -420,7 +420,7 @@ def grid_form() -> Form:
 
 
 def _ref_labels(db: Database, actor: Actor, fields) -> dict[str, dict[int, str]]:
-    return {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.kind is Kind.REF}
+    return {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.spec.choices == "ref"}
 
 
 def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] | None = None) -> tuple[Page, dict]:

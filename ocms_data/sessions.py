@@ -26,7 +26,7 @@ from ocms_data.grid import (
     missing_messages,
     sort_key,
 )
-from ocms_data.registry import Form, Kind, default_catalog
+from ocms_data.registry import Form, default_catalog
 from ocms_data.xlsx import table_workbook
 
 SESSION = "session"
@@ -504,7 +504,7 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
             ).fetchall()
         ]
         frame = cur.execute(_details_sql(fields, len(ids)), [actor.agency_id, *ids]).df() if ids else None
-    labels = {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.kind is Kind.REF}
+    labels = {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.spec.choices == "ref"}
     if frame is None:
         computed = [name for name, _label in GRID_COMPUTED]
         frame = pd.DataFrame(
