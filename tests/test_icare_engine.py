@@ -1024,3 +1024,19 @@ def test_an_edited_client_that_was_sent_can_be_sent_again(after_final, uploader)
         [c.good],
     )
     assert [v for (v,) in versions] == [1, 2]
+
+
+def test_a_column_the_export_derives_from_a_field_is_a_cell_of_that_field():
+    """A rule about the field marks that column, and stands for the column's own template check."""
+    catalog = default_catalog()
+    io = catalog.templates[IO]
+    language = next(c.tech_id for c in io.columns if c.source == "session.language")
+    assert language in engine.cells(io, catalog.form("session")).get("delivery_languages", ())
+    profile = catalog.templates[CP]
+    identifier = {
+        c.tech_id for c in profile.columns if c.source in ("client.identifier_type", "client.identifier_value")
+    }
+    assert identifier <= set(engine.cells(profile, catalog.form("client_named"))["identifiers"])
+    enrolment = catalog.templates["lt_client_enrolment"]
+    code = next(c.tech_id for c in enrolment.columns if c.source == "course.course_code")
+    assert engine.cells(enrolment, catalog.form("lt_enrolment"))["course_id"] == (code,)  # the course it names

@@ -3,8 +3,9 @@
 Parametrized over the catalog, so a new rule is covered with no new test. For each rule of each service,
 attendee and group form, a record that breaks only that rule has exactly that problem (rule id and
 message) in the problems table the grids, statuses and My Incomplete Sessions read, and its row is Bad in
-the iCARE preview with the same rule and message and nothing else. The same record before the break has
-no problem and its row is Good.
+the iCARE preview with the same rule and message and nothing else (a rule that blanks other cells may
+stand beside their template checks: BLANKS_OTHERS). The same record before the break has no problem and
+its row is Good.
 
 The same holds for the rules of the records the preview reports on their own rows: a Named client's
 profile (`client_named`, pulled into the preview by a service in the month: its Client Profile row) and a
@@ -302,9 +303,18 @@ def _row_errors(run: engine.Run, form: Form, rec_id: int) -> tuple[bool, set[tup
     return errors.empty, set(zip(errors["rule"], errors["message"], strict=True))
 
 
+BLANKS_OTHERS = {  # rules whose break blanks cells it is not about: their template checks stand beside it
+    "attendee_io.attended.required": "attendance not given hides what the attendee received and was referred by",
+    "attendee_cc.attended.required": "attendance not given hides what the attendee received and was referred by",
+    "session.group_needs_group_form": "without the group form, the cells it fills are blank",
+}
+
+
 def _only(errors: set, rule_id: str, message: str) -> bool:
-    """The rule's error, and beside it at most the template's own checks of cells the break left blank."""
+    """Exactly the rule's error; beside it, for BLANKS_OTHERS, the template's own checks of the blanked cells."""
     others = errors - {(rule_id, message)}
+    if rule_id not in BLANKS_OTHERS:
+        return errors == {(rule_id, message)}
     return (rule_id, message) in errors and all(pd.isna(r) and m.endswith(" is missing.") for r, m in others)
 
 

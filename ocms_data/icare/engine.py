@@ -20,7 +20,7 @@ from ocms_data import clock
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
-from ocms_data.icare.spec import SOURCE_FORMS, Column, Template
+from ocms_data.icare.spec import DERIVED, SOURCE_FORMS, Column, Template
 from ocms_data.problems import SESSION_FORM
 from ocms_data.registry import Form, default_catalog, sql_literal
 from ocms_data.validation import EMAIL_RE, POSTAL_RE, problems_sql
@@ -424,28 +424,37 @@ def check(template: Template, table: pa.Table, today: date) -> pd.DataFrame:
 
 SESSION_CELL, FORM_CELL = "_session", "_form"  # a rule about no column of the template: the session, the form
 RECORD_OF = {key: record for record, key in SOURCE_FORMS.items()}  # form key -> its `<record>.` source prefix
+RECORD_TABLES = {default_catalog().form(key).table: record for record, key in SOURCE_FORMS.items()}  # e.g. courses
 
 
 def cells(template: Template, form: Form) -> dict[str, tuple[str, ...]]:
     """Field (or section) of a form -> the template columns that carry it; a rule's problem marks the first.
 
-    A field declares its technical id, or a column names it as its source (`session.postal_code`); a section
-    (the group of an at-least-one rule, a table of rows) is carried by its fields' columns.
+    A field declares its technical id, or a column names it as its source (`session.postal_code`) or is
+    derived from it (`spec.DERIVED`); a field naming a record (a course) carries the columns taken from that
+    record; a section (the group of an at-least-one rule, a table of rows) is carried by its fields' columns.
     """
     ids = {c.tech_id for c in template.columns}
     prefix = f"{RECORD_OF.get(form.key)}."
-    sources = {
-        c.source.removeprefix(prefix): c.tech_id for c in template.columns if (c.source or "").startswith(prefix)
-    }
+    sources: dict[str, tuple[str, ...]] = {}  # field or section -> the columns taken or derived from it
+    for c in template.columns:
+        if (c.source or "").startswith(prefix):
+            name = DERIVED[c.source] if c.source in DERIVED else c.source.removeprefix(prefix)
+            if name:
+                sources[name] = (*sources.get(name, ()), c.tech_id)
     out = {}
     for f in (f for section in form.sections for f in section.fields):  # a table section's fields too
-        cell = f.icare if f.icare in ids else sources.get(f.name)
-        if cell:
-            out[f.name] = (cell,)
+        cells = ((f.icare,) if f.icare in ids else ()) + sources.get(f.name, ())
+        if f.ref in RECORD_TABLES and f.ref != form.table:  # a field naming the course carries the course's columns
+            cells += tuple(
+                c.tech_id for c in template.columns if (c.source or "").startswith(f"{RECORD_TABLES[f.ref]}.")
+            )
+        if cells:
+            out[f.name] = cells
     for section in form.sections:
-        carried = tuple(out[f.name][0] for f in section.fields if f.name in out)
+        carried = sources.get(section.key, ()) + tuple(c for f in section.fields for c in out.get(f.name, ()))
         if carried and section.key not in out:
-            out[section.key] = carried
+            out[section.key] = tuple(dict.fromkeys(carried))
     return out
 
 

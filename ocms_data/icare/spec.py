@@ -10,15 +10,16 @@ from pathlib import Path
 FORMATS = ("text", "date", "yes_no", "int", "code", "postal", "phone", "email", "digits")
 SPEC_HEADER = ["column", "tech_id", "header", "mandatory", "format", "codes", "source"]
 ENTITIES = ("clients", "service_forms", "courses")
-DERIVED = (  # sources the export computes (see engine.SESSION_SOURCES and CLIENT_SOURCES); any other names a field
-    "batch.processing_details",
-    "batch.update_record_id",
-    "batch.update_reason",
-    "client.identifier_type",
-    "client.identifier_value",
-    "client.has_email",
-    "session.language",
-)
+DERIVED = {  # sources the export computes (engine.SESSION_SOURCES, CLIENT_SOURCES) -> the field or section they
+    # are computed from, whose rules mark that column (None: from the batch); any other source names a field
+    "batch.processing_details": None,
+    "batch.update_record_id": None,
+    "batch.update_reason": None,
+    "client.identifier_type": "identifiers",
+    "client.identifier_value": "identifiers",
+    "client.has_email": "email",
+    "session.language": "delivery_languages",
+}
 SOURCE_FORMS = {"client": "client_named", "session": "session", "course": "course"}  # `<record>.<field>` sources
 
 
@@ -138,8 +139,10 @@ def fixed_in(source: str | None) -> str:
 
 def _names_a_field(source: str, forms: dict) -> bool:
     """A column's source is one the export derives, or `<record>.<field>` naming a real field of that record."""
-    if source in DERIVED:
-        return True
     record, _dot, name = source.partition(".")
+    if source in DERIVED:
+        if DERIVED[source] is None:
+            return True
+        name = DERIVED[source]
     form = forms.get(SOURCE_FORMS.get(record, ""))
-    return form is not None and any(f.name == name for s in form.sections for f in s.fields)
+    return form is not None and any(name in (s.key, *(f.name for f in s.fields)) for s in form.sections)

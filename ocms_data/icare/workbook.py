@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name
 
-from ocms_data.icare.engine import Run, TemplateRows
-from ocms_data.icare.spec import SOURCE_FORMS, Template, fixed_in
+from ocms_data.icare.engine import RECORD_TABLES, Run, TemplateRows
+from ocms_data.icare.spec import Template, fixed_in
 from ocms_data.registry import default_catalog
 from ocms_data.xlsx import append_rows, new_workbook, rows_xml, table_workbook
 
@@ -148,8 +148,6 @@ ERROR_COLUMNS = [
     "_course_id",
 ]
 
-RECORD_TABLES = {default_catalog().form(key).table: f"{record}." for record, key in SOURCE_FORMS.items()}
-
 
 def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) -> pd.DataFrame:
     headers = {c.tech_id: c.header for c in result.template.columns} | {"_form": "Service form", "_session": "Session"}
@@ -174,9 +172,7 @@ def _describe(result: TemplateRows, joined: pd.DataFrame, worker_names: dict) ->
             "Field": joined["tech_id"].map(lambda t: headers.get(t, t)).tolist(),
             "_entity": entity,
             "_fix": [
-                fix
-                if isinstance(fix, str)
-                else fixed_in(own or (template.column(t).source if template.has(t) else None))
+                fix if isinstance(fix, str) else own or fixed_in(template.column(t).source if template.has(t) else None)
                 for fix, t in zip(joined["fix"], joined["tech_id"], strict=True)
             ],
             "_rec_id": joined["_rec_id"].tolist(),
