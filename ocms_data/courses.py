@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ocms_data import records
+from ocms_data import problems, records
 from ocms_data.accounts import Actor
 from ocms_data.db import Database, rows
 from ocms_data.registry import Form, default_catalog
@@ -47,7 +47,17 @@ def get(db: Database, actor: Actor, course_id: int) -> CourseRecord:
 
 def update(db: Database, actor: Actor, course_id: int, changes: dict, version: int) -> int:
     """Save changed fields if nobody saved the course since `version`; returns the new version."""
-    return records.save(db, actor, course_form(), course_id, changes, version, "course")
+    form = course_form()
+    return records.save(
+        db,
+        actor,
+        form,
+        course_id,
+        changes,
+        version,
+        "course",
+        then=lambda cur: problems.refresh_naming(cur, actor.agency_id, form.table, course_id),
+    )
 
 
 def find(db: Database, actor: Actor, text: str = "", limit: int = 200) -> list[dict]:

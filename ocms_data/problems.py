@@ -1,7 +1,8 @@
 """The problems table of sessions and service forms, derived by SQL from the registry's checks.
 
 A session or service form is complete when it has no row here. Rows are never written by hand:
-every write to a session or its forms re-derives that session's rows with the same SQL.
+every write to a session or its forms re-derives that session's rows with the same SQL, and an edit of
+a record their rules read (a course) re-derives the sessions whose forms name it.
 """
 
 from __future__ import annotations
@@ -83,6 +84,19 @@ def refresh(cur, agency_id: int, session_ids: list[int]) -> None:
     if union:
         shadow = _shadow({table: f"{key} IN ({ids})" for table, key in SESSION_TABLES.items()})
         cur.execute(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{union}")
+
+
+def refresh_naming(cur, agency_id: int, table: str, rec_id: int) -> None:
+    """Re-derive the sessions whose forms name this record of `table` (a course): their rules may read it."""
+    columns = sorted({f.name for form in tracked_forms() for f in form.fields if f.ref == table and f.stored_in_row})
+    if not columns:
+        return
+    naming = " OR ".join(f"{c} = ?" for c in columns)
+    found = cur.execute(
+        f"SELECT DISTINCT session_id FROM {FORMS_TABLE} WHERE agency_id = ? AND ({naming})",
+        [agency_id, *[rec_id] * len(columns)],
+    ).fetchall()
+    refresh(cur, agency_id, [r[0] for r in found])
 
 
 def refresh_form(cur, agency_id: int, form_key: str, form_id: int, session_id: int) -> None:

@@ -118,8 +118,11 @@ def create(db: Database, actor: Actor, form: Form, values: dict) -> int:
     return db.write(apply)
 
 
-def save(db: Database, actor: Actor, form: Form, rec_id: int, values: dict, version: int, what: str) -> int:
-    """Save changed fields of one plain record if nobody saved it since `version` (audited); the new version."""
+def save(db: Database, actor: Actor, form: Form, rec_id: int, values: dict, version: int, what: str, then=None) -> int:
+    """Save changed fields of one plain record if nobody saved it since `version` (audited); the new version.
+
+    `then(cur)` runs in the same transaction (e.g. re-deriving what depends on the record).
+    """
     with db.read() as cur:
         current, _ = read(cur, actor, form, rec_id, what)
     checked, _ = clean(form, values, context=current, only=set(values))
@@ -127,6 +130,8 @@ def save(db: Database, actor: Actor, form: Form, rec_id: int, values: dict, vers
     def apply(cur):
         new_version = update(cur, actor, form, rec_id, checked, version, what=what)
         audit.record(cur, actor, "update", form.table, rec_id, changes(form, current, checked))
+        if then:
+            then(cur)
         return new_version
 
     return db.write(apply)

@@ -222,3 +222,22 @@ def test_enrolment_cannot_name_another_agencys_course(db, worker_a, worker_b):
         sessions.save_form(db, worker_a, fid, {"course_id": course_b}, 1)
     assert set(err.value.errors) == {"course_id"}
     assert sessions.get_form(db, worker_a, fid).values["course_id"] is None
+
+
+def test_moving_a_course_start_re_derives_the_problems_of_the_forms_naming_it(db, worker_a):
+    course_id = courses.create(db, worker_a, {**COMPLETE_COURSE, "course_code": "L-MOVE"})
+    client_id = _complete_client(db, worker_a)
+    sid = sessions.get_form(db, worker_a, _enrolment(db, worker_a, course_id)).session_id
+    exit_id = sessions.add_form(db, worker_a, sid, client_id, "lt_exit")
+    answers = {"course_id": course_id, "exit_date": DAY, "training_status": "Completed the course"}
+    answers |= dict.fromkeys(("listening_clb", "speaking_clb", "reading_clb", "writing_clb"), "Pre-CLB")
+    sessions.save_form(db, worker_a, exit_id, answers | {"support_received": "No", "certificate_issued": "No"}, 1)
+    assert "lt_exit.exit_after_course_start" not in _rules(db, exit_id)
+    courses.update(db, worker_a, course_id, {"start_date": DAY + timedelta(days=1)}, 1)
+    assert "lt_exit.exit_after_course_start" in _rules(db, exit_id)  # the exit is now before the course began
+    assert not sessions.get_form(db, worker_a, exit_id).complete
+
+
+def _rules(db, form_id: int) -> set[str]:
+    with db.read() as cur:
+        return {r[0] for r in cur.execute("SELECT rule FROM problems WHERE rec_id = ?", [form_id]).fetchall()}
