@@ -16,6 +16,7 @@ import pytest
 
 from ocms_data import accounts, demo
 from ocms_data.db import Database
+from ocms_data.registry import CATALOG_DIR
 from tests.apptest_helpers import app_database
 
 os.environ.setdefault("OCMS_TODAY", date.today().isoformat())
@@ -92,3 +93,11 @@ def admin_b(db):
 @pytest.fixture
 def worker_b(db):
     return actor(db, "worker.bbb")
+
+
+@pytest.fixture
+def catalog_copy(tmp_path) -> Path:
+    """A copy of the package's catalog, for a test to break."""
+    target = tmp_path / "catalog"
+    shutil.copytree(CATALOG_DIR, target)
+    return target

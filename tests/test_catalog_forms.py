@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tomllib
 from pathlib import Path
 
@@ -225,22 +224,15 @@ BROKEN = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def broken_copy(tmp_path) -> Path:
-    target = tmp_path / "catalog"
-    shutil.copytree(CATALOG_DIR, target)
-    return target
-
-
-def test_an_untouched_copy_loads_cleanly(broken_copy):
-    assert registry.load(broken_copy).forms.keys() == CATALOG.forms.keys()
+def test_an_untouched_copy_loads_cleanly(catalog_copy):
+    assert registry.load(catalog_copy).forms.keys() == CATALOG.forms.keys()
 
 
 @pytest.mark.parametrize(("code", "path", "breaks", "words"), BROKEN, ids=[f"{c[0]}-{i}" for i, c in enumerate(BROKEN)])
-def test_the_self_check_names_what_is_broken(broken_copy, code, path, breaks, words):
-    breaks(broken_copy / path)
+def test_the_self_check_names_what_is_broken(catalog_copy, code, path, breaks, words):
+    breaks(catalog_copy / path)
     with pytest.raises(CatalogError) as exc:
-        registry.load(broken_copy)
+        registry.load(catalog_copy)
     found = [p for p in exc.value.problems if p.startswith(f"catalog.{code} ")]
     assert found, exc.value.problems
     assert any(words in p for p in found), found

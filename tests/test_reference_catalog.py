@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from ocms_data import reference, registry
 from ocms_data.errors import ValidationError
 from ocms_data.reference_spec import RefKind
-from ocms_data.registry import CATALOG_DIR, CatalogError, default_catalog
+from ocms_data.registry import CatalogError, default_catalog
 
 FILE = "reference.toml"
 ACTIVE = '  { name = "active", label = "Active", kind = "active" },\n'
@@ -34,13 +33,6 @@ BROKEN = [
     ("a limit on a tick box", FUNDER_ICARE, FUNDER_ICARE[:-2] + ", max_len = 5 }", "E096", ["column is_icare"]),
     ("a required tick box", FUNDER_ICARE, FUNDER_ICARE[:-2] + ", required = true }", "E097", ["column is_icare"]),
 ]  # fmt: skip
-
-
-@pytest.fixture
-def catalog_copy(tmp_path) -> Path:
-    target = tmp_path / "catalog"
-    shutil.copytree(CATALOG_DIR, target)
-    return target
 
 
 def _edit(catalog: Path, old: str, new: str) -> None:

@@ -1,4 +1,3 @@
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -508,13 +507,6 @@ BROKEN = [
     ("unreadable code list", "codelists/zz_broken.csv", None, "catalog.E001", ["zz_broken.csv"]),
     ("empty code list", "codelists/zz_empty.csv", None, "catalog.E010", ["zz_empty"]),
 ]
-
-
-@pytest.fixture
-def catalog_copy(tmp_path) -> Path:
-    target = tmp_path / "catalog"
-    shutil.copytree(CATALOG_DIR, target)
-    return target
 
 
 @pytest.mark.parametrize(
