@@ -88,7 +88,8 @@ def refresh(cur, agency_id: int, session_ids: list[int]) -> None:
 
 def refresh_naming(cur, agency_id: int, table: str, rec_id: int) -> None:
     """Re-derive the sessions whose forms name this record of `table` (a course): their rules may read it."""
-    columns = sorted({f.name for form in tracked_forms() for f in form.fields if f.ref == table and f.stored_in_row})
+    forms = [form for form in tracked_forms() if form.table == FORMS_TABLE]
+    columns = sorted({f.name for form in forms for f in form.fields if f.ref == table and f.stored_in_row})
     if not columns:
         return
     naming = " OR ".join(f"{c} = ?" for c in columns)

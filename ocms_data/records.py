@@ -167,10 +167,8 @@ def update(
 
 def write_children(cur, actor: Actor, form: Form, rec_id: int, multi: dict, refs: dict, tables: dict) -> None:
     """Replace the given multi-valued fields and repeating tables of one record."""
-    for name, chosen in multi.items():
-        _replace(cur, f"{form.table}_multi", actor, rec_id, name, chosen)
-    for name, chosen in refs.items():
-        _replace(cur, f"{form.table}_refs", actor, rec_id, name, chosen)
+    for name, chosen in (multi | refs).items():
+        _replace(cur, f"{form.table}_{form.field(name).spec.side}", actor, rec_id, name, chosen)
     for key, table_rows in tables.items():
         section = form.section(key)
         cur.execute(f"DELETE FROM {section.table} WHERE parent_id = ? AND agency_id = ?", [rec_id, actor.agency_id])

@@ -75,7 +75,8 @@ class KindSpec:
     `sql` is the column type (for a list kind, the type of one value in its side table `<table>_<side>`,
     column `column`); `widget` the form widget and `editor` the grid cell editor (``""``: typed text);
     `choices` where a choice's options come from (`codes`: the field's code list, `ref`: its reference
-    table); `text` says an empty box is no answer and `limit` is its default length; `clean` names the
+    table); `text` says it is typed in a text box (its widget holds text, empty when unanswered) and
+    `limit` is its default length; `clean` names the
     cleaner (`validation.CLEANERS`) that turns what was entered into what is stored. Export text is not a
     kind's: each template column's format decides it (`icare.workbook`).
     """
@@ -105,6 +106,7 @@ KINDS = {
     Kind.MULTI: KindSpec("codes", widget="multiselect", side="multi", column="value", choices="codes"),
     Kind.REFS: KindSpec("refs", widget="multiselect", sql="BIGINT", side="refs", column="ref_id", choices="ref"),
 }
+LINE_BREAKS = re.compile(r"[\t\r\n]")  # a label or message is one line: a grid row lists them as lines
 RULE_KINDS = ("not_before", "positive_total", "sql", "at_least_one", "allowed")
 FORM_ROLES = ("service", "group", "attendee")
 
@@ -678,6 +680,8 @@ def _check_form(form: Form, catalog: Catalog) -> list[str]:
             out += _check_allowed(r, form, catalog, f"{where}: rule {r.id}")
         if r.when:
             out += _check_condition(r.when, {f.name: f for f in form.fields}, catalog, f"{where}: rule {r.id}")
+        if LINE_BREAKS.search(r.message or ""):
+            out.append(f"catalog.E047 {where}: rule {r.id}'s message must be one line, without tabs")
     return out
 
 
@@ -780,6 +784,8 @@ def _check_field(f: Field, scope: dict[str, Field], catalog: Catalog, where: str
     out = []
     if not NAME_RE.match(f.name):
         out.append(f"catalog.E050 {where}: name must be lower_snake_case")
+    if LINE_BREAKS.search(f.label):
+        out.append(f"catalog.E056 {where}: the label must be one line, without tabs")
     if f.spec.choices == "codes" and f.codes not in catalog.codelists:
         out.append(f"catalog.E051 {where}: unknown code list {f.codes!r}")
     if f.spec.choices == "ref" and f.ref not in catalog.references:

@@ -27,6 +27,7 @@ from ocms_data.grid import (
     sort_key,
 )
 from ocms_data.registry import Form, default_catalog
+from ocms_data.validation import NEWLINE, TAB
 from ocms_data.xlsx import table_workbook
 
 SESSION = "session"
@@ -534,7 +535,8 @@ def _details_sql(fields, n: int) -> str:
         f"SELECT t.id, t.version, {cols}, "
         "(SELECT string_agg(DISTINCT p.field, ';') FROM problems p WHERE p.session_id = t.id AND p.form = 'session') "
         f"AS {MISSING_NAMES}, "
-        "(SELECT string_agg(DISTINCT CASE WHEN p.form = 'session' THEN p.field ELSE '' END || '\t' || p.message, '\n') "
+        f"(SELECT string_agg(DISTINCT CASE WHEN p.form = 'session' THEN p.field ELSE '' END || '{TAB}' || p.message, "
+        f"'{NEWLINE}') "
         "FROM problems p WHERE p.session_id = t.id) "
         f"AS {MISSING_MESSAGES}, {computed} "
         f"FROM sessions t WHERE t.agency_id = ? AND t.id IN ({', '.join('?' * n)})"

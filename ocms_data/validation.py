@@ -114,7 +114,8 @@ def _whole(f: Field, raw, _catalog: Catalog, today: date) -> int:
 
 
 def _items(raw) -> list:
-    items = raw if isinstance(raw, list | tuple | set) else str(raw).split(";")
+    """The values of a list answer: a list as given, text as `;`-separated values, anything else as one value."""
+    items = raw if isinstance(raw, list | tuple | set) else raw.split(";") if isinstance(raw, str) else [raw]
     return [v for v in items if not _is_empty(v)]
 
 
@@ -217,7 +218,7 @@ def validate_rows(section: Section, raw_rows: list[dict], catalog: Catalog | Non
             key = f"{section.key}.{i}.{f.name}"
             if key not in errors and f.digits_if and f.digits_if.holds(row) and row.get(f.name):
                 try:
-                    row[f.name] = CLEANERS["digits"](f, row[f.name], catalog, None)
+                    row[f.name] = _digits(f, row[f.name], catalog, None)
                 except ValueError:
                     kind = row.get(f.digits_if.fields[0])
                     errors[key] = f"{f.label} must contain digits only for {kind}."
@@ -238,7 +239,6 @@ class Check:
 
     rule: str
     field: str
-    label: str
     need: Need
     message: str
     predicate: str
@@ -294,7 +294,7 @@ def checks(form: Form, levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_ICARE)
             continue
         word = "is needed for iCARE" if f.need is Need.FOR_ICARE else "is required"
         pred = _all(f.when.sql("t") if f.when else None, _on_screen(form, f.name), f"NOT {_set(form, f.name)}")
-        out.append(Check(rule_id(form, f.name), f.name, f.label, f.need, f"{f.label} {word}.", pred))
+        out.append(Check(rule_id(form, f.name), f.name, f.need, f"{f.label} {word}.", pred))
     for r in form.rules:
         if r.need not in levels:
             continue
@@ -305,15 +305,8 @@ def checks(form: Form, levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_ICARE)
             "allowed": f"NOT {_allowed(r)}",
         }.get(r.kind, r.problem)
         pred = _all(r.when.sql("t") if r.when else None, _on_screen(form, r.field), f"({pred})")
-        out.append(Check(r.id, r.field, _label(form, r.field), r.need, r.message, pred))
+        out.append(Check(r.id, r.field, r.need, r.message, pred))
     return out
-
-
-def _label(form: Form, name: str) -> str:
-    if form.has(name):
-        return form.field(name).label
-    section = next((s for s in form.sections if s.key == name), None)
-    return section.label if section else name.replace("_", " ").capitalize()
 
 
 def problems_sql(

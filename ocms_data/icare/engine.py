@@ -444,13 +444,12 @@ def cells(template: Template, form: Form) -> dict[str, tuple[str, ...]]:
                 sources[name] = (*sources.get(name, ()), c.tech_id)
     out = {}
     for f in (f for section in form.sections for f in section.fields):  # a table section's fields too
-        cells = ((f.icare,) if f.icare in ids else ()) + sources.get(f.name, ())
+        carrying = ((f.icare,) if f.icare in ids else ()) + sources.get(f.name, ())
         if f.ref in RECORD_TABLES and f.ref != form.table:  # a field naming the course carries the course's columns
-            cells += tuple(
-                c.tech_id for c in template.columns if (c.source or "").startswith(f"{RECORD_TABLES[f.ref]}.")
-            )
-        if cells:
-            out[f.name] = cells
+            named = f"{RECORD_TABLES[f.ref]}."
+            carrying += tuple(c.tech_id for c in template.columns if (c.source or "").startswith(named))
+        if carrying:
+            out[f.name] = carrying
     for section in form.sections:
         carried = sources.get(section.key, ()) + tuple(c for f in section.fields for c in out.get(f.name, ()))
         if carried and section.key not in out:
