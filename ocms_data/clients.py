@@ -266,7 +266,7 @@ def families(db: Database, actor: Actor, text: str, limit: int = 20) -> list[dic
             cur,
             f"SELECT family_code, string_agg({name_sql('clients')}, ', ' ORDER BY client_no) AS members "
             "FROM clients WHERE agency_id = ? AND family_code IS NOT NULL "
-            "AND (contains(lower(family_code), ?) OR contains(lower(last_name), ?)) "
+            "AND (strpos(lower(family_code), ?) > 0 OR strpos(lower(last_name), ?) > 0) "
             "GROUP BY family_code ORDER BY family_code LIMIT ?",
             [actor.agency_id, text, text, limit],
         )
@@ -298,13 +298,13 @@ def search_predicate(text: str) -> tuple[str, list]:
         return "true", []
     if not any(ch.isalnum() for ch in text):
         return "false", []
-    parts = [f"contains(lower(t.{c}), ?)" for c in SEARCH_COLUMNS]
+    parts = [f"strpos(lower(t.{c}), ?) > 0" for c in SEARCH_COLUMNS]
     params: list = [text] * len(SEARCH_COLUMNS)
-    parts.append("contains(lower(concat_ws(' ', t.first_name, t.last_name)), ?)")
+    parts.append("strpos(lower(concat_ws(' ', t.first_name, t.last_name)), ?) > 0")
     params.append(text)
     parts.append(
         "EXISTS (SELECT 1 FROM client_identifiers i WHERE i.parent_id = t.id "
-        f"AND contains(lower({_compact('i.id_value')}), ?))"
+        f"AND strpos(lower({_compact('i.id_value')}), ?) > 0)"
     )
     params.append(text.replace("-", "").replace(" ", ""))
     if NUMBER_RE.fullmatch(text):
@@ -312,7 +312,7 @@ def search_predicate(text: str) -> tuple[str, list]:
         parts.append("CAST(t.client_no AS VARCHAR) = ?")
         params.append(digits)
         if len(digits) >= 4:
-            parts += [f"contains({_compact('t.' + p)}, ?)" for p in PHONES]
+            parts += [f"strpos({_compact('t.' + p)}, ?) > 0" for p in PHONES]
             params += [digits] * len(PHONES)
     return "(" + " OR ".join(parts) + ")", params
 

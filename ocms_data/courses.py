@@ -71,7 +71,7 @@ def find(db: Database, actor: Actor, text: str = "", limit: int = 200) -> list[d
             "(SELECT count(*) FROM missing m WHERE m.rec_id = co.id) AS missing, "
             "(SELECT count(*) FROM service_forms f WHERE f.course_id = co.id AND f.agency_id = co.agency_id) AS forms "
             "FROM courses co WHERE co.agency_id = $agency "
-            "AND (contains(lower(coalesce(co.name, '')), $text) OR contains(lower(coalesce(co.course_code, '')), $text)) "
+            "AND (strpos(lower(coalesce(co.name, '')), $text) > 0 OR strpos(lower(coalesce(co.course_code, '')), $text) > 0) "
             "ORDER BY co.start_date DESC NULLS LAST, co.name LIMIT $limit",
             {"agency": actor.agency_id, "text": text, "limit": limit},
         )

@@ -170,7 +170,7 @@ def unique_indexes(con: duckdb.DuckDBPyConnection, warnings: list[str]) -> list[
         if name in have:
             continue
         repeated = con.execute(
-            f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {table} GROUP BY {key} HAVING count(*) > 1)"
+            f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {table} GROUP BY {key} HAVING count(*) > 1) d"
         ).fetchone()[0]
         if repeated:
             warnings.append(duplicates.format(n=repeated))

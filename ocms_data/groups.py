@@ -39,9 +39,9 @@ def find_activities(
             cur,
             "SELECT a.id, a.name, a.activity_type, a.active, max(s.service_date) AS last_session, count(s.id) AS sessions "
             "FROM activities a LEFT JOIN sessions s ON s.activity = a.id AND s.agency_id = a.agency_id "
-            "WHERE a.agency_id = ? AND (contains(lower(a.name), ?) OR contains(lower(coalesce(a.description, '')), ?)) "
+            "WHERE a.agency_id = ? AND (strpos(lower(a.name), ?) > 0 OR strpos(lower(coalesce(a.description, '')), ?) > 0) "
             "AND (a.active = 'Yes' OR NOT ?) AND a.activity_type = coalesce(?, a.activity_type) "
-            "GROUP BY ALL ORDER BY a.name LIMIT ?",
+            "GROUP BY a.id, a.name, a.activity_type, a.active ORDER BY a.name LIMIT ?",
             [actor.agency_id, text, text, active_only, activity_type, limit],
         )
 
@@ -129,8 +129,8 @@ def apply_attendee_settings(db: Database, actor: Actor, session_id: int, setting
         ids = [f["id"] for f in attendee_forms]
         cur.execute(
             f"UPDATE service_forms SET {', '.join(f'{k} = ?' for k in clean)}, version = version + 1, "
-            "updated_at = current_timestamp, updated_by = ? WHERE agency_id = ? AND id IN ?",
-            [*clean.values(), actor.user_id, actor.agency_id, ids],
+            f"updated_at = current_timestamp, updated_by = ? WHERE agency_id = ? AND id IN ({', '.join('?' * len(ids))})",
+            [*clean.values(), actor.user_id, actor.agency_id, *ids],
         )
         audit.record(cur, actor, "attendee_settings", "sessions", session_id, {"forms": len(attendee_forms), **clean})
         problems.refresh(cur, actor.agency_id, [session_id])

@@ -180,7 +180,8 @@ def get(db: Database, actor: Actor, session_id: int) -> SessionRecord:
             cur,
             "SELECT f.id, f.client_id, f.form_type, f.version, count(p.rec_id) AS problems FROM service_forms f "
             "LEFT JOIN problems p ON p.rec_id = f.id AND p.agency_id = f.agency_id "
-            "WHERE f.session_id = ? AND f.agency_id = ? GROUP BY ALL ORDER BY f.client_id NULLS FIRST, f.id",
+            "WHERE f.session_id = ? AND f.agency_id = ? GROUP BY f.id, f.client_id, f.form_type, f.version "
+            "ORDER BY f.client_id NULLS FIRST, f.id",
             [session_id, actor.agency_id],
         )
         found = rows(
@@ -481,8 +482,8 @@ def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
         parts.append(f"NOT {incomplete}")
     if query.search.strip():
         parts.append(
-            "(contains(lower(coalesce(t.notes, '')), ?) OR t.id IN (SELECT sc.session_id FROM session_clients sc "
-            "JOIN clients c ON c.id = sc.client_id WHERE contains(lower(concat_ws(' ', c.first_name, c.last_name)), ?)))"
+            "(strpos(lower(coalesce(t.notes, '')), ?) > 0 OR t.id IN (SELECT sc.session_id FROM session_clients sc "
+            "JOIN clients c ON c.id = sc.client_id WHERE strpos(lower(concat_ws(' ', c.first_name, c.last_name)), ?) > 0))"
         )
         params += [query.search.strip().lower()] * 2
     return " AND ".join(parts), params
@@ -582,7 +583,8 @@ def client_sessions(db: Database, actor: Actor, client_id: int) -> list[dict]:
             "FROM session_clients sc JOIN sessions s ON s.id = sc.session_id "
             "LEFT JOIN service_forms f ON f.session_id = s.id AND f.client_id = sc.client_id "
             "LEFT JOIN problems p ON p.rec_id = f.id AND p.agency_id = s.agency_id "
-            "WHERE sc.client_id = ? AND sc.agency_id = ? GROUP BY ALL ORDER BY s.service_date DESC, s.id DESC, f.id",
+            "WHERE sc.client_id = ? AND sc.agency_id = ? GROUP BY s.id, s.agency_id, s.service_date, s.session_type, "
+            "f.id, f.form_type ORDER BY s.service_date DESC, s.id DESC, f.id",
             [client_id, actor.agency_id],
         )
 

@@ -306,7 +306,8 @@ def history(db: Database, actor: Actor) -> list[dict]:
             "count(*) FILTER (WHERE r.status = 'rejected') AS rejected, count(*) FILTER (WHERE r.status = 'accepted') AS accepted "
             "FROM icare_batches b LEFT JOIN icare_records r ON r.batch_id = b.id "
             "LEFT JOIN icare_batch_files f ON f.batch_id = b.id AND f.agency_id = b.agency_id WHERE b.agency_id = ? "
-            "GROUP BY ALL ORDER BY b.made_at DESC, b.id DESC",
+            "GROUP BY b.id, f.final_no, b.month, b.template, b.file_name, b.row_count, b.made_by_name, b.via, "
+            "b.made_at, b.file_sha256, b.voided_at, b.void_reason, f.batch_id ORDER BY b.made_at DESC, b.id DESC",
             [actor.agency_id],
         )
 

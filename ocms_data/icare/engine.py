@@ -340,7 +340,8 @@ def _prepare(cur, params: dict) -> None:
     """The month's shared relations, computed once as temporary tables every template's rows read."""
     for name, sql in _prepared().items():
         used = {k: v for k, v in params.items() if f"${k}" in sql}
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", used)
+        cur.execute(f"DROP TABLE IF EXISTS {name}")
+        cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", used)
 
 
 def _client_profile_sql(template: Template) -> str:
