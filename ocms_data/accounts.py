@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ocms_data import audit
-from ocms_data.db import Database, next_id, one, rows
+from ocms_data.db import Database
 from ocms_data.errors import Forbidden, OcmsError, ValidationError
 from ocms_data.validation import normalise_email, plain_text
 
@@ -151,7 +151,7 @@ class Actor:
 def agency_actor(db: Database, code: str | None, name: str) -> Actor:
     """Whoever holds the database file, acting for one agency from the command line (no staff account)."""
     with db.read() as cur:
-        found = rows(cur, "SELECT id, code, name FROM agencies WHERE code = ? OR ? IS NULL ORDER BY code", [code, code])
+        found = cur.rows("SELECT id, code, name FROM agencies WHERE code = ? OR ? IS NULL ORDER BY code", [code, code])
     if not found:
         raise ValidationError({"agency": f"No agency with code {code}." if code else "The database has no agency yet."})
     if len(found) > 1:
@@ -227,7 +227,7 @@ def authenticate(db: Database, username: str, password: str) -> Actor | None:
     key = f"sign-in:{username if USERNAME_RE.match(username) else '(not a user name)'}"
     claimed = _claim_attempt(db, key, SIGN_IN_LOCKED)
     with db.read() as cur:
-        row = one(cur, _ACTOR_SQL + "u.username = ?", [username])
+        row = cur.one(_ACTOR_SQL + "u.username = ?", [username])
     if not _checked(db, key, claimed, row["pw_hash"] if row else None, password):
         return None
     _clear_attempts(db, key)
@@ -237,7 +237,7 @@ def authenticate(db: Database, username: str, password: str) -> Actor | None:
 def load_actor(db: Database, user_id: int) -> Actor | None:
     """Re-read the user on every request so deactivation and role changes apply at once."""
     with db.read() as cur:
-        row = one(cur, _ACTOR_SQL + "u.id = ?", [user_id])
+        row = cur.one(_ACTOR_SQL + "u.id = ?", [user_id])
     return _actor(row) if row else None
 
 
@@ -253,7 +253,7 @@ def confirm_password(db: Database, actor: Actor, password: str, purpose: str, re
         db.write(lambda cur: audit.record(cur, actor, "unlock_locked", purpose, rec_id))
         raise
     with db.read() as cur:
-        row = one(cur, "SELECT pw_hash FROM users WHERE id = ? AND active", [actor.user_id])
+        row = cur.one("SELECT pw_hash FROM users WHERE id = ? AND active", [actor.user_id])
     ok = _checked(db, key, claimed, row["pw_hash"] if row else None, password)
     if ok:
         _clear_attempts(db, key)
@@ -395,7 +395,7 @@ def insert_user(cur, agency_id, username, full_name, pw_hash, roles, email, defa
         ).fetchall()
     ):
         raise ValidationError({"default_site_id": "Default site: pick a site of your agency."})
-    uid = next_id(cur)
+    uid = cur.next_id()
     cur.execute(
         "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -415,8 +415,7 @@ def update_user(
     """
     require(actor, AGENCY_ADMIN)
     with db.read() as cur:
-        current = one(
-            cur,
+        current = cur.one(
             "SELECT username, full_name, email, roles, active FROM users WHERE id = ? AND agency_id = ?",
             [user_id, actor.agency_id],
         )
@@ -455,8 +454,7 @@ def update_user(
 def list_users(db: Database, actor: Actor, active_only: bool = True) -> list[dict]:
     """Staff of the actor's agency."""
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             "SELECT id, username, full_name, email, roles, default_site_id, active FROM users "
             "WHERE agency_id = ? AND (active OR NOT ?) ORDER BY full_name",
             [actor.agency_id, active_only],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
-from ocms_data.db import Database, rows
+from ocms_data.db import Database
 
 ACTIONS = {
     "create": "Created",
@@ -45,8 +45,7 @@ def _plain(value):
 def history(db: Database, actor, entity: str, rec_id: int, limit: int = 200) -> list[dict]:
     """The audit rows of one record in the actor's agency, newest first."""
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             "SELECT a.occurred_at, u.full_name AS user_name, a.action, a.detail FROM audit_log a "
             "LEFT JOIN users u ON u.id = a.user_id "
             "WHERE a.agency_id = ? AND a.entity = ? AND a.rec_id = ? ORDER BY a.occurred_at DESC, a.id DESC LIMIT ?",

@@ -8,7 +8,7 @@ from datetime import date
 
 from ocms_data import audit, records, reference
 from ocms_data.accounts import Actor
-from ocms_data.db import Database, next_counter, one, rows
+from ocms_data.db import Database
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.grid import (
     MISSING_MESSAGES,
@@ -101,7 +101,7 @@ def register(
     clean, clean_tables = records.clean(form, values, tables)
 
     def apply(cur):
-        extra = {"client_type": client_type, "client_no": next_counter(cur, actor.agency_id, "client_no")}
+        extra = {"client_type": client_type, "client_no": cur.next_counter(actor.agency_id, "client_no")}
         if relative_id is not None:
             extra["family_code"] = _relative_family(cur, actor, relative_id)
         elif family:
@@ -115,7 +115,7 @@ def register(
 
 def _family_code(cur, actor: Actor, family: str) -> str:
     if family == NEW_FAMILY:
-        return f"F{next_counter(cur, actor.agency_id, 'family_code'):06d}"
+        return f"F{cur.next_counter(actor.agency_id, 'family_code'):06d}"
     found = cur.execute(
         "SELECT 1 FROM clients WHERE agency_id = ? AND family_code = ? LIMIT 1", [actor.agency_id, family]
     ).fetchall()
@@ -146,7 +146,7 @@ def _relative_family(cur, actor: Actor, relative_id: int) -> str:
 def get(db: Database, actor: Actor, client_id: int, *, sensitive: bool = False) -> ClientRecord:
     """One client of the actor's agency; sensitive fields only when asked (after an unlock)."""
     with db.read() as cur:
-        row = one(cur, "SELECT client_type FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id])
+        row = cur.one("SELECT client_type FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id])
         if row is None:
             raise NotFound("No such client in your agency.")
         form = form_for(row["client_type"])
@@ -249,8 +249,7 @@ def agency_status(history: list[dict] | None) -> str:
 def family_members(db: Database, actor: Actor, client_id: int) -> list[dict]:
     """The other clients sharing the client's family code."""
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             "SELECT o.id, o.client_no, o.first_name, o.last_name, o.birth_date FROM clients c "
             "JOIN clients o ON o.agency_id = c.agency_id AND o.family_code = c.family_code AND o.id <> c.id "
             "WHERE c.id = ? AND c.agency_id = ? ORDER BY o.birth_date NULLS LAST",
@@ -262,8 +261,7 @@ def families(db: Database, actor: Actor, text: str, limit: int = 20) -> list[dic
     """Family codes of the agency matching a code or a member's last name."""
     text = text.strip().lower()
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             f"SELECT family_code, string_agg({name_sql('clients')}, ', ' ORDER BY client_no) AS members "
             "FROM clients WHERE agency_id = ? AND family_code IS NOT NULL "
             "AND (strpos(lower(family_code), ?) > 0 OR strpos(lower(last_name), ?) > 0) "
@@ -323,8 +321,7 @@ def find(db: Database, actor: Actor, text: str, limit: int = 50) -> list[dict]:
         return []
     pred, params = search_predicate(text)
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             "SELECT t.id, t.client_no, t.client_type, t.first_name, t.last_name, t.birth_date, t.phone, t.email, "
             "t.family_code FROM clients t "
             f"WHERE t.agency_id = ? AND {pred} "
@@ -360,8 +357,7 @@ def duplicates(
     )
     with db.read() as cur:
         if first_name and last_name and birth_date:
-            by_name = rows(
-                cur,
+            by_name = cur.rows(
                 "SELECT id, client_no, first_name, last_name, birth_date FROM clients WHERE agency_id = ? "
                 "AND lower(trim(first_name)) = ? AND lower(trim(last_name)) = ? AND birth_date = ? "
                 "AND id IS DISTINCT FROM ?",
@@ -369,8 +365,7 @@ def duplicates(
             )
         if values:
             marks = ", ".join("?" * len(values))
-            by_id = rows(
-                cur,
+            by_id = cur.rows(
                 "SELECT c.id, c.client_no, c.first_name, c.last_name, i.id_type, i.id_value FROM client_identifiers i "
                 "JOIN clients c ON c.id = i.parent_id WHERE i.agency_id = ? AND c.agency_id = ? "
                 f"AND lower({_compact('i.id_value')}) IN ({marks}) AND c.id IS DISTINCT FROM ?",
@@ -403,8 +398,7 @@ def summary(db: Database, actor: Actor) -> dict:
     form = grid_form()
     missing = any_missing(form)
     with db.read() as cur:
-        return one(
-            cur,
+        return cur.one(
             "SELECT count(*) AS clients, count(*) FILTER (WHERE t.client_type = 'Named') AS named, "
             f"count(*) FILTER (WHERE t.client_type = 'Named' AND {missing}) AS missing, "
             "count(*) FILTER (WHERE t.primary_worker = ?) AS mine, "

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ocms_data import problems, records
 from ocms_data.accounts import Actor
-from ocms_data.db import Database, rows
+from ocms_data.db import Database
 from ocms_data.registry import Form, default_catalog
 from ocms_data.validation import problems_sql
 
@@ -64,8 +64,7 @@ def find(db: Database, actor: Actor, text: str = "", limit: int = 200) -> list[d
     """The agency's courses matching a name or code, with how many fields they lack and how many forms name them."""
     text = text.strip().lower()
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             f"WITH missing AS ({problems_sql(course_form())}) "
             "SELECT co.id, co.name, co.course_code, co.start_date, co.end_date, "
             "(SELECT count(*) FROM missing m WHERE m.rec_id = co.id) AS missing, "

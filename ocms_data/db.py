@@ -13,6 +13,7 @@ import duckdb
 
 from ocms_data.errors import Busy, Conflict
 from ocms_data.registry import Catalog, default_catalog
+from ocms_data.store.handle import Handle
 
 T = TypeVar("T")
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -204,20 +205,20 @@ class Database:
         self._con.close()
 
     @contextmanager
-    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def read(self) -> Iterator[Handle]:
         cur = self._con.cursor()
         try:
-            yield cur
+            yield Handle(cur)
         finally:
             cur.close()
 
-    def write(self, fn: Callable[[duckdb.DuckDBPyConnection], T], retries: int = 30) -> T:
-        """Run `fn(cursor)` in one transaction, retrying when another writer conflicts."""
+    def write(self, fn: Callable[[Handle], T], retries: int = 30) -> T:
+        """Run `fn(handle)` in one transaction, retrying when another writer conflicts."""
         for attempt in range(retries):
             cur = self._con.cursor()
             try:
                 cur.execute("BEGIN TRANSACTION")
-                result = fn(cur)
+                result = fn(Handle(cur))
                 cur.execute("COMMIT")
                 return result
             except duckdb.TransactionException:
@@ -241,31 +242,3 @@ class Database:
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
     with suppress(duckdb.Error):
         cur.execute("ROLLBACK")
-
-
-def rows(cur: duckdb.DuckDBPyConnection, sql: str, params: list | tuple | dict = ()) -> list[dict]:
-    """Run a query and return its rows as dicts."""
-    res = cur.execute(sql, params if isinstance(params, dict) else list(params))
-    names = [d[0] for d in res.description]
-    return [dict(zip(names, r, strict=True)) for r in res.fetchall()]
-
-
-def one(cur: duckdb.DuckDBPyConnection, sql: str, params: list | tuple = ()) -> dict | None:
-    found = rows(cur, sql, params)
-    return found[0] if found else None
-
-
-def next_id(cur: duckdb.DuckDBPyConnection) -> int:
-    """A new record id from the database-wide `ids` sequence."""
-    return cur.execute("SELECT nextval('ids')").fetchone()[0]
-
-
-def next_counter(cur: duckdb.DuckDBPyConnection, agency_id: int, name: str) -> int:
-    """The next number of an agency-scoped counter (client numbers, family codes)."""
-    cur.execute(
-        "INSERT INTO counters VALUES (?, ?, 1) ON CONFLICT (agency_id, name) DO UPDATE SET value = counters.value + 1",
-        [agency_id, name],
-    )
-    return cur.execute("SELECT value FROM counters WHERE agency_id = ? AND name = ?", [agency_id, name]).fetchall()[0][
-        0
-    ]

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ocms_data import clock, demo_sessions
 from ocms_data.accounts import AGENCY_ADMIN, PROGRAM_MANAGER, UPLOADER, WORKER, add_user, hash_password
-from ocms_data.db import Database, next_id
+from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.reference import ICARE_FUNDER
 from ocms_data.registry import default_catalog
@@ -166,7 +166,7 @@ def _postal(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _reference(cur, agency_id: int, code: str, extra_staff: int = 0) -> dict:
-    ids = lambda: next_id(cur)  # noqa: E731
+    ids = cur.next_id
     sites = []
     for site_code, name, postal, kind in SITES:
         sites.append(ids())
@@ -204,7 +204,7 @@ def _extra_staff(cur, agency_id: int, suffix: str, n: int, sites: list[int]) -> 
     pw_hash = hash_password(DEMO_PASSWORD)
     ids = []
     for i in range(n):
-        uid = next_id(cur)
+        uid = cur.next_id()
         name = f"{FIRST[(i * 7) % len(FIRST)]} {LAST[(i * 11) % len(LAST)]}"
         cur.execute(
             "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id) "
@@ -365,7 +365,7 @@ def build(
             raise ValidationError(
                 {"agency": f"An agency with code {code} already exists; choose another with --agency."}
             )
-        agency_id = next_id(cur)
+        agency_id = cur.next_id()
         cur.execute("INSERT INTO agencies (id, code, name) VALUES (?, ?, ?)", [agency_id, code, name])
         ref = _reference(cur, agency_id, code, extra_staff=clients // CLIENTS_PER_EXTRA_STAFF)
         df = _clients(rng, clients, ref, 1, today)
@@ -375,7 +375,7 @@ def build(
             df["first_name"].str.lower() + "." + df["last_name"].str.lower() + df["email"] + "@mail.example.com"
         ).where(df["email"].notna())
         no_identifier = _incomplete(rng, df, incomplete_rate)
-        first_id = next_id(cur)
+        first_id = cur.next_id()
         cur.execute(f"SELECT setval('ids', {first_id + 4 * clients + 10})").fetchall()
         df.insert(0, "id", np.arange(first_id, first_id + clients))
         df.insert(1, "agency_id", agency_id)

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from ocms_data import clock, problems
-from ocms_data.db import next_id
 from ocms_data.groups import SESSION_TYPE_OF
 from ocms_data.registry import Condition, Form, Kind, Need, default_catalog
 from ocms_data.sessions import forms_for
@@ -213,7 +212,7 @@ COURSES = (("L-MNS2601", "LINC 3 mornings"), ("L-MNS2602", "LINC 5 evenings"), (
 def _courses(cur, agency_id: int, user: int) -> list[int]:
     out = []
     for i, (code, name) in enumerate(COURSES):
-        course_id = next_id(cur)
+        course_id = cur.next_id()
         cur.execute(
             "INSERT INTO courses (id, agency_id, created_by, name, course_code) VALUES (?, ?, ?, ?, ?)",
             [course_id, agency_id, user, name, f"{code}{i}"],
@@ -242,7 +241,7 @@ def _complete_courses(cur, courses: list[int], values: _Values) -> None:
 def _activities(cur, agency_id: int, user: int) -> list[tuple[int, str]]:
     out = []
     for name, kind in ACTIVITIES:
-        activity_id = next_id(cur)
+        activity_id = cur.next_id()
         cur.execute(
             "INSERT INTO activities (id, agency_id, created_by, name, activity_type, active) VALUES (?, ?, ?, ?, ?, 'Yes')",
             [activity_id, agency_id, user, name, kind],
@@ -275,7 +274,7 @@ def build(
     n_group = max(1, n_attendee // ATTENDEES)
     n_direct = n_forms - n_group * ATTENDEES
     n_sessions = n_direct + n_group
-    first_id = next_id(cur)
+    first_id = cur.next_id()
     cur.execute(f"SELECT setval('ids', {first_id + n_sessions + n_forms + n_group + 10})").fetchall()
     session_ids = np.arange(first_id, first_id + n_sessions)
     days = rng.integers(0, max(1, months * 30), size=n_sessions)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ocms_data import audit, problems, records, sessions
 from ocms_data.accounts import Actor
-from ocms_data.db import Database, rows
+from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.registry import Form, default_catalog
 
@@ -35,8 +35,7 @@ def find_activities(
     """
     text = text.strip().lower()
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             "SELECT a.id, a.name, a.activity_type, a.active, max(s.service_date) AS last_session, count(s.id) AS sessions "
             "FROM activities a LEFT JOIN sessions s ON s.activity = a.id AND s.agency_id = a.agency_id "
             "WHERE a.agency_id = ? AND (strpos(lower(a.name), ?) > 0 OR strpos(lower(coalesce(a.description, '')), ?) > 0) "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ocms_data import audit
 from ocms_data.accounts import Actor
-from ocms_data.db import RECORD_COLUMNS, TABLE_EXTRA, Database, next_id, one, rows
+from ocms_data.db import RECORD_COLUMNS, TABLE_EXTRA, Database
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.registry import Form
 from ocms_data.validation import problems_sql, validate, validate_rows
@@ -77,7 +77,7 @@ def insert(cur, actor: Actor, form: Form, values: dict, tables: dict | None = No
     """Insert one record of `form` (cleaned values) in the actor's agency; returns its id."""
     row, multi, refs = split(form, values)
     check_refs(cur, actor, form, values, tables)
-    rec_id = next_id(cur)
+    rec_id = cur.next_id()
     row = {**row, **(extra or {}), "id": rec_id, "agency_id": actor.agency_id, "created_by": actor.user_id}
     cols = list(row)
     cur.execute(
@@ -89,8 +89,7 @@ def insert(cur, actor: Actor, form: Form, values: dict, tables: dict | None = No
 
 def problems(cur, actor: Actor, form: Form, rec_id: int) -> list[dict]:
     """What one record still lacks (field, need, message), green needs first."""
-    return rows(
-        cur,
+    return cur.rows(
         f"SELECT field, need, message FROM ({problems_sql(form)}) p WHERE rec_id = $rec ORDER BY need DESC, field",
         {"agency": actor.agency_id, "rec": rec_id},
     )
@@ -195,7 +194,7 @@ def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tu
     columns = ", ".join(
         dict.fromkeys([*SYSTEM_COLUMNS, *TABLE_EXTRA_NAMES.get(form.table, ()), *(f.name for f in form.row_fields)])
     )
-    row = one(cur, f"SELECT {columns} FROM {form.table} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
+    row = cur.one(f"SELECT {columns} FROM {form.table} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
     if row is None:
         raise NotFound(f"No such {what} in your agency.")
     for f in form.multi_fields + form.refs_fields:
@@ -207,8 +206,7 @@ def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tu
             ).fetchall()
         ]
     tables = {
-        s.key: rows(
-            cur,
+        s.key: cur.rows(
             f"SELECT {', '.join(f.name for f in s.fields)} FROM {s.table} "
             "WHERE parent_id = ? AND agency_id = ? ORDER BY position",
             [rec_id, actor.agency_id],
@@ -220,8 +218,7 @@ def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tu
 
 def stale_message(cur, actor: Actor, entity: str, rec_id: int, what: str = "record") -> str:
     """Who changed the record last, for the message shown when an edit was based on an old version."""
-    last = one(
-        cur,
+    last = cur.one(
         "SELECT u.full_name, a.occurred_at FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
         "WHERE a.agency_id = ? AND a.entity = ? AND a.rec_id = ? ORDER BY a.occurred_at DESC, a.id DESC LIMIT 1",
         [actor.agency_id, entity, rec_id],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ocms_data import audit
 from ocms_data.accounts import AGENCY_ADMIN, Actor, require
-from ocms_data.db import Database, next_id, one, rows
+from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.reference_spec import RefKind, RefTable
 from ocms_data.registry import default_catalog
@@ -23,8 +23,7 @@ def listing(db: Database, actor: Actor, table: str, active_only: bool = True) ->
     spec = declared(table)
     cols = ", ".join(("id", *spec.names))
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             f"SELECT {cols} FROM {table} lbl WHERE agency_id = ? AND (active OR NOT ?) ORDER BY {spec.pick_order}",
             [actor.agency_id, active_only],
         )
@@ -114,7 +113,7 @@ def save(db: Database, actor: Actor, table: str, values: dict, rec_id: int | Non
 
     def apply(cur):
         _check_code(cur, actor, table, clean, None)
-        new_id = next_id(cur)
+        new_id = cur.next_id()
         cols = ["id", "agency_id", *clean]
         cur.execute(
             f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
@@ -132,7 +131,7 @@ def update(db: Database, actor: Actor, table: str, rec_id: int, values: dict) ->
     clean = _clean(table, values)
 
     def apply(cur) -> bool:
-        current = one(cur, f"SELECT * FROM {table} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
+        current = cur.one(f"SELECT * FROM {table} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
         if current is None:
             raise ValidationError({"id": "No such row in your agency."})
         changes = {k: v for k, v in clean.items() if v != current[k]}

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ocms_data import audit, clients, clock, problems, records, reference
 from ocms_data.accounts import Actor
-from ocms_data.db import Database, one, rows
+from ocms_data.db import Database
 from ocms_data.errors import NotFound, ValidationError
 from ocms_data.grid import (
     MAX_PAGE,
@@ -94,8 +94,7 @@ def site_defaults(db: Database, actor: Actor, site_id) -> dict:
     except (TypeError, ValueError):
         return {}
     with db.read() as cur:
-        site = one(
-            cur,
+        site = cur.one(
             "SELECT postal_code, institution_type FROM sites WHERE id = ? AND agency_id = ?",
             [site_id, actor.agency_id],
         )
@@ -170,22 +169,19 @@ def get(db: Database, actor: Actor, session_id: int) -> SessionRecord:
     with db.read() as cur:
         stored, _ = records.read(cur, actor, form, session_id, "session")
         values = {f.name: stored.get(f.name) for f in form.fields}
-        found_clients = rows(
-            cur,
+        found_clients = cur.rows(
             "SELECT c.id, c.client_no, c.client_type, c.first_name, c.last_name FROM session_clients sc "
             "JOIN clients c ON c.id = sc.client_id WHERE sc.session_id = ? AND sc.agency_id = ? ORDER BY sc.added_at",
             [session_id, actor.agency_id],
         )
-        forms = rows(
-            cur,
+        forms = cur.rows(
             "SELECT f.id, f.client_id, f.form_type, f.version, count(p.rec_id) AS problems FROM service_forms f "
             "LEFT JOIN problems p ON p.rec_id = f.id AND p.agency_id = f.agency_id "
             "WHERE f.session_id = ? AND f.agency_id = ? GROUP BY f.id, f.client_id, f.form_type, f.version "
             "ORDER BY f.client_id NULLS FIRST, f.id",
             [session_id, actor.agency_id],
         )
-        found = rows(
-            cur,
+        found = cur.rows(
             "SELECT form, rec_id, field, need, message FROM problems WHERE session_id = ? AND agency_id = ? "
             "ORDER BY rec_id, field",
             [session_id, actor.agency_id],
@@ -223,7 +219,7 @@ def update(db: Database, actor: Actor, session_id: int, values: dict, version: i
 
 
 def _client(cur, actor: Actor, client_id: int) -> dict:
-    found = one(cur, "SELECT id, client_type FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id])
+    found = cur.one("SELECT id, client_type FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id])
     if found is None:
         raise ValidationError(
             {"client": "Only registered clients of your agency can be added; register the client first."}
@@ -337,15 +333,12 @@ class FormRecord:
 
 def get_form(db: Database, actor: Actor, form_id: int) -> FormRecord:
     with db.read() as cur:
-        head = one(
-            cur, "SELECT form_type FROM service_forms WHERE id = ? AND agency_id = ?", [form_id, actor.agency_id]
-        )
+        head = cur.one("SELECT form_type FROM service_forms WHERE id = ? AND agency_id = ?", [form_id, actor.agency_id])
         if head is None:
             raise NotFound("No such service form in your agency.")
         form = default_catalog().form(head["form_type"])
         stored, _ = records.read(cur, actor, form, form_id, "service form")
-        found = rows(
-            cur,
+        found = cur.rows(
             "SELECT field, need, message FROM problems WHERE rec_id = ? AND agency_id = ? ORDER BY field",
             [form_id, actor.agency_id],
         )
@@ -575,8 +568,7 @@ def client_sessions(db: Database, actor: Actor, client_id: int) -> list[dict]:
     `session_complete` says whether the session as a whole (other forms, logistics) is complete.
     """
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             "SELECT s.id AS session_id, s.service_date, s.session_type, f.id AS form_id, f.form_type, "
             "count(p.rec_id) AS problems, NOT EXISTS (SELECT 1 FROM problems q WHERE q.session_id = s.id "
             "AND q.agency_id = s.agency_id) AS session_complete "
@@ -597,8 +589,7 @@ def my_incomplete(db: Database, actor: Actor, limit: int = 200) -> list[dict]:
     where every pink form is listed).
     """
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             "SELECT s.id, s.service_date, s.session_type, count(DISTINCT p.rec_id) FILTER (WHERE p.form <> 'session') "
             "AS incomplete_forms, count(*) AS problems, string_agg(DISTINCT p.message, ' ') AS missing, "
             "CASE WHEN bool_or(p.form = 'session') OR count(DISTINCT p.rec_id) > 1 THEN NULL ELSE min(p.rec_id) END "

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from ocms_data import registry
-from ocms_data.db import Database, migrate, next_counter, one, rows
+from ocms_data.db import Database, migrate
 from ocms_data.errors import Busy, ValidationError
 from ocms_data.registry import CATALOG_DIR, default_catalog
 
@@ -242,9 +242,9 @@ def test_a_new_database_reports_its_tables_and_adds_no_column(tmp_path):
 
 
 def test_write_returns_the_result_and_commits(blank, agency):
-    assert blank.write(lambda cur: next_counter(cur, agency, "n")) == 1
+    assert blank.write(lambda cur: cur.next_counter(agency, "n")) == 1
     with blank.read() as cur:
-        assert one(cur, "SELECT value FROM counters WHERE agency_id = ? AND name = 'n'", [agency]) == {"value": 1}
+        assert cur.one("SELECT value FROM counters WHERE agency_id = ? AND name = 'n'", [agency]) == {"value": 1}
 
 
 def _traces(db: Database, agency: int) -> list[int]:
@@ -256,7 +256,7 @@ def _traces(db: Database, agency: int) -> list[int]:
 def test_write_rolls_back_everything_when_fn_raises(blank, agency, error):
     def fn(cur):
         cur.execute("INSERT INTO agencies (id, code, name) VALUES (?, ?, 'X')", [agency, f"X{agency}"])
-        next_counter(cur, agency, "client_no")
+        cur.next_counter(agency, "client_no")
         cur.execute(
             "INSERT INTO audit_log (id, agency_id, action, entity) VALUES (nextval('ids'), ?, 'create', 'x')", [agency]
         )
@@ -267,7 +267,7 @@ def test_write_rolls_back_everything_when_fn_raises(blank, agency, error):
         blank.write(fn)
     assert _traces(blank, agency) == [0, 0, 0]
     # the database still works afterwards
-    assert blank.write(lambda cur: next_counter(cur, agency, "client_no")) == 1
+    assert blank.write(lambda cur: cur.next_counter(agency, "client_no")) == 1
 
 
 def _traces_in(cur, agency: int) -> list[int]:
@@ -282,7 +282,7 @@ def test_write_retries_a_conflict(blank, agency):
 
     def fn(cur):
         calls.append(1)
-        next_counter(cur, agency, "tries")
+        cur.next_counter(agency, "tries")
         if len(calls) < 3:
             raise duckdb.TransactionException("Conflict on update!")
         return "done"
@@ -317,7 +317,7 @@ def test_concurrent_writers_never_lose_an_increment(db):
     def work():
         try:
             for _ in range(200):
-                seen.append(db.write(lambda cur: next_counter(cur, agency, name)))
+                seen.append(db.write(lambda cur: cur.next_counter(agency, name)))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -340,8 +340,8 @@ def test_write_retries_when_another_writer_created_the_counter_first(blank, agen
         attempts.append(1)
         cur.execute("SELECT count(*) FROM counters").fetchall()  # this transaction's snapshot starts here
         if len(attempts) == 1:  # meanwhile another user makes the agency's first client number
-            assert blank.write(lambda other: next_counter(other, agency, "client_no")) == 1
-        return next_counter(cur, agency, "client_no")
+            assert blank.write(lambda other: other.next_counter(agency, "client_no")) == 1
+        return cur.next_counter(agency, "client_no")
 
     assert blank.write(fn) == 2
     with blank.read() as cur:
@@ -351,7 +351,7 @@ def test_write_retries_when_another_writer_created_the_counter_first(blank, agen
 def test_counters_are_per_agency_and_name(blank):
     a, b = next(_AGENCIES), next(_AGENCIES)
     got = [
-        blank.write(lambda cur, ag=ag, n=n: next_counter(cur, ag, n))
+        blank.write(lambda cur, ag=ag, n=n: cur.next_counter(ag, n))
         for ag, n in [(a, "x"), (a, "x"), (b, "x"), (a, "y"), (a, "x")]
     ]
     assert got == [1, 2, 1, 1, 3]
@@ -366,10 +366,10 @@ def test_ids_come_from_one_sequence(blank):
 
 def test_rows_and_one(blank):
     with blank.read() as cur:
-        assert rows(cur, "SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, 'y' ORDER BY a") == [
+        assert cur.rows("SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, 'y' ORDER BY a") == [
             {"a": 1, "b": "x"},
             {"a": 2, "b": "y"},
         ]
-        assert rows(cur, "SELECT $v AS v", {"v": 3}) == [{"v": 3}]
-        assert one(cur, "SELECT 1 AS a WHERE false") is None
-        assert one(cur, "SELECT ? AS a", [5]) == {"a": 5}
+        assert cur.rows("SELECT $v AS v", {"v": 3}) == [{"v": 3}]
+        assert cur.one("SELECT 1 AS a WHERE false") is None
+        assert cur.one("SELECT ? AS a", [5]) == {"a": 5}

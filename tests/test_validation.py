@@ -4,7 +4,7 @@ from datetime import date, datetime
 import pytest
 
 from ocms_data import clock
-from ocms_data.db import Database, rows
+from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.registry import Condition, Field, Form, Kind, Need, Section, default_catalog
 from ocms_data.validation import (
@@ -587,7 +587,7 @@ def mem():
 
 def _problems(database, form=NAMED, levels=(Need.TO_SAVE, Need.FOR_ICARE), agency=7):
     with database.read() as cur:
-        found = rows(cur, f"SELECT * FROM ({problems_sql(form, levels)}) p", {"agency": agency})
+        found = cur.rows(f"SELECT * FROM ({problems_sql(form, levels)}) p", {"agency": agency})
     return {(r["rec_id"], r["field"], r["need"]) for r in found}, found
 
 

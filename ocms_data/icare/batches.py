@@ -11,7 +11,7 @@ import pandas as pd
 
 from ocms_data import audit
 from ocms_data.accounts import AGENCY_ADMIN, UPLOADER, Actor, require
-from ocms_data.db import Database, next_counter, next_id, one, rows
+from ocms_data.db import Database
 from ocms_data.errors import Forbidden, ValidationError
 from ocms_data.icare import returns
 from ocms_data.icare.engine import Filters, Run, eligible, not_over
@@ -113,8 +113,7 @@ def _problem(alias: str) -> str:
 def uploaders(db: Database, actor: Actor) -> list[dict]:
     """The agency's designations, with why a designated person may no longer upload (see NO_LONGER)."""
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             "SELECT u.scope, u.scope_id, coalesce('Program ' || p.code || ' — ' || p.name, "
             "'Site ' || s.code || ' — ' || s.name, 'Whole agency') AS applies_to, pu.full_name AS primary_uploader, "
             "bu.full_name AS backup_uploader, u.primary_user, u.backup_user, "
@@ -214,7 +213,7 @@ def finalise(
         raise ValidationError({"final": "There is nothing valid to upload for this month."})
 
     def apply(cur):
-        final_no = next_counter(cur, actor.agency_id, "icare_final")
+        final_no = cur.next_counter(actor.agency_id, "icare_final")
         made, total = [], 0
         for key, (name, data) in files.files.items():
             result = run.results[key]
@@ -227,7 +226,7 @@ def finalise(
                         "final": f"{taken} record(s) of {result.template.title} are already in a final batch: run the preview again."
                     }
                 )
-            batch_id = next_id(cur)
+            batch_id = cur.next_id()
             cur.execute(
                 "INSERT INTO icare_batches (id, agency_id, month, template, file_name, file_sha256, row_count, made_by, "
                 "made_by_name, via, program_id, site_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -299,8 +298,7 @@ def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
 def history(db: Database, actor: Actor) -> list[dict]:
     """The agency's final batches, newest first, with their row counts, state and whether their file is kept."""
     with db.read() as cur:
-        return rows(
-            cur,
+        return cur.rows(
             "SELECT b.id, f.final_no, b.month, b.template, b.file_name, b.row_count, b.made_by_name, b.via, b.made_at, "
             "b.file_sha256, b.voided_at, b.void_reason, f.batch_id IS NOT NULL AS kept, "
             "count(*) FILTER (WHERE r.status = 'rejected') AS rejected, count(*) FILTER (WHERE r.status = 'accepted') AS accepted "
@@ -328,8 +326,7 @@ def _batch_of(cur, actor: Actor, template: Template, keys: list[str]) -> tuple[i
     if not keys:
         return None, {}
     cur.register("returned", pd.DataFrame({"row_key": keys}))
-    best = one(
-        cur,
+    best = cur.one(
         "SELECT r.batch_id FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "
         "WHERE r.agency_id = ? AND b.template = ? AND b.voided_at IS NULL "
         "AND r.row_key IN (SELECT row_key FROM returned) "

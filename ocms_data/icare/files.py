@@ -8,7 +8,7 @@ import zipfile
 
 from ocms_data import audit
 from ocms_data.accounts import AGENCY_ADMIN, UPLOADER, Actor, require
-from ocms_data.db import Database, rows
+from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.icare.engine import Run
 from ocms_data.icare.workbook import Export, zip_name
@@ -50,7 +50,7 @@ def _kept(db: Database, actor: Actor, where: str, params: list) -> list[dict]:
     """Kept files of the actor's agency, in the order the final wrote them (Client Profile first)."""
     require(actor, UPLOADER, AGENCY_ADMIN)
     with db.read() as cur:
-        found = rows(cur, KEPT_SQL + where + " ORDER BY b.id", [actor.agency_id, *params])
+        found = cur.rows(KEPT_SQL + where + " ORDER BY b.id", [actor.agency_id, *params])
     for f in found:
         if f["data"] is None:
             raise ValidationError({"batch": NOT_KEPT})

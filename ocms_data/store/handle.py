@@ -1,0 +1,103 @@
+"""What a unit of work holds: one handle for reading and writing, whatever the engine behind it.
+
+Services speak this small vocabulary (rows, one value, a column, a frame; run a statement, load rows,
+draw an id or a counter) with `?` parameters, and never an engine's cursor. The DuckDB engine is the
+first behind it; the PostgreSQL one (issue 10) implements the same methods.
+
+While services move to it, a handle still passes the cursor calls it does not define (`execute`,
+`register`, ...) to DuckDB's cursor: `tests/test_conventions.py` lists the modules that moved, and
+refuses those calls in them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+Params = list | tuple | dict  # `?` values in order; a dict names `$name` values (the engine's SQL, moving to `?`)
+
+
+def _bound(params: Params) -> list | dict:
+    return params if isinstance(params, dict) else list(params)
+
+
+class Handle:
+    """One unit of work on the database: reads, and (inside `Database.write`) writes."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection):
+        self._cur = cursor
+
+    def rows(self, sql: str, params: Params = ()) -> list[dict]:
+        """The rows of a query, each as a dict of its column names."""
+        res = self._cur.execute(sql, _bound(params))
+        names = [d[0] for d in res.description]
+        return [dict(zip(names, r, strict=True)) for r in res.fetchall()]
+
+    def one(self, sql: str, params: Params = ()) -> dict | None:
+        """The first row of a query as a dict, or None."""
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    def tuples(self, sql: str, params: Params = ()) -> list[tuple]:
+        """The rows of a query as tuples."""
+        return self._cur.execute(sql, _bound(params)).fetchall()
+
+    def column(self, sql: str, params: Params = ()) -> list:
+        """The first column of every row."""
+        return [r[0] for r in self.tuples(sql, params)]
+
+    def value(self, sql: str, params: Params = ()) -> Any:
+        """The first column of the first row (None when there is no row)."""
+        row = self._cur.execute(sql, _bound(params)).fetchone()
+        return row[0] if row else None
+
+    def frame(self, sql: str, params: Params = ()) -> pd.DataFrame:
+        """A query's result as a DataFrame (set work: the grids' pages, the iCARE rows)."""
+        return self._cur.execute(sql, _bound(params)).df()
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        """Run a statement; the number of rows it changed (0 for one that changes none)."""
+        res = self._cur.execute(sql, _bound(params))
+        if not res.description or res.description[0][0] != "Count":
+            return 0
+        row = res.fetchone()
+        return int(row[0]) if row else 0
+
+    def run_many(self, sql: str, params: list[list | tuple]) -> None:
+        """Run one statement once per parameter list."""
+        if params:
+            self._cur.executemany(sql, [list(p) for p in params])
+
+    def load(self, table: str, frame: pd.DataFrame) -> int:
+        """Insert a frame's rows into `table`, matching columns by name (bulk: demo data, batch records)."""
+        with self.relation("_load", frame):
+            return self.run(f"INSERT INTO {table} BY NAME SELECT * FROM _load")
+
+    @contextmanager
+    def relation(self, name: str, frame: pd.DataFrame) -> Iterator[str]:
+        """A frame readable by name in this unit of work's SQL while the block runs (e.g. to join with)."""
+        self._cur.register(name, frame)
+        try:
+            yield name
+        finally:
+            self._cur.unregister(name)
+
+    def next_id(self) -> int:
+        """A new record id from the database-wide `ids` sequence."""
+        return self.value("SELECT nextval('ids')")
+
+    def next_counter(self, agency_id: int, name: str) -> int:
+        """The next number of an agency-scoped counter (client numbers, family codes)."""
+        self.run(
+            "INSERT INTO counters VALUES (?, ?, 1) "
+            "ON CONFLICT (agency_id, name) DO UPDATE SET value = counters.value + 1",
+            [agency_id, name],
+        )
+        return self.value("SELECT value FROM counters WHERE agency_id = ? AND name = ?", [agency_id, name])
+
+    def __getattr__(self, name: str):
+        return getattr(self._cur, name)  # the cursor calls of modules not yet moved (see the module docstring)
