@@ -41,7 +41,7 @@ def cmd_users_add(args) -> dict:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
     clean = clean_user(args.username, args.name, args.email or "", password, args.roles.split(","))
     with db.read() as cur:
-        found = cur.execute("SELECT id FROM agencies WHERE code = ?", [args.agency]).fetchall()
+        found = cur.tuples("SELECT id FROM agencies WHERE code = ?", [args.agency])
     if not found:
         raise OcmsError(f"No agency with code {args.agency}.")
     pw_hash = hash_password(password)

@@ -29,7 +29,7 @@ ACTIONS = {
 
 def record(cur, actor, action: str, entity: str, rec_id: int | None, detail: dict | None = None) -> None:
     """Add one audit row inside the caller's transaction."""
-    cur.execute(
+    cur.run(
         "INSERT INTO audit_log (id, agency_id, user_id, action, entity, rec_id, detail) "
         "VALUES (nextval('ids'), ?, ?, ?, ?, ?, ?)",
         [actor.agency_id, actor.user_id, action, entity, rec_id, json.dumps(detail or {}, default=_plain)],

@@ -55,9 +55,9 @@ def update_activity(db: Database, actor: Actor, activity_id: int, changes: dict,
     """Save changed fields of an activity; its type is fixed once it has sessions (they follow it)."""
     if "activity_type" in changes:
         with db.read() as cur:
-            held = cur.execute(
+            held = cur.value(
                 "SELECT count(*) FROM sessions WHERE activity = ? AND agency_id = ?", [activity_id, actor.agency_id]
-            ).fetchone()[0]
+            )
         if held:
             raise ValidationError({"activity_type": f"This activity has {held} session(s): its type cannot change."})
     return records.save(db, actor, activity_form(), activity_id, changes, version, "group activity")
@@ -95,7 +95,7 @@ def set_activity(db: Database, actor: Actor, session_id: int, activity_id: int) 
 
 
 def _attach(cur, actor: Actor, session_id: int, session_type: str, activity_id: int, has_group_form: bool) -> None:
-    cur.execute(
+    cur.run(
         "UPDATE sessions SET activity = ?, version = version + 1 WHERE id = ? AND agency_id = ?",
         [activity_id, session_id, actor.agency_id],
     )
@@ -126,7 +126,7 @@ def apply_attendee_settings(db: Database, actor: Actor, session_id: int, setting
     def apply(cur):
         records.check_refs(cur, actor, form, clean)
         ids = [f["id"] for f in attendee_forms]
-        cur.execute(
+        cur.run(
             f"UPDATE service_forms SET {', '.join(f'{k} = ?' for k in clean)}, version = version + 1, "
             f"updated_at = current_timestamp, updated_by = ? WHERE agency_id = ? AND id IN ({', '.join('?' * len(ids))})",
             [*clean.values(), actor.user_id, actor.agency_id, *ids],

@@ -46,10 +46,10 @@ def labels(db: Database, actor: Actor, table: str) -> dict[int, str]:
     spec = declared(table)
     with db.read() as cur:
         return dict(
-            cur.execute(
+            cur.tuples(
                 f"SELECT lbl.id, {spec.pick_label} FROM {table} lbl WHERE lbl.agency_id = ? ORDER BY {spec.pick_order}",
                 [actor.agency_id],
-            ).fetchall()
+            )
         )
 
 
@@ -95,10 +95,10 @@ def _clean(table: str, values: dict) -> dict:
 def _check_code(cur, actor: Actor, table: str, clean: dict, rec_id: int | None) -> None:
     if "code" not in clean:
         return
-    dup = cur.execute(
+    dup = cur.tuples(
         f"SELECT 1 FROM {table} WHERE agency_id = ? AND code = ? AND id IS DISTINCT FROM ?",
         [actor.agency_id, clean["code"], rec_id],
-    ).fetchall()
+    )
     if dup:
         raise ValidationError({"code": "Code is already used by another row: choose another."})
 
@@ -115,7 +115,7 @@ def save(db: Database, actor: Actor, table: str, values: dict, rec_id: int | Non
         _check_code(cur, actor, table, clean, None)
         new_id = cur.next_id()
         cols = ["id", "agency_id", *clean]
-        cur.execute(
+        cur.run(
             f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             [new_id, actor.agency_id, *clean.values()],
         )
@@ -139,7 +139,7 @@ def update(db: Database, actor: Actor, table: str, rec_id: int, values: dict) ->
             return False
         _check_code(cur, actor, table, changes, rec_id)
         sets = ", ".join(f"{k} = ?" for k in changes)
-        cur.execute(
+        cur.run(
             f"UPDATE {table} SET {sets} WHERE id = ? AND agency_id = ?", [*changes.values(), rec_id, actor.agency_id]
         )
         audit.record(cur, actor, "update", table, rec_id, changes)
@@ -150,9 +150,4 @@ def update(db: Database, actor: Actor, table: str, rec_id: int, values: dict) ->
 
 def icare_funder_ids(db: Database, actor: Actor) -> list[int]:
     with db.read() as cur:
-        return [
-            r[0]
-            for r in cur.execute(
-                "SELECT id FROM funders WHERE agency_id = ? AND is_icare", [actor.agency_id]
-            ).fetchall()
-        ]
+        return cur.column("SELECT id FROM funders WHERE agency_id = ? AND is_icare", [actor.agency_id])

@@ -117,3 +117,45 @@ def test_every_recorded_action_reads_in_plain_words():
     actions = _recorded_actions()
     assert {"create", "update", "export", "icare_final"} <= actions  # the scan finds them
     assert actions <= set(audit.ACTIONS), sorted(actions - set(audit.ACTIONS))
+
+
+CURSOR_CALLS = {"execute", "executemany", "fetchall", "fetchone", "fetchdf", "df", "register", "unregister"}
+HANDLE_NAMES = {"cur", "con", "cursor", "other"}  # what a unit of work's handle is called in services
+STORE = {PACKAGE / "db.py", *(PACKAGE / "store").rglob("*.py")}
+NOT_YET_ON_THE_STORE = {  # services still calling DuckDB's cursor through their handle (issue 10 moves them)
+    "ocms_data/accounts.py",
+    "ocms_data/clients.py",
+    "ocms_data/demo.py",
+    "ocms_data/demo_sessions.py",
+    "ocms_data/icare/batches.py",
+    "ocms_data/icare/engine.py",
+    "ocms_data/problems.py",
+    "ocms_data/records.py",
+    "ocms_data/sessions.py",
+}
+
+
+def _cursor_calls(tree: ast.AST) -> list[int]:
+    """Lines calling a cursor method on a handle (`cur.execute(...)`) or on what one returned (`.fetchall()`)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CURSOR_CALLS:
+            on = node.func.value
+            if (isinstance(on, ast.Name) and on.id in HANDLE_NAMES) or isinstance(on, ast.Call):
+                found.append(node.lineno)
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p not in STORE], ids=_rel)
+def test_services_speak_the_store_vocabulary_not_an_engine(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    calls, engine = _cursor_calls(tree), "duckdb" in _imported(tree)
+    if _rel(path) in NOT_YET_ON_THE_STORE:
+        assert calls, f"{_rel(path)} is on the store now: take it off NOT_YET_ON_THE_STORE"
+    else:
+        assert not calls and not engine, f"{_rel(path)} talks to the engine (lines {calls}): use the store Handle"
+
+
+def test_the_cursor_call_check_finds_one():
+    assert _cursor_calls(ast.parse("cur.execute('SELECT 1').fetchall()")) == [1, 1]
+    assert _cursor_calls(ast.parse("clients.register(db, actor)")) == []

@@ -52,8 +52,8 @@ class Handle:
 
     def value(self, sql: str, params: Params = ()) -> Any:
         """The first column of the first row (None when there is no row)."""
-        row = self._cur.execute(sql, _bound(params)).fetchone()
-        return row[0] if row else None
+        found = self._cur.execute(sql, _bound(params)).fetchall()  # whole: DuckDB wants a result finished
+        return found[0][0] if found else None
 
     def frame(self, sql: str, params: Params = ()) -> pd.DataFrame:
         """A query's result as a DataFrame (set work: the grids' pages, the iCARE rows)."""
@@ -62,10 +62,8 @@ class Handle:
     def run(self, sql: str, params: Params = ()) -> int:
         """Run a statement; the number of rows it changed (0 for one that changes none)."""
         res = self._cur.execute(sql, _bound(params))
-        if not res.description or res.description[0][0] != "Count":
-            return 0
-        row = res.fetchone()
-        return int(row[0]) if row else 0
+        found = res.fetchall() if res.description else []
+        return int(found[0][0]) if found and res.description[0][0] == "Count" else 0
 
     def run_many(self, sql: str, params: list[list | tuple]) -> None:
         """Run one statement once per parameter list."""

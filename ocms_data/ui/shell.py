@@ -117,7 +117,7 @@ def login_view() -> None:
         """
     )
     with database().read() as cur:
-        is_demo = cur.execute("SELECT 1 FROM agencies WHERE code = ?", [DEMO_CODE]).fetchall()
+        is_demo = cur.tuples("SELECT 1 FROM agencies WHERE code = ?", [DEMO_CODE])
     if is_demo:
         names = ", ".join(f"`{u}`" for u, _n, _r in DEMO_USERS)
         st.info(f"Demo agency: sign in as {names} with the password `{DEMO_PASSWORD}`.")
