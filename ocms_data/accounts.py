@@ -100,11 +100,11 @@ def _claim_attempt(db: Database, key: str, locked_message: str) -> datetime:
     since = now - timedelta(seconds=LOCK_SECONDS)
 
     def claim(cur):
-        cur.execute("DELETE FROM sign_in_attempts WHERE attempted_at <= ?", [since])
-        failures = cur.execute("SELECT count(*) FROM sign_in_attempts WHERE key = ?", [key]).fetchone()[0]
+        cur.run("DELETE FROM sign_in_attempts WHERE attempted_at <= ?", [since])
+        failures = cur.value("SELECT count(*) FROM sign_in_attempts WHERE key = ?", [key])
         if failures >= MAX_FAILURES:
             raise Locked(locked_message)
-        cur.execute("INSERT INTO sign_in_attempts (key, attempted_at) VALUES (?, ?)", [key, now])
+        cur.run("INSERT INTO sign_in_attempts (key, attempted_at) VALUES (?, ?)", [key, now])
 
     with _attempts_lock:
         db.write(claim)
@@ -116,14 +116,12 @@ def _checked(db: Database, key: str, claimed: datetime, stored: str | None, pass
     try:
         return _password_matches(stored, password)
     except SignInBusy:
-        db.write(
-            lambda cur: cur.execute("DELETE FROM sign_in_attempts WHERE key = ? AND attempted_at = ?", [key, claimed])
-        )
+        db.write(lambda cur: cur.run("DELETE FROM sign_in_attempts WHERE key = ? AND attempted_at = ?", [key, claimed]))
         raise
 
 
 def _clear_attempts(db: Database, key: str) -> None:
-    db.write(lambda cur: cur.execute("DELETE FROM sign_in_attempts WHERE key = ?", [key]))
+    db.write(lambda cur: cur.run("DELETE FROM sign_in_attempts WHERE key = ?", [key]))
 
 
 @dataclass(frozen=True)
@@ -386,17 +384,14 @@ def add_user(cur, agency_id, username, full_name, password, roles, email=None, d
 
 def insert_user(cur, agency_id, username, full_name, pw_hash, roles, email, default_site_id, actor=None) -> int:
     """Insert a user whose values were checked, inside an open transaction."""
-    if cur.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchall():
+    if cur.tuples("SELECT 1 FROM users WHERE username = ?", [username]):
         raise ValidationError({"username": "That user name is taken."})
-    if (
-        default_site_id is not None
-        and not cur.execute(
-            "SELECT 1 FROM sites WHERE id = ? AND agency_id = ?", [default_site_id, agency_id]
-        ).fetchall()
+    if default_site_id is not None and not cur.tuples(
+        "SELECT 1 FROM sites WHERE id = ? AND agency_id = ?", [default_site_id, agency_id]
     ):
         raise ValidationError({"default_site_id": "Default site: pick a site of your agency."})
     uid = cur.next_id()
-    cur.execute(
+    cur.run(
         "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [uid, agency_id, username, full_name.strip(), email, pw_hash, ",".join(roles), default_site_id],
@@ -439,11 +434,10 @@ def update_user(
 
     def apply(cur):
         sets = ", ".join(f"{k} = ?" for k in changes)
-        res = cur.execute(
-            f"UPDATE users SET {sets} WHERE id = ? AND agency_id = ? RETURNING id",
-            [*changes.values(), user_id, actor.agency_id],
+        changed = cur.run(
+            f"UPDATE users SET {sets} WHERE id = ? AND agency_id = ?", [*changes.values(), user_id, actor.agency_id]
         )
-        if not res.fetchall():
+        if not changed:
             raise ValidationError({"user": "No such user in your agency."})
         audit.record(cur, actor, "update", "users", user_id, {k: v for k, v in changes.items() if k != "pw_hash"})
 

@@ -116,25 +116,25 @@ def register(
 def _family_code(cur, actor: Actor, family: str) -> str:
     if family == NEW_FAMILY:
         return f"F{cur.next_counter(actor.agency_id, 'family_code'):06d}"
-    found = cur.execute(
+    found = cur.tuples(
         "SELECT 1 FROM clients WHERE agency_id = ? AND family_code = ? LIMIT 1", [actor.agency_id, family]
-    ).fetchall()
+    )
     if not found:
         raise ValidationError({"family_code": f"No family with code {family} in your agency."})
     return family
 
 
 def _relative_family(cur, actor: Actor, relative_id: int) -> str:
-    found = cur.execute(
+    found = cur.tuples(
         "SELECT family_code FROM clients WHERE id = ? AND agency_id = ? AND client_type = 'Named'",
         [relative_id, actor.agency_id],
-    ).fetchall()
+    )
     if not found:
         raise ValidationError({"family_code": "The relative is not a Named client of your agency."})
     if found[0][0]:
         return found[0][0]
     code = _family_code(cur, actor, NEW_FAMILY)
-    cur.execute(
+    cur.run(
         "UPDATE clients SET family_code = ?, version = version + 1, updated_at = current_timestamp, updated_by = ? "
         "WHERE id = ? AND agency_id = ?",
         [code, actor.user_id, relative_id, actor.agency_id],
@@ -197,9 +197,9 @@ def _check_locks(db, actor: Actor, form: Form, client_id: int, values: dict, sen
             errors[name] = "Change the family with New or Find."
         elif f.locked is Lock.CREATOR_OR_ADMIN and not actor.is_admin:
             with db.read() as cur:
-                creator = cur.execute(
+                creator = cur.tuples(
                     "SELECT created_by FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id]
-                ).fetchall()
+                )
             if not creator or creator[0][0] != actor.user_id:
                 errors[name] = (
                     f"Only agency admins and the person who created the profile can change the {f.label.lower()}."
@@ -220,11 +220,11 @@ def set_family(db: Database, actor: Actor, client_id: int, family: str, version:
 
     def apply(cur):
         code = _family_code(cur, actor, family)
-        (count,) = cur.execute(
+        count = cur.run(
             "UPDATE clients SET family_code = ?, version = version + 1, updated_at = current_timestamp, "
             "updated_by = ? WHERE id = ? AND agency_id = ? AND version = ? AND client_type = 'Named'",
             [code, actor.user_id, client_id, actor.agency_id, version],
-        ).fetchone()
+        )
         if not count:
             raise StaleRecord(records.stale_message(cur, actor, "clients", client_id, "client"))
         audit.record(cur, actor, "update", "clients", client_id, {"family_code": code})
@@ -423,8 +423,8 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     fields = grid_fields(form, columns, GRID_TABLES)
     sql, count_sql, params = page_sql(form, fields, query, search_predicate(query.search), tables=GRID_TABLES)
     with db.read() as cur:
-        frame = cur.execute(sql, [actor.agency_id, *params]).df()
-        total = cur.execute(count_sql, [actor.agency_id, *params]).fetchall()[0][0]
+        frame = cur.frame(sql, [actor.agency_id, *params])
+        total = cur.value(count_sql, [actor.agency_id, *params])
     labels = _ref_labels(db, actor, fields)
     return Page(display_frame(frame, fields, labels), total), labels
 
@@ -471,7 +471,7 @@ def grid_export(db: Database, actor: Actor, query: GridQuery, columns: list[str]
         form, fields, query, search_predicate(query.search), all_rows=True, tables=GRID_TABLES
     )
     with db.read() as cur:
-        frame = cur.execute(sql, [actor.agency_id, *params]).df()
+        frame = cur.frame(sql, [actor.agency_id, *params])
     shown = display_frame(frame, fields, _ref_labels(db, actor, fields))
     shown[MISSING_MESSAGES] = shown[MISSING_MESSAGES].map(missing_messages)
     header = [f.label for f in fields] + ["Missing for iCARE"]

@@ -64,9 +64,9 @@ def check_refs(cur, actor: Actor, form: Form, values: dict, tables: dict | None 
             continue
         ids = value if f.spec.side else [value]
         marks = ", ".join("?" * len(ids))
-        found = cur.execute(
+        found = cur.value(
             f"SELECT count(*) FROM {f.ref} WHERE agency_id = ? AND id IN ({marks})", [actor.agency_id, *ids]
-        ).fetchall()[0][0]
+        )
         if found != len(set(ids)):
             errors[where] = f"Pick {f.label.lower()} from your agency's list."
     if errors:
@@ -80,9 +80,7 @@ def insert(cur, actor: Actor, form: Form, values: dict, tables: dict | None = No
     rec_id = cur.next_id()
     row = {**row, **(extra or {}), "id": rec_id, "agency_id": actor.agency_id, "created_by": actor.user_id}
     cols = list(row)
-    cur.execute(
-        f"INSERT INTO {form.table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", list(row.values())
-    )
+    cur.run(f"INSERT INTO {form.table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", list(row.values()))
     write_children(cur, actor, form, rec_id, multi, refs, tables or {})
     return rec_id
 
@@ -153,11 +151,11 @@ def update(
     row = {**row, **(extra or {})}
     sets = "".join(f"{k} = ?, " for k in row)
     # the updated-row count, not RETURNING: DuckDB materialises the whole (wide) row for RETURNING (~13 ms)
-    (count,) = cur.execute(
+    count = cur.run(
         f"UPDATE {form.table} SET {sets}version = version + 1, updated_at = current_timestamp, updated_by = ? "
         "WHERE id = ? AND agency_id = ? AND version = ?",
         [*row.values(), actor.user_id, rec_id, actor.agency_id, version],
-    ).fetchone()
+    )
     if not count:
         raise StaleRecord(stale_message(cur, actor, form.table, rec_id, what))
     write_children(cur, actor, form, rec_id, multi, refs, tables or {})
@@ -170,23 +168,19 @@ def write_children(cur, actor: Actor, form: Form, rec_id: int, multi: dict, refs
         _replace(cur, f"{form.table}_{form.field(name).spec.side}", actor, rec_id, name, chosen)
     for key, table_rows in tables.items():
         section = form.section(key)
-        cur.execute(f"DELETE FROM {section.table} WHERE parent_id = ? AND agency_id = ?", [rec_id, actor.agency_id])
+        cur.run(f"DELETE FROM {section.table} WHERE parent_id = ? AND agency_id = ?", [rec_id, actor.agency_id])
         for pos, r in enumerate(table_rows):
             cols = ["id", "parent_id", "agency_id", "position", *r]
-            cur.execute(
+            cur.run(
                 f"INSERT INTO {section.table} ({', '.join(cols)}) VALUES (nextval('ids'), ?, ?, ?{', ?' * len(r)})",
                 [rec_id, actor.agency_id, pos, *r.values()],
             )
 
 
 def _replace(cur, table: str, actor: Actor, rec_id: int, name: str, chosen: list) -> None:
-    cur.execute(
-        f"DELETE FROM {table} WHERE parent_id = ? AND agency_id = ? AND field = ?", [rec_id, actor.agency_id, name]
-    )
+    cur.run(f"DELETE FROM {table} WHERE parent_id = ? AND agency_id = ? AND field = ?", [rec_id, actor.agency_id, name])
     if chosen:
-        cur.executemany(
-            f"INSERT INTO {table} VALUES (?, ?, ?, ?)", [[rec_id, actor.agency_id, name, v] for v in chosen]
-        )
+        cur.run_many(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", [[rec_id, actor.agency_id, name, v] for v in chosen])
 
 
 def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tuple[dict, dict]:
@@ -198,13 +192,10 @@ def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tu
     if row is None:
         raise NotFound(f"No such {what} in your agency.")
     for f in form.multi_fields + form.refs_fields:
-        row[f.name] = [
-            r[0]
-            for r in cur.execute(
-                f"SELECT {f.spec.column} FROM {form.table}_{f.spec.side} WHERE parent_id = ? AND agency_id = ? AND field = ? ORDER BY 1",
-                [rec_id, actor.agency_id, f.name],
-            ).fetchall()
-        ]
+        row[f.name] = cur.column(
+            f"SELECT {f.spec.column} FROM {form.table}_{f.spec.side} WHERE parent_id = ? AND agency_id = ? AND field = ? ORDER BY 1",
+            [rec_id, actor.agency_id, f.name],
+        )
     tables = {
         s.key: cur.rows(
             f"SELECT {', '.join(f.name for f in s.fields)} FROM {s.table} "
@@ -223,7 +214,7 @@ def stale_message(cur, actor: Actor, entity: str, rec_id: int, what: str = "reco
         "WHERE a.agency_id = ? AND a.entity = ? AND a.rec_id = ? ORDER BY a.occurred_at DESC, a.id DESC LIMIT 1",
         [actor.agency_id, entity, rec_id],
     )
-    exists = cur.execute(f"SELECT 1 FROM {entity} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id]).fetchall()
+    exists = cur.tuples(f"SELECT 1 FROM {entity} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
     if not exists:
         raise NotFound("That record is not in your agency (it may have been removed).")
     when = f" at {last['occurred_at']:%Y-%m-%d %H:%M}" if last else ""
