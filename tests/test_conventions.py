@@ -123,14 +123,11 @@ CURSOR_CALLS = {"execute", "executemany", "fetchall", "fetchone", "fetchdf", "df
 HANDLE_NAMES = {"cur", "con", "cursor", "other"}  # what a unit of work's handle is called in services
 STORE = {PACKAGE / "db.py", *(PACKAGE / "store").rglob("*.py")}
 NOT_YET_ON_THE_STORE = {  # services still calling DuckDB's cursor through their handle (issue 10 moves them)
-    "ocms_data/accounts.py",
-    "ocms_data/clients.py",
     "ocms_data/demo.py",
     "ocms_data/demo_sessions.py",
     "ocms_data/icare/batches.py",
     "ocms_data/icare/engine.py",
     "ocms_data/problems.py",
-    "ocms_data/records.py",
     "ocms_data/sessions.py",
 }
 
