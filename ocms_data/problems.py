@@ -11,6 +11,7 @@ import hashlib
 import re
 
 from ocms_data.registry import Catalog, Form, default_catalog
+from ocms_data.store.handle import Handle
 from ocms_data.validation import checks
 
 SESSION_FORM = "session"
@@ -66,43 +67,41 @@ def _columns_read(form: Form) -> str:
     return ", ".join(sorted(used))
 
 
-def refresh(cur, agency_id: int, session_ids: list[int]) -> None:
+def refresh(cur: Handle, agency_id: int, session_ids: list[int]) -> None:
     """Re-derive the problems of these sessions and all their forms, inside the caller's transaction."""
     if not session_ids:
         return
     ids = ", ".join(str(int(i)) for i in session_ids)
-    cur.execute(f"DELETE FROM problems WHERE agency_id = ? AND session_id IN ({ids})", [agency_id])
-    present = [SESSION_FORM] + [
-        r[0]
-        for r in cur.execute(
-            f"SELECT DISTINCT form_type FROM {FORMS_TABLE} WHERE agency_id = ? AND session_id IN ({ids})", [agency_id]
-        ).fetchall()
-    ]
+    cur.run(f"DELETE FROM problems WHERE agency_id = ? AND session_id IN ({ids})", [agency_id])
+    found = cur.column(
+        f"SELECT DISTINCT form_type FROM {FORMS_TABLE} WHERE agency_id = ? AND session_id IN ({ids})", [agency_id]
+    )
+    present = [SESSION_FORM, *found]
     catalog = default_catalog()
     derived = [derive_sql(catalog.form(key), f"t.agency_id = {int(agency_id)}") for key in present]
     union = "\nUNION ALL\n".join(d for d in derived if d)
     if union:
         shadow = _shadow({table: f"{key} IN ({ids})" for table, key in SESSION_TABLES.items()})
-        cur.execute(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{union}")
+        cur.run(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{union}")
 
 
-def refresh_naming(cur, agency_id: int, table: str, rec_id: int) -> None:
+def refresh_naming(cur: Handle, agency_id: int, table: str, rec_id: int) -> None:
     """Re-derive the sessions whose forms name this record of `table` (a course): their rules may read it."""
     forms = [form for form in tracked_forms() if form.table == FORMS_TABLE]
     columns = sorted({f.name for form in forms for f in form.fields if f.ref == table and f.stored_in_row})
     if not columns:
         return
     naming = " OR ".join(f"{c} = ?" for c in columns)
-    found = cur.execute(
+    found = cur.column(
         f"SELECT DISTINCT session_id FROM {FORMS_TABLE} WHERE agency_id = ? AND ({naming})",
         [agency_id, *[rec_id] * len(columns)],
-    ).fetchall()
-    refresh(cur, agency_id, [r[0] for r in found])
+    )
+    refresh(cur, agency_id, found)
 
 
-def refresh_form(cur, agency_id: int, form_key: str, form_id: int, session_id: int) -> None:
+def refresh_form(cur: Handle, agency_id: int, form_key: str, form_id: int, session_id: int) -> None:
     """Re-derive one service form's problems (its session's own problems do not depend on its answers)."""
-    cur.execute("DELETE FROM problems WHERE agency_id = ? AND rec_id = ?", [agency_id, form_id])
+    cur.run("DELETE FROM problems WHERE agency_id = ? AND rec_id = ?", [agency_id, form_id])
     sql = derive_sql(default_catalog().form(form_key), f"t.agency_id = {int(agency_id)}")
     if sql:
         form = default_catalog().form(form_key)
@@ -110,16 +109,16 @@ def refresh_form(cur, agency_id: int, form_key: str, form_id: int, session_id: i
             {FORMS_TABLE: f"id = {int(form_id)}", "sessions": f"id = {int(session_id)}"},
             {FORMS_TABLE: _columns_read(form)},
         )
-        cur.execute(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{sql}")
+        cur.run(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{sql}")
 
 
-def refresh_agency(cur, agency_id: int) -> None:
+def refresh_agency(cur: Handle, agency_id: int) -> None:
     """Re-derive every problem of an agency (demo data, migrations that change the checks)."""
-    cur.execute("DELETE FROM problems WHERE agency_id = ?", [agency_id])
+    cur.run("DELETE FROM problems WHERE agency_id = ?", [agency_id])
     for form in tracked_forms():
         sql = derive_sql(form, f"t.agency_id = {int(agency_id)}")
         if sql:
-            cur.execute(f"INSERT INTO problems ({COLUMNS}) {sql}")
+            cur.run(f"INSERT INTO problems ({COLUMNS}) {sql}")
 
 
 RULES_KEY = "problem_rules"
@@ -132,15 +131,15 @@ def fingerprint(catalog: Catalog | None = None) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def keep_current(cur, catalog: Catalog | None = None) -> bool:
+def keep_current(cur: Handle, catalog: Catalog | None = None) -> bool:
     """Re-derive every agency's problems when the rules changed since they were derived; True if it did."""
     current = fingerprint(catalog)
-    stored = cur.execute("SELECT value FROM meta WHERE key = ?", [RULES_KEY]).fetchall()
-    if stored and stored[0][0] == current:
+    stored = cur.column("SELECT value FROM meta WHERE key = ?", [RULES_KEY])
+    if stored and stored[0] == current:
         return False
-    for (agency_id,) in cur.execute("SELECT id FROM agencies").fetchall():
+    for agency_id in cur.column("SELECT id FROM agencies"):
         refresh_agency(cur, agency_id)
-    cur.execute(
+    cur.run(
         "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [RULES_KEY, current]
     )
     return True

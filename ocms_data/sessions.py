@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import count
 
-import duckdb
 import pandas as pd
 
 from ocms_data import audit, clients, clock, problems, records, reference
@@ -27,6 +26,7 @@ from ocms_data.grid import (
     sort_key,
 )
 from ocms_data.registry import Form, default_catalog
+from ocms_data.store.handle import Handle
 from ocms_data.validation import NEWLINE, TAB
 from ocms_data.xlsx import table_workbook
 
@@ -115,21 +115,19 @@ def _with_defaults(db: Database, actor: Actor, values: dict) -> dict:
     return out
 
 
-def _logistics_rules(cur, actor: Actor, merged: dict) -> None:
+def _logistics_rules(cur: Handle, actor: Actor, merged: dict) -> None:
     """Rules that need the agency's data: one staff member unless a group; iCARE needs the postal code."""
     errors = {}
     if len(merged.get("staff") or []) > 1 and not is_group(merged.get("session_type")):
         errors["staff"] = "Only group activity sessions can list more than one staff member."
     if merged.get("funders") and not merged.get("postal_code"):
         marks = ", ".join("?" * len(merged["funders"]))
-        icare = cur.execute(
+        icare = cur.column(
             f"SELECT name FROM funders WHERE agency_id = ? AND is_icare AND id IN ({marks})",
             [actor.agency_id, *merged["funders"]],
-        ).fetchall()
+        )
         if icare:
-            errors["postal_code"] = (
-                f"The postal code where the service was given is required when {icare[0][0]} funds it."
-            )
+            errors["postal_code"] = f"The postal code where the service was given is required when {icare[0]} funds it."
     if errors:
         raise ValidationError(errors)
 
@@ -139,7 +137,7 @@ def begin(
     actor: Actor,
     values: dict,
     client_ids: list[int] | tuple = (),
-    then: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
+    then: Callable[[Handle, int], None] | None = None,
 ) -> int:
     """Create a session (and add these registered clients at once); returns its id.
 
@@ -218,7 +216,7 @@ def update(db: Database, actor: Actor, session_id: int, values: dict, version: i
     return db.write(apply)
 
 
-def _client(cur, actor: Actor, client_id: int) -> dict:
+def _client(cur: Handle, actor: Actor, client_id: int) -> dict:
     found = cur.one("SELECT id, client_type FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id])
     if found is None:
         raise ValidationError(
@@ -227,14 +225,14 @@ def _client(cur, actor: Actor, client_id: int) -> dict:
     return found
 
 
-def _add_client(cur, actor: Actor, session_id: int, session_type: str, client_id: int) -> None:
+def _add_client(cur: Handle, actor: Actor, session_id: int, session_type: str, client_id: int) -> None:
     _client(cur, actor, client_id)
-    already = cur.execute(
+    already = cur.tuples(
         "SELECT 1 FROM session_clients WHERE session_id = ? AND client_id = ?", [session_id, client_id]
-    ).fetchall()
+    )
     if already:
         raise ValidationError({"client": "That client is already in this session."})
-    cur.execute(
+    cur.run(
         "INSERT INTO session_clients (session_id, client_id, agency_id) VALUES (?, ?, ?)",
         [session_id, client_id, actor.agency_id],
     )
@@ -260,11 +258,11 @@ def remove_client(db: Database, actor: Actor, session_id: int, client_id: int) -
         raise NotFound("That client is not in this session.")
 
     def apply(cur):
-        cur.execute(
+        cur.run(
             "DELETE FROM service_forms WHERE session_id = ? AND client_id = ? AND agency_id = ?",
             [session_id, client_id, actor.agency_id],
         )
-        cur.execute(
+        cur.run(
             "DELETE FROM session_clients WHERE session_id = ? AND client_id = ? AND agency_id = ?",
             [session_id, client_id, actor.agency_id],
         )
@@ -274,11 +272,11 @@ def remove_client(db: Database, actor: Actor, session_id: int, client_id: int) -
     db.write(apply)
 
 
-def new_form(cur, actor: Actor, session_id: int, client_id: int | None, form: Form) -> int:
-    taken = cur.execute(
+def new_form(cur: Handle, actor: Actor, session_id: int, client_id: int | None, form: Form) -> int:
+    taken = cur.tuples(
         "SELECT 1 FROM service_forms WHERE session_id = ? AND client_id IS NOT DISTINCT FROM ? AND form_type = ?",
         [session_id, client_id, form.key],
-    ).fetchall()
+    )
     if taken:
         raise SecondForm(
             {"form_type": f"This client already has the {form.label} form in this session. "
@@ -286,7 +284,7 @@ def new_form(cur, actor: Actor, session_id: int, client_id: int | None, form: Fo
         )  # fmt: skip
     values = dict(form.defaults)
     if SERVICE_DATE in values.values():
-        day = cur.execute("SELECT service_date FROM sessions WHERE id = ?", [session_id]).fetchall()[0][0]
+        day = cur.value("SELECT service_date FROM sessions WHERE id = ?", [session_id])
         values = {k: day if v == SERVICE_DATE else v for k, v in values.items()}
     extra = {"session_id": session_id, "client_id": client_id, "form_type": form.key}
     return records.insert(cur, actor, form, records.clean(form, values, only=set())[0], extra=extra)
@@ -368,7 +366,7 @@ def remove_form(db: Database, actor: Actor, form_id: int) -> None:
         raise ValidationError({"form_type": "Take the attendee out of the session instead; group forms stay with it."})
 
     def apply(cur):
-        cur.execute("DELETE FROM service_forms WHERE id = ? AND agency_id = ?", [form_id, actor.agency_id])
+        cur.run("DELETE FROM service_forms WHERE id = ? AND agency_id = ?", [form_id, actor.agency_id])
         audit.record(cur, actor, "delete", "service_forms", form_id, {"form_type": current.form_type})
         problems.refresh(cur, actor.agency_id, [current.session_id])
 
@@ -386,7 +384,7 @@ def copy(db: Database, actor: Actor, session_id: int, service_date: date) -> int
     def apply(cur):
         new_id = records.insert(cur, actor, form, clean, extra={"activity": source.values.get("activity")})
         for c in source.clients:
-            cur.execute(
+            cur.run(
                 "INSERT INTO session_clients (session_id, client_id, agency_id) VALUES (?, ?, ?)",
                 [new_id, c["id"], actor.agency_id],
             )
@@ -489,16 +487,13 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     where, params = _grid_where(actor, query)
     joins, key, direction = _grid_order(form, query)
     with db.read() as cur:
-        total = cur.execute(f"SELECT count(*) FROM sessions t WHERE {where}", params).fetchall()[0][0]
-        ids = [
-            r[0]
-            for r in cur.execute(
-                f"SELECT t.id FROM sessions t {joins} WHERE {where} ORDER BY {key} {direction} NULLS LAST, t.id DESC "
-                f"LIMIT {query.limit} OFFSET {query.offset}",
-                [actor.agency_id] * joins.count("?") + params,  # each ? of a per-session query: the agency
-            ).fetchall()
-        ]
-        frame = cur.execute(_details_sql(fields, len(ids)), [actor.agency_id, *ids]).df() if ids else None
+        total = cur.value(f"SELECT count(*) FROM sessions t WHERE {where}", params)
+        ids = cur.column(
+            f"SELECT t.id FROM sessions t {joins} WHERE {where} ORDER BY {key} {direction} NULLS LAST, t.id DESC "
+            f"LIMIT {query.limit} OFFSET {query.offset}",
+            [actor.agency_id] * joins.count("?") + params,  # each ? of a per-session query: the agency
+        )
+        frame = cur.frame(_details_sql(fields, len(ids)), [actor.agency_id, *ids]) if ids else None
     labels = {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.spec.choices == "ref"}
     if frame is None:
         computed = [name for name, _label in GRID_COMPUTED]
