@@ -127,8 +127,6 @@ NOT_YET_ON_THE_STORE = {  # services still calling DuckDB's cursor through their
     "ocms_data/demo_sessions.py",
     "ocms_data/icare/batches.py",
     "ocms_data/icare/engine.py",
-    "ocms_data/problems.py",
-    "ocms_data/sessions.py",
 }
 
 
