@@ -17,6 +17,7 @@ from ocms_data.icare import returns
 from ocms_data.icare.engine import Filters, Run, eligible, not_over
 from ocms_data.icare.spec import Template
 from ocms_data.icare.workbook import Export
+from ocms_data.store.handle import Handle
 from ocms_data.validation import plain_text
 from ocms_data.xlsx import CELL_LIMIT, cell_text
 
@@ -70,23 +71,18 @@ def set_uploaders(
                 {field: "Uploaders must be active staff of your agency with the Uploader or Agency admin role."}
             )
 
-    def apply(cur) -> bool:
+    def apply(cur: Handle) -> bool:
         target = actor.agency_id if scope == "agency" else scope_id
         table = {"program": "programs", "site": "sites"}.get(scope)
-        if (
-            table
-            and not cur.execute(
-                f"SELECT 1 FROM {table} WHERE id = ? AND agency_id = ?", [target, actor.agency_id]
-            ).fetchall()
-        ):
+        if table and not cur.tuples(f"SELECT 1 FROM {table} WHERE id = ? AND agency_id = ?", [target, actor.agency_id]):
             raise ValidationError({"scope": f"No such {scope} in your agency."})
-        now = cur.execute(
+        now = cur.tuples(
             "SELECT primary_user, backup_user FROM icare_uploaders WHERE agency_id = ? AND scope = ? AND scope_id = ?",
             [actor.agency_id, scope, target],
-        ).fetchall()
+        )
         if (now[0] if now else (None, None)) == (primary, backup):
             return False
-        cur.execute(
+        cur.run(
             "INSERT INTO icare_uploaders VALUES (?, ?, ?, ?, ?) ON CONFLICT (agency_id, scope, scope_id) "
             "DO UPDATE SET primary_user = excluded.primary_user, backup_user = excluded.backup_user",
             [actor.agency_id, scope, target, primary, backup],
@@ -138,27 +134,27 @@ def may_finalise(db: Database, actor: Actor, filters: Filters) -> str | None:
     return f"Only the primary or backup uploader of {where} can make a final upload."
 
 
-def _holds_role(cur, actor: Actor) -> bool:
+def _holds_role(cur: Handle, actor: Actor) -> bool:
     """Whether the actor holds the Uploader or Agency admin role now (a designation outlives a role taken away)."""
-    found = cur.execute(
+    found = cur.tuples(
         f"SELECT 1 FROM users u WHERE u.id = ? AND u.agency_id = ? AND {may_upload('u')}",
         [actor.user_id, actor.agency_id],
-    ).fetchall()
+    )
     return bool(found)
 
 
-def _designated(cur, actor: Actor, program: int | None, site: int | None) -> bool:
+def _designated(cur: Handle, actor: Actor, program: int | None, site: int | None) -> bool:
     """Whether the actor is a designated uploader for this program or site.
 
     The agency's uploaders are for every program and site; a program's or a site's for theirs.
     """
     wanted = [("agency", actor.agency_id)] + [(s, i) for s, i in (("program", program), ("site", site)) if i]
     for scope, scope_id in wanted:
-        hit = cur.execute(
+        hit = cur.tuples(
             "SELECT 1 FROM icare_uploaders WHERE agency_id = ? AND scope = ? AND scope_id = ? "
             "AND ? IN (primary_user, backup_user)",
             [actor.agency_id, scope, scope_id, actor.user_id],
-        ).fetchall()
+        )
         if hit:
             return True
     return False
@@ -167,18 +163,18 @@ def _designated(cur, actor: Actor, program: int | None, site: int | None) -> boo
 def uploader_candidates(db: Database, actor: Actor) -> dict[int, str]:
     """Active staff who may be designated uploaders (they hold the Uploader or Agency admin role)."""
     with db.read() as cur:
-        found = cur.execute(
+        found = cur.tuples(
             f"SELECT u.id, u.full_name FROM users u WHERE u.agency_id = ? AND {may_upload('u')} ORDER BY u.full_name",
             [actor.agency_id],
-        ).fetchall()
+        )
     return dict(found)
 
 
-def _require_uploader_of(cur, actor: Actor, batch_id: int) -> None:
+def _require_uploader_of(cur: Handle, actor: Actor, batch_id: int) -> None:
     """Voids and returned files change what goes to iCARE: only an uploader of the batch's scope may."""
-    scope = cur.execute(
+    scope = cur.tuples(
         "SELECT program_id, site_id FROM icare_batches WHERE id = ? AND agency_id = ?", [batch_id, actor.agency_id]
-    ).fetchall()
+    )
     if not _holds_role(cur, actor):
         raise Forbidden(ROLE_NEEDED.format(doing="change this batch"))
     if scope and not _designated(cur, actor, *scope[0]):
@@ -212,7 +208,7 @@ def finalise(
     if not files.files:
         raise ValidationError({"final": "There is nothing valid to upload for this month."})
 
-    def apply(cur):
+    def apply(cur: Handle) -> Finalised:
         final_no = cur.next_counter(actor.agency_id, "icare_final")
         made, total = [], 0
         for key, (name, data) in files.files.items():
@@ -227,16 +223,14 @@ def finalise(
                     }
                 )
             batch_id = cur.next_id()
-            cur.execute(
+            cur.run(
                 "INSERT INTO icare_batches (id, agency_id, month, template, file_name, file_sha256, row_count, made_by, "
                 "made_by_name, via, program_id, site_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [batch_id, actor.agency_id, run.month, key, name, hashlib.sha256(data).hexdigest(), len(good),
                  actor.user_id if via == APP else None, made_by_name or actor.full_name, via,
                  run.filters.program, run.filters.site],
             )  # fmt: skip
-            cur.execute(
-                "INSERT INTO icare_batch_files VALUES (?, ?, ?, ?)", [batch_id, actor.agency_id, final_no, data]
-            )
+            cur.run("INSERT INTO icare_batch_files VALUES (?, ?, ?, ?)", [batch_id, actor.agency_id, final_no, data])
             records = pd.DataFrame(
                 {
                     "batch_id": batch_id,
@@ -248,9 +242,7 @@ def finalise(
                     "row_key": _keys(result.template, good),
                 }
             )
-            cur.register("final_records", records)
-            cur.execute("INSERT INTO icare_records BY NAME SELECT * FROM final_records")
-            cur.unregister("final_records")
+            cur.load("icare_records", records)
             audit.record(
                 cur, actor, "icare_final", "icare_batches", batch_id, {"file": name, "rows": len(good), "via": via}
             )
@@ -261,15 +253,11 @@ def finalise(
     return db.write(apply)
 
 
-def _already_sent(cur, entity: str, good: pd.DataFrame) -> int:
+def _already_sent(cur: Handle, entity: str, good: pd.DataFrame) -> int:
     """How many of these records (at these versions) are no longer eligible: a live batch holds them already."""
-    cur.register(
-        "candidates",
-        pd.DataFrame({"id": good["_rec_id"].astype("int64"), "version": good["_rec_version"].astype("int64")}),
-    )
-    found = cur.execute(f"SELECT count(*) FROM candidates c WHERE NOT ({eligible(entity, 'c')})").fetchall()[0][0]
-    cur.unregister("candidates")
-    return found
+    candidates = pd.DataFrame({"id": good["_rec_id"].astype("int64"), "version": good["_rec_version"].astype("int64")})
+    with cur.relation("candidates", candidates):
+        return cur.value(f"SELECT count(*) FROM candidates c WHERE NOT ({eligible(entity, 'c')})")
 
 
 def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
@@ -281,13 +269,13 @@ def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
     if not reason:
         raise ValidationError({"reason": "Say why the batch is voided (e.g. the file iCARE rejected)."})
 
-    def apply(cur):
+    def apply(cur: Handle) -> None:
         _require_uploader_of(cur, actor, batch_id)
-        done = cur.execute(
+        done = cur.run(
             "UPDATE icare_batches SET voided_at = current_timestamp, voided_by_name = ?, void_reason = ? "
-            "WHERE id = ? AND agency_id = ? AND voided_at IS NULL RETURNING id",
+            "WHERE id = ? AND agency_id = ? AND voided_at IS NULL",
             [actor.full_name, reason, batch_id, actor.agency_id],
-        ).fetchall()
+        )
         if not done:
             raise ValidationError({"batch": "No live final batch with that number in your agency."})
         audit.record(cur, actor, "icare_void", "icare_batches", batch_id, {"reason": reason})
@@ -321,25 +309,26 @@ class Imported:
     unmatched: int = 0
 
 
-def _batch_of(cur, actor: Actor, template: Template, keys: list[str]) -> tuple[int | None, dict[str, list[int]]]:
+def _batch_of(
+    cur: Handle, actor: Actor, template: Template, keys: list[str]
+) -> tuple[int | None, dict[str, list[int]]]:
     """The live batch this returned file is (the one holding most of its rows) and its records by row key."""
     if not keys:
         return None, {}
-    cur.register("returned", pd.DataFrame({"row_key": keys}))
-    best = cur.one(
-        "SELECT r.batch_id FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "
-        "WHERE r.agency_id = ? AND b.template = ? AND b.voided_at IS NULL "
-        "AND r.row_key IN (SELECT row_key FROM returned) "
-        "GROUP BY r.batch_id ORDER BY count(*) DESC, max(b.made_at) DESC, r.batch_id DESC LIMIT 1",
-        [actor.agency_id, template.key],
-    )
-    cur.unregister("returned")
+    with cur.relation("returned", pd.DataFrame({"row_key": keys})):
+        best = cur.one(
+            "SELECT r.batch_id FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "
+            "WHERE r.agency_id = ? AND b.template = ? AND b.voided_at IS NULL "
+            "AND r.row_key IN (SELECT row_key FROM returned) "
+            "GROUP BY r.batch_id ORDER BY count(*) DESC, max(b.made_at) DESC, r.batch_id DESC LIMIT 1",
+            [actor.agency_id, template.key],
+        )
     if best is None:
         return None, {}
     waiting: dict[str, list[int]] = {}
-    for rec_id, key in cur.execute(
+    for rec_id, key in cur.tuples(
         "SELECT rec_id, row_key FROM icare_records WHERE batch_id = ? ORDER BY row_no", [best["batch_id"]]
-    ).fetchall():
+    ):
         waiting.setdefault(key, []).append(rec_id)
     return best["batch_id"], waiting
 
@@ -354,7 +343,7 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
         (row_key([v for j, v in enumerate(r) if j != details_at]), str(r[details_at] or "").strip()) for r in data_rows
     ]
 
-    def apply(cur):
+    def apply(cur: Handle) -> Imported:
         batch_id, waiting = _batch_of(cur, actor, template, [k for k, _ in keyed])
         if batch_id is None:
             raise ValidationError({"file": "No row of this file matches a final batch of your agency."})
@@ -374,13 +363,13 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
             marks.append((rec_id, status, rid.group(1) if rid else None, details))
             counts[status] += 1
         if marks:  # one set UPDATE for every marked row
-            cur.register("marks", pd.DataFrame(marks, columns=["rec_id", "status", "icare_record_id", "details"]))
-            cur.execute(
-                "UPDATE icare_records r SET status = m.status, icare_record_id = m.icare_record_id, details = m.details "
-                "FROM marks m WHERE r.batch_id = ? AND r.rec_id = m.rec_id",
-                [batch_id],
-            )
-            cur.unregister("marks")
+            frame = pd.DataFrame(marks, columns=["rec_id", "status", "icare_record_id", "details"])
+            with cur.relation("marks", frame):
+                cur.run(
+                    "UPDATE icare_records r SET status = m.status, icare_record_id = m.icare_record_id, "
+                    "details = m.details FROM marks m WHERE r.batch_id = ? AND r.rec_id = m.rec_id",
+                    [batch_id],
+                )
         audit.record(cur, actor, "icare_import", "icare_batches", batch_id, {"template": template.key, **counts})
         return Imported(
             template.title, counts["rejected"], counts["accepted"], counts["unchanged"], counts["unmatched"]
@@ -392,9 +381,5 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
 def worker_names(db: Database, actor: Actor) -> dict[int, tuple[str, str | None]]:
     """Id -> (name, e-mail) of the agency's staff, for the error file."""
     with db.read() as cur:
-        return {
-            r[0]: (r[1], r[2])
-            for r in cur.execute(
-                "SELECT id, full_name, email FROM users WHERE agency_id = ?", [actor.agency_id]
-            ).fetchall()
-        }
+        found = cur.tuples("SELECT id, full_name, email FROM users WHERE agency_id = ?", [actor.agency_id])
+    return {r[0]: (r[1], r[2]) for r in found}

@@ -23,6 +23,7 @@ from ocms_data.errors import ValidationError
 from ocms_data.icare.spec import DERIVED, SOURCE_FORMS, Column, Template
 from ocms_data.problems import SESSION_FORM
 from ocms_data.registry import Form, default_catalog, sql_literal
+from ocms_data.store.handle import Handle
 from ocms_data.validation import EMAIL_RE, POSTAL_RE, problems_sql
 
 ONGOING = "Ongoing"
@@ -336,12 +337,12 @@ def _prepared() -> dict[str, str]:
     }
 
 
-def _prepare(cur, params: dict) -> None:
+def _prepare(cur: Handle, params: dict) -> None:
     """The month's shared relations, computed once as temporary tables every template's rows read."""
     for name, sql in _prepared().items():
         used = {k: v for k, v in params.items() if f"${k}" in sql}
-        cur.execute(f"DROP TABLE IF EXISTS {name}")
-        cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", used)
+        cur.run(f"DROP TABLE IF EXISTS {name}")
+        cur.run(f"CREATE TEMP TABLE {name} AS {sql}", used)
 
 
 def _client_profile_sql(template: Template) -> str:
@@ -458,7 +459,7 @@ def cells(template: Template, form: Form) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _rule_errors(cur, template: Template, frame: pd.DataFrame, found_sql: str, params: dict) -> pd.DataFrame:
+def _rule_errors(cur: Handle, template: Template, frame: pd.DataFrame, found_sql: str, params: dict) -> pd.DataFrame:
     """The catalog rules each row's records break: the same rule ids and messages as the grids and forms.
 
     `found_sql` reads `template_rows` (row, _rec_id, _session_id, _group_id) and returns row, form, field,
@@ -466,12 +467,9 @@ def _rule_errors(cur, template: Template, frame: pd.DataFrame, found_sql: str, p
     `covers` lists every cell the problem is about (a section's), whose template checks it stands for.
     """
     keys = [k for k in ("_rec_id", "_session_id", "_group_id") if k in frame]
-    cur.register("template_rows", frame[keys].reset_index(names="row"))
-    try:
-        used = {k: v for k, v in params.items() if f"${k}" in found_sql}
-        found = cur.execute(found_sql, used).df()
-    finally:
-        cur.unregister("template_rows")
+    used = {k: v for k, v in params.items() if f"${k}" in found_sql}
+    with cur.relation("template_rows", frame[keys].reset_index(names="row")):
+        found = cur.frame(found_sql, used)
     if found.empty:
         return _no_errors().assign(covers=None)
     catalog = default_catalog()
@@ -512,14 +510,16 @@ def _record_problems(form: Form) -> str:
     )
 
 
-def _rows_and_errors(cur, template: Template, sql: str, params: dict, today: date, problems: str) -> TemplateRows:
+def _rows_and_errors(
+    cur: Handle, template: Template, sql: str, params: dict, today: date, problems: str
+) -> TemplateRows:
     """Run a template's row SQL straight into Arrow, check it there, and return rows and errors.
 
     The errors are the rules its records break (`problems`, see `_rule_errors`) and the template's own
     checks; where a rule already marks a cell, the template's check of that cell is not repeated.
     """
     used = {k: v for k, v in params.items() if f"${k}" in sql}
-    table = cur.sql(sql, params=used or None).to_arrow_table()
+    table = cur.sql(sql, params=used or None).to_arrow_table()  # the Handle has no Arrow read yet (issue 10)
     table = table.sort_by([("_service_date", "ascending"), ("_rec_id", "ascending")])  # lighter than ORDER BY here
     frame = table.to_pandas()
     rules = _rule_errors(cur, template, frame, problems, params)
@@ -552,16 +552,15 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
             {int(i) for r in results.values() for i in r.frame["_client_id"].dropna()}
             | (set() if filters.narrowed else _sent_again(cur, actor, "clients"))
         )
-        cur.register("wanted_clients", pd.DataFrame({"id": pd.array(client_ids, dtype="Int64")}))
         profile = catalog.templates["client_profile"]
-        every_profile = _rows_and_errors(
-            cur, profile, _client_profile_sql(profile), params, today, _record_problems(catalog.form("client_named"))
-        )
+        named = _record_problems(catalog.form("client_named"))
+        with cur.relation("wanted_clients", pd.DataFrame({"id": pd.array(client_ids, dtype="Int64")})):
+            every_profile = _rows_and_errors(cur, profile, _client_profile_sql(profile), params, today, named)
+            changed = cur.column(
+                "SELECT c.id FROM clients c JOIN wanted_clients w ON w.id = c.id "
+                f"WHERE {changed_since_sent('clients', 'c')}"
+            )
         profiles, profile_errors = every_profile.frame, every_profile.errors
-        changed = cur.execute(
-            f"SELECT c.id FROM clients c JOIN wanted_clients w ON w.id = c.id WHERE {changed_since_sent('clients', 'c')}"
-        ).fetchall()
-        cur.unregister("wanted_clients")
         course_ids = sorted(
             {
                 int(i)
@@ -571,15 +570,14 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
             }
             | (set() if filters.narrowed else _sent_again(cur, actor, "courses"))
         )
-        cur.register("wanted_courses", pd.DataFrame({"id": pd.array(course_ids, dtype="Int64")}))
         setup = catalog.templates["lt_course_setup"]
-        results[setup.key] = _rows_and_errors(
-            cur, setup, _course_sql(setup), params, today, _record_problems(catalog.form("course"))
-        )
-        cur.unregister("wanted_courses")
+        with cur.relation("wanted_courses", pd.DataFrame({"id": pd.array(course_ids, dtype="Int64")})):
+            results[setup.key] = _rows_and_errors(
+                cur, setup, _course_sql(setup), params, today, _record_problems(catalog.form("course"))
+            )
     bad_clients = _reasons(profiles, profile_errors, "_client_id")
     bad_courses = _reasons(results[setup.key].frame, results[setup.key].errors, "_rec_id")
-    keep = profiles["_rec_id"].isin([r[0] for r in changed]).to_numpy()
+    keep = profiles["_rec_id"].isin(changed).to_numpy()
     rows = profiles[keep].reset_index(drop=True)
     renumber = dict(zip([int(i) for i in profiles.index[keep]], range(len(rows)), strict=True))
     errors = profile_errors[profile_errors["row"].isin(renumber)].assign(row=lambda e: e["row"].map(renumber))
@@ -590,18 +588,19 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
     return Run(month, filters, {t.key: results[t.key] for t in templates})
 
 
-def _sent_again(cur, actor: Actor, entity: str) -> set[int]:
+def _sent_again(cur: Handle, actor: Actor, entity: str) -> set[int]:
     """Clients or courses once in a batch whose live iCARE copy is not current.
 
     That is: changed since, rejected by iCARE, or their batch voided. Their profile or course setup goes
     again whatever services this run holds.
     """
-    found = cur.execute(
-        f"SELECT x.id FROM {entity} x WHERE x.agency_id = ? AND x.id IN (SELECT r.rec_id FROM icare_records r "
-        f"WHERE r.entity = '{entity}' AND r.agency_id = ?) AND {changed_since_sent(entity, 'x')}",
-        [actor.agency_id, actor.agency_id],
-    ).fetchall()
-    return {r[0] for r in found}
+    return set(
+        cur.column(
+            f"SELECT x.id FROM {entity} x WHERE x.agency_id = ? AND x.id IN (SELECT r.rec_id FROM icare_records r "
+            f"WHERE r.entity = '{entity}' AND r.agency_id = ?) AND {changed_since_sent(entity, 'x')}",
+            [actor.agency_id, actor.agency_id],
+        )
+    )
 
 
 def _reasons(rows: pd.DataFrame, errors: pd.DataFrame, key: str) -> dict[int, str]:
