@@ -519,7 +519,7 @@ def _rows_and_errors(
     checks; where a rule already marks a cell, the template's check of that cell is not repeated.
     """
     used = {k: v for k, v in params.items() if f"${k}" in sql}
-    table = cur.sql(sql, params=used or None).to_arrow_table()  # the Handle has no Arrow read yet (issue 10)
+    table = cur.arrow(sql, used)
     table = table.sort_by([("_service_date", "ascending"), ("_rec_id", "ascending")])  # lighter than ORDER BY here
     frame = table.to_pandas()
     rules = _rule_errors(cur, template, frame, problems, params)

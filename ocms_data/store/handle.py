@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 Params = list | tuple | dict  # `?` values in order; a dict names `$name` values (the engine's SQL, moving to `?`)
 
@@ -58,6 +59,10 @@ class Handle:
     def frame(self, sql: str, params: Params = ()) -> pd.DataFrame:
         """A query's result as a DataFrame (set work: the grids' pages, the iCARE rows)."""
         return self._cur.execute(sql, _bound(params)).df()
+
+    def arrow(self, sql: str, params: Params = ()) -> pa.Table:
+        """A query's result as an Arrow table (wide results read column by column, e.g. the iCARE rows)."""
+        return self._cur.sql(sql, params=_bound(params) or None).to_arrow_table()
 
     def run(self, sql: str, params: Params = ()) -> int:
         """Run a statement; the number of rows it changed (0 for one that changes none)."""
