@@ -13,6 +13,7 @@ from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.reference import ICARE_FUNDER
 from ocms_data.registry import default_catalog
+from ocms_data.store.handle import Handle
 
 DEMO_CODE = "DEMO"
 DEMO_PASSWORD = "demo-pass-2026"
@@ -165,26 +166,26 @@ def _postal(rng: np.random.Generator, n: int) -> np.ndarray:
     return first + d[:, 0] + letters[:, 0] + " " + d[:, 1] + letters[:, 1] + d[:, 2]
 
 
-def _reference(cur, agency_id: int, code: str, extra_staff: int = 0) -> dict:
+def _reference(cur: Handle, agency_id: int, code: str, extra_staff: int = 0) -> dict:
     ids = cur.next_id
     sites = []
     for site_code, name, postal, kind in SITES:
         sites.append(ids())
-        cur.execute(
+        cur.run(
             "INSERT INTO sites (id, agency_id, code, name, postal_code, institution_type) VALUES (?, ?, ?, ?, ?, ?)",
             [sites[-1], agency_id, site_code, name, postal, kind],
         )
     programs = []
     for program_code, name in PROGRAMS:
         programs.append(ids())
-        cur.execute(
+        cur.run(
             "INSERT INTO programs (id, agency_id, code, name) VALUES (?, ?, ?, ?)",
             [programs[-1], agency_id, program_code, name],
         )
     funders = []
     for name, icare in FUNDERS:
         funders.append(ids())
-        cur.execute(
+        cur.run(
             "INSERT INTO funders (id, agency_id, name, is_icare) VALUES (?, ?, ?, ?)",
             [funders[-1], agency_id, name, icare],
         )
@@ -197,7 +198,7 @@ def _reference(cur, agency_id: int, code: str, extra_staff: int = 0) -> dict:
     return {"sites": sites, "programs": programs, "funders": funders, "users": users}
 
 
-def _extra_staff(cur, agency_id: int, suffix: str, n: int, sites: list[int]) -> list[int]:
+def _extra_staff(cur: Handle, agency_id: int, suffix: str, n: int, sites: list[int]) -> list[int]:
     """More workers for big demo agencies (one password hash shared: they are demo accounts)."""
     if n == 0:
         return []
@@ -206,7 +207,7 @@ def _extra_staff(cur, agency_id: int, suffix: str, n: int, sites: list[int]) -> 
     for i in range(n):
         uid = cur.next_id()
         name = f"{FIRST[(i * 7) % len(FIRST)]} {LAST[(i * 11) % len(LAST)]}"
-        cur.execute(
+        cur.run(
             "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id) "
             "VALUES (?, ?, ?, ?, ?, ?, 'worker', ?)",
             [uid, agency_id, f"staff{i + 1:03d}{suffix}", name, None, pw_hash, sites[i % len(sites)]],
@@ -360,13 +361,13 @@ def build(
     rng = np.random.default_rng(seed)
     today = clock.today()
 
-    def apply(cur):
-        if cur.execute("SELECT 1 FROM agencies WHERE code = ?", [code]).fetchall():
+    def apply(cur: Handle):
+        if cur.one("SELECT 1 FROM agencies WHERE code = ?", [code]):
             raise ValidationError(
                 {"agency": f"An agency with code {code} already exists; choose another with --agency."}
             )
         agency_id = cur.next_id()
-        cur.execute("INSERT INTO agencies (id, code, name) VALUES (?, ?, ?)", [agency_id, code, name])
+        cur.run("INSERT INTO agencies (id, code, name) VALUES (?, ?, ?)", [agency_id, code, name])
         ref = _reference(cur, agency_id, code, extra_staff=clients // CLIENTS_PER_EXTRA_STAFF)
         df = _clients(rng, clients, ref, 1, today)
         df["family_code"] = None
@@ -376,16 +377,14 @@ def build(
         ).where(df["email"].notna())
         no_identifier = _incomplete(rng, df, incomplete_rate)
         first_id = cur.next_id()
-        cur.execute(f"SELECT setval('ids', {first_id + 4 * clients + 10})").fetchall()
+        cur.tuples("SELECT setval('ids', ?)", [first_id + 4 * clients + 10])  # read to the end: load follows
         df.insert(0, "id", np.arange(first_id, first_id + clients))
         df.insert(1, "agency_id", agency_id)
         df["created_by"] = df["primary_worker"].fillna(ref["users"][0])
         df["version"] = 1
-        cur.register("demo_clients", df)
-        cols = ", ".join(df.columns)
-        cur.execute(f"INSERT INTO clients ({cols}) SELECT {cols} FROM demo_clients")
+        cur.load("clients", df)
         _child_rows(cur, rng, df, no_identifier, agency_id, first_id + clients, ref)
-        cur.execute(
+        cur.run(
             "INSERT INTO counters VALUES (?, 'client_no', ?), (?, 'family_code', ?)",
             [agency_id, clients, agency_id, df.attrs["families"]],
         )
@@ -396,7 +395,7 @@ def build(
             "families": df.attrs["families"],
             **{k: len(v) for k, v in ref.items()},
         }
-        cur.execute(
+        cur.run(
             "INSERT INTO icare_uploaders VALUES (?, 'agency', ?, ?, ?)",
             [agency_id, agency_id, ref["users"][2], ref["users"][0]],
         )
@@ -409,7 +408,9 @@ def build(
     return db.write(apply)
 
 
-def _child_rows(cur, rng, df: pd.DataFrame, no_identifier: np.ndarray, agency_id: int, next_id: int, ref: dict) -> None:
+def _child_rows(
+    cur: Handle, rng, df: pd.DataFrame, no_identifier: np.ndarray, agency_id: int, next_id: int, ref: dict
+) -> None:
     named = (df["client_type"] == "Named").to_numpy() & ~no_identifier
     parents = df["id"].to_numpy()[named]
     n = len(parents)
@@ -423,8 +424,7 @@ def _child_rows(cur, rng, df: pd.DataFrame, no_identifier: np.ndarray, agency_id
             "id_value": (np.arange(n) * 7919 % 90_000_000 + 10_000_000).astype(str),
         }
     )
-    cur.register("demo_ident", ident)
-    cur.execute(f"INSERT INTO client_identifiers ({', '.join(ident.columns)}) SELECT * FROM demo_ident")
+    cur.load("client_identifiers", ident)
     all_named = df["id"].to_numpy()[(df["client_type"] == "Named").to_numpy()]
     m = len(all_named)
     langs = pd.DataFrame(
@@ -442,8 +442,7 @@ def _child_rows(cur, rng, df: pd.DataFrame, no_identifier: np.ndarray, agency_id
             "speaking": _pick(rng, ["2", "3", "4", "5", "6"], m),
         }
     )
-    cur.register("demo_langs", langs)
-    cur.execute(f"INSERT INTO client_languages ({', '.join(langs.columns)}) SELECT * FROM demo_langs")
+    cur.load("client_languages", langs)
     learned = pd.DataFrame(
         {
             "parent_id": all_named,
@@ -456,13 +455,12 @@ def _child_rows(cur, rng, df: pd.DataFrame, no_identifier: np.ndarray, agency_id
             ),
         }
     )
-    cur.register("demo_learned", learned)
-    cur.execute("INSERT INTO clients_multi SELECT * FROM demo_learned")
+    cur.load("clients_multi", learned)
 
 
 def ensure_demo(db: Database) -> dict | None:
     """Give an empty database the demo agency so a first start shows something at once."""
     with db.read() as cur:
-        if cur.execute("SELECT count(*) FROM agencies").fetchall()[0][0]:
+        if cur.value("SELECT count(*) FROM agencies"):
             return None
     return build(db, months=FIRST_START_MONTHS)

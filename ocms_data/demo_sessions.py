@@ -11,6 +11,7 @@ from ocms_data import clock, problems
 from ocms_data.groups import SESSION_TYPE_OF
 from ocms_data.registry import Condition, Form, Kind, Need, default_catalog
 from ocms_data.sessions import forms_for
+from ocms_data.store.handle import Handle
 
 FORM_MIX = {
     "io": 0.38,
@@ -190,13 +191,13 @@ def _break_one(form: Form, frame: pd.DataFrame, incomplete: np.ndarray, required
                 frame.loc[rows, r.field] = frame.loc[rows, r.by].map(wrong)
 
 
-def _load(cur, agency_id: int) -> dict:
+def _load(cur: Handle, agency_id: int) -> dict:
     def ids(sql: str) -> list:
-        return [r[0] for r in cur.execute(sql, [agency_id]).fetchall()]
+        return cur.column(sql, [agency_id])
 
-    sites = cur.execute(
+    sites = cur.tuples(
         "SELECT id, postal_code, institution_type FROM sites WHERE agency_id = ? ORDER BY id", [agency_id]
-    ).fetchall()
+    )
     return {
         "clients": np.asarray(ids("SELECT id FROM clients WHERE agency_id = ? AND client_type = 'Named' ORDER BY id")),
         "users": ids("SELECT id FROM users WHERE agency_id = ? AND active ORDER BY id"),
@@ -209,11 +210,11 @@ def _load(cur, agency_id: int) -> dict:
 COURSES = (("L-MNS2601", "LINC 3 mornings"), ("L-MNS2602", "LINC 5 evenings"), ("L-MNS2603", "LINC 7 weekends"))
 
 
-def _courses(cur, agency_id: int, user: int) -> list[int]:
+def _courses(cur: Handle, agency_id: int, user: int) -> list[int]:
     out = []
     for i, (code, name) in enumerate(COURSES):
         course_id = cur.next_id()
-        cur.execute(
+        cur.run(
             "INSERT INTO courses (id, agency_id, created_by, name, course_code) VALUES (?, ?, ?, ?, ?)",
             [course_id, agency_id, user, name, f"{code}{i}"],
         )
@@ -221,7 +222,7 @@ def _courses(cur, agency_id: int, user: int) -> list[int]:
     return out
 
 
-def _complete_courses(cur, courses: list[int], values: _Values) -> None:
+def _complete_courses(cur: Handle, courses: list[int], values: _Values) -> None:
     """Every course setup answer iCARE needs, so the Course Setup, Enrolment and Exit files come out.
 
     The last course misses its number of IRCC-funded spots: its setup, and the enrolments and exits naming
@@ -235,14 +236,14 @@ def _complete_courses(cur, courses: list[int], values: _Values) -> None:
     frame = frame.astype(object).where(frame.notna(), None)  # an answer left out is NULL, not NaN
     for course_id, row in zip(courses, frame.to_dict("records"), strict=True):
         sets = ", ".join(f"{k} = ?" for k in row)
-        cur.execute(f"UPDATE courses SET {sets} WHERE id = ?", [*row.values(), course_id])
+        cur.run(f"UPDATE courses SET {sets} WHERE id = ?", [*row.values(), course_id])
 
 
-def _activities(cur, agency_id: int, user: int) -> list[tuple[int, str]]:
+def _activities(cur: Handle, agency_id: int, user: int) -> list[tuple[int, str]]:
     out = []
     for name, kind in ACTIVITIES:
         activity_id = cur.next_id()
-        cur.execute(
+        cur.run(
             "INSERT INTO activities (id, agency_id, created_by, name, activity_type, active) VALUES (?, ?, ?, ?, ?, 'Yes')",
             [activity_id, agency_id, user, name, kind],
         )
@@ -251,7 +252,7 @@ def _activities(cur, agency_id: int, user: int) -> list[tuple[int, str]]:
 
 
 def build(
-    cur,
+    cur: Handle,
     agency_id: int,
     months: int,
     seed: int,
@@ -275,7 +276,9 @@ def build(
     n_direct = n_forms - n_group * ATTENDEES
     n_sessions = n_direct + n_group
     first_id = cur.next_id()
-    cur.execute(f"SELECT setval('ids', {first_id + n_sessions + n_forms + n_group + 10})").fetchall()
+    cur.tuples(
+        "SELECT setval('ids', ?)", [first_id + n_sessions + n_forms + n_group + 10]
+    )  # read to the end: load follows
     session_ids = np.arange(first_id, first_id + n_sessions)
     days = rng.integers(0, max(1, months * 30), size=n_sessions)
     dates = (np.datetime64(today) - days.astype("timedelta64[D]")).astype("datetime64[D]")
@@ -309,7 +312,7 @@ def build(
             "activity": np.concatenate([np.full(n_direct, None), [activities[i][0] for i in group_activity]]),
         }
     )
-    _insert(cur, "sessions", sessions)
+    cur.load("sessions", sessions)
     _children(cur, agency_id, rng, sessions, staff, ref)
     values = _Values(rng, {"funders": ref["funders"], "courses": courses[:-1]}, dates)
     values.held_course = courses[-1]  # its setup is left incomplete: see _forms
@@ -324,7 +327,7 @@ def build(
             "agency_id": agency_id,
         }
     ).drop_duplicates(["session_id", "client_id"])
-    _insert(cur, "session_clients", links)
+    cur.load("session_clients", links)
     next_form = first_id + n_sessions
     made = 0
     for form_type in FORM_MIX:
@@ -384,13 +387,7 @@ def _site_weights(n: int) -> list[float]:
     return list(weights / weights.sum())
 
 
-def _insert(cur, table: str, frame: pd.DataFrame) -> None:
-    cur.register("demo_frame", frame)
-    cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM demo_frame")
-    cur.unregister("demo_frame")
-
-
-def _children(cur, agency_id: int, rng, sessions: pd.DataFrame, staff: np.ndarray, ref: dict) -> None:
+def _children(cur: Handle, agency_id: int, rng, sessions: pd.DataFrame, staff: np.ndarray, ref: dict) -> None:
     n = len(sessions)
     methods = _pick(rng, ["In person", "Telephone call/text/email", "Staff-led online service"], n, [0.8, 0.12, 0.08])
     languages = _pick(rng, ["English", "French", "Arabic", "Dari", "Spanish"], n, [0.8, 0.05, 0.06, 0.05, 0.04])
@@ -402,7 +399,7 @@ def _children(cur, agency_id: int, rng, sessions: pd.DataFrame, staff: np.ndarra
             "value": np.concatenate([methods, languages]),
         }
     )
-    _insert(cur, "sessions_multi", multi)
+    cur.load("sessions_multi", multi)
     funded = rng.random(n) < 0.85
     refs = pd.DataFrame(
         {
@@ -412,7 +409,7 @@ def _children(cur, agency_id: int, rng, sessions: pd.DataFrame, staff: np.ndarra
             "ref_id": np.concatenate([staff, np.full(int(funded.sum()), ref["funders"][0])]).astype(np.int64),
         }
     )
-    _insert(cur, "sessions_refs", refs)
+    cur.load("sessions_refs", refs)
 
 
 def _share(rng, dates: np.ndarray, rate: float) -> np.ndarray:
@@ -432,7 +429,17 @@ def _share(rng, dates: np.ndarray, rate: float) -> np.ndarray:
 
 
 def _forms(
-    cur, form: Form, idx, session_ids, client_ids, values: _Values, first_id: int, agency_id: int, staff, rng, rate
+    cur: Handle,
+    form: Form,
+    idx,
+    session_ids,
+    client_ids,
+    values: _Values,
+    first_id: int,
+    agency_id: int,
+    staff,
+    rng,
+    rate,
 ) -> int:
     n = len(idx)
     if n == 0:
@@ -449,5 +456,5 @@ def _forms(
     frame["session_id"] = session_ids[idx]
     frame["client_id"] = pd.array(client_ids, dtype="Int64")
     frame["form_type"] = form.key
-    _insert(cur, "service_forms", frame)
+    cur.load("service_forms", frame)
     return first_id + n
