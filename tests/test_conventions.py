@@ -122,10 +122,6 @@ def test_every_recorded_action_reads_in_plain_words():
 CURSOR_CALLS = {"execute", "executemany", "fetchall", "fetchone", "fetchdf", "df", "register", "unregister", "sql"}
 HANDLE_NAMES = {"cur", "con", "cursor", "other"}  # what a unit of work's handle is called in services
 STORE = {PACKAGE / "db.py", *(PACKAGE / "store").rglob("*.py")}
-NOT_YET_ON_THE_STORE = {  # services still calling DuckDB's cursor through their handle (issue 10 moves them)
-    "ocms_data/demo.py",
-    "ocms_data/demo_sessions.py",
-}
 
 
 def _cursor_calls(tree: ast.AST) -> list[int]:
@@ -143,10 +139,7 @@ def _cursor_calls(tree: ast.AST) -> list[int]:
 def test_services_speak_the_store_vocabulary_not_an_engine(path):
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     calls, engine = _cursor_calls(tree), "duckdb" in _imported(tree)
-    if _rel(path) in NOT_YET_ON_THE_STORE:
-        assert calls, f"{_rel(path)} is on the store now: take it off NOT_YET_ON_THE_STORE"
-    else:
-        assert not calls and not engine, f"{_rel(path)} talks to the engine (lines {calls}): use the store Handle"
+    assert not calls and not engine, f"{_rel(path)} talks to the engine (lines {calls}): use the store Handle"
 
 
 def test_the_cursor_call_check_finds_one():

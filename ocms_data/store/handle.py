@@ -4,9 +4,8 @@ Services speak this small vocabulary (rows, one value, a column, a frame; run a 
 draw an id or a counter) with `?` parameters, and never an engine's cursor. The DuckDB engine is the
 first behind it; the PostgreSQL one (issue 10) implements the same methods.
 
-While services move to it, a handle still passes the cursor calls it does not define (`execute`,
-`register`, ...) to DuckDB's cursor: `tests/test_conventions.py` lists the modules that moved, and
-refuses those calls in them.
+A handle passes the cursor calls it does not define (`execute`, `fetchall`, ...) on to the engine's
+cursor, for the tests' own inspection SQL; a service may not use them (`tests/test_conventions.py`).
 """
 
 from __future__ import annotations
@@ -103,4 +102,4 @@ class Handle:
         return self.value("SELECT value FROM counters WHERE agency_id = ? AND name = ?", [agency_id, name])
 
     def __getattr__(self, name: str):
-        return getattr(self._cur, name)  # the cursor calls of modules not yet moved (see the module docstring)
+        return getattr(self._cur, name)  # the tests' inspection SQL only (see the module docstring)
