@@ -4,11 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x /usr/bin/chromium ]; then
+# Debian's chromium for the browser tests, and postgresql for the store tests (tests/pg.py starts a
+# throwaway cluster of its own; the package's system service is not used).
+if [ ! -x /usr/bin/chromium ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+  stop_services=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then  # installing postgresql starts no server (Debian's policy-rc.d rule)
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    stop_services=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium fonts-dejavu-core postgresql >/dev/null
+  if [ -n "$stop_services" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 python3 -m venv .venv

@@ -1,8 +1,9 @@
 """What a unit of work holds: one handle for reading and writing, whatever the engine behind it.
 
 Services speak this small vocabulary (rows, one value, a column, a frame; run a statement, load rows,
-draw an id or a counter) with `?` parameters, and never an engine's cursor. The DuckDB engine is the
-first behind it; the PostgreSQL one (issue 10) implements the same methods.
+draw an id or a counter) with `?` parameters (or `$name` ones with a dict), and never an engine's
+cursor. `Handle` is the vocabulary over DuckDB, the embedded default; `store.postgres.PgHandle` is the
+same vocabulary over PostgreSQL (issue 10: not yet an engine users can choose).
 
 A handle passes the cursor calls it does not define (`execute`, `fetchall`, ...) on to the engine's
 cursor, for the tests' own inspection SQL; a service may not use them (`tests/test_conventions.py`).
@@ -10,6 +11,7 @@ cursor, for the tests' own inspection SQL; a service may not use them (`tests/te
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,33 +20,30 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-Params = list | tuple | dict  # `?` values in order; a dict names `$name` values (the engine's SQL, moving to `?`)
+Params = list | tuple | dict  # `?` values in order, or a dict of `$name` values
 
 
-def _bound(params: Params) -> list | dict:
+def bound(params: Params) -> list | dict:
+    """Parameters as the drivers take them: a list of `?` values, or the dict of `$name` ones."""
     return params if isinstance(params, dict) else list(params)
 
 
-class Handle:
-    """One unit of work on the database: reads, and (inside `Database.write`) writes."""
+class Vocabulary(ABC):
+    """The engine-neutral part: what every handle derives from its engine's `rows`, `tuples` and `run`."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection):
-        self._cur = cursor
+    @abstractmethod
+    def rows(self, sql: str, params: Params = ()) -> list[dict]: ...
 
-    def rows(self, sql: str, params: Params = ()) -> list[dict]:
-        """The rows of a query, each as a dict of its column names."""
-        res = self._cur.execute(sql, _bound(params))
-        names = [d[0] for d in res.description]
-        return [dict(zip(names, r, strict=True)) for r in res.fetchall()]
+    @abstractmethod
+    def tuples(self, sql: str, params: Params = ()) -> list[tuple]: ...
+
+    @abstractmethod
+    def run(self, sql: str, params: Params = ()) -> int: ...
 
     def one(self, sql: str, params: Params = ()) -> dict | None:
         """The first row of a query as a dict, or None."""
         found = self.rows(sql, params)
         return found[0] if found else None
-
-    def tuples(self, sql: str, params: Params = ()) -> list[tuple]:
-        """The rows of a query as tuples."""
-        return self._cur.execute(sql, _bound(params)).fetchall()
 
     def column(self, sql: str, params: Params = ()) -> list:
         """The first column of every row."""
@@ -52,20 +51,50 @@ class Handle:
 
     def value(self, sql: str, params: Params = ()) -> Any:
         """The first column of the first row (None when there is no row)."""
-        found = self._cur.execute(sql, _bound(params)).fetchall()  # whole: DuckDB wants a result finished
+        found = self.tuples(sql, params)
         return found[0][0] if found else None
+
+    def next_id(self) -> int:
+        """A new record id from the database-wide `ids` sequence."""
+        return self.value("SELECT nextval('ids')")
+
+    def next_counter(self, agency_id: int, name: str) -> int:
+        """The next number of an agency-scoped counter (client numbers, family codes)."""
+        self.run(
+            "INSERT INTO counters VALUES (?, ?, 1) "
+            "ON CONFLICT (agency_id, name) DO UPDATE SET value = counters.value + 1",
+            [agency_id, name],
+        )
+        return self.value("SELECT value FROM counters WHERE agency_id = ? AND name = ?", [agency_id, name])
+
+
+class Handle(Vocabulary):
+    """One unit of work on DuckDB: reads, and (inside `Database.write`) writes."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection):
+        self._cur = cursor
+
+    def rows(self, sql: str, params: Params = ()) -> list[dict]:
+        """The rows of a query, each as a dict of its column names."""
+        res = self._cur.execute(sql, bound(params))
+        names = [d[0] for d in res.description]
+        return [dict(zip(names, r, strict=True)) for r in res.fetchall()]
+
+    def tuples(self, sql: str, params: Params = ()) -> list[tuple]:
+        """The rows of a query as tuples (read to the end: DuckDB refuses new work beside a half-read result)."""
+        return self._cur.execute(sql, bound(params)).fetchall()
 
     def frame(self, sql: str, params: Params = ()) -> pd.DataFrame:
         """A query's result as a DataFrame (set work: the grids' pages, the iCARE rows)."""
-        return self._cur.execute(sql, _bound(params)).df()
+        return self._cur.execute(sql, bound(params)).df()
 
     def arrow(self, sql: str, params: Params = ()) -> pa.Table:
         """A query's result as an Arrow table (wide results read column by column, e.g. the iCARE rows)."""
-        return self._cur.sql(sql, params=_bound(params) or None).to_arrow_table()
+        return self._cur.sql(sql, params=bound(params) or None).to_arrow_table()
 
     def run(self, sql: str, params: Params = ()) -> int:
         """Run a statement; the number of rows it changed (0 for one that changes none)."""
-        res = self._cur.execute(sql, _bound(params))
+        res = self._cur.execute(sql, bound(params))
         found = res.fetchall() if res.description else []
         return int(found[0][0]) if found and res.description[0][0] == "Count" else 0
 
@@ -87,19 +116,6 @@ class Handle:
             yield name
         finally:
             self._cur.unregister(name)
-
-    def next_id(self) -> int:
-        """A new record id from the database-wide `ids` sequence."""
-        return self.value("SELECT nextval('ids')")
-
-    def next_counter(self, agency_id: int, name: str) -> int:
-        """The next number of an agency-scoped counter (client numbers, family codes)."""
-        self.run(
-            "INSERT INTO counters VALUES (?, ?, 1) "
-            "ON CONFLICT (agency_id, name) DO UPDATE SET value = counters.value + 1",
-            [agency_id, name],
-        )
-        return self.value("SELECT value FROM counters WHERE agency_id = ? AND name = ?", [agency_id, name])
 
     def __getattr__(self, name: str):
         return getattr(self._cur, name)  # the tests' inspection SQL only (see the module docstring)

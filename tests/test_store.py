@@ -1,0 +1,121 @@
+"""The store's vocabulary gives the same results on DuckDB and on PostgreSQL (a throwaway cluster).
+
+Each test runs on both engines over the same tables; the PostgreSQL run needs Debian's `postgresql`,
+which tests/run.sh installs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+import psycopg
+import pytest
+
+from ocms_data.store.handle import Handle
+from ocms_data.store.postgres import PgHandle, psycopg_sql
+from tests import pg
+
+DDL = (
+    "CREATE SEQUENCE ids START 1000",
+    "CREATE TABLE counters (agency_id BIGINT NOT NULL, name VARCHAR NOT NULL, value BIGINT NOT NULL, "
+    "PRIMARY KEY (agency_id, name))",
+    "CREATE TABLE people (id BIGINT PRIMARY KEY, name VARCHAR, born DATE, visits INTEGER)",
+)
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    with pg.cluster() as url:
+        yield url
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def handle(request):
+    if request.param == "duckdb":
+        con = duckdb.connect()
+        h = Handle(con.cursor())
+        for ddl in DDL:
+            h.run(ddl)
+        yield h
+        con.close()
+        return
+    with psycopg.connect(request.getfixturevalue("pg_url")) as con:
+        h = PgHandle(con)
+        for ddl in DDL:
+            h.run(ddl)
+        yield h
+        con.rollback()  # each test starts from empty tables
+
+
+def _people(h) -> None:
+    h.run_many(
+        "INSERT INTO people VALUES (?, ?, ?, ?)",
+        [(1, "Ana", date(1990, 5, 4), 3), (2, "Bo", None, 0), (3, "100% Cy", date(2001, 1, 2), 7)],
+    )
+
+
+def test_reads_give_rows_tuples_columns_values_and_frames(handle):
+    _people(handle)
+    assert handle.rows("SELECT id, name FROM people WHERE visits > ? ORDER BY id", [1]) == [
+        {"id": 1, "name": "Ana"},
+        {"id": 3, "name": "100% Cy"},
+    ]
+    assert handle.one("SELECT born FROM people WHERE id = ?", [1]) == {"born": date(1990, 5, 4)}
+    assert handle.one("SELECT born FROM people WHERE id = ?", [99]) is None
+    assert handle.tuples("SELECT id, visits FROM people ORDER BY id") == [(1, 3), (2, 0), (3, 7)]
+    assert handle.column("SELECT name FROM people WHERE name LIKE '%Cy' ORDER BY id") == ["100% Cy"]
+    assert handle.value("SELECT count(*) FROM people WHERE born IS NULL") == 1
+    assert handle.value("SELECT name FROM people WHERE id = ?", [99]) is None
+    frame = handle.frame("SELECT id, visits FROM people ORDER BY id")
+    assert list(frame.columns) == ["id", "visits"] and frame["visits"].tolist() == [3, 0, 7]
+    assert handle.arrow("SELECT name FROM people ORDER BY id").column("name").to_pylist() == ["Ana", "Bo", "100% Cy"]
+
+
+def test_named_parameters_and_question_marks_inside_text_stay_text(handle):
+    _people(handle)
+    assert handle.value("SELECT name FROM people WHERE id = $who AND visits >= $least", {"who": 3, "least": 7}) == (
+        "100% Cy"
+    )
+    assert handle.value("SELECT 'why?' || name FROM people WHERE id = ?", [2]) == "why?Bo"
+
+
+def test_writes_report_how_many_rows_they_changed(handle):
+    _people(handle)
+    assert handle.run("UPDATE people SET visits = visits + 1 WHERE visits > ?", [0]) == 2
+    assert handle.run("DELETE FROM people WHERE id = ?", [99]) == 0
+    assert handle.run("CREATE TABLE scratch (x INTEGER)") == 0
+
+
+def test_frames_load_by_column_name_and_can_be_read_by_name(handle):
+    frame = pd.DataFrame({"visits": [5, 6], "id": [10, 11], "name": ["Di", None]})
+    assert handle.load("people", frame) == 2
+    assert handle.tuples("SELECT id, name, visits FROM people ORDER BY id") == [(10, "Di", 5), (11, None, 6)]
+    with handle.relation("wanted", pd.DataFrame({"id": [11, 12]})) as wanted:
+        assert handle.column(f"SELECT p.name IS NULL FROM people p JOIN {wanted} w ON w.id = p.id") == [True]
+    assert handle.value("SELECT count(*) FROM people") == 2  # the relation is gone, the rows stay
+
+
+def test_ids_and_counters(handle):
+    first = handle.next_id()
+    assert first >= 1000 and handle.next_id() == first + 1
+    assert [handle.next_counter(7, "client_no") for _ in range(3)] == [1, 2, 3]
+    assert handle.next_counter(8, "client_no") == 1  # a counter is per agency
+
+
+@pytest.mark.parametrize(
+    ("sql", "rendered"),
+    [
+        ("SELECT ? WHERE a = ?", "SELECT %s WHERE a = %s"),
+        ("SELECT $who, $who", "SELECT %(who)s, %(who)s"),
+        ("SELECT '?' || 'it''s $x' -- why? $y\n, ?", "SELECT '?' || 'it''s $x' -- why? $y\n, %s"),
+        (
+            "SELECT \"odd?name\" FROM t WHERE x LIKE '10%' AND y % 2 = ?",
+            "SELECT \"odd?name\" FROM t WHERE x LIKE '10%%' AND y %% 2 = %s",
+        ),
+        ("SELECT /* ? */ 1", "SELECT /* ? */ 1"),
+    ],
+)
+def test_parameters_are_rendered_for_psycopg_outside_text_names_and_comments(sql, rendered):
+    assert psycopg_sql(sql) == rendered
