@@ -69,11 +69,6 @@ def _table(found: list[dict], columns: dict[str, str]) -> None:
     st.dataframe(frame, hide_index=True, width="stretch")
 
 
-def _row_label(row: dict) -> str:
-    code, name = str(row.get("code") or "").strip(), str(row["name"]).strip()
-    return f"{code} — {name}" if code else name
-
-
 def reference_tab(db: Database, actor: Actor, table: str) -> None:
     """List one reference table, add a row, change a row."""
     spec = reference.declared(table)
@@ -88,19 +83,17 @@ def reference_tab(db: Database, actor: Actor, table: str) -> None:
         top = st.empty()
         if st.form_submit_button("Add"):
             try:
-                reference.save(db, actor, table, values)
+                new_id = reference.save(db, actor, table, values)
             except ValidationError as exc:
                 _show(exc, slots, top)
             else:
                 _renew(f"add.{table}")
-                notify(f"Added the {noun} {md(_row_label(values))}.")
+                notify(f"Added the {noun} {md(reference.labels(db, actor, table)[new_id])}.")
                 st.rerun()
     if not found:
         return
-    by_id = {r["id"]: r for r in found}
-    chosen = st.selectbox(
-        f"Change a {noun}", list(by_id), format_func=lambda i: _row_label(by_id[i]), index=None, key=f"pick.{table}"
-    )
+    by_id, labels = {r["id"]: r for r in found}, reference.labels(db, actor, table)  # labels as declared
+    chosen = st.selectbox(f"Change a {noun}", list(by_id), format_func=labels.get, index=None, key=f"pick.{table}")
     if chosen is None:
         return
     key = f"edit.{table}.{chosen}"
