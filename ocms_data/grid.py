@@ -160,13 +160,7 @@ def grid_fields(form: Form, chosen: list[str] | None = None, tables: tuple[str, 
     `tables` names repeating sections whose first row is shown too, one column per field (e.g. a
     client's first identifier).
     """
-    usable = [
-        f
-        for s in form.sections
-        if s.table is None or s.key in tables
-        for f in s.fields
-        if f.stored_in_row and f.grid and not f.sensitive
-    ]
+    usable = form.grid_candidates(tables)
     if chosen is None:
         return usable
     return [f for f in usable if f.name in chosen]

@@ -75,10 +75,10 @@ class KindSpec:
     `sql` is the column type (for a list kind, the type of one value in its side table `<table>_<side>`,
     column `column`); `widget` the form widget and `editor` the grid cell editor (``""``: typed text);
     `choices` where a choice's options come from (`codes`: the field's code list, `ref`: its reference
-    table); `text` says it is typed in a text box (its widget holds text, empty when unanswered) and
-    `limit` is its default length; `clean` names the
-    cleaner (`validation.CLEANERS`) that turns what was entered into what is stored. Export text is not a
-    kind's: each template column's format decides it (`icare.workbook`).
+    table); `text` says it is typed in a text box (its widget holds text, empty when unanswered) and `limit`
+    is its default length; `clean` names the cleaner (`validation.CLEANERS`) that turns what was entered
+    into what is stored. Export text is not a kind's: each template column's format decides it
+    (`icare.workbook`).
     """
 
     clean: str
@@ -314,6 +314,19 @@ class Form:
     @property
     def row_fields(self) -> list[Field]:
         return [f for f in self.fields if f.stored_in_row]
+
+    def grid_candidates(self, tables: tuple[str, ...] = ()) -> list[Field]:
+        """The fields a grid can show, in declaration order: one value, not sensitive, not `grid = false`.
+
+        Fields of the record, and of the repeating sections `tables` (shown by their first row).
+        """
+        return [
+            f
+            for s in self.sections
+            if s.table is None or s.key in tables
+            for f in s.fields
+            if f.stored_in_row and f.grid and not f.sensitive
+        ]
 
     @property
     def multi_fields(self) -> list[Field]:
@@ -688,20 +701,13 @@ def _check_form(form: Form, catalog: Catalog) -> list[str]:
 def _check_grid(form: Form, where: str) -> list[str]:
     """`grid_tables` names repeating sections; `grid_columns` names, once each, columns the grid can show.
 
-    Those are what grid.grid_fields lists: the fields of the record and of the `grid_tables` that hold one
-    value and are neither sensitive nor `grid = false`; a name there may not be two fields.
+    Those are `Form.grid_candidates(grid_tables)`; a name there may not be two fields.
     """
     out = []
     bad = [k for k in form.grid_tables if k not in {s.key for s in form.tables}]
     if bad:
         out.append(f"catalog.E078 {where}: grid_tables must name repeating sections of the form: {bad}")
-    shown = [
-        f.name
-        for s in form.sections
-        if s.table is None or s.key in form.grid_tables
-        for f in s.fields
-        if f.stored_in_row and f.grid and not f.sensitive
-    ]
+    shown = [f.name for f in form.grid_candidates(form.grid_tables)]
     grid = form.grid_columns
     bad = [n for n in grid if n not in shown] + sorted({n for n in grid if grid.count(n) > 1})
     if bad:

@@ -39,20 +39,24 @@ def cluster() -> Iterator[str]:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
     root = Path(tempfile.mkdtemp(prefix="ocms-pg-"))
     as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
     data, port = root / "data", _free_port()
 
-    def pg(program: str, *args: str) -> None:
-        subprocess.run([*as_user, str(bin_dir / program), *args], check=True, capture_output=True, cwd=root)
+    def pg(program: str, *args: str, check: bool = True) -> None:
+        command = [*as_user, str(bin_dir / program), *args]
+        done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=root)
+        if check and done.returncode:
+            raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
 
-    pg("initdb", "-D", str(data), "-U", USER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c synchronous_commit=off"
-    pg("pg_ctl", "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start")
     try:
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres", "postgres")
+            as_user = ["runuser", "-u", "postgres", "--"]
+        pg("initdb", "-D", str(data), "-U", USER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c synchronous_commit=off"
+        pg("pg_ctl", "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start")
         pg("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", USER, "ocms")
         yield f"postgresql://{USER}@127.0.0.1:{port}/ocms"
     finally:
-        pg("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        if (data / "postmaster.pid").exists():  # started: stop it, whatever failed since
+            pg("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)

@@ -10,14 +10,18 @@ if [ ! -x /usr/bin/chromium ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/nul
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
-  stop_services=""
+  added_policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then  # installing postgresql starts no server (Debian's policy-rc.d rule)
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
     $sudo chmod +x /usr/sbin/policy-rc.d
-    stop_services=1
+    added_policy=1
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT  # removed however the install ends
   fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium fonts-dejavu-core postgresql >/dev/null
-  if [ -n "$stop_services" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
+  if [ -n "$added_policy" ]; then
+    $sudo rm -f /usr/sbin/policy-rc.d
+    trap - EXIT
+  fi
 fi
 
 python3 -m venv .venv

@@ -186,11 +186,10 @@ def test_the_reference_tables_made_from_their_declaration_are_the_shipped_ones(e
         older.close()
 
 
-def test_a_reference_column_declared_later_reaches_older_files(db, db_path, tmp_path):
+def test_a_reference_column_declared_later_reaches_older_files(db, db_path, catalog_copy):
     before = _snapshot(db, "sites", ["id", "code", "name", "postal_code", "institution_type", "active"])
     db.close()
-    copy = tmp_path / "catalog"
-    shutil.copytree(CATALOG_DIR, copy)
+    copy = catalog_copy
     declared = copy / "reference.toml"
     text = declared.read_text(encoding="utf-8")
     later = (

@@ -18,7 +18,7 @@ import pytest
 from ocms_data import clients, clock, demo, groups, sessions
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
-from ocms_data.icare import batches, engine, workbook
+from ocms_data.icare import batches, engine, spec, workbook
 from ocms_data.registry import CATALOG_DIR, CatalogError, default_catalog, load
 from tests.conftest import actor
 
@@ -1040,3 +1040,18 @@ def test_a_column_the_export_derives_from_a_field_is_a_cell_of_that_field():
     enrolment = catalog.templates["lt_client_enrolment"]
     code = next(c.tech_id for c in enrolment.columns if c.source == "course.course_code")
     assert engine.cells(enrolment, catalog.form("lt_enrolment"))["course_id"] == (code,)  # the course it names
+
+
+@pytest.mark.parametrize(
+    ("source", "fixed"),
+    [
+        ("client.city", "client"),
+        ("client.identifier_type", "client"),
+        ("session.postal_code", "session"),
+        ("course.course_code", "course"),
+        ("batch.update_reason", "form"),
+        (None, "form"),
+    ],
+)
+def test_an_error_of_a_column_is_fixed_on_the_record_its_value_comes_from(source, fixed):
+    assert spec.fixed_in(source) == fixed

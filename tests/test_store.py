@@ -27,6 +27,8 @@ DDL = (
 
 @pytest.fixture(scope="module")
 def pg_url():
+    if pg.binaries() is None:
+        pytest.skip("PostgreSQL is not installed: tests/run.sh installs Debian's postgresql")
     with pg.cluster() as url:
         yield url
 
@@ -86,6 +88,15 @@ def test_writes_report_how_many_rows_they_changed(handle):
     assert handle.run("UPDATE people SET visits = visits + 1 WHERE visits > ?", [0]) == 2
     assert handle.run("DELETE FROM people WHERE id = ?", [99]) == 0
     assert handle.run("CREATE TABLE scratch (x INTEGER)") == 0
+    assert handle.run("SELECT 1") == 0  # a statement that returns rows changes none, on both engines
+    assert handle.run("INSERT INTO people (id) VALUES (?) RETURNING id", [4]) == 0
+
+
+def test_a_read_is_finished_before_the_next_statement(handle):
+    _people(handle)
+    assert handle.value("SELECT id FROM people ORDER BY id") == 1  # three rows, the first taken
+    with handle.relation("more", pd.DataFrame({"id": [1]})) as more:
+        assert handle.value(f"SELECT count(*) FROM {more}") == 1
 
 
 def test_frames_load_by_column_name_and_can_be_read_by_name(handle):
@@ -95,6 +106,9 @@ def test_frames_load_by_column_name_and_can_be_read_by_name(handle):
     with handle.relation("wanted", pd.DataFrame({"id": [11, 12]})) as wanted:
         assert handle.column(f"SELECT p.name IS NULL FROM people p JOIN {wanted} w ON w.id = p.id") == [True]
     assert handle.value("SELECT count(*) FROM people") == 2  # the relation is gone, the rows stay
+    gaps = pd.DataFrame({"id": [20, 21], "visits": [5, None]})  # pandas holds these visits as floats
+    assert handle.load("people", gaps) == 2
+    assert handle.tuples("SELECT visits FROM people WHERE id >= 20 ORDER BY id") == [(5,), (None,)]
 
 
 def test_ids_and_counters(handle):

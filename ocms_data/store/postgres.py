@@ -40,8 +40,13 @@ def psycopg_sql(sql: str) -> str:
 
 
 def _plain(frame: pd.DataFrame) -> list[tuple]:
-    """A frame's rows as Python values (numpy scalars unwrapped, gaps as None), for COPY."""
-    return list(frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None))
+    """A frame's rows as Python values for COPY: numpy scalars unwrapped, gaps as None, whole numbers as ints.
+
+    pandas holds a number column with a gap as floats (5.0), which an integer column refuses.
+    """
+    whole = [c for c in frame.columns if frame[c].dtype.kind == "f" and (frame[c].dropna() % 1 == 0).all()]
+    typed = frame.astype(dict.fromkeys(whole, "Int64"))
+    return list(typed.astype(object).where(typed.notna(), None).itertuples(index=False, name=None))
 
 
 class PgHandle(Vocabulary):
@@ -70,8 +75,9 @@ class PgHandle(Vocabulary):
         return pa.Table.from_pandas(self.frame(sql, params), preserve_index=False)
 
     def run(self, sql: str, params: Params = ()) -> int:
-        """Run a statement; the number of rows it changed (0 for one that changes none)."""
-        return max(self._execute(sql, params).rowcount, 0)
+        """Run a statement; the number of rows it changed (0 for one that changes none or returns rows, as DuckDB)."""
+        cur = self._execute(sql, params)
+        return 0 if cur.description else max(cur.rowcount, 0)
 
     def run_many(self, sql: str, params: list[list | tuple]) -> None:
         if params:
