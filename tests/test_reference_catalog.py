@@ -10,6 +10,7 @@ from ocms_data import reference, registry
 from ocms_data.errors import ValidationError
 from ocms_data.reference_spec import RefKind
 from ocms_data.registry import CatalogError, default_catalog
+from tests.test_catalog_forms import _edit
 
 FILE = "reference.toml"
 ACTIVE = '  { name = "active", label = "Active", kind = "active" },\n'
@@ -35,13 +36,6 @@ BROKEN = [
 ]  # fmt: skip
 
 
-def _edit(catalog: Path, old: str, new: str) -> None:
-    path = catalog / FILE
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
 def _problems(catalog: Path) -> list[str]:
     with pytest.raises(CatalogError) as err:
         registry.load(catalog)
@@ -50,7 +44,7 @@ def _problems(catalog: Path) -> list[str]:
 
 @pytest.mark.parametrize(("case", "old", "new", "code", "words"), BROKEN, ids=[b[0].replace(" ", "_") for b in BROKEN])
 def test_a_broken_declaration_is_refused_naming_the_file_and_what_is_wrong(catalog_copy, case, old, new, code, words):
-    _edit(catalog_copy, old, new)
+    _edit(catalog_copy / FILE, old, new)
     found = [p for p in _problems(catalog_copy) if p.startswith(f"catalog.{code} ")]
     assert found, case
     assert all(w in found[0] for w in [FILE, *words]), found
@@ -63,14 +57,14 @@ def test_a_missing_declaration_is_refused_by_name(catalog_copy):
 
 
 def test_a_form_may_point_only_at_a_declared_table(catalog_copy):
-    _edit(catalog_copy, "[courses]\n", "[old_courses]\n")
+    _edit(catalog_copy / FILE, "[courses]\n", "[old_courses]\n")
     unknown = [p for p in _problems(catalog_copy) if p.startswith("catalog.E052 ")]
     assert unknown and all("'courses'" in p for p in unknown), unknown
 
 
 def test_every_problem_is_listed_at_once(catalog_copy):
-    _edit(catalog_copy, 'kind = "postal", max_len = 20', 'kind = "postal"')
-    _edit(catalog_copy, 'noun = "program"\n', "")
+    _edit(catalog_copy / FILE, 'kind = "postal", max_len = 20', 'kind = "postal"')
+    _edit(catalog_copy / FILE, 'noun = "program"\n', "")
     codes = {p.split()[0] for p in _problems(catalog_copy)}
     assert {"catalog.E096", "catalog.E094"} <= codes
 
