@@ -1,22 +1,24 @@
-"""DuckDB database: one instance per process, a cursor per unit of work, retried writes."""
+"""The database: one per process, a handle per unit of work, retried writes, migrations from the catalog.
+
+Its engine (`ocms_data.store`) is DuckDB for a file path and PostgreSQL for a `postgresql://` URL; the
+schema, the migrations and the retry rule are the same on both.
+"""
 
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-import duckdb
-
+from ocms_data import store
 from ocms_data.errors import Busy, Conflict
 from ocms_data.registry import Catalog, default_catalog
-from ocms_data.store.handle import Handle
+from ocms_data.store.handle import Vocabulary
 
 T = TypeVar("T")
-CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 CONSTRAINT_RETRIES = 3
 FORM_INDEX = "service_forms_one_per_type"
 # Unique rules the database keeps (name, table, key). A group form has no client: coalesce puts it
@@ -94,7 +96,7 @@ SYSTEM_DDL = (
         occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp, action VARCHAR NOT NULL,
         entity VARCHAR NOT NULL, rec_id BIGINT, detail VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS icare_batch_files (
-        batch_id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, final_no INTEGER NOT NULL, data BLOB NOT NULL)""",
+        batch_id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, final_no INTEGER NOT NULL, data BYTEA NOT NULL)""",
 )
 
 
@@ -105,7 +107,7 @@ SYSTEM_ADDED = (  # columns of system tables added after the table first shipped
 )
 
 
-def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog, warnings: list[str] | None = None) -> list[str]:
+def migrate(h: Vocabulary, catalog: Catalog, engine, warnings: list[str] | None = None) -> list[str]:
     """Create what is missing and add new declared columns; never touch existing data.
 
     The reference tables agency admins edit are made from their declaration (catalog/reference.toml),
@@ -120,19 +122,22 @@ def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog, warnings: list[str
     up-to-date file runs no ALTER at all.
     """
     added = []
+    engine.lock_schema(h)
     for ddl in SYSTEM_DDL:
-        con.execute(ddl)
+        h.run(ddl)
     edited = [t for t in catalog.references.values() if t.edited]  # sites, programs, funders
     for t in edited:
-        con.execute(
+        h.run(
             f"CREATE TABLE IF NOT EXISTS {t.name} ({', '.join((*REFERENCE_COLUMNS, *(c.ddl for c in t.columns)))})"
         )
     have: dict[str, set[str]] = {}
-    for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns()").fetchall():
+    for table, column in h.tuples(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+    ):
         have.setdefault(table, set()).add(column)
     for table, column in (*SYSTEM_ADDED, *((t.name, c.added_ddl) for t in edited for c in t.columns)):
         if column.split()[0] not in have[table]:
-            con.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+            h.run(f"ALTER TABLE {table} ADD COLUMN {column}")
             added.append(f"{table}.{column.split()[0]}")
     children = catalog.child_tables()
     system = {c.split()[0] for c in RECORD_COLUMNS + CHILD_COLUMNS}
@@ -140,24 +145,24 @@ def migrate(con: duckdb.DuckDBPyConnection, catalog: Catalog, warnings: list[str
         declared = [f"{f.name} {f.sql_type}" for f in fields if f.name not in system]
         if table not in have:
             base = CHILD_COLUMNS if table in children else RECORD_COLUMNS
-            con.execute(f"CREATE TABLE {table} ({', '.join((*base, *TABLE_EXTRA.get(table, ()), *declared))})")
+            h.run(f"CREATE TABLE {table} ({', '.join((*base, *TABLE_EXTRA.get(table, ()), *declared))})")
             added.append(table)
             continue
         for column in declared:
             if column.split()[0] not in have[table]:
-                con.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                h.run(f"ALTER TABLE {table} ADD COLUMN {column}")
                 added.append(f"{table}.{column.split()[0]}")
     for form in catalog.forms.values():
         for spec in {f.spec for f in form.fields if f.spec.side}:
-            con.execute(
+            h.run(
                 f"CREATE TABLE IF NOT EXISTS {form.table}_{spec.side} (parent_id BIGINT NOT NULL, "
                 f"agency_id BIGINT NOT NULL, field VARCHAR NOT NULL, {spec.column} {spec.sql} NOT NULL)"
             )
-    added += unique_indexes(con, [] if warnings is None else warnings)
+    added += unique_indexes(h, engine.index_names(h), [] if warnings is None else warnings)
     return added
 
 
-def unique_indexes(con: duckdb.DuckDBPyConnection, warnings: list[str]) -> list[str]:
+def unique_indexes(h: Vocabulary, have: set[str], warnings: list[str]) -> list[str]:
     """Make the missing unique indexes; skip one the data already breaks and say why in `warnings`.
 
     A file written before an index existed may hold duplicates (two forms of one type made at the
@@ -165,80 +170,63 @@ def unique_indexes(con: duckdb.DuckDBPyConnection, warnings: list[str]) -> list[
     the agency out, so the app starts without that index (the app's own check still refuses a new
     duplicate made one at a time) and tries again at every start until the extra rows are gone.
     """
-    have = {r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
     added = []
     for name, table, key, duplicates in UNIQUE_INDEXES:
         if name in have:
             continue
-        repeated = con.execute(
+        repeated = h.value(
             f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {table} GROUP BY {key} HAVING count(*) > 1) d"
-        ).fetchone()[0]
+        )
         if repeated:
             warnings.append(duplicates.format(n=repeated))
             continue
-        con.execute(f"CREATE UNIQUE INDEX {name} ON {table} ({key})")
+        h.run(f"CREATE UNIQUE INDEX {name} ON {table} ({key})")
         added.append(name)
     return added
 
 
 class Database:
-    """One DuckDB instance for this process; hand out a cursor per unit of work."""
+    """The database at `target` (a DuckDB file path or a PostgreSQL URL) for this process."""
 
-    def __init__(self, path: str | Path, catalog: Catalog | None = None):
-        self.path = str(path)
+    def __init__(self, target: str | Path, catalog: Catalog | None = None):
+        self.path = str(target)
         self.catalog = catalog or default_catalog()
-        new = self.path != ":memory:" and not Path(self.path).exists()
-        if new:
-            Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._con = duckdb.connect(self.path, config=CONFIG)
-        if self.path != ":memory:":  # client data: the app's user only (a later WAL follows config.private_files)
-            for part in (Path(self.path), Path(self.path + ".wal")):
-                if part.exists() and part.stat().st_mode & 0o077:
-                    part.chmod(0o600)  # an older file made readable by others is closed up too
+        self.engine = store.engine(self.path)
         self.warnings: list[str] = []
-        self.migrated = migrate(self._con, self.catalog, self.warnings)
-        from ocms_data import problems  # noqa: PLC0415 (problems derive from the catalog, which db loads first)
+        try:
+            self.migrated = self.write(lambda h: migrate(h, self.catalog, self.engine, self.warnings))
+            from ocms_data import problems  # noqa: PLC0415 (problems derive from the catalog, which db loads first)
 
-        self.rederived = self.write(lambda cur: problems.keep_current(cur, self.catalog))
+            self.rederived = self.write(lambda h: problems.keep_current(h, self.catalog))
+        except BaseException:
+            self.engine.close()
+            raise
 
     def close(self) -> None:
-        self._con.close()
+        self.engine.close()
 
     @contextmanager
-    def read(self) -> Iterator[Handle]:
-        cur = self._con.cursor()
-        try:
-            yield Handle(cur)
-        finally:
-            cur.close()
+    def read(self) -> Iterator[Vocabulary]:
+        with self.engine.read() as h:
+            yield h
 
-    def write(self, fn: Callable[[Handle], T], retries: int = 30) -> T:
-        """Run `fn(handle)` in one transaction, retrying when another writer conflicts."""
+    def write(self, fn: Callable[[Vocabulary], T], retries: int = 30) -> T:
+        """Run `fn(handle)` in one transaction, retrying when another writer conflicts.
+
+        A clash with another writer's change is retried (after a short random pause) until `retries`
+        runs out. Two first inserts of one key (a counter row, say) collide at COMMIT and are retried a
+        few times; a unique rule the data really breaks fails the same way each time and becomes a
+        message.
+        """
         for attempt in range(retries):
-            cur = self._con.cursor()
             try:
-                cur.execute("BEGIN TRANSACTION")
-                result = fn(Handle(cur))
-                cur.execute("COMMIT")
-                return result
-            except duckdb.TransactionException:
-                _rollback(cur)
-                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
-            except duckdb.ConstraintException as exc:
-                # two first inserts of the same key (e.g. a counter row) collide at COMMIT: retry a few times;
-                # a constraint the data really breaks fails the same way each time and becomes a message
-                _rollback(cur)
-                if attempt >= CONSTRAINT_RETRIES:
+                with self.engine.transaction() as h:
+                    return fn(h)
+            except Exception as exc:
+                clash = self.engine.clash(exc)
+                if clash is None:
+                    raise
+                if clash == "duplicate" and attempt >= CONSTRAINT_RETRIES:
                     raise Conflict(CONFLICT) from exc
                 time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
-            except BaseException:
-                _rollback(cur)
-                raise
-            finally:
-                cur.close()
         raise Busy("The database stayed busy with other people's saves, so nothing was saved. Please try again.")
-
-
-def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
-    with suppress(duckdb.Error):
-        cur.execute("ROLLBACK")

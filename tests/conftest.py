@@ -2,6 +2,11 @@
 
 The run takes one "today" (`OCMS_TODAY`, see `ocms_data.clock`), set before any test module is
 imported, so a run that crosses midnight does not compare two dates.
+
+`--engine postgresql` runs the same tests on PostgreSQL: a throwaway cluster (tests/pg.py) is started
+for the run, and every database a test opens by file path is a PostgreSQL database named after that
+path (`pg.Databases`); `copy_database` copies one as copying the file does on DuckDB. Tests of a DuckDB
+file's own behaviour are marked `duckdb_only`.
 """
 
 from __future__ import annotations
@@ -17,11 +22,59 @@ import pytest
 from ocms_data import accounts, demo
 from ocms_data.db import Database
 from ocms_data.registry import CATALOG_DIR
+from tests import pg
 from tests.apptest_helpers import app_database
 
 os.environ.setdefault("OCMS_TODAY", date.today().isoformat())
 
 AGENCY_A, AGENCY_B = "AAA", "BBB"
+_postgres: dict = {}  # with --engine postgresql: the running cluster and its `pg.Databases`
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--engine",
+        choices=("duckdb", "postgresql"),
+        default="duckdb",
+        help="the store engine the tests' databases use (postgresql: a throwaway cluster, tests/pg.py)",
+    )
+
+
+def pytest_configure(config):
+    if config.getoption("engine") != "postgresql":
+        return
+    if pg.binaries() is None:
+        raise pytest.UsageError("--engine postgresql needs Debian's postgresql (tests/run.sh installs it)")
+    cluster = pg.cluster()
+    databases = pg.Databases(cluster.__enter__())
+    _postgres.update(cluster=cluster, databases=databases)
+    opened = Database.__init__
+
+    def on_postgresql(self, target, catalog=None):
+        opened(self, databases.target(str(target), Database), catalog)
+
+    Database.__init__ = on_postgresql
+
+
+def pytest_unconfigure(config):
+    if _postgres:
+        _postgres.pop("cluster").__exit__(None, None, None)
+
+
+def pytest_collection_modifyitems(config, items):
+    if _postgres:
+        skip = pytest.mark.skip(reason="a DuckDB file's own behaviour")
+        for item in items:
+            if "duckdb_only" in item.keywords:
+                item.add_marker(skip)
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Make `target` a copy of the database at `source` (a file copy, or a PostgreSQL database copy)."""
+    if _postgres:
+        _postgres["databases"].clone(str(source), str(target))
+    else:
+        copy_database(source, target)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +91,7 @@ def template_db(tmp_path_factory) -> Path:
 @pytest.fixture
 def db_path(template_db, tmp_path) -> Path:
     path = tmp_path / "ocms.duckdb"
-    shutil.copy(template_db, path)
+    copy_database(template_db, path)
     return path
 
 

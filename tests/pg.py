@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+
 USER = "ocms"
 
 
@@ -60,3 +62,58 @@ def cluster() -> Iterator[str]:
         if (data / "postmaster.pid").exists():  # started: stop it, whatever failed since
             pg("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+class Databases:
+    """The suite's databases on one cluster, named after the file paths the tests open (`--engine postgresql`).
+
+    A test opens a database by path (`Database(tmp_path / "ocms.duckdb")`); on PostgreSQL that path
+    names a database of its own, made from a migrated blank template the first time the path is opened
+    and found again when it is reopened. `clone` copies one (CREATE DATABASE ... TEMPLATE) as copying the
+    file does on DuckDB.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.known: dict[str, str] = {}
+        self._made = 0
+        self._blank = ""
+
+    def _admin(self) -> psycopg.Connection:
+        return psycopg.connect(self.url, autocommit=True)
+
+    def _create(self, template: str) -> str:
+        self._made += 1
+        name = f"t{os.getpid()}_{self._made}"
+        with self._admin() as con:
+            con.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [template],
+            )
+            con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+        return name
+
+    def _url(self, name: str) -> str:
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def blank(self, open_database) -> str:
+        """The migrated blank template's name (made on first use by `open_database(url)`)."""
+        if not self._blank:
+            self._blank = self._create("template0")
+            open_database(self._url(self._blank)).close()
+        return self._blank
+
+    def target(self, path: str, open_database) -> str:
+        """The URL the database at `path` lives at (a new one for a new path, and for `:memory:`)."""
+        if path.startswith(("postgresql://", "postgres://")):
+            return path
+        if path == ":memory:" or path not in self.known:
+            url = self._url(self._create(self.blank(open_database)))
+            if path == ":memory:":
+                return url
+            self.known[path] = url
+        return self.known[path]
+
+    def clone(self, source: str, path: str) -> None:
+        """Make `path` a copy of the database at `source`, as copying the file does."""
+        self.known[path] = self._url(self._create(self.known[source].rsplit("/", 1)[1]))

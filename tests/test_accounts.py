@@ -1,4 +1,3 @@
-import shutil
 import time
 
 import pytest
@@ -9,7 +8,7 @@ from ocms_data.accounts import AGENCY_ADMIN, UPLOADER, WORKER
 from ocms_data.db import Database
 from ocms_data.demo import DEMO_PASSWORD
 from ocms_data.errors import Forbidden, ValidationError
-from tests.conftest import actor
+from tests.conftest import actor, copy_database
 
 SECRET = "s3cret-for-tests"
 
@@ -17,7 +16,7 @@ SECRET = "s3cret-for-tests"
 @pytest.fixture(scope="module")
 def shared_db(template_db, tmp_path_factory):
     path = tmp_path_factory.mktemp("accounts") / "ocms.duckdb"
-    shutil.copy(template_db, path)
+    copy_database(template_db, path)
     database = Database(path)
     yield database
     database.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -42,7 +41,7 @@ from tests.apptest_helpers import (
     values,
     widget,
 )
-from tests.conftest import AGENCY_A, AGENCY_B
+from tests.conftest import AGENCY_A, AGENCY_B, copy_database
 
 SEED = 23
 MONTH = engine.previous_month()
@@ -83,7 +82,7 @@ def bulk_template(tmp_path_factory) -> Path:
 def app_db(monkeypatch, bulk_template, tmp_path) -> Database:
     """A fresh copy of the module's database as the app sees it (OCMS_DB set, the navigation-mode fix applied)."""
     db_path = tmp_path / "ocms.duckdb"
-    shutil.copy(bulk_template, db_path)
+    copy_database(bulk_template, db_path)
     with app_database(monkeypatch, db_path) as database:
         yield database
 

@@ -1,5 +1,4 @@
 import re
-import shutil
 from datetime import date
 
 import pytest
@@ -9,7 +8,7 @@ from ocms_data.clients import ANONYMOUS, FAMILY_SHARED, NAMED, NEW_FAMILY
 from ocms_data.db import Database
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.grid import GridQuery
-from tests.conftest import actor
+from tests.conftest import actor, copy_database
 
 FOSS = "FOSS/GCMS Client ID"
 PR_CARD = "Permanent Resident Card Number"
@@ -106,7 +105,7 @@ def register_named(db, who, tables=None, **over) -> int:
 @pytest.fixture(scope="module")
 def shared_db(template_db, tmp_path_factory):
     path = tmp_path_factory.mktemp("clients") / "ocms.duckdb"
-    shutil.copy(template_db, path)
+    copy_database(template_db, path)
     database = Database(path)
     yield database
     database.close()
@@ -532,7 +531,7 @@ def register_known(db, who) -> int:
 def lookup(template_db, tmp_path_factory):
     """A database that read-only tests share: the demo agencies plus one well-known client of A."""
     path = tmp_path_factory.mktemp("lookup") / "ocms.duckdb"
-    shutil.copy(template_db, path)
+    copy_database(template_db, path)
     database = Database(path)
     who = actor(database, "worker.aaa")
     yield database, who, register_known(database, who)

@@ -10,6 +10,8 @@ from ocms_data import registry
 from ocms_data.db import Database, migrate
 from ocms_data.errors import Busy, ValidationError
 from ocms_data.registry import CATALOG_DIR, default_catalog
+from ocms_data.store.duck import DuckEngine
+from ocms_data.store.handle import Handle
 
 EXTRA_SECTION = """
 [[sections]]
@@ -81,7 +83,7 @@ def test_column_types_come_from_the_registry(blank, column, sql_type):
 def test_migrations_are_idempotent(db, db_path):
     before = {t: _columns(db, t) for t in ("clients", "client_identifiers", "users")}
     with db.read() as cur:
-        assert migrate(cur, default_catalog()) == []
+        assert migrate(cur, default_catalog(), db.engine) == []
     db.close()
     again = Database(db_path)
     try:
@@ -177,7 +179,9 @@ def test_the_reference_tables_made_from_their_declaration_are_the_shipped_ones(e
     try:
         for ddl in SHIPPED_REFERENCE_DDL:
             older.execute(ddl)
-        added = migrate(older, default_catalog())  # a file made before the declaration opens unchanged
+        added = migrate(
+            Handle(older), default_catalog(), DuckEngine
+        )  # a file made before the declaration opens unchanged
         assert not [a for a in added if a.startswith(REFERENCE_TABLES)]
         with empty_db.read() as cur:
             for table in REFERENCE_TABLES:

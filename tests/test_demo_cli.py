@@ -1,6 +1,5 @@
 import io
 import json
-import shutil
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -11,9 +10,11 @@ from argon2 import PasswordHasher
 
 from ocms_data import accounts, clock, config, demo
 from ocms_data.__main__ import main
-from ocms_data.db import CONFIG, Database
+from ocms_data.db import Database
 from ocms_data.registry import Kind, default_catalog
+from ocms_data.store.duck import CONFIG
 from ocms_data.validation import normalise_email, normalise_phone, normalise_postal
+from tests.conftest import copy_database
 
 CAT = default_catalog()
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # real argon2id, just cheap
@@ -67,7 +68,7 @@ def test_demo_is_deterministic_for_a_seed():
 def demo_db(template_db, tmp_path_factory):
     """The two demo agencies, read only."""
     path = tmp_path_factory.mktemp("demo") / "ocms.duckdb"
-    shutil.copy(template_db, path)
+    copy_database(template_db, path)
     database = Database(path)
     yield database
     database.close()
@@ -243,7 +244,7 @@ def cli_template(tmp_path_factory):
 def cli_db(cli_template, tmp_path, capsys):
     """A copy of the database the CLI demo made."""
     path = tmp_path / "cli.duckdb"
-    shutil.copy(cli_template[0], path)
+    copy_database(cli_template[0], path)
     return path
 
 

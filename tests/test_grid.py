@@ -1,7 +1,6 @@
 import io
 import json
 import math
-import shutil
 
 import openpyxl
 import pytest
@@ -25,7 +24,7 @@ from ocms_data.grid import (
     value_from_grid,
 )
 from ocms_data.registry import Kind, Need, default_catalog
-from tests.conftest import actor
+from tests.conftest import actor, copy_database
 from tests.test_clients import FOSS, named_values, state
 
 CAT = default_catalog()
@@ -47,7 +46,7 @@ def big():
 @pytest.fixture(scope="module")
 def shared_db(template_db, tmp_path_factory):
     path = tmp_path_factory.mktemp("grid") / "ocms.duckdb"
-    shutil.copy(template_db, path)
+    copy_database(template_db, path)
     database = Database(path)
     yield database
     database.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from ocms_data import clients, demo, reference, sessions
@@ -11,7 +9,7 @@ from ocms_data.clients import NAMED
 from ocms_data.db import Database
 from ocms_data.grid import MAX_PAGE, GridQuery, grid_fields
 from ocms_data.registry import Kind, default_catalog
-from tests.conftest import actor
+from tests.conftest import actor, copy_database
 from tests.test_clients import named_values
 
 CLIENTS_FORM = clients.grid_form()
@@ -51,7 +49,7 @@ class Agency:
 @pytest.fixture(scope="module")
 def agency(template_db, tmp_path_factory):
     path = tmp_path_factory.mktemp("sort") / "ocms.duckdb"
-    shutil.copy(template_db, path)
+    copy_database(template_db, path)
     db = Database(path)
     demo.build(db, clients=120, seed=21, code="SRT", name="Sort Agency", months=2)
     yield Agency(db)

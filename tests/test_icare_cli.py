@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import zipfile
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from ocms_data import clock
 from ocms_data.__main__ import main
 from ocms_data.db import Database
 from ocms_data.icare import engine
-from tests.conftest import actor
+from tests.conftest import actor, copy_database
 from tests.test_icare_engine import CP, FACTS, IO, MONTH, icare_state, world_template
 
 
@@ -23,7 +22,7 @@ from tests.test_icare_engine import CP, FACTS, IO, MONTH, icare_state, world_tem
 def db_file(tmp_path_factory, tmp_path):
     template, _c = world_template(tmp_path_factory)
     path = tmp_path / "cli.duckdb"
-    shutil.copy(template, path)
+    copy_database(template, path)
     return path
 
 

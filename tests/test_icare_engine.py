@@ -20,7 +20,7 @@ from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.icare import batches, engine, spec, workbook
 from ocms_data.registry import CATALOG_DIR, CatalogError, default_catalog, load
-from tests.conftest import actor
+from tests.conftest import actor, copy_database
 
 TODAY = clock.today()
 MONTH = engine.previous_month()
@@ -323,7 +323,7 @@ def world_template(tmp_path_factory) -> tuple[Path, Crafted]:
 
 def open_copy(template: Path, directory: Path) -> Database:
     path = directory / "ocms.duckdb"
-    shutil.copy(template, path)
+    copy_database(template, path)
     return Database(path)
 
 

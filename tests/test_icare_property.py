@@ -26,7 +26,7 @@ from ocms_data import clients, sessions
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.icare import batches, engine, workbook
-from tests.conftest import actor
+from tests.conftest import actor, copy_database
 from tests.test_icare_engine import CP, MONTH, SERVICE_TEMPLATES, execute, icare_state, sql, world_template
 
 KEPT_FORMS = ("io", "nars", "attendee_io", "group_io")
@@ -42,7 +42,7 @@ def property_world(tmp_path_factory):
     template, _c = world_template(tmp_path_factory)
     base = tmp_path_factory.mktemp("property")
     path = base / "template.duckdb"
-    shutil.copy(template, path)
+    copy_database(template, path)
     db = Database(path)
     marks = ", ".join(f"'{k}'" for k in KEPT_FORMS)
     execute(db, f"DELETE FROM service_forms WHERE form_type NOT IN ({marks})")
@@ -67,7 +67,7 @@ class Month:
 
     def __init__(self, template: Path, first: engine.Run, base: Path):
         self.dir = Path(tempfile.mkdtemp(dir=base))
-        shutil.copy(template, self.dir / "ocms.duckdb")
+        copy_database(template, self.dir / "ocms.duckdb")
         self.db = Database(self.dir / "ocms.duckdb")
         self.uploader = actor(self.db, "uploader.aaa")
         self.run: engine.Run | None = first

@@ -1,5 +1,4 @@
 import io
-import shutil
 from dataclasses import dataclass
 from datetime import date
 
@@ -11,7 +10,7 @@ from ocms_data.clients import NAMED, NEW_FAMILY
 from ocms_data.db import Database
 from ocms_data.errors import Forbidden, NotFound, ValidationError
 from ocms_data.grid import GridQuery
-from tests.conftest import actor
+from tests.conftest import actor, copy_database
 from tests.test_clients import FOSS, counts, named_values, program_of, site_of, state
 
 MARK = {
@@ -55,7 +54,7 @@ def shared(template_db, tmp_path_factory):
     """One database for this module: every test here only tries to reach B, and each one checks
     B against the state recorded when the module started, so a leak anywhere is caught."""
     path = tmp_path_factory.mktemp("isolation") / "ocms.duckdb"
-    shutil.copy(template_db, path)
+    copy_database(template_db, path)
     database = Database(path)
     admin_a, admin_b, worker_b = (actor(database, u) for u in ("admin.aaa", "admin.bbb", "worker.bbb"))
     w = _make_world(database, admin_a, admin_b, worker_b)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import shutil
 import sys
 
 import pytest
@@ -15,6 +14,7 @@ from ocms_data.accounts import WORKER
 from ocms_data.db import Database
 from ocms_data.demo import DEMO_PASSWORD
 from ocms_data.errors import ValidationError
+from tests.conftest import copy_database
 
 USERNAME = "jo.smith.long"
 REFUSED = {
@@ -87,7 +87,7 @@ def test_the_common_list_is_shipped_and_complete():
 @pytest.fixture
 def cli_db(template_db, tmp_path):
     path = tmp_path / "cli.duckdb"
-    shutil.copy(template_db, path)
+    copy_database(template_db, path)
     return path
 
 

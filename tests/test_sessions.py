@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -14,7 +13,7 @@ from ocms_data import clock, groups, sessions
 from ocms_data.db import Database
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.grid import MAX_PAGE, MISSING_MESSAGES, GridQuery, missing_messages
-from tests.conftest import actor
+from tests.conftest import actor, copy_database
 
 TODAY = clock.today()
 DIRECT, LT = "Direct Service", "Language Training"
@@ -202,7 +201,7 @@ def site_row(db, site_id: int) -> tuple[str | None, str | None]:
 
 def copy_of(template, directory) -> Database:
     path = directory / "ocms.duckdb"
-    shutil.copy(template, path)
+    copy_database(template, path)
     return Database(path)
 
 

@@ -1,5 +1,4 @@
 import io
-import shutil
 from datetime import date, datetime
 
 import openpyxl
@@ -10,6 +9,7 @@ from ocms_data.clients import NAMED
 from ocms_data.db import Database
 from ocms_data.grid import GridQuery
 from ocms_data.xlsx import as_text, table_workbook
+from tests.conftest import copy_database
 from tests.test_clients import named_values
 
 
@@ -103,7 +103,7 @@ def test_control_characters_do_not_break_the_workbook(text, parts):
 @pytest.fixture(scope="module")
 def shared_db(template_db, tmp_path_factory):
     path = tmp_path_factory.mktemp("xlsx") / "ocms.duckdb"
-    shutil.copy(template_db, path)
+    copy_database(template_db, path)
     database = Database(path)
     yield database
     database.close()

@@ -3,8 +3,12 @@
 Services write `?` (or `$name` with a dict); `psycopg_sql` renders that for psycopg in this one place,
 outside string literals, quoted names and comments, doubling every literal `%` (psycopg is always given
 parameters, so it reads every `%`). Frames are bulk-copied
-(COPY), and a frame read by name is a temporary table for the block. Issue 10 builds the engine users
-choose (migrations, the retry rule, `OCMS_DB` URLs) on this handle.
+(COPY), and a frame read by name is a temporary table for the block.
+
+`PgEngine` is the engine an agency chooses with `OCMS_DB=postgresql://...`: a pool of connections
+shared by the sessions of one app process, several app processes on one database. Units of work run
+in REPEATABLE READ, so two saves of one row clash (SQLSTATE 40001) as they do on DuckDB, and
+`db.Database.write` retries them by the same rule.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ from contextlib import contextmanager
 import pandas as pd
 import psycopg
 import pyarrow as pa
+from psycopg import errors
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ocms_data.errors import OcmsError
 from ocms_data.store.handle import Params, Vocabulary, bound
 
 TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|\$[a-z_][a-z0-9_]*|%""", re.S | re.I)
+MIGRATION_LOCK = 72_43_01  # the advisory lock two app processes starting at once take to migrate in turn
+CONNECT_SECONDS = 10
 COLUMN_TYPES = {"i": "BIGINT", "u": "BIGINT", "f": "DOUBLE PRECISION", "b": "BOOLEAN", "M": "TIMESTAMP"}
 
 
@@ -56,7 +65,16 @@ class PgHandle(Vocabulary):
         self._con = connection
 
     def _execute(self, sql: str, params: Params) -> psycopg.Cursor:
-        return self._con.execute(psycopg_sql(sql), bound(params))
+        """Parameters bound client-side, as DuckDB types them: a bare `? IS NULL` needs no cast."""
+        return psycopg.ClientCursor(self._con).execute(psycopg_sql(sql), bound(params))
+
+    def execute(self, sql: str, params: Params = ()) -> psycopg.Cursor:
+        """The tests' inspection SQL only, as on DuckDB's handle (`?` rendered); services use the vocabulary."""
+        return self._execute(sql, params)
+
+    def executemany(self, sql: str, params: list[list | tuple]) -> None:
+        """The tests' own inserts only (see `execute`)."""
+        self.run_many(sql, params)
 
     def rows(self, sql: str, params: Params = ()) -> list[dict]:
         cur = self._execute(sql, params)
@@ -81,7 +99,7 @@ class PgHandle(Vocabulary):
 
     def run_many(self, sql: str, params: list[list | tuple]) -> None:
         if params:
-            with self._con.cursor() as cur:
+            with psycopg.ClientCursor(self._con) as cur:
                 cur.executemany(psycopg_sql(sql), [list(p) for p in params])
 
     def load(self, table: str, frame: pd.DataFrame) -> int:
@@ -102,3 +120,73 @@ class PgHandle(Vocabulary):
             yield name
         finally:
             self.run(f"DROP TABLE IF EXISTS {name}")
+
+
+def _configure(con: psycopg.Connection) -> None:
+    """Every pooled connection: UTC timestamps, REPEATABLE READ units of work."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.commit()
+    con.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+
+
+class PgEngine:
+    """A PostgreSQL database through a pool of connections; a `PgHandle` per unit of work."""
+
+    name = "postgresql"
+    schema = "public"
+
+    def __init__(self, url: str, max_size: int = 8):
+        self.target = url
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            configure=_configure,
+            check=ConnectionPool.check_connection,
+            kwargs={"connect_timeout": CONNECT_SECONDS},
+            name="ocms",
+            open=True,
+        )
+        try:
+            self._pool.wait(timeout=CONNECT_SECONDS)
+        except PoolTimeout as exc:
+            self._pool.close()
+            raise OcmsError(f"Cannot reach the PostgreSQL database at {redacted(url)}: is it running?") from exc
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def read(self) -> Iterator[PgHandle]:
+        """A handle on one snapshot (a read-only transaction of its own)."""
+        with self._pool.connection() as con:
+            yield PgHandle(con)
+
+    @contextmanager
+    def transaction(self) -> Iterator[PgHandle]:
+        """A handle inside one transaction: committed when the block ends, rolled back when it raises."""
+        with self._pool.connection() as con, con.transaction():
+            yield PgHandle(con)
+
+    @staticmethod
+    def clash(exc: BaseException) -> str | None:
+        """`busy` for another writer's conflicting change, `duplicate` for a unique key hit, else None."""
+        if isinstance(exc, errors.SerializationFailure | errors.DeadlockDetected):
+            return "busy"
+        if isinstance(exc, errors.UniqueViolation):
+            return "duplicate"
+        return None
+
+    @staticmethod
+    def index_names(h: PgHandle) -> set[str]:
+        return set(h.column("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"))
+
+    @staticmethod
+    def lock_schema(h: PgHandle) -> None:
+        """Wait for any other process migrating the same database (held until this transaction ends)."""
+        h.run("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK])
+
+
+def redacted(url: str) -> str:
+    """A URL fit to show: without its password."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
