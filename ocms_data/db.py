@@ -127,9 +127,7 @@ def migrate(h: Vocabulary, catalog: Catalog, engine, warnings: list[str] | None 
         h.run(ddl)
     edited = [t for t in catalog.references.values() if t.edited]  # sites, programs, funders
     for t in edited:
-        h.run(
-            f"CREATE TABLE IF NOT EXISTS {t.name} ({', '.join((*REFERENCE_COLUMNS, *(c.ddl for c in t.columns)))})"
-        )
+        h.run(f"CREATE TABLE IF NOT EXISTS {t.name} ({', '.join((*REFERENCE_COLUMNS, *(c.ddl for c in t.columns)))})")
     have: dict[str, set[str]] = {}
     for table, column in h.tuples(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"

@@ -17,7 +17,6 @@ from ocms_data.validation import checks
 SESSION_FORM = "session"
 FORMS_TABLE = "service_forms"
 COLUMNS = "agency_id, form, rec_id, session_id, field, rule, need, message"
-SCHEMA = "main"
 SESSION_TABLES = {
     "sessions": "id",
     FORMS_TABLE: "session_id",
@@ -50,11 +49,11 @@ def derive_sql(form: Form, where: str) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def _shadow(filters: dict[str, str], columns: dict[str, str] | None = None) -> str:
+def _shadow(schema: str, filters: dict[str, str], columns: dict[str, str] | None = None) -> str:
     """CTEs that shadow tables with just the rows (and columns) the checks need, so every check reads little."""
     columns = columns or {}
     return "WITH " + ", ".join(
-        f"{table} AS MATERIALIZED (SELECT {columns.get(table, '*')} FROM {SCHEMA}.{table} WHERE {where})"
+        f"{table} AS MATERIALIZED (SELECT {columns.get(table, '*')} FROM {schema}.{table} WHERE {where})"
         for table, where in filters.items()
     )
 
@@ -81,7 +80,7 @@ def refresh(cur: Handle, agency_id: int, session_ids: list[int]) -> None:
     derived = [derive_sql(catalog.form(key), f"t.agency_id = {int(agency_id)}") for key in present]
     union = "\nUNION ALL\n".join(d for d in derived if d)
     if union:
-        shadow = _shadow({table: f"{key} IN ({ids})" for table, key in SESSION_TABLES.items()})
+        shadow = _shadow(cur.schema, {table: f"{key} IN ({ids})" for table, key in SESSION_TABLES.items()})
         cur.run(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{union}")
 
 
@@ -106,6 +105,7 @@ def refresh_form(cur: Handle, agency_id: int, form_key: str, form_id: int, sessi
     if sql:
         form = default_catalog().form(form_key)
         shadow = _shadow(
+            cur.schema,
             {FORMS_TABLE: f"id = {int(form_id)}", "sessions": f"id = {int(session_id)}"},
             {FORMS_TABLE: _columns_read(form)},
         )

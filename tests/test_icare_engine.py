@@ -117,7 +117,7 @@ def ref(db: Database, code: str) -> Ref:
             pairs("SELECT id, postal_code FROM sites WHERE agency_id = ?"),
             pairs("SELECT code, id FROM programs WHERE agency_id = ?"),
             pairs("SELECT split_part(username, '.', 1), id FROM users WHERE agency_id = ?"),
-            pairs("SELECT activity_type, min(id) FROM activities WHERE agency_id = ? GROUP BY ALL"),
+            pairs("SELECT activity_type, min(id) FROM activities WHERE agency_id = ? GROUP BY activity_type"),
         )
 
 

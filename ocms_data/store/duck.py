@@ -21,7 +21,6 @@ class DuckEngine:
     """One DuckDB connection for this process; a cursor (and a `Handle`) per unit of work."""
 
     name = "duckdb"
-    schema = "main"
 
     def __init__(self, path: str):
         self.target = path

@@ -71,6 +71,8 @@ class Vocabulary(ABC):
 class Handle(Vocabulary):
     """One unit of work on DuckDB: reads, and (inside `Database.write`) writes."""
 
+    schema = "main"  # where the tables live (SQL naming a table past a CTE of the same name)
+
     def __init__(self, cursor: duckdb.DuckDBPyConnection):
         self._cur = cursor
 

@@ -61,6 +61,8 @@ def _plain(frame: pd.DataFrame) -> list[tuple]:
 class PgHandle(Vocabulary):
     """One unit of work on PostgreSQL, over one psycopg connection (its transaction is the caller's)."""
 
+    schema = "public"  # where the tables live (SQL naming a table past a CTE of the same name)
+
     def __init__(self, connection: psycopg.Connection):
         self._con = connection
 
@@ -133,7 +135,6 @@ class PgEngine:
     """A PostgreSQL database through a pool of connections; a `PgHandle` per unit of work."""
 
     name = "postgresql"
-    schema = "public"
 
     def __init__(self, url: str, max_size: int = 8):
         self.target = url
