@@ -69,6 +69,18 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+def table_columns(cur, table: str) -> list[str]:
+    """A table's column names in order (the tests' inspection SQL, on either engine)."""
+    return [
+        r[0]
+        for r in cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+    ]
+
+
 def copy_database(source: Path, target: Path) -> None:
     """Make `target` a copy of the database at `source` (a file copy, or a PostgreSQL database copy)."""
     if _postgres:

@@ -14,7 +14,7 @@ from ocms_data.db import Database
 from ocms_data.registry import Kind, default_catalog
 from ocms_data.store.duck import CONFIG
 from ocms_data.validation import normalise_email, normalise_phone, normalise_postal
-from tests.conftest import copy_database
+from tests.conftest import copy_database, table_columns
 
 CAT = default_catalog()
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # real argon2id, just cheap
@@ -34,13 +34,16 @@ def _dump(db: Database) -> dict[str, list[tuple]]:
     """Every demo row, without what is random by design (salted hashes, timestamps)."""
     with db.read() as cur:
         out = {
-            t: cur.execute(f"SELECT * EXCLUDE (created_at) FROM {t} ORDER BY ALL").fetchall()
-            if t == "clients"
-            else cur.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+            t: sorted(
+                cur.execute(
+                    f"SELECT {', '.join(c for c in table_columns(cur, t) if c != 'created_at')} FROM {t}"
+                ).fetchall(),
+                key=repr,
+            )
             for t in TABLES
         }
         out["users"] = cur.execute("SELECT id, username, full_name, roles FROM users ORDER BY id").fetchall()
-        out["counters"] = cur.execute("SELECT * FROM counters ORDER BY ALL").fetchall()
+        out["counters"] = sorted(cur.execute("SELECT * FROM counters").fetchall())
     return out
 
 

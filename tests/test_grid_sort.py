@@ -138,7 +138,7 @@ def test_sessions_with_several_clients_sort_by_the_whole_list(agency):
     with db.read() as cur:
         (several,) = cur.execute(
             "SELECT count(*) FROM (SELECT session_id FROM session_clients WHERE agency_id = ? GROUP BY 1 "
-            "HAVING count(*) > 1)",
+            "HAVING count(*) > 1) d",
             [who.agency_id],
         ).fetchone()
     assert several >= 2

@@ -330,9 +330,9 @@ def open_copy(template: Path, directory: Path) -> Database:
 def icare_state(db: Database) -> dict[str, list]:
     """Everything a final, void or import may write."""
     return {
-        "batches": sql(db, "SELECT * FROM icare_batches ORDER BY ALL"),
-        "records": sql(db, "SELECT * FROM icare_records ORDER BY ALL"),
-        "audit": sql(db, "SELECT action, entity, rec_id FROM audit_log WHERE action LIKE 'icare%' ORDER BY ALL"),
+        "batches": sorted(sql(db, "SELECT * FROM icare_batches"), key=repr),
+        "records": sorted(sql(db, "SELECT * FROM icare_records"), key=repr),
+        "audit": sorted(sql(db, "SELECT action, entity, rec_id FROM audit_log WHERE action LIKE 'icare%'"), key=repr),
     }
 
 

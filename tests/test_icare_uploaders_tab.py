@@ -20,9 +20,9 @@ def tab(username: str = "admin.aaa"):
 
 def designations(db) -> list[tuple]:
     with db.read() as cur:
-        return cur.execute(
-            "SELECT agency_id, scope, scope_id, primary_user, backup_user FROM icare_uploaders ORDER BY ALL"
-        ).fetchall()
+        return sorted(
+            cur.execute("SELECT agency_id, scope, scope_id, primary_user, backup_user FROM icare_uploaders").fetchall()
+        )
 
 
 def audit_count(db) -> int:

@@ -131,7 +131,7 @@ def _b_state(db, w: World, agency_id: int) -> dict:
     """Everything of agency B a leak could change."""
     with db.read() as cur:
         ref = {
-            t: cur.execute(f"SELECT * FROM {t} WHERE agency_id = ? ORDER BY ALL", [agency_id]).fetchall()
+            t: sorted(cur.execute(f"SELECT * FROM {t} WHERE agency_id = ?", [agency_id]).fetchall(), key=repr)
             for t in ("sites", "programs", "funders", "users", "counters")
         }
         ref["clients"] = cur.execute(

@@ -505,7 +505,9 @@ def test_find_by_last_name_lists_matches_and_opens_the_profile(app_db):
     assert listed == {r["id"] for r in clients.find(app_db, who, last)}
     assert any(v.startswith(f"**{target.name}**") for v in values(at.markdown))
     b_ids = scalar(
-        app_db, "SELECT list(c.id) FROM clients c JOIN agencies a ON a.id = c.agency_id WHERE a.code = ?", [AGENCY_B]
+        app_db,
+        "SELECT array_agg(c.id) FROM clients c JOIN agencies a ON a.id = c.agency_id WHERE a.code = ?",
+        [AGENCY_B],
     )
     assert not listed & set(b_ids)
     click(at, key=f"find.open.{target.id}")
@@ -656,7 +658,7 @@ def test_sensitive_section_stays_locked_until_the_password(app_db):
     assert clients.get(app_db, who, cid, sensitive=True).values["health_insurance"] == "Provincial health insurance"
     actions = scalar(
         app_db,
-        "SELECT list(action ORDER BY id) FROM audit_log WHERE entity = 'clients' AND rec_id = ? AND user_id = ?",
+        "SELECT array_agg(action ORDER BY id) FROM audit_log WHERE entity = 'clients' AND rec_id = ? AND user_id = ?",
         [cid, who.user_id],
     )
     assert actions[:2] == ["unlock_failed", "unlock"]

@@ -882,7 +882,9 @@ def test_attendee_settings_do_not_invent_volunteer_time(app_db, worker):
     sessions.save_form(app_db, worker, own["id"], {"volunteer_hours": 3}, own["version"])
     at = goto(start("worker.aaa"), "session", session=sid)
     _apply_required_settings(at, app_db, worker, sid)  # Volunteer time not touched
-    hours = "SELECT list(volunteer_hours ORDER BY client_id) FROM service_forms WHERE session_id = ? AND client_id = ?"
+    hours = (
+        "SELECT array_agg(volunteer_hours ORDER BY client_id) FROM service_forms WHERE session_id = ? AND client_id = ?"
+    )
     assert scalar(app_db, hours, [sid, attendees[0]]) == [3]
     assert scalar(app_db, hours, [sid, attendees[1]]) == [None]
 

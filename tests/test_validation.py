@@ -20,6 +20,7 @@ from ocms_data.validation import (
     validate,
     validate_rows,
 )
+from tests.conftest import table_columns
 
 TODAY = date(2025, 6, 15)
 CAT = default_catalog()
@@ -624,11 +625,9 @@ def test_problems_sql_is_scoped_to_the_agency(mem):
 def _copy(database, rec_id: int, new_id: int, agency: int, blank: str) -> None:
     """A copy of a test row in an agency of its own, with one column emptied (the shared rows stay as they are)."""
     with database.read() as cur:
-        cur.execute(
-            f"INSERT INTO clients SELECT * REPLACE ({new_id} AS id, {agency} AS agency_id, NULL AS {blank}) "
-            "FROM clients WHERE id = ?",
-            [rec_id],
-        )
+        replaced = {"id": str(new_id), "agency_id": str(agency), blank: "NULL"}
+        select = ", ".join(replaced.get(c, c) for c in table_columns(cur, "clients"))
+        cur.execute(f"INSERT INTO clients SELECT {select} FROM clients WHERE id = ?", [rec_id])
 
 
 def test_problems_sql_to_save_level(mem):

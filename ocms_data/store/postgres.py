@@ -29,7 +29,17 @@ from ocms_data.store.handle import Params, Vocabulary, bound
 TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|\$[a-z_][a-z0-9_]*|%""", re.S | re.I)
 MIGRATION_LOCK = 72_43_01  # the advisory lock two app processes starting at once take to migrate in turn
 CONNECT_SECONDS = 10
-COLUMN_TYPES = {"i": "BIGINT", "u": "BIGINT", "f": "DOUBLE PRECISION", "b": "BOOLEAN", "M": "TIMESTAMP"}
+INFERRED_TYPES = {  # pandas' inferred kind of a column's values -> the temporary table's column type
+    "integer": "BIGINT",
+    "floating": "DOUBLE PRECISION",
+    "mixed-integer-float": "DOUBLE PRECISION",
+    "decimal": "NUMERIC",
+    "boolean": "BOOLEAN",
+    "datetime64": "TIMESTAMP",
+    "datetime": "TIMESTAMP",
+    "date": "DATE",
+    "bytes": "BYTEA",
+}
 
 
 def psycopg_sql(sql: str) -> str:
@@ -56,6 +66,11 @@ def _plain(frame: pd.DataFrame) -> list[tuple]:
     whole = [c for c in frame.columns if frame[c].dtype.kind == "f" and (frame[c].dropna() % 1 == 0).all()]
     typed = frame.astype(dict.fromkeys(whole, "Int64"))
     return list(typed.astype(object).where(typed.notna(), None).itertuples(index=False, name=None))
+
+
+def _sql_type(values: pd.Series) -> str:
+    """The column type a frame column's values need (DuckDB infers it from the frame the same way)."""
+    return INFERRED_TYPES.get(pd.api.types.infer_dtype(values, skipna=True), "TEXT")
 
 
 class PgHandle(Vocabulary):
@@ -115,7 +130,7 @@ class PgHandle(Vocabulary):
     @contextmanager
     def relation(self, name: str, frame: pd.DataFrame) -> Iterator[str]:
         """A frame readable by name while the block runs: a temporary table, dropped after it."""
-        columns = ", ".join(f'"{c}" {COLUMN_TYPES.get(frame[c].dtype.kind, "TEXT")}' for c in frame.columns)
+        columns = ", ".join(f'"{c}" {_sql_type(frame[c])}' for c in frame.columns)
         self.run(f"CREATE TEMP TABLE {name} ({columns})")
         try:
             self.load(name, frame)
