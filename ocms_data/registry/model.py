@@ -11,9 +11,9 @@ from functools import cache
 from pathlib import Path
 
 from ocms_data.icare.spec import Column, Template, check_template, read_templates
-from ocms_data.reference_spec import NAME_RE, RefTable, read_reference_tables
+from ocms_data.registry.reference import NAME_RE, RefTable, read_reference_tables
 
-CATALOG_DIR = Path(__file__).parent / "catalog"
+CATALOG_DIR = Path(__file__).parent.parent / "catalog"
 
 
 class Need(StrEnum):
