@@ -1,14 +1,17 @@
-"""Field registry: the types every form, table, grid, check and export is derived from (in `model`)."""
+"""Field registry: the types every form, table, grid, check and export is derived from.
 
+`model` holds the types (Need, Kind, Field, Form, Catalog …), `loading` reads the catalog folder
+(`ocms_data/catalog/`) into them, `checks` is the catalog's self-check and `reference` the reference-table
+declarations (reference.toml) with their own reading and checks. The names callers use are re-exported here.
+"""
+
+from ocms_data.registry.loading import CATALOG_DIR, CatalogError, default_catalog, load
 from ocms_data.registry.model import (
-    CATALOG_DIR,
-    FORMAT_KINDS,
     KINDS,
     NEED_COLOURS,
     NEED_WORDS,
     TEXT_MAX_LEN,
     Catalog,
-    CatalogError,
     Condition,
     Field,
     Form,
@@ -16,16 +19,11 @@ from ocms_data.registry.model import (
     Lock,
     Need,
     Section,
-    _expand,
-    check,
-    default_catalog,
-    load,
     sql_literal,
 )
 
 __all__ = [
     "CATALOG_DIR",
-    "FORMAT_KINDS",
     "KINDS",
     "NEED_COLOURS",
     "NEED_WORDS",
@@ -39,8 +37,6 @@ __all__ = [
     "Lock",
     "Need",
     "Section",
-    "_expand",
-    "check",
     "default_catalog",
     "load",
     "sql_literal",
