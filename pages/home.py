@@ -3,9 +3,9 @@
 import streamlit as st
 
 from ocms_data import clients
-from ocms_data.ui import session_views
 from ocms_data.ui.forms import row
 from ocms_data.ui.runtime import database, guard
+from ocms_data.ui.screens import session_views
 from ocms_data.ui.text import md
 
 actor = guard()
