@@ -6,8 +6,8 @@ from ocms_data import audit
 from ocms_data.accounts import AGENCY_ADMIN, Actor, require
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
-from ocms_data.reference_spec import RefKind, RefTable
 from ocms_data.registry import default_catalog
+from ocms_data.registry.reference import RefKind, RefTable
 from ocms_data.validation import normalise_postal, plain_text
 
 ICARE_FUNDER = "Settlement Program (iCARE)"

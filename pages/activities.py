@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from ocms_data.ui import session_views
 from ocms_data.ui.runtime import database, guard
+from ocms_data.ui.screens import activities
 
 actor = guard()
 db = database()
 st.title("Group activities")
-session_views.activities(db, actor)
+activities.activities(db, actor)

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from ocms_data.accounts import AGENCY_ADMIN
-from ocms_data.ui import icare_views, setup
 from ocms_data.ui.runtime import database, guard
+from ocms_data.ui.screens import icare_views, setup
 
 actor = guard(AGENCY_ADMIN)
 db = database()

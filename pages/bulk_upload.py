@@ -3,8 +3,8 @@
 import streamlit as st
 
 from ocms_data.accounts import AGENCY_ADMIN, UPLOADER
-from ocms_data.ui import icare_downloads, icare_views
 from ocms_data.ui.runtime import database, guard
+from ocms_data.ui.screens import icare_downloads, icare_views
 
 actor = guard(UPLOADER, AGENCY_ADMIN)
 db = database()

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from ocms_data import clients
-from ocms_data.ui import session_views
 from ocms_data.ui.runtime import database, guard, query_int, run_safely
+from ocms_data.ui.screens import client_dashboard
 
 actor = guard()
 db = database()
@@ -12,4 +12,4 @@ client_id = query_int("client")
 if not client_id or run_safely(clients.get, db, actor, client_id) is None:
     st.info("Open a client from Find client.")
     st.stop()
-session_views.dashboard(db, actor, client_id)
+client_dashboard.dashboard(db, actor, client_id)

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from ocms_data import clients
-from ocms_data.ui import client_form
 from ocms_data.ui.runtime import database, guard, query_int, run_safely
+from ocms_data.ui.screens import client_form
 
 actor = guard()
 db = database()

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from ocms_data import clients
-from ocms_data.ui.client_form import open_profile
 from ocms_data.ui.grid_view import GridSource, grid_view
 from ocms_data.ui.runtime import database, guard
+from ocms_data.ui.screens.client_form import open_profile
 
 actor = guard()
 db = database()

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from ocms_data import courses
-from ocms_data.ui import course_views
 from ocms_data.ui.runtime import database, guard, query_int, run_safely
+from ocms_data.ui.screens import course_views
 
 actor = guard()
 db = database()

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from ocms_data import clients, groups
-from ocms_data.ui.client_form import client_actions
 from ocms_data.ui.forms import row
 from ocms_data.ui.runtime import database, guard
+from ocms_data.ui.screens.client_form import client_actions
 from ocms_data.ui.text import md
 
 actor = guard()

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from ocms_data import clients
-from ocms_data.ui import session_views
 from ocms_data.ui.forms import row
 from ocms_data.ui.runtime import database, guard
+from ocms_data.ui.screens.incomplete_sessions import incomplete_sessions
 from ocms_data.ui.text import md
 
 actor = guard()
@@ -23,4 +23,4 @@ links.page_link("pages/begin_session.py", label="Begin a session", icon=":materi
 links.page_link("pages/register_client.py", label="Register a new client", icon=":material/person_add:")
 links.page_link("pages/find_client.py", label="Find a client or activity", icon=":material/search:")
 links.page_link("pages/clients_grid.py", label="Audit clients in the grid", icon=":material/table_view:")
-session_views.incomplete_sessions(db, actor)
+incomplete_sessions(db, actor)

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from ocms_data import sessions
-from ocms_data.ui import session_views
 from ocms_data.ui.runtime import database, guard, query_int, run_safely
+from ocms_data.ui.screens import service_form
 
 actor = guard()
 db = database()
@@ -13,4 +13,4 @@ record = run_safely(sessions.get_form, db, actor, form_id) if form_id else None
 if record is None:
     st.info("Open a service form from its session.")
     st.stop()
-session_views.form_editor(db, actor, record)
+service_form.form_editor(db, actor, record)

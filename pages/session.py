@@ -3,8 +3,8 @@
 import streamlit as st
 
 from ocms_data import reference, sessions
-from ocms_data.ui import session_views
 from ocms_data.ui.runtime import database, guard, query_int, run_safely
+from ocms_data.ui.screens import session_views
 
 actor = guard()
 db = database()

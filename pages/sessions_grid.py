@@ -5,7 +5,8 @@ import streamlit as st
 from ocms_data import sessions
 from ocms_data.ui.grid_view import GridSource, grid_view
 from ocms_data.ui.runtime import database, guard
-from ocms_data.ui.session_views import open_session, session_filters
+from ocms_data.ui.screens.sessions_grid import session_filters
+from ocms_data.ui.widgets import open_session
 
 actor = guard()
 db = database()

@@ -9,7 +9,8 @@ import pytest
 
 from ocms_data import registry
 from ocms_data.icare import engine, spec
-from ocms_data.registry import CATALOG_DIR, FORMAT_KINDS, CatalogError, Kind, Need, default_catalog
+from ocms_data.registry import CATALOG_DIR, CatalogError, Kind, Need, default_catalog
+from ocms_data.registry.loading import FORMAT_KINDS
 
 CATALOG = default_catalog()
 BOUND = [f for f in CATALOG.forms.values() if f.icare_template]

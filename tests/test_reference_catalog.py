@@ -8,8 +8,8 @@ import pytest
 
 from ocms_data import reference, registry
 from ocms_data.errors import ValidationError
-from ocms_data.reference_spec import RefKind
 from ocms_data.registry import CatalogError, default_catalog
+from ocms_data.registry.reference import RefKind
 from tests.test_catalog_forms import _edit
 
 FILE = "reference.toml"

@@ -12,10 +12,11 @@ from ocms_data.registry import (
     Field,
     Kind,
     Need,
-    check,
     default_catalog,
     sql_literal,
 )
+from ocms_data.registry.checks import check
+from ocms_data.registry.loading import _expand
 
 ICARE_IDENTIFIERS = {
     "FOSS/GCMS Client ID": "1",
@@ -330,13 +331,13 @@ def test_icare_placeholder_in_problem_sql_is_quoted(named):
     ],
 )
 def test_expand_placeholders(catalog, data, expected):
-    assert registry._expand(data, catalog.codelists) == expected
+    assert _expand(data, catalog.codelists) == expected
 
 
 @pytest.mark.parametrize("text", ["{icare:nope}", "{nope:kind=direct}"])
 def test_expand_unknown_list_is_an_error(catalog, text):
     with pytest.raises(ValueError, match="unknown code list"):
-        registry._expand(text, catalog.codelists)
+        _expand(text, catalog.codelists)
 
 
 def test_a_code_list_keeps_its_other_columns(catalog):

@@ -168,7 +168,7 @@ def pick(at: AppTest, key: str, value) -> AppTest:
 
 
 def search_and_pick(at: AppTest, key: str, text: str, client_id: int) -> AppTest:
-    """A client picker (session_views.client_picker): type, then pick the client from the matches."""
+    """A client picker (widgets.client_picker): type, then pick the client from the matches."""
     at.text_input(key=f"{key}.q").input(text)
     run(at)
     return pick(at, f"{key}.pick", client_id)

@@ -11,8 +11,8 @@ from ocms_data import accounts, reference
 from ocms_data.accounts import FIELD_LABELS, ROLES, Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError, ValidationError
-from ocms_data.reference_spec import RefKind
 from ocms_data.registry import default_catalog
+from ocms_data.registry.reference import RefKind
 from ocms_data.ui.runtime import notify
 from ocms_data.ui.text import md
 

@@ -18,8 +18,8 @@ from ocms_data.icare.engine import Run, not_over
 from ocms_data.registry import default_catalog
 from ocms_data.ui import forms
 from ocms_data.ui.forms import pick
-from ocms_data.ui.icare_views import RUN_KEY
 from ocms_data.ui.runtime import notify
+from ocms_data.ui.screens.icare_views import RUN_KEY
 from ocms_data.ui.text import md
 
 FILES_KEY, RECORDED_KEY = "icare.files", "icare.recorded"

@@ -1,0 +1,68 @@
+"""Small widgets the screens share, beside the form renderer (forms), the grid (grid, grid_view) and text.
+
+The way to a session or a service form, a form's pink or green status and its chip, the client picker,
+and running a change with its refusal shown in place.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ocms_data import clients
+from ocms_data.accounts import Actor
+from ocms_data.db import Database
+from ocms_data.errors import OcmsError
+from ocms_data.ui import forms
+from ocms_data.ui.forms import pick
+from ocms_data.ui.runtime import notify
+from ocms_data.ui.text import md
+
+SESSION_PAGE = "pages/session.py"
+FORM_PAGE = "pages/service_form.py"
+REGISTER_PAGE = "pages/register_client.py"
+PINK, GREEN = ":red-background[Incomplete]", ":green-background[Complete]"
+
+
+def open_session(session_id: int) -> None:
+    st.switch_page(SESSION_PAGE, query_params={"session": str(session_id)})
+
+
+def open_form(form_id: int) -> None:
+    st.switch_page(FORM_PAGE, query_params={"form": str(form_id)})
+
+
+def status_badge(complete: bool) -> str:
+    return GREEN if complete else PINK
+
+
+def run_change(fn, *args, success: str | None = None) -> None:
+    """Call a domain change; show its refusal in place; rerun after success."""
+    try:
+        fn(*args)
+    except OcmsError as exc:
+        st.error(md(forms.message(exc)))
+        return
+    if success:
+        notify(success)
+    st.rerun()
+
+
+def form_chip(f: dict, where=st):
+    """A form's name, its pink or green status and Open, in one row; returns the row (for more buttons)."""
+    line = forms.row(where)
+    line.markdown(md(f["label"]), width="stretch")
+    line.markdown(status_badge(f["problems"] == 0), width="content")
+    if line.button("Open", key=f"openform.{f['id']}"):
+        open_form(f["id"])
+    return line
+
+
+def client_picker(db: Database, actor: Actor, key: str) -> int | None:
+    """Search registered clients of the agency; returns the one picked (unregistered people cannot be added)."""
+    text = st.text_input("Find a registered client (name, phone, client #, identifier)", key=f"{key}.q")
+    found = clients.find(db, actor, text, limit=20) if text.strip() else []
+    if text.strip() and not found:
+        st.warning("No registered client matches. Only registered clients can be added.")
+        st.page_link(REGISTER_PAGE, label="Register the client first", icon=":material/person_add:")
+    options = {r["id"]: f"#{r['client_no']} {clients.display_name(r)} {r['birth_date'] or ''}".strip() for r in found}
+    return pick(st, "Client", options, f"{key}.pick", "Pick from the matches…") if options else None
