@@ -81,12 +81,23 @@ def table_columns(cur, table: str) -> list[str]:
     ]
 
 
+def busy_error(db: Database) -> Exception:
+    """The error `db`'s engine raises when another writer's change clashes with this one (retried)."""
+    if db.engine.name == "postgresql":
+        import psycopg
+
+        return psycopg.errors.SerializationFailure("could not serialize access due to concurrent update")
+    import duckdb
+
+    return duckdb.TransactionException("Conflict on update!")
+
+
 def copy_database(source: Path, target: Path) -> None:
     """Make `target` a copy of the database at `source` (a file copy, or a PostgreSQL database copy)."""
     if _postgres:
         _postgres["databases"].clone(str(source), str(target))
     else:
-        copy_database(source, target)
+        shutil.copy(source, target)
 
 
 @pytest.fixture(scope="session")

@@ -192,7 +192,8 @@ def test_a_voided_course_setup_goes_again_while_its_enrolment_stays_sent(db, wor
     assert _rows(engine.collect(db, uploader, MONTH), SETUP, course_id)[0] == 0
     with db.read() as cur:
         setup_batch = cur.execute(
-            "SELECT id FROM icare_batches WHERE template = ? AND id IN ?", [SETUP, list(made.batches)]
+            f"SELECT id FROM icare_batches WHERE template = ? AND id IN ({', '.join('?' * len(made.batches))})",
+            [SETUP, *made.batches],
         ).fetchone()[0]
     batches.void(db, uploader, setup_batch, "iCARE rejected the file")
     again = engine.collect(db, uploader, MONTH)

@@ -107,7 +107,7 @@ def test_forms_are_updated_many_times_under_the_unique_index(db, worker_a):
 
 def _index(db) -> list[str]:
     with db.read() as cur:
-        return [r[0] for r in cur.execute("SELECT index_name FROM duckdb_indexes()").fetchall()]
+        return sorted(db.engine.index_names(cur))
 
 
 def test_an_older_file_with_duplicate_forms_still_opens_and_says_so(db, db_path, worker_a):
@@ -159,6 +159,7 @@ def _mode(path: Path) -> int:
 
 
 @pytest.mark.usefixtures("restore_umask")
+@pytest.mark.duckdb_only
 def test_the_database_its_folder_and_its_wal_are_private(tmp_path):
     os.umask(0o022)  # what a default shell gives the app
     config.private_files()
@@ -174,6 +175,7 @@ def test_the_database_its_folder_and_its_wal_are_private(tmp_path):
 
 
 @pytest.mark.usefixtures("restore_umask")
+@pytest.mark.duckdb_only
 def test_the_command_line_makes_private_files(tmp_path):
     from ocms_data.__main__ import main
 
@@ -184,6 +186,7 @@ def test_the_command_line_makes_private_files(tmp_path):
 
 
 @pytest.mark.usefixtures("restore_umask")
+@pytest.mark.duckdb_only
 def test_an_older_world_readable_database_is_closed_up_when_opened(tmp_path):
     path = tmp_path / "old.duckdb"
     Database(path).close()

@@ -153,14 +153,17 @@ class Month:
         rows = sql(
             self.db, "SELECT row_no, rec_id, row_key FROM icare_records WHERE batch_id = ? ORDER BY row_no", [batch_id]
         )
-        newest = dict(
+        newest = {}  # row key -> the newest live batch holding it
+        for key, held_by, _made in sorted(
             sql(
                 self.db,
-                "SELECT r.row_key, max_by(b.id, b.made_at) FROM icare_records r JOIN icare_batches b "
-                "ON b.id = r.batch_id WHERE b.voided_at IS NULL AND b.agency_id = ? GROUP BY r.row_key",
+                "SELECT r.row_key, b.id, b.made_at FROM icare_records r JOIN icare_batches b "
+                "ON b.id = r.batch_id WHERE b.voided_at IS NULL AND b.agency_id = ?",
                 [self.uploader.agency_id],
-            )
-        )
+            ),
+            key=lambda r: r[2],
+        ):
+            newest[key] = held_by
         twice = {k for k, n in Counter(r[2] for r in rows).items() if n > 1}
         # rows another (newer) live batch also holds would mark that batch: leave them blank here
         mine = [r for r in rows if newest[r[2]] == batch_id and r[2] not in twice]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -36,7 +35,7 @@ from tests.apptest_helpers import (
     values,
     widget,
 )
-from tests.conftest import AGENCY_A, AGENCY_B
+from tests.conftest import AGENCY_A, AGENCY_B, busy_error
 
 REG = "reg.Named"
 ANON = "reg.Anonymous"
@@ -617,7 +616,7 @@ def test_a_busy_database_is_a_message_and_the_input_is_kept(app_db, monkeypatch)
     ok(at.run())
 
     def busy(cur):
-        raise duckdb.TransactionException("Conflict")
+        raise busy_error(app_db)
 
     real_write = Database.write
     monkeypatch.setattr(Database, "write", lambda self, fn, retries=30: real_write(self, busy, retries=2))

@@ -468,7 +468,8 @@ def _rule_errors(cur: Handle, template: Template, frame: pd.DataFrame, found_sql
     """
     keys = [k for k in ("_rec_id", "_session_id", "_group_id") if k in frame]
     used = {k: v for k, v in params.items() if f"${k}" in found_sql}
-    with cur.relation("template_rows", frame[keys].reset_index(names="row")):
+    ids = frame[keys].astype("Int64")  # ids, also where a column holds none (a form without a group)
+    with cur.relation("template_rows", ids.reset_index(names="row")):
         found = cur.frame(found_sql, used)
     if found.empty:
         return _no_errors().assign(covers=None)

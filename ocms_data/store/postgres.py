@@ -29,6 +29,20 @@ from ocms_data.store.handle import Params, Vocabulary, bound
 TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|\$[a-z_][a-z0-9_]*|%""", re.S | re.I)
 MIGRATION_LOCK = 72_43_01  # the advisory lock two app processes starting at once take to migrate in turn
 CONNECT_SECONDS = 10
+ARROW_TYPES = {  # PostgreSQL type oid -> Arrow type (others: inferred from the values)
+    16: pa.bool_(),
+    17: pa.binary(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    25: pa.string(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1043: pa.string(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+}
 INFERRED_TYPES = {  # pandas' inferred kind of a column's values -> the temporary table's column type
     "integer": "BIGINT",
     "floating": "DOUBLE PRECISION",
@@ -102,12 +116,25 @@ class PgHandle(Vocabulary):
         return [tuple(r) for r in self._execute(sql, params).fetchall()]
 
     def frame(self, sql: str, params: Params = ()) -> pd.DataFrame:
-        """A query's result as a DataFrame, its columns named as in the query."""
-        cur = self._execute(sql, params)
-        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+        """A query's result as a DataFrame typed as DuckDB's are (dates as datetimes, ints with gaps as Int64)."""
+        table = self.arrow(sql, params)
+        frame = table.to_pandas(date_as_object=False)
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            if pa.types.is_integer(column.type) and column.null_count:
+                frame[name] = pd.array(column.to_pylist(), dtype="Int64")
+        return frame
 
     def arrow(self, sql: str, params: Params = ()) -> pa.Table:
-        return pa.Table.from_pandas(self.frame(sql, params), preserve_index=False)
+        """A query's result as an Arrow table, each column typed from its PostgreSQL type (also when all NULL)."""
+        cur = self._execute(sql, params)
+        rows = cur.fetchall()
+        values = list(zip(*rows, strict=True)) if rows else [()] * len(cur.description)
+        return pa.table(
+            {
+                d.name: pa.array(column, type=ARROW_TYPES.get(d.type_code, pa.string() if not rows else None))
+                for d, column in zip(cur.description, values, strict=True)
+            }
+        )
 
     def run(self, sql: str, params: Params = ()) -> int:
         """Run a statement; the number of rows it changed (0 for one that changes none or returns rows, as DuckDB)."""
