@@ -74,7 +74,7 @@ def copy_database(source: Path, target: Path) -> None:
     if _postgres:
         _postgres["databases"].clone(str(source), str(target))
     else:
-        copy_database(source, target)
+        shutil.copy(source, target)
 
 
 @pytest.fixture(scope="session")
