@@ -14,15 +14,16 @@ from ocms_data.db import Database
 from ocms_data.errors import OcmsError
 from ocms_data.icare import batches, engine, workbook
 from ocms_data.registry import CatalogError
+from ocms_data.store import shown
 
 
 def _db(args) -> Database:
-    return Database(Path(args.db) if args.db else config.db_path())
+    return Database(args.db or config.db_target())
 
 
 def cmd_init(args) -> dict:
     db = _db(args)
-    return {"db": db.path, "added": db.migrated, "warnings": db.warnings}
+    return {"db": shown(db.path), "added": db.migrated, "warnings": db.warnings}
 
 
 def cmd_demo(args) -> dict:
@@ -114,7 +115,7 @@ def parser() -> argparse.ArgumentParser:
     ic.add_argument("--user", help="the name the final is recorded under (default: command line)")
     ic.set_defaults(run=cmd_icare)
     for s in (init, d, add, ic):
-        s.add_argument("--db", help=f"database file (default: $OCMS_DB or {config.DEFAULT_DB})")
+        s.add_argument("--db", help=f"database file or postgresql:// URL (default: $OCMS_DB or {config.DEFAULT_DB})")
     return p
 
 

@@ -188,5 +188,5 @@ class PgEngine:
 
 
 def redacted(url: str) -> str:
-    """A URL fit to show: without its password."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """A URL fit to show: no password (from the user name to the last `@`, or a `password=` parameter)."""
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", re.sub(r"(://[^:/@]+):.*@", r"\1:***@", url), flags=re.I)
