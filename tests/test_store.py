@@ -83,6 +83,13 @@ def test_named_parameters_and_question_marks_inside_text_stay_text(handle):
     assert handle.value("SELECT 'why?' || name FROM people WHERE id = ?", [2]) == "why?Bo"
 
 
+def test_batches_give_every_row_a_few_at_a_time(handle):
+    _people(handle)
+    got = list(handle.batches("SELECT id, name FROM people WHERE name LIKE '%Cy' OR id < 3 ORDER BY id", 2))
+    assert got == [[(1, "Ana"), (2, "Bo")], [(3, "100% Cy")]]
+    assert list(handle.batches("SELECT id FROM people WHERE id > 99", 2)) == []
+
+
 def test_writes_report_how_many_rows_they_changed(handle):
     _people(handle)
     assert handle.run("UPDATE people SET visits = visits + 1 WHERE visits > ?", [0]) == 2

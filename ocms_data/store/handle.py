@@ -84,6 +84,12 @@ class Handle(Vocabulary):
         """The rows of a query as tuples (read to the end: DuckDB refuses new work beside a half-read result)."""
         return self._cur.execute(sql, bound(params)).fetchall()
 
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple]]:
+        """A query's rows as tuples, `size` at a time (a whole table read without holding it all)."""
+        res = self._cur.execute(sql)
+        while found := res.fetchmany(size):
+            yield found
+
     def frame(self, sql: str, params: Params = ()) -> pd.DataFrame:
         """A query's result as a DataFrame (set work: the grids' pages, the iCARE rows)."""
         return self._cur.execute(sql, bound(params)).df()

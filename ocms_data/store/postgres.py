@@ -84,6 +84,13 @@ class PgHandle(Vocabulary):
     def tuples(self, sql: str, params: Params = ()) -> list[tuple]:
         return [tuple(r) for r in self._execute(sql, params).fetchall()]
 
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple]]:
+        """A query's rows as tuples, `size` at a time, from a server-side cursor (inside the unit of work)."""
+        with self._con.cursor(name="ocms_batches") as cur:
+            cur.execute(psycopg_sql(sql), [])
+            while found := cur.fetchmany(size):
+                yield found
+
     def frame(self, sql: str, params: Params = ()) -> pd.DataFrame:
         """A query's result as a DataFrame, its columns named as in the query."""
         cur = self._execute(sql, params)
@@ -185,6 +192,11 @@ class PgEngine:
     def lock_schema(h: PgHandle) -> None:
         """Wait for any other process migrating the same database (held until this transaction ends)."""
         h.run("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK])
+
+    @staticmethod
+    def restart_ids(h: PgHandle, start: int) -> None:
+        """Make `start` the next record id."""
+        h.run("SELECT setval('ids', ?, false)", [start])
 
 
 def redacted(url: str) -> str:
