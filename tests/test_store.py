@@ -118,6 +118,17 @@ def test_frames_load_by_column_name_and_can_be_read_by_name(handle):
     assert handle.tuples("SELECT visits FROM people WHERE id >= 20 ORDER BY id") == [(5,), (None,)]
 
 
+def test_rows_load_a_batch_at_a_time_in_one_statement(handle):
+    batches = iter([[(5, 10, "Di", date(2001, 2, 3)), (None, 11, None, None)], [(7, 12, "100% Ed", None)]])
+    assert handle.load_rows("people", ["visits", "id", "name", "born"], batches) == 3
+    assert handle.tuples("SELECT * FROM people ORDER BY id") == [
+        (10, "Di", date(2001, 2, 3), 5),
+        (11, None, None, None),
+        (12, "100% Ed", None, 7),
+    ]
+    assert handle.load_rows("people", ["id"], iter([])) == 0
+
+
 def test_ids_and_counters(handle):
     first = handle.next_id()
     assert first >= 1000 and handle.next_id() == first + 1

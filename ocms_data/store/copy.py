@@ -16,10 +16,9 @@ so no ORDER BY gives one order on both.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from hashlib import sha256
 from pathlib import Path
-
-import pandas as pd
 
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError
@@ -55,6 +54,12 @@ class Tally:
     def add(self, batch: list[tuple]) -> None:
         self.rows += len(batch)
         self._sum += sum(int.from_bytes(sha256(repr(row).encode()).digest(), "big") for row in batch)
+
+    def counted(self, batches: Iterable[list[tuple]]) -> Iterator[list[tuple]]:
+        """The batches, each added as it passes (the source's rows are hashed as they are copied)."""
+        for batch in batches:
+            self.add(batch)
+            yield batch
 
     def result(self) -> dict:
         return {"rows": self.rows, "hash": f"{self._sum % MODULUS:064x}"}
@@ -167,9 +172,7 @@ def _copy_into(a: Database, h: Vocabulary, engine, target: str) -> dict[str, dic
         source_digests = {}
         for table, names in have.items():
             tally = Tally()
-            for batch in src.batches(_select(table, names), _size(names)):
-                tally.add(batch)
-                h.load(table, pd.DataFrame(batch, columns=names, dtype=object))
+            h.load_rows(table, names, tally.counted(src.batches(_select(table, names), _size(names))))
             source_digests[table] = tally.result()
     engine.restart_ids(h, start)
     copied = digests(h, have)

@@ -12,7 +12,7 @@ cursor, for the tests' own inspection SQL; a service may not use them (`tests/te
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -113,6 +113,32 @@ class Handle(Vocabulary):
         """Insert a frame's rows into `table`, matching columns by name (bulk: demo data, batch records)."""
         with self.relation("_load", frame):
             return self.run(f"INSERT INTO {table} BY NAME SELECT * FROM _load")
+
+    def load_rows(self, table: str, columns: list[str], batches: Iterable[list[tuple]]) -> int:
+        """Insert rows (tuples in `columns` order) given a batch at a time, as one statement.
+
+        One INSERT over a stream, not one per batch: DuckDB writes the row groups of one statement to
+        the file as they fill, but keeps what several statements of a transaction add in memory.
+        """
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        schema = self._cur.sql(f"SELECT {quoted} FROM {table} LIMIT 0").to_arrow_table().schema
+        count = 0
+
+        def stream() -> Iterator[pa.RecordBatch]:
+            nonlocal count
+            for rows in batches:
+                count += len(rows)
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array(values, type=f.type) for values, f in zip(zip(*rows, strict=True), schema, strict=True)],
+                    schema=schema,
+                )
+
+        self._cur.register("_rows", pa.RecordBatchReader.from_batches(schema, stream()))
+        try:
+            self._cur.execute(f"INSERT INTO {table} ({quoted}) SELECT * FROM _rows")
+        finally:
+            self._cur.unregister("_rows")
+        return count
 
     @contextmanager
     def relation(self, name: str, frame: pd.DataFrame) -> Iterator[str]:
