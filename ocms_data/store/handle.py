@@ -3,7 +3,7 @@
 Services speak this small vocabulary (rows, one value, a column, a frame; run a statement, load rows,
 draw an id or a counter) with `?` parameters (or `$name` ones with a dict), and never an engine's
 cursor. `Handle` is the vocabulary over DuckDB, the embedded default; `store.postgres.PgHandle` is the
-same vocabulary over PostgreSQL (issue 10: not yet an engine users can choose).
+same vocabulary over PostgreSQL (`OCMS_DB=postgresql://...`).
 
 A handle passes the cursor calls it does not define (`execute`, `fetchall`, ...) on to the engine's
 cursor, for the tests' own inspection SQL; a service may not use them (`tests/test_conventions.py`).
