@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -161,6 +162,20 @@ def test_a_target_that_holds_data_is_refused(source, pg_url):
     with pytest.raises(copy.CopyRefused, match="no database file at"):
         copy.copy(source + ".typo", url)  # not made, as opening it would
     assert not Path(source + ".typo").exists()
+
+
+def test_a_source_with_tables_the_schema_no_longer_declares_is_refused(source, tmp_path):
+    older = str(tmp_path / "older.duckdb")
+    shutil.copy(source, older)
+    db = Database(older)
+    try:
+        db.write(lambda h: h.run("CREATE TABLE leftover (x INTEGER)"))
+    finally:
+        db.close()
+    target = str(tmp_path / "copy.duckdb")
+    with pytest.raises(copy.CopyRefused, match=r"current schema in leftover .*nothing was copied"):
+        copy.copy(older, target)
+    assert {t for t, n in _counts(target).items() if n} == {"meta"}
 
 
 def test_a_changed_cell_in_the_copy_is_found(source, tmp_path):
