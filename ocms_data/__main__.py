@@ -1,4 +1,4 @@
-"""Command line: `python -m ocms_data init|demo|users|icare ...` (the same engine as the app)."""
+"""Command line: `python -m ocms_data init|demo|users|icare|copy ...` (the same engine as the app)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,16 @@ from ocms_data.db import Database
 from ocms_data.errors import OcmsError
 from ocms_data.icare import batches, engine, workbook
 from ocms_data.registry import CatalogError
+from ocms_data.store import copy, shown
 
 
 def _db(args) -> Database:
-    return Database(Path(args.db) if args.db else config.db_path())
+    return Database(args.db or config.db_target())
 
 
 def cmd_init(args) -> dict:
     db = _db(args)
-    return {"db": db.path, "added": db.migrated, "warnings": db.warnings}
+    return {"db": shown(db.path), "added": db.migrated, "warnings": db.warnings}
 
 
 def cmd_demo(args) -> dict:
@@ -83,6 +84,10 @@ def cmd_icare(args) -> dict:
     }
 
 
+def cmd_copy(args) -> dict:
+    return copy.copy(args.source, args.target)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ocms_data", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -114,7 +119,13 @@ def parser() -> argparse.ArgumentParser:
     ic.add_argument("--user", help="the name the final is recorded under (default: command line)")
     ic.set_defaults(run=cmd_icare)
     for s in (init, d, add, ic):
-        s.add_argument("--db", help=f"database file (default: $OCMS_DB or {config.DEFAULT_DB})")
+        s.add_argument("--db", help=f"database file or postgresql:// URL (default: $OCMS_DB or {config.DEFAULT_DB})")
+    cp = sub.add_parser(
+        "copy", help="copy a whole database into a new, empty one (DuckDB to PostgreSQL or back), verified"
+    )
+    cp.add_argument("--from", dest="source", required=True, help="the database to copy: a file or postgresql:// URL")
+    cp.add_argument("--to", dest="target", required=True, help="the empty database to copy it into")
+    cp.set_defaults(run=cmd_copy)
     return p
 
 

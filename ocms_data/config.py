@@ -1,4 +1,4 @@
-"""Configuration from the environment: where the database lives and the signing secret."""
+"""Configuration from the environment: which database the app uses and the signing secret."""
 
 from __future__ import annotations
 
@@ -6,20 +6,36 @@ import os
 import secrets
 from pathlib import Path
 
+from ocms_data.errors import ConfigError
+from ocms_data.store import is_url
+
 DEFAULT_DB = Path("data") / "ocms.duckdb"
 SECRET_FILE = ".ocms_secret"
+SHARED_SECRET = (
+    "OCMS_DB names a PostgreSQL database, so the app has no folder to keep a generated secret in, and every "
+    "app process on that database must sign sign-in cookies with the same one: set OCMS_SECRET to a long "
+    "random value (for example the output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`), "
+    "the same for every app process, then start the app again."
+)
 
 
-def db_path() -> Path:
-    """`OCMS_DB`, else data/ocms.duckdb under the working directory."""
-    return Path(os.environ.get("OCMS_DB") or DEFAULT_DB)
+def db_target() -> str:
+    """`OCMS_DB` (a DuckDB file path or a `postgresql://` URL), else data/ocms.duckdb under the working directory."""
+    return os.environ.get("OCMS_DB") or str(DEFAULT_DB)
 
 
-def secret(db: Path | None = None) -> str:
-    """`OCMS_SECRET`, else a random secret kept next to the database (made on first run)."""
+def secret(db: str | Path | None = None) -> str:
+    """`OCMS_SECRET`, else a random secret kept next to the DuckDB file (made on first run).
+
+    A PostgreSQL database has no folder of ours, and the app processes sharing it must share the
+    secret too, so there `OCMS_SECRET` is required (`ConfigError` says so).
+    """
     if os.environ.get("OCMS_SECRET"):
         return os.environ["OCMS_SECRET"]
-    path = (db or db_path()).parent / SECRET_FILE
+    target = str(db or db_target())
+    if is_url(target):
+        raise ConfigError(SHARED_SECRET)
+    path = Path(target).parent / SECRET_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -44,3 +44,7 @@ class Busy(OcmsError):
 
 class Conflict(OcmsError):
     """A save broke a rule the database keeps (e.g. the same thing added twice at once); nothing was saved."""
+
+
+class ConfigError(OcmsError):
+    """The app's configuration (its environment) is incomplete; the message says what to set."""

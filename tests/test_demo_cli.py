@@ -8,9 +8,10 @@ import duckdb
 import pytest
 from argon2 import PasswordHasher
 
-from ocms_data import accounts, clock, config, demo
+from ocms_data import accounts, clock, config, demo, store
 from ocms_data.__main__ import main
 from ocms_data.db import Database
+from ocms_data.errors import ConfigError
 from ocms_data.registry import Kind, default_catalog
 from ocms_data.store.duck import CONFIG
 from ocms_data.validation import normalise_email, normalise_phone, normalise_postal
@@ -353,11 +354,39 @@ def test_cli_users_add_refused(cli_db, capsys, monkeypatch, password, extra, mes
 # --- configuration --------------------------------------------------------------------------------------------------------
 
 
-def test_db_path_from_the_environment(monkeypatch, tmp_path):
+def test_db_target_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("OCMS_DB", raising=False)
-    assert config.db_path() == Path("data") / "ocms.duckdb"
+    assert config.db_target() == str(Path("data") / "ocms.duckdb")
     monkeypatch.setenv("OCMS_DB", str(tmp_path / "x.duckdb"))
-    assert config.db_path() == tmp_path / "x.duckdb"
+    assert config.db_target() == str(tmp_path / "x.duckdb")
+    monkeypatch.setenv("OCMS_DB", "postgresql://ocms@db.example/ocms")
+    assert config.db_target() == "postgresql://ocms@db.example/ocms"
+
+
+@pytest.mark.parametrize(
+    ("target", "shown_as"),
+    [
+        ("data/ocms.duckdb", "data/ocms.duckdb"),
+        ("postgresql://ocms@db.example/ocms", "postgresql://ocms@db.example/ocms"),
+        ("postgresql://ocms:s3cret@db.example:5432/ocms", "postgresql://ocms:***@db.example:5432/ocms"),
+        ("postgres://ocms:p@ss/word@db.example/ocms", "postgres://ocms:***@db.example/ocms"),
+        ("postgresql://db.example/ocms?user=ocms&Password=s3cret&sslmode=require",
+         "postgresql://db.example/ocms?user=ocms&Password=***&sslmode=require"),
+    ],
+)  # fmt: skip
+def test_a_target_is_shown_without_its_password(target, shown_as):
+    assert store.shown(target) == shown_as
+
+
+def test_a_postgresql_database_needs_ocms_secret(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OCMS_SECRET", raising=False)
+    monkeypatch.setenv("OCMS_DB", "postgresql://ocms:pw@db.example/ocms")
+    with pytest.raises(ConfigError, match=r"set OCMS_SECRET to a long random value .* the same for every app process"):
+        config.secret()
+    assert list(tmp_path.iterdir()) == []  # no secret file made anywhere
+    monkeypatch.setenv("OCMS_SECRET", "shared-by-every-process")
+    assert config.secret() == "shared-by-every-process"
 
 
 def test_secret_from_the_environment(monkeypatch, tmp_path):

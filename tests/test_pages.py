@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ocms_data import accounts, clients, clock, reference
+from ocms_data import accounts, clients, clock, config, reference
 from ocms_data.accounts import Actor
 from ocms_data.clients import ANONYMOUS, NAMED
 from ocms_data.db import Database
@@ -32,6 +32,7 @@ from tests.apptest_helpers import (
     rows_caption,
     start,
     title,
+    use_navigation,
     values,
     widget,
 )
@@ -104,6 +105,15 @@ def test_login_view_without_user(app_db, demo):
         assert hints == [], "the demo password must not be advertised on a real agency's database"
     assert len(at.sidebar.markdown) == 0
     assert len(at.text_input) == len(at.button) == 0
+
+
+def test_the_app_on_postgresql_without_ocms_secret_says_what_to_set(monkeypatch):
+    monkeypatch.setenv("OCMS_DB", "postgresql://ocms@127.0.0.1:1/never-reached")
+    monkeypatch.delenv("OCMS_SECRET", raising=False)
+    use_navigation(monkeypatch)
+    at = start()
+    assert [e.value for e in at.error] == [config.SHARED_SECRET]
+    assert title(at) is None  # stopped before the sign-in page (and before the database is opened)
 
 
 @pytest.mark.parametrize("page", list(PAGES))

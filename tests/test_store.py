@@ -83,6 +83,13 @@ def test_named_parameters_and_question_marks_inside_text_stay_text(handle):
     assert handle.value("SELECT 'why?' || name FROM people WHERE id = ?", [2]) == "why?Bo"
 
 
+def test_batches_give_every_row_a_few_at_a_time(handle):
+    _people(handle)
+    got = list(handle.batches("SELECT id, name FROM people WHERE name LIKE '%Cy' OR id < 3 ORDER BY id", 2))
+    assert got == [[(1, "Ana"), (2, "Bo")], [(3, "100% Cy")]]
+    assert list(handle.batches("SELECT id FROM people WHERE id > 99", 2)) == []
+
+
 def test_writes_report_how_many_rows_they_changed(handle):
     _people(handle)
     assert handle.run("UPDATE people SET visits = visits + 1 WHERE visits > ?", [0]) == 2
@@ -109,6 +116,17 @@ def test_frames_load_by_column_name_and_can_be_read_by_name(handle):
     gaps = pd.DataFrame({"id": [20, 21], "visits": [5, None]})  # pandas holds these visits as floats
     assert handle.load("people", gaps) == 2
     assert handle.tuples("SELECT visits FROM people WHERE id >= 20 ORDER BY id") == [(5,), (None,)]
+
+
+def test_rows_load_a_batch_at_a_time_in_one_statement(handle):
+    batches = iter([[(5, 10, "Di", date(2001, 2, 3)), (None, 11, None, None)], [(7, 12, "100% Ed", None)]])
+    assert handle.load_rows("people", ["visits", "id", "name", "born"], batches) == 3
+    assert handle.tuples("SELECT * FROM people ORDER BY id") == [
+        (10, "Di", date(2001, 2, 3), 5),
+        (11, None, None, None),
+        (12, "100% Ed", None, 7),
+    ]
+    assert handle.load_rows("people", ["id"], iter([])) == 0
 
 
 def test_ids_and_counters(handle):

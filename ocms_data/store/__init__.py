@@ -25,3 +25,12 @@ def engine(target: str | Path):
     from ocms_data.store.duck import DuckEngine  # noqa: PLC0415
 
     return DuckEngine(str(target))
+
+
+def shown(target: str | Path) -> str:
+    """`target` fit to print: a URL without its password."""
+    if is_url(target):
+        from ocms_data.store.postgres import redacted  # noqa: PLC0415
+
+        return redacted(str(target))
+    return str(target)

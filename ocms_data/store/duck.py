@@ -74,3 +74,9 @@ class DuckEngine:
     @staticmethod
     def lock_schema(h: Handle) -> None:
         """Nothing to do: one process has the file."""
+
+    @staticmethod
+    def restart_ids(h: Handle, start: int) -> None:
+        """Make `start` the next record id (DuckDB cannot alter a sequence: it is made anew, in the transaction)."""
+        h.run("DROP SEQUENCE ids")
+        h.run(f"CREATE SEQUENCE ids START {int(start)}")

@@ -3,7 +3,7 @@
 Services speak this small vocabulary (rows, one value, a column, a frame; run a statement, load rows,
 draw an id or a counter) with `?` parameters (or `$name` ones with a dict), and never an engine's
 cursor. `Handle` is the vocabulary over DuckDB, the embedded default; `store.postgres.PgHandle` is the
-same vocabulary over PostgreSQL (issue 10: not yet an engine users can choose).
+same vocabulary over PostgreSQL (`OCMS_DB=postgresql://...`).
 
 A handle passes the cursor calls it does not define (`execute`, `fetchall`, ...) on to the engine's
 cursor, for the tests' own inspection SQL; a service may not use them (`tests/test_conventions.py`).
@@ -12,7 +12,7 @@ cursor, for the tests' own inspection SQL; a service may not use them (`tests/te
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -86,6 +86,12 @@ class Handle(Vocabulary):
         """The rows of a query as tuples (read to the end: DuckDB refuses new work beside a half-read result)."""
         return self._cur.execute(sql, bound(params)).fetchall()
 
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple]]:
+        """A query's rows as tuples, `size` at a time (a whole table read without holding it all)."""
+        res = self._cur.execute(sql)
+        while found := res.fetchmany(size):
+            yield found
+
     def frame(self, sql: str, params: Params = ()) -> pd.DataFrame:
         """A query's result as a DataFrame (set work: the grids' pages, the iCARE rows)."""
         return self._cur.execute(sql, bound(params)).df()
@@ -109,6 +115,32 @@ class Handle(Vocabulary):
         """Insert a frame's rows into `table`, matching columns by name (bulk: demo data, batch records)."""
         with self.relation("_load", frame):
             return self.run(f"INSERT INTO {table} BY NAME SELECT * FROM _load")
+
+    def load_rows(self, table: str, columns: list[str], batches: Iterable[list[tuple]]) -> int:
+        """Insert rows (tuples in `columns` order) given a batch at a time, as one statement.
+
+        One INSERT over a stream, not one per batch: DuckDB writes the row groups of one statement to
+        the file as they fill, but keeps what several statements of a transaction add in memory.
+        """
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        schema = self._cur.sql(f"SELECT {quoted} FROM {table} LIMIT 0").to_arrow_table().schema
+        count = 0
+
+        def stream() -> Iterator[pa.RecordBatch]:
+            nonlocal count
+            for rows in batches:
+                count += len(rows)
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array(values, type=f.type) for values, f in zip(zip(*rows, strict=True), schema, strict=True)],
+                    schema=schema,
+                )
+
+        self._cur.register("_rows", pa.RecordBatchReader.from_batches(schema, stream()))
+        try:
+            self._cur.execute(f"INSERT INTO {table} ({quoted}) SELECT * FROM _rows")
+        finally:
+            self._cur.unregister("_rows")
+        return count
 
     @contextmanager
     def relation(self, name: str, frame: pd.DataFrame) -> Iterator[str]:

@@ -14,7 +14,7 @@ in REPEATABLE READ, so two saves of one row clash (SQLSTATE 40001) as they do on
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import pandas as pd
@@ -115,6 +115,13 @@ class PgHandle(Vocabulary):
     def tuples(self, sql: str, params: Params = ()) -> list[tuple]:
         return [tuple(r) for r in self._execute(sql, params).fetchall()]
 
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple]]:
+        """A query's rows as tuples, `size` at a time, from a server-side cursor (inside the unit of work)."""
+        with self._con.cursor(name="ocms_batches") as cur:
+            cur.execute(psycopg_sql(sql), [])
+            while found := cur.fetchmany(size):
+                yield found
+
     def frame(self, sql: str, params: Params = ()) -> pd.DataFrame:
         """A query's result as a DataFrame typed as DuckDB's are (dates as datetimes, ints with gaps as Int64)."""
         table = self.arrow(sql, params)
@@ -153,6 +160,17 @@ class PgHandle(Vocabulary):
             for row in _plain(frame):
                 copy.write_row(row)
         return len(frame)
+
+    def load_rows(self, table: str, columns: list[str], batches: Iterable[list[tuple]]) -> int:
+        """Insert rows (tuples in `columns` order) given a batch at a time, with one COPY."""
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        count = 0
+        with self._con.cursor() as cur, cur.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+            for rows in batches:
+                count += len(rows)
+                for row in rows:
+                    copy.write_row(row)
+        return count
 
     @contextmanager
     def relation(self, name: str, frame: pd.DataFrame) -> Iterator[str]:
@@ -229,7 +247,12 @@ class PgEngine:
         """Wait for any other process migrating the same database (held until this transaction ends)."""
         h.run("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK])
 
+    @staticmethod
+    def restart_ids(h: PgHandle, start: int) -> None:
+        """Make `start` the next record id."""
+        h.run("SELECT setval('ids', ?, false)", [start])
+
 
 def redacted(url: str) -> str:
-    """A URL fit to show: without its password."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """A URL fit to show: no password (from the user name to the last `@`, or a `password=` parameter)."""
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", re.sub(r"(://[^:/@]+):.*@", r"\1:***@", url), flags=re.I)

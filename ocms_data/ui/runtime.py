@@ -23,7 +23,7 @@ _databases: dict[str, Database] = {}
 
 def database() -> Database:
     """The process's one Database for OCMS_DB (the demo agency is added to an empty one)."""
-    path = str(config.db_path())
+    path = config.db_target()
     with _lock:
         db = _databases.get(path)
         if db is None:

@@ -10,7 +10,7 @@ import streamlit as st
 from ocms_data import accounts, config, registry
 from ocms_data.accounts import AGENCY_ADMIN, ROLES, UPLOADER, Actor
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD, DEMO_USERS
-from ocms_data.errors import OcmsError
+from ocms_data.errors import ConfigError, OcmsError
 from ocms_data.ui.runtime import current_actor, database, show_notices
 from ocms_data.ui.server import CSRF_COOKIE, CSRF_FIELD, form_token
 from ocms_data.ui.text import md
@@ -153,6 +153,11 @@ def main() -> None:
     except registry.CatalogError as exc:
         st.error("The field catalog is broken, so the app cannot start:")
         st.code("\n".join(exc.problems))
+        st.stop()
+    try:
+        config.secret()
+    except ConfigError as exc:
+        st.error(str(exc), icon=":material/settings:")  # our own text: its `code` renders
         st.stop()
     actor = current_actor()
     if actor is None:
