@@ -51,7 +51,7 @@ def pytest_configure(config):
     opened = Database.__init__
 
     def on_postgresql(self, target, catalog=None):
-        opened(self, databases.target(str(target), Database), catalog)
+        opened(self, databases.target(str(target)), catalog)
 
     Database.__init__ = on_postgresql
 

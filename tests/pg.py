@@ -68,25 +68,20 @@ class Databases:
     """The suite's databases on one cluster, named after the file paths the tests open (`--engine postgresql`).
 
     A test opens a database by path (`Database(tmp_path / "ocms.duckdb")`); on PostgreSQL that path
-    names a database of its own, made from a migrated blank template the first time the path is opened
-    and found again when it is reopened. `clone` copies one (CREATE DATABASE ... TEMPLATE) as copying the
-    file does on DuckDB.
+    names a new empty database the first time it is opened, found again when it is reopened. `clone`
+    copies one (CREATE DATABASE ... TEMPLATE) as copying the file does on DuckDB.
     """
 
     def __init__(self, url: str):
         self.url = url
         self.known: dict[str, str] = {}
         self._made = 0
-        self._blank = ""
-
-    def _admin(self) -> psycopg.Connection:
-        return psycopg.connect(self.url, autocommit=True)
 
     def _create(self, template: str) -> str:
         self._made += 1
         name = f"t{os.getpid()}_{self._made}"
-        with self._admin() as con:
-            con.execute(
+        with psycopg.connect(self.url, autocommit=True) as con:
+            con.execute(  # a template may have no other connection: close the pools' idle ones
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                 [template],
             )
@@ -96,19 +91,12 @@ class Databases:
     def _url(self, name: str) -> str:
         return self.url.rsplit("/", 1)[0] + "/" + name
 
-    def blank(self, open_database) -> str:
-        """The migrated blank template's name (made on first use by `open_database(url)`)."""
-        if not self._blank:
-            self._blank = self._create("template0")
-            open_database(self._url(self._blank)).close()
-        return self._blank
-
-    def target(self, path: str, open_database) -> str:
+    def target(self, path: str) -> str:
         """The URL the database at `path` lives at (a new one for a new path, and for `:memory:`)."""
         if path.startswith(("postgresql://", "postgres://")):
             return path
         if path == ":memory:" or path not in self.known:
-            url = self._url(self._create(self.blank(open_database)))
+            url = self._url(self._create("template0"))
             if path == ":memory:":
                 return url
             self.known[path] = url
