@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need, then lint, unit, page and browser tests.
-# Usage: tests/run.sh [pytest arguments]   (e.g. tests/run.sh -m "not browser")
+# Usage: tests/run.sh [pytest arguments]   (with arguments, one pytest run of them: e.g. -m "not browser",
+#                                            --engine postgresql)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +29,11 @@ python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/python -m pytest "$@"
+if [ "$#" -gt 0 ]; then
+  exec .venv/bin/python -m pytest "$@"
+fi
+# The unit and page tests on each engine (two workers each), then the browser tests, one at a time
+# (they include the two app instances on one PostgreSQL).
+.venv/bin/python -m pytest -m "not browser" -n 2
+.venv/bin/python -m pytest -m "not browser" -n 2 --engine postgresql
+.venv/bin/python -m pytest -m browser
