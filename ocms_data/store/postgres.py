@@ -56,7 +56,7 @@ class PgHandle(Vocabulary):
         self._con = connection
 
     def _execute(self, sql: str, params: Params) -> psycopg.Cursor:
-        return self._con.execute(psycopg_sql(sql), bound(params))
+        return self._con.execute(psycopg_sql(self.checked(sql)), bound(params))
 
     def rows(self, sql: str, params: Params = ()) -> list[dict]:
         cur = self._execute(sql, params)
@@ -82,7 +82,7 @@ class PgHandle(Vocabulary):
     def run_many(self, sql: str, params: list[list | tuple]) -> None:
         if params:
             with self._con.cursor() as cur:
-                cur.executemany(psycopg_sql(sql), [list(p) for p in params])
+                cur.executemany(psycopg_sql(self.checked(sql)), [list(p) for p in params])
 
     def load(self, table: str, frame: pd.DataFrame) -> int:
         """Insert a frame's rows into `table` by column name, with COPY."""
