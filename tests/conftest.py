@@ -2,6 +2,10 @@
 
 The run takes one "today" (`OCMS_TODAY`, see `ocms_data.clock`), set before any test module is
 imported, so a run that crosses midnight does not compare two dates.
+
+The whole run is strict about visibility (`ocms_data.scope.strict`): a statement a service runs that
+reads or changes client data without `scope` fails the test that made it run. The tests' own
+inspection SQL (a handle's methods or `execute`, called from a test module) is not checked.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from ocms_data import accounts, demo
+from ocms_data import accounts, demo, scope
 from ocms_data.db import Database
 from ocms_data.registry import CATALOG_DIR
 from tests.apptest_helpers import app_database
 
 os.environ.setdefault("OCMS_TODAY", date.today().isoformat())
+scope.strict()
 
 AGENCY_A, AGENCY_B = "AAA", "BBB"
 
