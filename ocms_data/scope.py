@@ -49,7 +49,7 @@ TOKEN = re.compile(
     re.I | re.S,
 )
 WORD = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*", re.I)
-ALIAS = re.compile(r"[a-z_][a-z0-9_]*")
+ALIAS = re.compile(r"[a-z_][a-z0-9_]*", re.I)
 SCOPED = re.compile(r"([a-z_][a-z0-9_]*)\.agency_id", re.I)  # the column a scope condition tests
 ENDING = (  # words that end a table reference: after the table, none of them is its alias
     "where join left right inner outer full cross natural on using group order limit offset union intersect "
