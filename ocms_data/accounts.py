@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from ocms_data import audit
 from ocms_data.db import Database
 from ocms_data.errors import Forbidden, OcmsError, ValidationError
+from ocms_data.scope import Agency, everyone, scope
 from ocms_data.validation import normalise_email, plain_text
 
 WORKER = "worker"
@@ -178,10 +179,10 @@ def hash_password(password: str) -> str:
         return _hasher.hash(password)
 
 
-_ACTOR_SQL = (
+_ACTOR_SQL = (  # who signs in, found by name or id: there is no actor to scope by yet
     "SELECT u.id AS user_id, u.username, u.full_name, u.email, u.agency_id, a.code AS agency_code, "
     "a.name AS agency_name, u.roles, u.default_site_id, u.pw_hash FROM users u "
-    "JOIN agencies a ON a.id = u.agency_id WHERE u.active AND "
+    f"JOIN agencies a ON a.id = u.agency_id WHERE {everyone()} AND u.active AND "
 )
 
 
@@ -251,7 +252,7 @@ def confirm_password(db: Database, actor: Actor, password: str, purpose: str, re
         db.write(lambda cur: audit.record(cur, actor, "unlock_locked", purpose, rec_id))
         raise
     with db.read() as cur:
-        row = cur.one("SELECT pw_hash FROM users WHERE id = ? AND active", [actor.user_id])
+        row = cur.one(f"SELECT pw_hash FROM users WHERE id = ? AND {scope(actor, 'users')} AND active", [actor.user_id])
     ok = _checked(db, key, claimed, row["pw_hash"] if row else None, password)
     if ok:
         _clear_attempts(db, key)
@@ -384,10 +385,10 @@ def add_user(cur, agency_id, username, full_name, password, roles, email=None, d
 
 def insert_user(cur, agency_id, username, full_name, pw_hash, roles, email, default_site_id, actor=None) -> int:
     """Insert a user whose values were checked, inside an open transaction."""
-    if cur.tuples("SELECT 1 FROM users WHERE username = ?", [username]):
+    if cur.tuples(f"SELECT 1 FROM users WHERE username = ? AND {everyone()}", [username]):  # unique in the database
         raise ValidationError({"username": "That user name is taken."})
     if default_site_id is not None and not cur.tuples(
-        "SELECT 1 FROM sites WHERE id = ? AND agency_id = ?", [default_site_id, agency_id]
+        f"SELECT 1 FROM sites WHERE id = ? AND {scope(actor or Agency(agency_id), 'sites')}", [default_site_id]
     ):
         raise ValidationError({"default_site_id": "Default site: pick a site of your agency."})
     uid = cur.next_id()
@@ -411,8 +412,8 @@ def update_user(
     require(actor, AGENCY_ADMIN)
     with db.read() as cur:
         current = cur.one(
-            "SELECT username, full_name, email, roles, active FROM users WHERE id = ? AND agency_id = ?",
-            [user_id, actor.agency_id],
+            f"SELECT username, full_name, email, roles, active FROM users WHERE id = ? AND {scope(actor, 'users')}",
+            [user_id],
         )
     if current is None:
         raise ValidationError({"user": "No such user in your agency."})
@@ -435,7 +436,7 @@ def update_user(
     def apply(cur):
         sets = ", ".join(f"{k} = ?" for k in changes)
         changed = cur.run(
-            f"UPDATE users SET {sets} WHERE id = ? AND agency_id = ?", [*changes.values(), user_id, actor.agency_id]
+            f"UPDATE users SET {sets} WHERE id = ? AND {scope(actor, 'users')}", [*changes.values(), user_id]
         )
         if not changed:
             raise ValidationError({"user": "No such user in your agency."})
@@ -450,6 +451,6 @@ def list_users(db: Database, actor: Actor, active_only: bool = True) -> list[dic
     with db.read() as cur:
         return cur.rows(
             "SELECT id, username, full_name, email, roles, default_site_id, active FROM users "
-            "WHERE agency_id = ? AND (active OR NOT ?) ORDER BY full_name",
-            [actor.agency_id, active_only],
+            f"WHERE {scope(actor, 'users')} AND (active OR NOT ?) ORDER BY full_name",
+            [active_only],
         )

@@ -6,6 +6,7 @@ import json
 from datetime import date, datetime
 
 from ocms_data.db import Database
+from ocms_data.scope import scope
 
 ACTIONS = {
     "create": "Created",
@@ -47,9 +48,10 @@ def history(db: Database, actor, entity: str, rec_id: int, limit: int = 200) -> 
     with db.read() as cur:
         return cur.rows(
             "SELECT a.occurred_at, u.full_name AS user_name, a.action, a.detail FROM audit_log a "
-            "LEFT JOIN users u ON u.id = a.user_id "
-            "WHERE a.agency_id = ? AND a.entity = ? AND a.rec_id = ? ORDER BY a.occurred_at DESC, a.id DESC LIMIT ?",
-            [actor.agency_id, entity, rec_id, limit],
+            f"LEFT JOIN users u ON u.id = a.user_id AND {scope(actor, 'users', 'u')} "
+            f"WHERE {scope(actor, 'audit_log', 'a')} AND a.entity = ? AND a.rec_id = ? "
+            "ORDER BY a.occurred_at DESC, a.id DESC LIMIT ?",
+            [entity, rec_id, limit],
         )
 
 

@@ -23,6 +23,7 @@ from ocms_data.grid import (
     page_sql,
 )
 from ocms_data.registry import Form, Kind, Lock, Need, default_catalog
+from ocms_data.scope import Visible, scope
 from ocms_data.validation import any_missing
 from ocms_data.xlsx import table_workbook
 
@@ -116,9 +117,7 @@ def register(
 def _family_code(cur, actor: Actor, family: str) -> str:
     if family == NEW_FAMILY:
         return f"F{cur.next_counter(actor.agency_id, 'family_code'):06d}"
-    found = cur.tuples(
-        "SELECT 1 FROM clients WHERE agency_id = ? AND family_code = ? LIMIT 1", [actor.agency_id, family]
-    )
+    found = cur.tuples(f"SELECT 1 FROM clients WHERE {scope(actor, 'clients')} AND family_code = ? LIMIT 1", [family])
     if not found:
         raise ValidationError({"family_code": f"No family with code {family} in your agency."})
     return family
@@ -126,8 +125,8 @@ def _family_code(cur, actor: Actor, family: str) -> str:
 
 def _relative_family(cur, actor: Actor, relative_id: int) -> str:
     found = cur.tuples(
-        "SELECT family_code FROM clients WHERE id = ? AND agency_id = ? AND client_type = 'Named'",
-        [relative_id, actor.agency_id],
+        f"SELECT family_code FROM clients WHERE id = ? AND {scope(actor, 'clients')} AND client_type = 'Named'",
+        [relative_id],
     )
     if not found:
         raise ValidationError({"family_code": "The relative is not a Named client of your agency."})
@@ -136,8 +135,8 @@ def _relative_family(cur, actor: Actor, relative_id: int) -> str:
     code = _family_code(cur, actor, NEW_FAMILY)
     cur.run(
         "UPDATE clients SET family_code = ?, version = version + 1, updated_at = current_timestamp, updated_by = ? "
-        "WHERE id = ? AND agency_id = ?",
-        [code, actor.user_id, relative_id, actor.agency_id],
+        f"WHERE id = ? AND {scope(actor, 'clients')}",
+        [code, actor.user_id, relative_id],
     )
     audit.record(cur, actor, "update", "clients", relative_id, {"family_code": code})
     return code
@@ -146,7 +145,7 @@ def _relative_family(cur, actor: Actor, relative_id: int) -> str:
 def get(db: Database, actor: Actor, client_id: int, *, sensitive: bool = False) -> ClientRecord:
     """One client of the actor's agency; sensitive fields only when asked (after an unlock)."""
     with db.read() as cur:
-        row = cur.one("SELECT client_type FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id])
+        row = cur.one(f"SELECT client_type FROM clients WHERE id = ? AND {scope(actor, 'clients')}", [client_id])
         if row is None:
             raise NotFound("No such client in your agency.")
         form = form_for(row["client_type"])
@@ -198,7 +197,7 @@ def _check_locks(db, actor: Actor, form: Form, client_id: int, values: dict, sen
         elif f.locked is Lock.CREATOR_OR_ADMIN and not actor.is_admin:
             with db.read() as cur:
                 creator = cur.tuples(
-                    "SELECT created_by FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id]
+                    f"SELECT created_by FROM clients WHERE id = ? AND {scope(actor, 'clients')}", [client_id]
                 )
             if not creator or creator[0][0] != actor.user_id:
                 errors[name] = (
@@ -222,8 +221,8 @@ def set_family(db: Database, actor: Actor, client_id: int, family: str, version:
         code = _family_code(cur, actor, family)
         count = cur.run(
             "UPDATE clients SET family_code = ?, version = version + 1, updated_at = current_timestamp, "
-            "updated_by = ? WHERE id = ? AND agency_id = ? AND version = ? AND client_type = 'Named'",
-            [code, actor.user_id, client_id, actor.agency_id, version],
+            f"updated_by = ? WHERE id = ? AND {scope(actor, 'clients')} AND version = ? AND client_type = 'Named'",
+            [code, actor.user_id, client_id, version],
         )
         if not count:
             raise StaleRecord(records.stale_message(cur, actor, "clients", client_id, "client"))
@@ -251,9 +250,9 @@ def family_members(db: Database, actor: Actor, client_id: int) -> list[dict]:
     with db.read() as cur:
         return cur.rows(
             "SELECT o.id, o.client_no, o.first_name, o.last_name, o.birth_date FROM clients c "
-            "JOIN clients o ON o.agency_id = c.agency_id AND o.family_code = c.family_code AND o.id <> c.id "
-            "WHERE c.id = ? AND c.agency_id = ? ORDER BY o.birth_date NULLS LAST",
-            [client_id, actor.agency_id],
+            f"JOIN clients o ON {scope(actor, 'clients', 'o')} AND o.family_code = c.family_code AND o.id <> c.id "
+            f"WHERE c.id = ? AND {scope(actor, 'clients', 'c')} ORDER BY o.birth_date NULLS LAST",
+            [client_id],
         )
 
 
@@ -263,10 +262,10 @@ def families(db: Database, actor: Actor, text: str, limit: int = 20) -> list[dic
     with db.read() as cur:
         return cur.rows(
             f"SELECT family_code, string_agg({name_sql('clients')}, ', ' ORDER BY client_no) AS members "
-            "FROM clients WHERE agency_id = ? AND family_code IS NOT NULL "
+            f"FROM clients WHERE {scope(actor, 'clients')} AND family_code IS NOT NULL "
             "AND (strpos(lower(family_code), ?) > 0 OR strpos(lower(last_name), ?) > 0) "
             "GROUP BY family_code ORDER BY family_code LIMIT ?",
-            [actor.agency_id, text, text, limit],
+            [text, text, limit],
         )
 
 
@@ -282,8 +281,8 @@ def _compact(sql: str) -> str:
     return f"replace(replace(coalesce({sql}, ''), '-', ''), ' ', '')"
 
 
-def search_predicate(text: str) -> tuple[str, list]:
-    """SQL over alias `t` matching a name, phone, e-mail, identifier, client # or comment.
+def search_predicate(actor: Visible, text: str) -> tuple[str, list]:
+    """SQL over alias `t` matching a name, phone, e-mail, identifier (one `actor` sees), client # or comment.
 
     Matching is plain substring (`contains`), so `%` and `_` in the text are literal.
 
@@ -301,7 +300,7 @@ def search_predicate(text: str) -> tuple[str, list]:
     parts.append("strpos(lower(concat_ws(' ', t.first_name, t.last_name)), ?) > 0")
     params.append(text)
     parts.append(
-        "EXISTS (SELECT 1 FROM client_identifiers i WHERE i.parent_id = t.id "
+        f"EXISTS (SELECT 1 FROM client_identifiers i WHERE i.parent_id = t.id AND {scope(actor, 'client_identifiers', 'i')} "
         f"AND strpos(lower({_compact('i.id_value')}), ?) > 0)"
     )
     params.append(text.replace("-", "").replace(" ", ""))
@@ -319,14 +318,14 @@ def find(db: Database, actor: Actor, text: str, limit: int = 50) -> list[dict]:
     """Find Client: the actor's agency's clients matching `text`, best known first."""
     if not text.strip():
         return []
-    pred, params = search_predicate(text)
+    pred, params = search_predicate(actor, text)
     with db.read() as cur:
         return cur.rows(
             "SELECT t.id, t.client_no, t.client_type, t.first_name, t.last_name, t.birth_date, t.phone, t.email, "
             "t.family_code FROM clients t "
-            f"WHERE t.agency_id = ? AND {pred} "
+            f"WHERE {scope(actor, 'clients', 't')} AND {pred} "
             "ORDER BY CAST(t.client_no AS VARCHAR) = ? DESC, t.last_name NULLS LAST, t.first_name, t.client_no LIMIT ?",
-            [actor.agency_id, *params, text.strip(), limit],
+            [*params, text.strip(), limit],
         )
 
 
@@ -358,18 +357,19 @@ def duplicates(
     with db.read() as cur:
         if first_name and last_name and birth_date:
             by_name = cur.rows(
-                "SELECT id, client_no, first_name, last_name, birth_date FROM clients WHERE agency_id = ? "
+                f"SELECT id, client_no, first_name, last_name, birth_date FROM clients WHERE {scope(actor, 'clients')} "
                 "AND lower(trim(first_name)) = ? AND lower(trim(last_name)) = ? AND birth_date = ? "
                 "AND id IS DISTINCT FROM ?",
-                [actor.agency_id, first_name.strip().lower(), last_name.strip().lower(), birth_date, exclude_id],
+                [first_name.strip().lower(), last_name.strip().lower(), birth_date, exclude_id],
             )
         if values:
             marks = ", ".join("?" * len(values))
             by_id = cur.rows(
                 "SELECT c.id, c.client_no, c.first_name, c.last_name, i.id_type, i.id_value FROM client_identifiers i "
-                "JOIN clients c ON c.id = i.parent_id WHERE i.agency_id = ? AND c.agency_id = ? "
+                f"JOIN clients c ON c.id = i.parent_id AND {scope(actor, 'clients', 'c')} "
+                f"WHERE {scope(actor, 'client_identifiers', 'i')} "
                 f"AND lower({_compact('i.id_value')}) IN ({marks}) AND c.id IS DISTINCT FROM ?",
-                [actor.agency_id, actor.agency_id, *values, exclude_id],
+                [*values, exclude_id],
             )
     return Duplicates(by_name, by_id)
 
@@ -396,15 +396,15 @@ GRID_FILTERS = (
 def summary(db: Database, actor: Actor) -> dict:
     """Counts for the home page: the agency's clients and the actor's own, and what iCARE lacks."""
     form = grid_form()
-    missing = any_missing(form)
+    missing = any_missing(form, actor)
     with db.read() as cur:
         return cur.one(
             "SELECT count(*) AS clients, count(*) FILTER (WHERE t.client_type = 'Named') AS named, "
             f"count(*) FILTER (WHERE t.client_type = 'Named' AND {missing}) AS missing, "
             "count(*) FILTER (WHERE t.primary_worker = ?) AS mine, "
             f"count(*) FILTER (WHERE t.primary_worker = ? AND t.client_type = 'Named' AND {missing}) AS mine_missing "
-            "FROM clients t WHERE t.agency_id = ?",
-            [actor.user_id, actor.user_id, actor.agency_id],
+            f"FROM clients t WHERE {scope(actor, 'clients', 't')}",
+            [actor.user_id, actor.user_id],
         )
 
 
@@ -421,10 +421,11 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     """One page of the clients grid, ready to show, and the reference labels it used."""
     form = grid_form()
     fields = grid_fields(form, columns, GRID_TABLES)
-    sql, count_sql, params = page_sql(form, fields, query, search_predicate(query.search), tables=GRID_TABLES)
+    search = search_predicate(actor, query.search)
+    sql, count_sql, params = page_sql(actor, form, fields, query, search, tables=GRID_TABLES)
     with db.read() as cur:
-        frame = cur.frame(sql, [actor.agency_id, *params])
-        total = cur.value(count_sql, [actor.agency_id, *params])
+        frame = cur.frame(sql, params)
+        total = cur.value(count_sql, params)
     labels = _ref_labels(db, actor, fields)
     return Page(display_frame(frame, fields, labels), total), labels
 
@@ -467,11 +468,10 @@ def grid_export(db: Database, actor: Actor, query: GridQuery, columns: list[str]
     """Every client matching the grid's search and filters as an Excel workbook (recorded)."""
     form = grid_form()
     fields = grid_fields(form, columns, GRID_TABLES)
-    sql, _count, params = page_sql(
-        form, fields, query, search_predicate(query.search), all_rows=True, tables=GRID_TABLES
-    )
+    search = search_predicate(actor, query.search)
+    sql, _count, params = page_sql(actor, form, fields, query, search, all_rows=True, tables=GRID_TABLES)
     with db.read() as cur:
-        frame = cur.frame(sql, [actor.agency_id, *params])
+        frame = cur.frame(sql, params)
     shown = display_frame(frame, fields, _ref_labels(db, actor, fields))
     shown[MISSING_MESSAGES] = shown[MISSING_MESSAGES].map(missing_messages)
     header = [f.label for f in fields] + ["Missing for iCARE"]

@@ -8,6 +8,7 @@ from ocms_data import problems, records
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.registry import Form, default_catalog
+from ocms_data.scope import scope
 from ocms_data.validation import problems_sql
 
 COURSE = "course"
@@ -56,7 +57,7 @@ def update(db: Database, actor: Actor, course_id: int, changes: dict, version: i
         changes,
         version,
         "course",
-        then=lambda cur: problems.refresh_naming(cur, actor.agency_id, form.table, course_id),
+        then=lambda cur: problems.refresh_naming(cur, actor, form.table, course_id),
     )
 
 
@@ -65,12 +66,13 @@ def find(db: Database, actor: Actor, text: str = "", limit: int = 200) -> list[d
     text = text.strip().lower()
     with db.read() as cur:
         return cur.rows(
-            f"WITH missing AS ({problems_sql(course_form())}) "
+            f"WITH missing AS ({problems_sql(course_form(), actor)}) "
             "SELECT co.id, co.name, co.course_code, co.start_date, co.end_date, "
             "(SELECT count(*) FROM missing m WHERE m.rec_id = co.id) AS missing, "
-            "(SELECT count(*) FROM service_forms f WHERE f.course_id = co.id AND f.agency_id = co.agency_id) AS forms "
-            "FROM courses co WHERE co.agency_id = $agency "
+            "(SELECT count(*) FROM service_forms f WHERE f.course_id = co.id "
+            f"AND {scope(actor, 'service_forms', 'f')}) AS forms "
+            f"FROM courses co WHERE {scope(actor, 'courses', 'co')} "
             "AND (strpos(lower(coalesce(co.name, '')), $text) > 0 OR strpos(lower(coalesce(co.course_code, '')), $text) > 0) "
             "ORDER BY co.start_date DESC NULLS LAST, co.name LIMIT $limit",
-            {"agency": actor.agency_id, "text": text, "limit": limit},
+            {"text": text, "limit": limit},
         )

@@ -10,6 +10,7 @@ import pandas as pd
 from ocms_data import clock, problems
 from ocms_data.groups import SESSION_TYPE_OF
 from ocms_data.registry import Condition, Form, Kind, Need, default_catalog
+from ocms_data.scope import Agency, scope
 from ocms_data.sessions import forms_for
 from ocms_data.store.handle import Handle
 
@@ -191,18 +192,18 @@ def _break_one(form: Form, frame: pd.DataFrame, incomplete: np.ndarray, required
                 frame.loc[rows, r.field] = frame.loc[rows, r.by].map(wrong)
 
 
-def _load(cur: Handle, agency_id: int) -> dict:
-    def ids(sql: str) -> list:
-        return cur.column(sql, [agency_id])
+def _load(cur: Handle, agency: Agency) -> dict:
+    def ids(table: str, where: str = "true") -> list:
+        return cur.column(f"SELECT id FROM {table} WHERE {scope(agency, table)} AND {where} ORDER BY id")
 
     sites = cur.tuples(
-        "SELECT id, postal_code, institution_type FROM sites WHERE agency_id = ? ORDER BY id", [agency_id]
+        f"SELECT id, postal_code, institution_type FROM sites WHERE {scope(agency, 'sites')} ORDER BY id"
     )
     return {
-        "clients": np.asarray(ids("SELECT id FROM clients WHERE agency_id = ? AND client_type = 'Named' ORDER BY id")),
-        "users": ids("SELECT id FROM users WHERE agency_id = ? AND active ORDER BY id"),
-        "funders": ids("SELECT id FROM funders WHERE agency_id = ? AND is_icare ORDER BY id"),
-        "programs": ids("SELECT id FROM programs WHERE agency_id = ? ORDER BY id"),
+        "clients": np.asarray(ids("clients", "client_type = 'Named'")),
+        "users": ids("users", "active"),
+        "funders": ids("funders", "is_icare"),
+        "programs": ids("programs"),
         "sites": sites,
     }
 
@@ -222,7 +223,7 @@ def _courses(cur: Handle, agency_id: int, user: int) -> list[int]:
     return out
 
 
-def _complete_courses(cur: Handle, courses: list[int], values: _Values) -> None:
+def _complete_courses(cur: Handle, agency: Agency, courses: list[int], values: _Values) -> None:
     """Every course setup answer iCARE needs, so the Course Setup, Enrolment and Exit files come out.
 
     The last course misses its number of IRCC-funded spots: its setup, and the enrolments and exits naming
@@ -236,7 +237,7 @@ def _complete_courses(cur: Handle, courses: list[int], values: _Values) -> None:
     frame = frame.astype(object).where(frame.notna(), None)  # an answer left out is NULL, not NaN
     for course_id, row in zip(courses, frame.to_dict("records"), strict=True):
         sets = ", ".join(f"{k} = ?" for k in row)
-        cur.run(f"UPDATE courses SET {sets} WHERE id = ?", [*row.values(), course_id])
+        cur.run(f"UPDATE courses SET {sets} WHERE id = ? AND {scope(agency, 'courses')}", [*row.values(), course_id])
 
 
 def _activities(cur: Handle, agency_id: int, user: int) -> list[tuple[int, str]]:
@@ -263,7 +264,8 @@ def build(
     """Add `months` of sessions to an agency inside the caller's transaction; returns what was made."""
     rng = np.random.default_rng(seed + 7919)
     today = today or clock.today()
-    ref = _load(cur, agency_id)
+    agency = Agency(agency_id)
+    ref = _load(cur, agency)
     n_clients = len(ref["clients"])
     n_forms = int(n_clients * months * forms_per_client_month)
     if n_forms == 0:
@@ -316,7 +318,7 @@ def build(
     _children(cur, agency_id, rng, sessions, staff, ref)
     values = _Values(rng, {"funders": ref["funders"], "courses": courses[:-1]}, dates)
     values.held_course = courses[-1]  # its setup is left incomplete: see _forms
-    _complete_courses(cur, courses, values)
+    _complete_courses(cur, agency, courses, values)
     direct_clients = _pick(rng, ref["clients"], n_direct)
     attendees = _pick(rng, ref["clients"], n_group * ATTENDEES)
     group_session_idx = np.repeat(np.arange(n_direct, n_sessions), ATTENDEES)
@@ -378,7 +380,7 @@ def build(
             incomplete_rate / 2,
         )
         made += len(group_idx) + len(att_idx)
-    problems.refresh_agency(cur, agency_id)
+    problems.refresh_agency(cur, agency)
     return {"sessions": n_sessions, "forms": made, "group_sessions": n_group, "activities": len(activities)}
 
 

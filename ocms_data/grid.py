@@ -12,6 +12,7 @@ import pandas as pd
 from ocms_data import reference
 from ocms_data.errors import ValidationError
 from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Need, Section
+from ocms_data.scope import Visible, scope
 from ocms_data.validation import NEWLINE, TAB, any_missing, missing_columns
 
 MAX_PAGE = 500
@@ -172,7 +173,7 @@ def first_row_of(form: Form, f: Field) -> Section | None:
     return section if section.table else None
 
 
-def column_sql(form: Form, f: Field) -> str:
+def column_sql(actor: Visible, form: Form, f: Field) -> str:
     """SQL over alias `t` for the value a grid column shows (a repeating section's: its first row's).
 
     For filters and sorts over every row; `first_row_joins` fetches the same values for a page's rows.
@@ -181,12 +182,12 @@ def column_sql(form: Form, f: Field) -> str:
     if section is None:
         return f"t.{f.name}"
     return (
-        f"(SELECT x.{f.name} FROM {section.table} x WHERE x.parent_id = t.id AND x.agency_id = t.agency_id "
+        f"(SELECT x.{f.name} FROM {section.table} x WHERE x.parent_id = t.id AND {scope(actor, section.table, 'x')} "
         "ORDER BY x.position, x.id LIMIT 1)"
     )
 
 
-def first_row_joins(form: Form, fields: list[Field]) -> str:
+def first_row_joins(actor: Visible, form: Form, fields: list[Field]) -> str:
     """LEFT JOINs giving rows `t` (a page) the first row of each repeating section among `fields`.
 
     Each join's alias is the section's key. Restricted to the page's ids: a correlated subquery per
@@ -198,7 +199,8 @@ def first_row_joins(form: Form, fields: list[Field]) -> str:
         cols = ", ".join(f"x.{f.name}" for f in section.fields if f.stored_in_row)
         joins.append(
             f"LEFT JOIN (SELECT x.parent_id, {cols}, row_number() OVER (PARTITION BY x.parent_id "
-            f"ORDER BY x.position, x.id) AS n FROM {section.table} x WHERE x.parent_id IN (SELECT t.id FROM t)) "
+            f"ORDER BY x.position, x.id) AS n FROM {section.table} x "
+            f"WHERE x.parent_id IN (SELECT t.id FROM t) AND {scope(actor, section.table, 'x')}) "
             f"{section.key} ON {section.key}.parent_id = t.id AND {section.key}.n = 1"
         )
     return " ".join(joins)
@@ -365,14 +367,14 @@ def edited_value(
 
 
 def where_clause(
-    form: Form, query: GridQuery, search: tuple[str, list], tables: tuple[str, ...] = ()
+    actor: Visible, form: Form, query: GridQuery, search: tuple[str, list], tables: tuple[str, ...] = ()
 ) -> tuple[str, list]:
-    """WHERE over alias `t` for the actor's agency (parameter 1), search, filters, incomplete.
+    """WHERE over alias `t`: what the actor sees, the search, filters, incomplete.
 
     Filters may name any grid field of the form, shown or not; a None among the chosen values
     matches an empty cell (for a first-row column: no such row, e.g. no identifier).
     """
-    parts, params = ["t.agency_id = ?"], []
+    parts, params = [scope(actor, form.table, "t")], []
     pred, search_params = search
     parts.append(pred)
     params += search_params
@@ -381,35 +383,39 @@ def where_clause(
         f = by_name.get(name)
         if f is None or not chosen:
             continue
-        parts.append(_filter_sql(form, f, chosen))
+        parts.append(_filter_sql(actor, form, f, chosen))
         params += [v for v in chosen if v is not None]
     if query.incomplete_only:
-        scope = f"{form.scope} AND " if form.scope else ""
-        parts.append(f"({scope}{any_missing(form)})")
+        narrow = f"{form.scope} AND " if form.scope else ""
+        parts.append(f"({narrow}{any_missing(form, actor)})")
     return " AND ".join(parts), params
 
 
-def _filter_sql(form: Form, f: Field, chosen: list) -> str:
+def _filter_sql(actor: Visible, form: Form, f: Field, chosen: list) -> str:
     values = [v for v in chosen if v is not None]
-    tests = [f"{column_sql(form, f)} IN ({', '.join('?' * len(values))})"] if values else []
-    tests += [_empty_sql(form, f)] if None in chosen else []
+    tests = [f"{column_sql(actor, form, f)} IN ({', '.join('?' * len(values))})"] if values else []
+    tests += [_empty_sql(actor, form, f)] if None in chosen else []
     return "(" + " OR ".join(tests) + ")"
 
 
-def _empty_sql(form: Form, f: Field) -> str:
+def _empty_sql(actor: Visible, form: Form, f: Field) -> str:
     """SQL: the cell is empty. A first row's required field is empty exactly when there is no row."""
     section = first_row_of(form, f)
     if section is not None and f.need is Need.TO_SAVE:
-        return f"NOT EXISTS (SELECT 1 FROM {section.table} x WHERE x.parent_id = t.id AND x.agency_id = t.agency_id)"
-    return f"{column_sql(form, f)} IS NULL"
+        return (
+            f"NOT EXISTS (SELECT 1 FROM {section.table} x WHERE x.parent_id = t.id "
+            f"AND {scope(actor, section.table, 'x')})"
+        )
+    return f"{column_sql(actor, form, f)} IS NULL"
 
 
-def sort_key(f: Field, column: str) -> str:
+def sort_key(actor: Visible, f: Field, column: str) -> str:
     """SQL for what a column is sorted by: what the grid shows (a reference by its label, a code by its text)."""
-    return reference.label_sql(f.ref, column) if f.spec.choices == "ref" else column
+    return reference.label_sql(actor, f.ref, column) if f.spec.choices == "ref" else column
 
 
 def page_sql(
+    actor: Visible,
     form: Form,
     fields: list[Field],
     query: GridQuery,
@@ -418,14 +424,18 @@ def page_sql(
     all_rows: bool = False,
     tables: tuple[str, ...] = (),
 ) -> tuple[str, str, list]:
-    """The page query (or every matching row) and the count query; both take the agency id first."""
-    where, params = where_clause(form, query, search, tables)
-    names, messages = missing_columns(form)
+    """The page query (or every matching row) and the count query of what `actor` sees; both take `params`."""
+    where, params = where_clause(actor, form, query, search, tables)
+    names, messages = missing_columns(form, actor)
     if form.scope:
         names = f"CASE WHEN {form.scope} THEN {names} ELSE '' END"
         messages = f"CASE WHEN {form.scope} THEN {messages} ELSE '' END"
     sortable = {f.name: f for f in grid_fields(form, tables=tables)}
-    key = sort_key(sortable[query.sort], column_sql(form, sortable[query.sort])) if query.sort in sortable else "t.id"
+    key = (
+        sort_key(actor, sortable[query.sort], column_sql(actor, form, sortable[query.sort]))
+        if query.sort in sortable
+        else "t.id"
+    )
     direction = "DESC" if query.descending else "ASC"
     cols = ", ".join(
         f"{first_row_of(form, f).key}.{f.name}" if first_row_of(form, f) else f"t.{f.name}" for f in fields
@@ -435,7 +445,7 @@ def page_sql(
         f"WITH t AS (SELECT t.*, {key} AS _sort FROM {form.table} t WHERE {where} "
         f"ORDER BY _sort {direction} NULLS LAST, t.id{window}) "
         f"SELECT t.id, t.version, {names} AS {MISSING_NAMES}, {messages} AS {MISSING_MESSAGES}, {cols} FROM t "
-        f"{first_row_joins(form, fields)} ORDER BY t._sort {direction} NULLS LAST, t.id"
+        f"{first_row_joins(actor, form, fields)} ORDER BY t._sort {direction} NULLS LAST, t.id"
     )
     count = f"SELECT count(*) FROM {form.table} t WHERE {where}"
     return sql, count, params

@@ -7,6 +7,7 @@ from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.registry import Form, default_catalog
+from ocms_data.scope import scope
 
 ACTIVITY = "activity"
 SESSION_TYPE_OF = {activity: t for t, activity in sessions.ACTIVITY_TYPE_OF.items()}  # activity type -> session type
@@ -37,11 +38,12 @@ def find_activities(
     with db.read() as cur:
         return cur.rows(
             "SELECT a.id, a.name, a.activity_type, a.active, max(s.service_date) AS last_session, count(s.id) AS sessions "
-            "FROM activities a LEFT JOIN sessions s ON s.activity = a.id AND s.agency_id = a.agency_id "
-            "WHERE a.agency_id = ? AND (strpos(lower(a.name), ?) > 0 OR strpos(lower(coalesce(a.description, '')), ?) > 0) "
+            f"FROM activities a LEFT JOIN sessions s ON s.activity = a.id AND {scope(actor, 'sessions', 's')} "
+            f"WHERE {scope(actor, 'activities', 'a')} "
+            "AND (strpos(lower(a.name), ?) > 0 OR strpos(lower(coalesce(a.description, '')), ?) > 0) "
             "AND (a.active = 'Yes' OR NOT ?) AND a.activity_type = coalesce(?, a.activity_type) "
             "GROUP BY a.id, a.name, a.activity_type, a.active ORDER BY a.name LIMIT ?",
-            [actor.agency_id, text, text, active_only, activity_type, limit],
+            [text, text, active_only, activity_type, limit],
         )
 
 
@@ -56,7 +58,7 @@ def update_activity(db: Database, actor: Actor, activity_id: int, changes: dict,
     if "activity_type" in changes:
         with db.read() as cur:
             held = cur.value(
-                "SELECT count(*) FROM sessions WHERE activity = ? AND agency_id = ?", [activity_id, actor.agency_id]
+                f"SELECT count(*) FROM sessions WHERE activity = ? AND {scope(actor, 'sessions')}", [activity_id]
             )
         if held:
             raise ValidationError({"activity_type": f"This activity has {held} session(s): its type cannot change."})
@@ -89,15 +91,15 @@ def set_activity(db: Database, actor: Actor, session_id: int, activity_id: int) 
 
     def apply(cur):
         _attach(cur, actor, session_id, session.session_type, activity_id, has_group_form)
-        problems.refresh(cur, actor.agency_id, [session_id])
+        problems.refresh(cur, actor, [session_id])
 
     db.write(apply)
 
 
 def _attach(cur, actor: Actor, session_id: int, session_type: str, activity_id: int, has_group_form: bool) -> None:
     cur.run(
-        "UPDATE sessions SET activity = ?, version = version + 1 WHERE id = ? AND agency_id = ?",
-        [activity_id, session_id, actor.agency_id],
+        f"UPDATE sessions SET activity = ?, version = version + 1 WHERE id = ? AND {scope(actor, 'sessions')}",
+        [activity_id, session_id],
     )
     for group_form in [] if has_group_form else sessions.forms_for(session_type, "group"):
         sessions.new_form(cur, actor, session_id, None, group_form)
@@ -128,11 +130,12 @@ def apply_attendee_settings(db: Database, actor: Actor, session_id: int, setting
         ids = [f["id"] for f in attendee_forms]
         cur.run(
             f"UPDATE service_forms SET {', '.join(f'{k} = ?' for k in clean)}, version = version + 1, "
-            f"updated_at = current_timestamp, updated_by = ? WHERE agency_id = ? AND id IN ({', '.join('?' * len(ids))})",
-            [*clean.values(), actor.user_id, actor.agency_id, *ids],
+            f"updated_at = current_timestamp, updated_by = ? WHERE {scope(actor, 'service_forms')} "
+            f"AND id IN ({', '.join('?' * len(ids))})",
+            [*clean.values(), actor.user_id, *ids],
         )
         audit.record(cur, actor, "attendee_settings", "sessions", session_id, {"forms": len(attendee_forms), **clean})
-        problems.refresh(cur, actor.agency_id, [session_id])
+        problems.refresh(cur, actor, [session_id])
         return len(attendee_forms)
 
     return db.write(apply)

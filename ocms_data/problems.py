@@ -11,6 +11,7 @@ import hashlib
 import re
 
 from ocms_data.registry import Catalog, Form, default_catalog
+from ocms_data.scope import Agency, Visible, scope
 from ocms_data.store.handle import Handle
 from ocms_data.validation import checks
 
@@ -36,24 +37,25 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def derive_sql(form: Form, where: str) -> str:
-    """SELECT the problem rows of `form`'s records matching `where` (over alias `t`)."""
+def derive_sql(form: Form, actor: Visible) -> str:
+    """SELECT the problem rows of the `form` records that `actor` sees (alias `t`)."""
     session = "t.id" if form.key == SESSION_FORM else "t.session_id"
-    scope = f" AND {form.scope}" if form.scope else ""
+    narrow = f" AND {form.scope}" if form.scope else ""
     parts = [
         f"SELECT t.agency_id, '{form.key}', t.id, {session}, '{c.field}', '{c.rule}', '{c.need.value}', "
         f"{_quote(c.message)} "
-        f"FROM {form.table} t WHERE {where}{scope} AND {c.predicate}"
+        f"FROM {form.table} t WHERE {scope(actor, form.table, 't')}{narrow} AND {c.sql(actor)}"
         for c in checks(form)
     ]
     return "\nUNION ALL\n".join(parts)
 
 
-def _shadow(schema: str, filters: dict[str, str], columns: dict[str, str] | None = None) -> str:
+def _shadow(actor: Visible, schema: str, filters: dict[str, str], columns: dict[str, str] | None = None) -> str:
     """CTEs that shadow tables with just the rows (and columns) the checks need, so every check reads little."""
     columns = columns or {}
     return "WITH " + ", ".join(
-        f"{table} AS MATERIALIZED (SELECT {columns.get(table, '*')} FROM {schema}.{table} WHERE {where})"
+        f"{table} AS MATERIALIZED (SELECT {columns.get(table, '*')} FROM {schema}.{table} x "
+        f"WHERE {scope(actor, table, 'x')} AND {where})"
         for table, where in filters.items()
     )
 
@@ -66,25 +68,25 @@ def _columns_read(form: Form) -> str:
     return ", ".join(sorted(used))
 
 
-def refresh(cur: Handle, agency_id: int, session_ids: list[int]) -> None:
+def refresh(cur: Handle, actor: Visible, session_ids: list[int]) -> None:
     """Re-derive the problems of these sessions and all their forms, inside the caller's transaction."""
     if not session_ids:
         return
     ids = ", ".join(str(int(i)) for i in session_ids)
-    cur.run(f"DELETE FROM problems WHERE agency_id = ? AND session_id IN ({ids})", [agency_id])
+    cur.run(f"DELETE FROM problems WHERE {scope(actor, 'problems')} AND session_id IN ({ids})")
     found = cur.column(
-        f"SELECT DISTINCT form_type FROM {FORMS_TABLE} WHERE agency_id = ? AND session_id IN ({ids})", [agency_id]
+        f"SELECT DISTINCT form_type FROM {FORMS_TABLE} WHERE {scope(actor, FORMS_TABLE)} AND session_id IN ({ids})"
     )
     present = [SESSION_FORM, *found]
     catalog = default_catalog()
-    derived = [derive_sql(catalog.form(key), f"t.agency_id = {int(agency_id)}") for key in present]
+    derived = [derive_sql(catalog.form(key), actor) for key in present]
     union = "\nUNION ALL\n".join(d for d in derived if d)
     if union:
-        shadow = _shadow(cur.schema, {table: f"{key} IN ({ids})" for table, key in SESSION_TABLES.items()})
+        shadow = _shadow(actor, cur.schema, {table: f"{key} IN ({ids})" for table, key in SESSION_TABLES.items()})
         cur.run(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{union}")
 
 
-def refresh_naming(cur: Handle, agency_id: int, table: str, rec_id: int) -> None:
+def refresh_naming(cur: Handle, actor: Visible, table: str, rec_id: int) -> None:
     """Re-derive the sessions whose forms name this record of `table` (a course): their rules may read it."""
     forms = [form for form in tracked_forms() if form.table == FORMS_TABLE]
     columns = sorted({f.name for form in forms for f in form.fields if f.ref == table and f.stored_in_row})
@@ -92,19 +94,20 @@ def refresh_naming(cur: Handle, agency_id: int, table: str, rec_id: int) -> None
         return
     naming = " OR ".join(f"{c} = ?" for c in columns)
     found = cur.column(
-        f"SELECT DISTINCT session_id FROM {FORMS_TABLE} WHERE agency_id = ? AND ({naming})",
-        [agency_id, *[rec_id] * len(columns)],
+        f"SELECT DISTINCT session_id FROM {FORMS_TABLE} WHERE {scope(actor, FORMS_TABLE)} AND ({naming})",
+        [rec_id] * len(columns),
     )
-    refresh(cur, agency_id, found)
+    refresh(cur, actor, found)
 
 
-def refresh_form(cur: Handle, agency_id: int, form_key: str, form_id: int, session_id: int) -> None:
+def refresh_form(cur: Handle, actor: Visible, form_key: str, form_id: int, session_id: int) -> None:
     """Re-derive one service form's problems (its session's own problems do not depend on its answers)."""
-    cur.run("DELETE FROM problems WHERE agency_id = ? AND rec_id = ?", [agency_id, form_id])
-    sql = derive_sql(default_catalog().form(form_key), f"t.agency_id = {int(agency_id)}")
+    cur.run(f"DELETE FROM problems WHERE {scope(actor, 'problems')} AND rec_id = ?", [form_id])
+    sql = derive_sql(default_catalog().form(form_key), actor)
     if sql:
         form = default_catalog().form(form_key)
         shadow = _shadow(
+            actor,
             cur.schema,
             {FORMS_TABLE: f"id = {int(form_id)}", "sessions": f"id = {int(session_id)}"},
             {FORMS_TABLE: _columns_read(form)},
@@ -112,11 +115,11 @@ def refresh_form(cur: Handle, agency_id: int, form_key: str, form_id: int, sessi
         cur.run(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{sql}")
 
 
-def refresh_agency(cur: Handle, agency_id: int) -> None:
-    """Re-derive every problem of an agency (demo data, migrations that change the checks)."""
-    cur.run("DELETE FROM problems WHERE agency_id = ?", [agency_id])
+def refresh_agency(cur: Handle, actor: Visible) -> None:
+    """Re-derive every problem the actor sees: an `Agency`'s all (demo data, migrations that change the checks)."""
+    cur.run(f"DELETE FROM problems WHERE {scope(actor, 'problems')}")
     for form in tracked_forms():
-        sql = derive_sql(form, f"t.agency_id = {int(agency_id)}")
+        sql = derive_sql(form, actor)
         if sql:
             cur.run(f"INSERT INTO problems ({COLUMNS}) {sql}")
 
@@ -138,7 +141,7 @@ def keep_current(cur: Handle, catalog: Catalog | None = None) -> bool:
     if stored and stored[0] == current:
         return False
     for agency_id in cur.column("SELECT id FROM agencies"):
-        refresh_agency(cur, agency_id)
+        refresh_agency(cur, Agency(agency_id))
     cur.run(
         "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [RULES_KEY, current]
     )

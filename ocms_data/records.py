@@ -7,6 +7,7 @@ from ocms_data.accounts import Actor
 from ocms_data.db import RECORD_COLUMNS, TABLE_EXTRA, Database
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.registry import Form
+from ocms_data.scope import scope
 from ocms_data.validation import problems_sql, validate, validate_rows
 
 SYSTEM_COLUMNS = [c.split()[0] for c in RECORD_COLUMNS]
@@ -64,9 +65,7 @@ def check_refs(cur, actor: Actor, form: Form, values: dict, tables: dict | None 
             continue
         ids = value if f.spec.side else [value]
         marks = ", ".join("?" * len(ids))
-        found = cur.value(
-            f"SELECT count(*) FROM {f.ref} WHERE agency_id = ? AND id IN ({marks})", [actor.agency_id, *ids]
-        )
+        found = cur.value(f"SELECT count(*) FROM {f.ref} WHERE {scope(actor, f.ref)} AND id IN ({marks})", ids)
         if found != len(set(ids)):
             errors[where] = f"Pick {f.label.lower()} from your agency's list."
     if errors:
@@ -88,8 +87,8 @@ def insert(cur, actor: Actor, form: Form, values: dict, tables: dict | None = No
 def problems(cur, actor: Actor, form: Form, rec_id: int) -> list[dict]:
     """What one record still lacks (field, need, message), green needs first."""
     return cur.rows(
-        f"SELECT field, need, message FROM ({problems_sql(form)}) p WHERE rec_id = $rec ORDER BY need DESC, field",
-        {"agency": actor.agency_id, "rec": rec_id},
+        f"SELECT field, need, message FROM ({problems_sql(form, actor)}) p WHERE rec_id = ? ORDER BY need DESC, field",
+        [rec_id],
     )
 
 
@@ -153,8 +152,8 @@ def update(
     # the updated-row count, not RETURNING: DuckDB materialises the whole (wide) row for RETURNING (~13 ms)
     count = cur.run(
         f"UPDATE {form.table} SET {sets}version = version + 1, updated_at = current_timestamp, updated_by = ? "
-        "WHERE id = ? AND agency_id = ? AND version = ?",
-        [*row.values(), actor.user_id, rec_id, actor.agency_id, version],
+        f"WHERE id = ? AND {scope(actor, form.table)} AND version = ?",
+        [*row.values(), actor.user_id, rec_id, version],
     )
     if not count:
         raise StaleRecord(stale_message(cur, actor, form.table, rec_id, what))
@@ -168,7 +167,7 @@ def write_children(cur, actor: Actor, form: Form, rec_id: int, multi: dict, refs
         _replace(cur, f"{form.table}_{form.field(name).spec.side}", actor, rec_id, name, chosen)
     for key, table_rows in tables.items():
         section = form.section(key)
-        cur.run(f"DELETE FROM {section.table} WHERE parent_id = ? AND agency_id = ?", [rec_id, actor.agency_id])
+        cur.run(f"DELETE FROM {section.table} WHERE parent_id = ? AND {scope(actor, section.table)}", [rec_id])
         for pos, r in enumerate(table_rows):
             cols = ["id", "parent_id", "agency_id", "position", *r]
             cur.run(
@@ -178,7 +177,7 @@ def write_children(cur, actor: Actor, form: Form, rec_id: int, multi: dict, refs
 
 
 def _replace(cur, table: str, actor: Actor, rec_id: int, name: str, chosen: list) -> None:
-    cur.run(f"DELETE FROM {table} WHERE parent_id = ? AND agency_id = ? AND field = ?", [rec_id, actor.agency_id, name])
+    cur.run(f"DELETE FROM {table} WHERE parent_id = ? AND {scope(actor, table)} AND field = ?", [rec_id, name])
     if chosen:
         cur.run_many(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", [[rec_id, actor.agency_id, name, v] for v in chosen])
 
@@ -188,19 +187,20 @@ def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tu
     columns = ", ".join(
         dict.fromkeys([*SYSTEM_COLUMNS, *TABLE_EXTRA_NAMES.get(form.table, ()), *(f.name for f in form.row_fields)])
     )
-    row = cur.one(f"SELECT {columns} FROM {form.table} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
+    row = cur.one(f"SELECT {columns} FROM {form.table} WHERE id = ? AND {scope(actor, form.table)}", [rec_id])
     if row is None:
         raise NotFound(f"No such {what} in your agency.")
     for f in form.multi_fields + form.refs_fields:
+        side = f"{form.table}_{f.spec.side}"
         row[f.name] = cur.column(
-            f"SELECT {f.spec.column} FROM {form.table}_{f.spec.side} WHERE parent_id = ? AND agency_id = ? AND field = ? ORDER BY 1",
-            [rec_id, actor.agency_id, f.name],
+            f"SELECT {f.spec.column} FROM {side} WHERE parent_id = ? AND {scope(actor, side)} AND field = ? ORDER BY 1",
+            [rec_id, f.name],
         )
     tables = {
         s.key: cur.rows(
             f"SELECT {', '.join(f.name for f in s.fields)} FROM {s.table} "
-            "WHERE parent_id = ? AND agency_id = ? ORDER BY position",
-            [rec_id, actor.agency_id],
+            f"WHERE parent_id = ? AND {scope(actor, s.table)} ORDER BY position",
+            [rec_id],
         )
         for s in form.tables
     }
@@ -210,11 +210,13 @@ def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tu
 def stale_message(cur, actor: Actor, entity: str, rec_id: int, what: str = "record") -> str:
     """Who changed the record last, for the message shown when an edit was based on an old version."""
     last = cur.one(
-        "SELECT u.full_name, a.occurred_at FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
-        "WHERE a.agency_id = ? AND a.entity = ? AND a.rec_id = ? ORDER BY a.occurred_at DESC, a.id DESC LIMIT 1",
-        [actor.agency_id, entity, rec_id],
+        "SELECT u.full_name, a.occurred_at FROM audit_log a "
+        f"LEFT JOIN users u ON u.id = a.user_id AND {scope(actor, 'users', 'u')} "
+        f"WHERE {scope(actor, 'audit_log', 'a')} AND a.entity = ? AND a.rec_id = ? "
+        "ORDER BY a.occurred_at DESC, a.id DESC LIMIT 1",
+        [entity, rec_id],
     )
-    exists = cur.tuples(f"SELECT 1 FROM {entity} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
+    exists = cur.tuples(f"SELECT 1 FROM {entity} WHERE id = ? AND {scope(actor, entity)}", [rec_id])
     if not exists:
         raise NotFound("That record is not in your agency (it may have been removed).")
     when = f" at {last['occurred_at']:%Y-%m-%d %H:%M}" if last else ""

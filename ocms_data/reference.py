@@ -8,6 +8,7 @@ from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.registry import default_catalog
 from ocms_data.registry.reference import RefKind, RefTable
+from ocms_data.scope import Visible, scope
 from ocms_data.validation import normalise_postal, plain_text
 
 ICARE_FUNDER = "Settlement Program (iCARE)"
@@ -24,20 +25,20 @@ def listing(db: Database, actor: Actor, table: str, active_only: bool = True) ->
     cols = ", ".join(("id", *spec.names))
     with db.read() as cur:
         return cur.rows(
-            f"SELECT {cols} FROM {table} lbl WHERE agency_id = ? AND (active OR NOT ?) ORDER BY {spec.pick_order}",
-            [actor.agency_id, active_only],
+            f"SELECT {cols} FROM {table} lbl WHERE {scope(actor, table, 'lbl')} AND (active OR NOT ?) "
+            f"ORDER BY {spec.pick_order}",
+            [active_only],
         )
 
 
-def label_sql(table: str, ref_sql: str) -> str:
+def label_sql(actor: Visible, table: str, ref_sql: str) -> str:
     """SQL: the label of the `table` row that the column `ref_sql` (`alias.column`) points at.
 
-    Only a row of the same agency as the row holding the column (NULL otherwise), e.g. to sort by what is shown.
+    Only a row the actor sees (NULL otherwise), e.g. to sort by what is shown.
     """
-    alias = ref_sql.split(".", maxsplit=1)[0]
     return (
         f"(SELECT {declared(table).pick_label} FROM {table} lbl WHERE lbl.id = {ref_sql} "
-        f"AND lbl.agency_id = {alias}.agency_id)"
+        f"AND {scope(actor, table, 'lbl')})"
     )
 
 
@@ -47,8 +48,8 @@ def labels(db: Database, actor: Actor, table: str) -> dict[int, str]:
     with db.read() as cur:
         return dict(
             cur.tuples(
-                f"SELECT lbl.id, {spec.pick_label} FROM {table} lbl WHERE lbl.agency_id = ? ORDER BY {spec.pick_order}",
-                [actor.agency_id],
+                f"SELECT lbl.id, {spec.pick_label} FROM {table} lbl WHERE {scope(actor, table, 'lbl')} "
+                f"ORDER BY {spec.pick_order}"
             )
         )
 
@@ -96,8 +97,8 @@ def _check_code(cur, actor: Actor, table: str, clean: dict, rec_id: int | None) 
     if "code" not in clean:
         return
     dup = cur.tuples(
-        f"SELECT 1 FROM {table} WHERE agency_id = ? AND code = ? AND id IS DISTINCT FROM ?",
-        [actor.agency_id, clean["code"], rec_id],
+        f"SELECT 1 FROM {table} WHERE {scope(actor, table)} AND code = ? AND id IS DISTINCT FROM ?",
+        [clean["code"], rec_id],
     )
     if dup:
         raise ValidationError({"code": "Code is already used by another row: choose another."})
@@ -131,7 +132,7 @@ def update(db: Database, actor: Actor, table: str, rec_id: int, values: dict) ->
     clean = _clean(table, values)
 
     def apply(cur) -> bool:
-        current = cur.one(f"SELECT * FROM {table} WHERE id = ? AND agency_id = ?", [rec_id, actor.agency_id])
+        current = cur.one(f"SELECT * FROM {table} WHERE id = ? AND {scope(actor, table)}", [rec_id])
         if current is None:
             raise ValidationError({"id": "No such row in your agency."})
         changes = {k: v for k, v in clean.items() if v != current[k]}
@@ -139,9 +140,7 @@ def update(db: Database, actor: Actor, table: str, rec_id: int, values: dict) ->
             return False
         _check_code(cur, actor, table, changes, rec_id)
         sets = ", ".join(f"{k} = ?" for k in changes)
-        cur.run(
-            f"UPDATE {table} SET {sets} WHERE id = ? AND agency_id = ?", [*changes.values(), rec_id, actor.agency_id]
-        )
+        cur.run(f"UPDATE {table} SET {sets} WHERE id = ? AND {scope(actor, table)}", [*changes.values(), rec_id])
         audit.record(cur, actor, "update", table, rec_id, changes)
         return True
 
@@ -150,4 +149,4 @@ def update(db: Database, actor: Actor, table: str, rec_id: int, values: dict) ->
 
 def icare_funder_ids(db: Database, actor: Actor) -> list[int]:
     with db.read() as cur:
-        return cur.column("SELECT id FROM funders WHERE agency_id = ? AND is_icare", [actor.agency_id])
+        return cur.column(f"SELECT id FROM funders WHERE {scope(actor, 'funders')} AND is_icare")

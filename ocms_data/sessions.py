@@ -26,6 +26,7 @@ from ocms_data.grid import (
     sort_key,
 )
 from ocms_data.registry import Form, default_catalog
+from ocms_data.scope import scope
 from ocms_data.store.handle import Handle
 from ocms_data.validation import NEWLINE, TAB
 from ocms_data.xlsx import table_workbook
@@ -95,8 +96,7 @@ def site_defaults(db: Database, actor: Actor, site_id) -> dict:
         return {}
     with db.read() as cur:
         site = cur.one(
-            "SELECT postal_code, institution_type FROM sites WHERE id = ? AND agency_id = ?",
-            [site_id, actor.agency_id],
+            f"SELECT postal_code, institution_type FROM sites WHERE id = ? AND {scope(actor, 'sites')}", [site_id]
         )
     return {"postal_code": site["postal_code"], "location_type": site["institution_type"]} if site else {}
 
@@ -123,8 +123,8 @@ def _logistics_rules(cur: Handle, actor: Actor, merged: dict) -> None:
     if merged.get("funders") and not merged.get("postal_code"):
         marks = ", ".join("?" * len(merged["funders"]))
         icare = cur.column(
-            f"SELECT name FROM funders WHERE agency_id = ? AND is_icare AND id IN ({marks})",
-            [actor.agency_id, *merged["funders"]],
+            f"SELECT name FROM funders WHERE {scope(actor, 'funders')} AND is_icare AND id IN ({marks})",
+            merged["funders"],
         )
         if icare:
             errors["postal_code"] = f"The postal code where the service was given is required when {icare[0]} funds it."
@@ -155,7 +155,7 @@ def begin(
             then(cur, session_id)
         for client_id in client_ids:
             _add_client(cur, actor, session_id, clean["session_type"], client_id)
-        problems.refresh(cur, actor.agency_id, [session_id])
+        problems.refresh(cur, actor, [session_id])
         return session_id
 
     return db.write(apply)
@@ -169,20 +169,21 @@ def get(db: Database, actor: Actor, session_id: int) -> SessionRecord:
         values = {f.name: stored.get(f.name) for f in form.fields}
         found_clients = cur.rows(
             "SELECT c.id, c.client_no, c.client_type, c.first_name, c.last_name FROM session_clients sc "
-            "JOIN clients c ON c.id = sc.client_id WHERE sc.session_id = ? AND sc.agency_id = ? ORDER BY sc.added_at",
-            [session_id, actor.agency_id],
+            f"JOIN clients c ON c.id = sc.client_id AND {scope(actor, 'clients', 'c')} "
+            f"WHERE sc.session_id = ? AND {scope(actor, 'session_clients', 'sc')} ORDER BY sc.added_at",
+            [session_id],
         )
         forms = cur.rows(
             "SELECT f.id, f.client_id, f.form_type, f.version, count(p.rec_id) AS problems FROM service_forms f "
-            "LEFT JOIN problems p ON p.rec_id = f.id AND p.agency_id = f.agency_id "
-            "WHERE f.session_id = ? AND f.agency_id = ? GROUP BY f.id, f.client_id, f.form_type, f.version "
-            "ORDER BY f.client_id NULLS FIRST, f.id",
-            [session_id, actor.agency_id],
+            f"LEFT JOIN problems p ON p.rec_id = f.id AND {scope(actor, 'problems', 'p')} "
+            f"WHERE f.session_id = ? AND {scope(actor, 'service_forms', 'f')} "
+            "GROUP BY f.id, f.client_id, f.form_type, f.version ORDER BY f.client_id NULLS FIRST, f.id",
+            [session_id],
         )
         found = cur.rows(
-            "SELECT form, rec_id, field, need, message FROM problems WHERE session_id = ? AND agency_id = ? "
+            f"SELECT form, rec_id, field, need, message FROM problems WHERE session_id = ? AND {scope(actor, 'problems')} "
             "ORDER BY rec_id, field",
-            [session_id, actor.agency_id],
+            [session_id],
         )
     for f in forms:
         f["label"] = default_catalog().form(f["form_type"]).label
@@ -210,14 +211,14 @@ def update(db: Database, actor: Actor, session_id: int, values: dict, version: i
         _logistics_rules(cur, actor, merged)
         new_version = records.update(cur, actor, form, session_id, clean, version, what="session")
         audit.record(cur, actor, "update", "sessions", session_id, records.changes(form, current.values, clean))
-        problems.refresh(cur, actor.agency_id, [session_id])
+        problems.refresh(cur, actor, [session_id])
         return new_version
 
     return db.write(apply)
 
 
 def _client(cur: Handle, actor: Actor, client_id: int) -> dict:
-    found = cur.one("SELECT id, client_type FROM clients WHERE id = ? AND agency_id = ?", [client_id, actor.agency_id])
+    found = cur.one(f"SELECT id, client_type FROM clients WHERE id = ? AND {scope(actor, 'clients')}", [client_id])
     if found is None:
         raise ValidationError(
             {"client": "Only registered clients of your agency can be added; register the client first."}
@@ -228,7 +229,8 @@ def _client(cur: Handle, actor: Actor, client_id: int) -> dict:
 def _add_client(cur: Handle, actor: Actor, session_id: int, session_type: str, client_id: int) -> None:
     _client(cur, actor, client_id)
     already = cur.tuples(
-        "SELECT 1 FROM session_clients WHERE session_id = ? AND client_id = ?", [session_id, client_id]
+        f"SELECT 1 FROM session_clients WHERE session_id = ? AND client_id = ? AND {scope(actor, 'session_clients')}",
+        [session_id, client_id],
     )
     if already:
         raise ValidationError({"client": "That client is already in this session."})
@@ -247,7 +249,7 @@ def add_client(db: Database, actor: Actor, session_id: int, client_id: int) -> N
 
     def apply(cur):
         _add_client(cur, actor, session_id, session.session_type, client_id)
-        problems.refresh(cur, actor.agency_id, [session_id])
+        problems.refresh(cur, actor, [session_id])
 
     db.write(apply)
 
@@ -259,22 +261,23 @@ def remove_client(db: Database, actor: Actor, session_id: int, client_id: int) -
 
     def apply(cur):
         cur.run(
-            "DELETE FROM service_forms WHERE session_id = ? AND client_id = ? AND agency_id = ?",
-            [session_id, client_id, actor.agency_id],
+            f"DELETE FROM service_forms WHERE session_id = ? AND client_id = ? AND {scope(actor, 'service_forms')}",
+            [session_id, client_id],
         )
         cur.run(
-            "DELETE FROM session_clients WHERE session_id = ? AND client_id = ? AND agency_id = ?",
-            [session_id, client_id, actor.agency_id],
+            f"DELETE FROM session_clients WHERE session_id = ? AND client_id = ? AND {scope(actor, 'session_clients')}",
+            [session_id, client_id],
         )
         audit.record(cur, actor, "remove_client", "sessions", session_id, {"client_id": client_id})
-        problems.refresh(cur, actor.agency_id, [session_id])
+        problems.refresh(cur, actor, [session_id])
 
     db.write(apply)
 
 
 def new_form(cur: Handle, actor: Actor, session_id: int, client_id: int | None, form: Form) -> int:
     taken = cur.tuples(
-        "SELECT 1 FROM service_forms WHERE session_id = ? AND client_id IS NOT DISTINCT FROM ? AND form_type = ?",
+        "SELECT 1 FROM service_forms WHERE session_id = ? AND client_id IS NOT DISTINCT FROM ? AND form_type = ? "
+        f"AND {scope(actor, 'service_forms')}",
         [session_id, client_id, form.key],
     )
     if taken:
@@ -284,7 +287,7 @@ def new_form(cur: Handle, actor: Actor, session_id: int, client_id: int | None, 
         )  # fmt: skip
     values = dict(form.defaults)
     if SERVICE_DATE in values.values():
-        day = cur.value("SELECT service_date FROM sessions WHERE id = ?", [session_id])
+        day = cur.value(f"SELECT service_date FROM sessions WHERE id = ? AND {scope(actor, 'sessions')}", [session_id])
         values = {k: day if v == SERVICE_DATE else v for k, v in values.items()}
     extra = {"session_id": session_id, "client_id": client_id, "form_type": form.key}
     return records.insert(cur, actor, form, records.clean(form, values, only=set())[0], extra=extra)
@@ -302,7 +305,7 @@ def add_form(db: Database, actor: Actor, session_id: int, client_id: int, form_t
     def apply(cur):
         form_id = new_form(cur, actor, session_id, client_id, form)
         audit.record(cur, actor, "create", "service_forms", form_id, {"form_type": form_type, "client_id": client_id})
-        problems.refresh(cur, actor.agency_id, [session_id])
+        problems.refresh(cur, actor, [session_id])
         return form_id
 
     return db.write(apply)
@@ -331,14 +334,16 @@ class FormRecord:
 
 def get_form(db: Database, actor: Actor, form_id: int) -> FormRecord:
     with db.read() as cur:
-        head = cur.one("SELECT form_type FROM service_forms WHERE id = ? AND agency_id = ?", [form_id, actor.agency_id])
+        head = cur.one(
+            f"SELECT form_type FROM service_forms WHERE id = ? AND {scope(actor, 'service_forms')}", [form_id]
+        )
         if head is None:
             raise NotFound("No such service form in your agency.")
         form = default_catalog().form(head["form_type"])
         stored, _ = records.read(cur, actor, form, form_id, "service form")
         found = cur.rows(
-            "SELECT field, need, message FROM problems WHERE rec_id = ? AND agency_id = ? ORDER BY field",
-            [form_id, actor.agency_id],
+            f"SELECT field, need, message FROM problems WHERE rec_id = ? AND {scope(actor, 'problems')} ORDER BY field",
+            [form_id],
         )
     values = {f.name: stored.get(f.name) for f in form.fields}
     return FormRecord(form_id, form.key, stored["session_id"], stored["client_id"], stored["version"], values, found)
@@ -353,7 +358,7 @@ def save_form(db: Database, actor: Actor, form_id: int, values: dict, version: i
     def apply(cur):
         new_version = records.update(cur, actor, form, form_id, clean, version, what="service form")
         audit.record(cur, actor, "update", "service_forms", form_id, records.changes(form, current.values, clean))
-        problems.refresh_form(cur, actor.agency_id, current.form_type, form_id, current.session_id)
+        problems.refresh_form(cur, actor, current.form_type, form_id, current.session_id)
         return new_version
 
     return db.write(apply)
@@ -366,9 +371,9 @@ def remove_form(db: Database, actor: Actor, form_id: int) -> None:
         raise ValidationError({"form_type": "Take the attendee out of the session instead; group forms stay with it."})
 
     def apply(cur):
-        cur.run("DELETE FROM service_forms WHERE id = ? AND agency_id = ?", [form_id, actor.agency_id])
+        cur.run(f"DELETE FROM service_forms WHERE id = ? AND {scope(actor, 'service_forms')}", [form_id])
         audit.record(cur, actor, "delete", "service_forms", form_id, {"form_type": current.form_type})
-        problems.refresh(cur, actor.agency_id, [current.session_id])
+        problems.refresh(cur, actor, [current.session_id])
 
     db.write(apply)
 
@@ -391,7 +396,7 @@ def copy(db: Database, actor: Actor, session_id: int, service_date: date) -> int
         for f in source.forms:
             new_form(cur, actor, new_id, f["client_id"], default_catalog().form(f["form_type"]))
         audit.record(cur, actor, "copy", "sessions", new_id, {"from": session_id, "service_date": service_date})
-        problems.refresh(cur, actor.agency_id, [new_id])
+        problems.refresh(cur, actor, [new_id])
         return new_id
 
     return db.write(apply)
@@ -405,52 +410,58 @@ class Computed:
     """A column the sessions grid derives from other tables.
 
     `shown` is its value for a page's rows (SQL over alias `t`); `per_session` gives every session's
-    value at once for sorting (a query of session_id, value in which each ? is the agency id), and
-    `empty` the value of a session it has no row for. The sort tests check that the two agree.
+    value at once for sorting (a query of session_id, value), and `empty` the value of a session it
+    has no row for. The sort tests check that the two agree.
     """
 
-    label: str
     shown: str
     per_session: str
     empty: str
 
 
 _CLIENT_NAME = clients.name_sql("c")
-_NAMED = (
-    "(SELECT x.session_id, x.added_at, x.client_id, " + _CLIENT_NAME + " AS name FROM session_clients x "
-    "JOIN clients c ON c.id = x.client_id WHERE x.agency_id = ?)"
-)
-COMPUTED = {
-    "status": Computed(
-        "Status",
-        "CASE WHEN EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id) THEN 'Incomplete' ELSE 'Complete' END",
-        "SELECT x.session_id, 'Incomplete' AS value FROM problems x WHERE x.agency_id = ? GROUP BY x.session_id",
-        "'Complete'",
-    ),
-    "clients": Computed(
-        "Clients",
-        f"(SELECT string_agg({_CLIENT_NAME}, ', ' ORDER BY x.added_at, c.id) FROM session_clients x "
-        "JOIN clients c ON c.id = x.client_id WHERE x.session_id = t.id)",
-        # one client (most sessions) needs no ordered aggregate, which is slow over millions of sessions
-        f"SELECT n.session_id, min(n.name) AS value FROM {_NAMED} n GROUP BY n.session_id HAVING count(*) = 1 "
-        f"UNION ALL SELECT n.session_id, string_agg(n.name, ', ' ORDER BY n.added_at, n.client_id) AS value "
-        f"FROM {_NAMED} n WHERE n.session_id IN (SELECT m.session_id FROM session_clients m WHERE m.agency_id = ? "
-        "GROUP BY m.session_id HAVING count(*) > 1) GROUP BY n.session_id",
-        "NULL",
-    ),
-    "forms": Computed(
-        "Forms",
-        "(SELECT count(*) FROM service_forms f WHERE f.session_id = t.id)",
-        "SELECT x.session_id, count(*) AS value FROM service_forms x WHERE x.agency_id = ? GROUP BY x.session_id",
-        "0",
-    ),
-}
-GRID_COMPUTED = tuple((name, c.label) for name, c in COMPUTED.items())
+GRID_COMPUTED = (("status", "Status"), ("clients", "Clients"), ("forms", "Forms"))
+
+
+def computed(actor: Actor) -> dict[str, Computed]:
+    """The sessions grid's derived columns over what `actor` sees, by the names of GRID_COMPUTED in its order."""
+    named = (
+        f"(SELECT x.session_id, x.added_at, x.client_id, {_CLIENT_NAME} AS name FROM session_clients x "
+        f"JOIN clients c ON c.id = x.client_id AND {scope(actor, 'clients', 'c')} "
+        f"WHERE {scope(actor, 'session_clients', 'x')})"
+    )
+    return {
+        "status": Computed(
+            f"CASE WHEN EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id AND {scope(actor, 'problems', 'p')}) "
+            "THEN 'Incomplete' ELSE 'Complete' END",
+            "SELECT x.session_id, 'Incomplete' AS value FROM problems x "
+            f"WHERE {scope(actor, 'problems', 'x')} GROUP BY x.session_id",
+            "'Complete'",
+        ),
+        "clients": Computed(
+            f"(SELECT string_agg({_CLIENT_NAME}, ', ' ORDER BY x.added_at, c.id) FROM session_clients x "
+            f"JOIN clients c ON c.id = x.client_id AND {scope(actor, 'clients', 'c')} "
+            f"WHERE x.session_id = t.id AND {scope(actor, 'session_clients', 'x')})",
+            # one client (most sessions) needs no ordered aggregate, which is slow over millions of sessions
+            f"SELECT n.session_id, min(n.name) AS value FROM {named} n GROUP BY n.session_id HAVING count(*) = 1 "
+            f"UNION ALL SELECT n.session_id, string_agg(n.name, ', ' ORDER BY n.added_at, n.client_id) AS value "
+            f"FROM {named} n WHERE n.session_id IN (SELECT m.session_id FROM session_clients m "
+            f"WHERE {scope(actor, 'session_clients', 'm')} GROUP BY m.session_id HAVING count(*) > 1) "
+            "GROUP BY n.session_id",
+            "NULL",
+        ),
+        "forms": Computed(
+            f"(SELECT count(*) FROM service_forms f WHERE f.session_id = t.id AND {scope(actor, 'service_forms', 'f')})",
+            "SELECT x.session_id, count(*) AS value FROM service_forms x "
+            f"WHERE {scope(actor, 'service_forms', 'x')} GROUP BY x.session_id",
+            "0",
+        ),
+    }
 
 
 def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
     """Filters of the sessions grid: dates, worker, type, site, program, status, client search."""
-    parts, params = ["t.agency_id = ?"], [actor.agency_id]
+    parts, params = [scope(actor, "sessions", "t")], []
     extra = query.extra
     if extra.get("date_from"):
         parts.append("t.service_date >= ?")
@@ -459,14 +470,17 @@ def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
         parts.append("t.service_date <= ?")
         params.append(extra["date_to"])
     if extra.get("worker"):
-        parts.append("t.id IN (SELECT r.parent_id FROM sessions_refs r WHERE r.field = 'staff' AND r.ref_id = ?)")
+        parts.append(
+            "t.id IN (SELECT r.parent_id FROM sessions_refs r WHERE r.field = 'staff' AND r.ref_id = ? "
+            f"AND {scope(actor, 'sessions_refs', 'r')})"
+        )
         params.append(extra["worker"])
     for name in ("session_type", "site", "program"):
         chosen = query.filters.get(name) or []
         if chosen:
             parts.append(f"t.{name} IN ({', '.join('?' * len(chosen))})")
             params += list(chosen)
-    incomplete = "t.id IN (SELECT p.session_id FROM problems p WHERE p.agency_id = t.agency_id)"
+    incomplete = f"t.id IN (SELECT p.session_id FROM problems p WHERE {scope(actor, 'problems', 'p')})"
     if extra.get("status") == "Incomplete" or query.incomplete_only:
         parts.append(incomplete)
     elif extra.get("status") == "Complete":
@@ -474,7 +488,9 @@ def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
     if query.search.strip():
         parts.append(
             "(strpos(lower(coalesce(t.notes, '')), ?) > 0 OR t.id IN (SELECT sc.session_id FROM session_clients sc "
-            "JOIN clients c ON c.id = sc.client_id WHERE strpos(lower(concat_ws(' ', c.first_name, c.last_name)), ?) > 0))"
+            f"JOIN clients c ON c.id = sc.client_id AND {scope(actor, 'clients', 'c')} "
+            f"WHERE {scope(actor, 'session_clients', 'sc')} "
+            "AND strpos(lower(concat_ws(' ', c.first_name, c.last_name)), ?) > 0))"
         )
         params += [query.search.strip().lower()] * 2
     return " AND ".join(parts), params
@@ -485,50 +501,49 @@ def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] |
     form = session_form()
     fields = grid_fields(form, columns)
     where, params = _grid_where(actor, query)
-    joins, key, direction = _grid_order(form, query)
+    joins, key, direction = _grid_order(actor, form, query)
     with db.read() as cur:
         total = cur.value(f"SELECT count(*) FROM sessions t WHERE {where}", params)
         ids = cur.column(
             f"SELECT t.id FROM sessions t {joins} WHERE {where} ORDER BY {key} {direction} NULLS LAST, t.id DESC "
             f"LIMIT {query.limit} OFFSET {query.offset}",
-            [actor.agency_id] * joins.count("?") + params,  # each ? of a per-session query: the agency
+            params,
         )
-        frame = cur.frame(_details_sql(fields, len(ids)), [actor.agency_id, *ids]) if ids else None
+        frame = cur.frame(_details_sql(actor, fields, len(ids)), ids) if ids else None
     labels = {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.spec.choices == "ref"}
     if frame is None:
-        computed = [name for name, _label in GRID_COMPUTED]
+        derived = [name for name, _label in GRID_COMPUTED]
         frame = pd.DataFrame(
-            columns=["id", "version", *[f.name for f in fields], MISSING_NAMES, MISSING_MESSAGES, *computed]
+            columns=["id", "version", *[f.name for f in fields], MISSING_NAMES, MISSING_MESSAGES, *derived]
         )
     frame = frame.set_index("id").loc[ids].reset_index() if ids else frame
     return Page(display_frame(frame, fields, labels), total), labels
 
 
-def _grid_order(form: Form, query: GridQuery) -> tuple[str, str, str]:
+def _grid_order(actor: Actor, form: Form, query: GridQuery) -> tuple[str, str, str]:
     """Joins, ORDER BY key and direction of the sessions grid: the chosen column as shown, else newest first."""
     fields = {f.name: f for f in grid_fields(form)}
     direction = "DESC" if query.descending else "ASC"
     if query.sort in fields:
-        return "", sort_key(fields[query.sort], f"t.{query.sort}"), direction
-    if query.sort in COMPUTED:
-        c = COMPUTED[query.sort]
+        return "", sort_key(actor, fields[query.sort], f"t.{query.sort}"), direction
+    columns = computed(actor)
+    if query.sort in columns:
+        c = columns[query.sort]
         join = f"LEFT JOIN ({c.per_session}) k ON k.session_id = t.id"
         return join, f"coalesce(k.value, {c.empty})", direction
     return "", "t.service_date", "DESC"
 
 
-def _details_sql(fields, n: int) -> str:
+def _details_sql(actor: Actor, fields, n: int) -> str:
     cols = ", ".join(f"t.{f.name}" for f in fields)
-    computed = ", ".join(f"{c.shown} AS {name}" for name, c in COMPUTED.items())
+    shown = ", ".join(f"{c.shown} AS {name}" for name, c in computed(actor).items())
+    problem = f"FROM problems p WHERE p.session_id = t.id AND {scope(actor, 'problems', 'p')}"
     return (
         f"SELECT t.id, t.version, {cols}, "
-        "(SELECT string_agg(DISTINCT p.field, ';') FROM problems p WHERE p.session_id = t.id AND p.form = 'session') "
-        f"AS {MISSING_NAMES}, "
+        f"(SELECT string_agg(DISTINCT p.field, ';') {problem} AND p.form = 'session') AS {MISSING_NAMES}, "
         f"(SELECT string_agg(DISTINCT CASE WHEN p.form = 'session' THEN p.field ELSE '' END || '{TAB}' || p.message, "
-        f"'{NEWLINE}') "
-        "FROM problems p WHERE p.session_id = t.id) "
-        f"AS {MISSING_MESSAGES}, {computed} "
-        f"FROM sessions t WHERE t.agency_id = ? AND t.id IN ({', '.join('?' * n)})"
+        f"'{NEWLINE}') {problem}) AS {MISSING_MESSAGES}, {shown} "
+        f"FROM sessions t WHERE {scope(actor, 'sessions', 't')} AND t.id IN ({', '.join('?' * n)})"
     )
 
 
@@ -566,13 +581,15 @@ def client_sessions(db: Database, actor: Actor, client_id: int) -> list[dict]:
         return cur.rows(
             "SELECT s.id AS session_id, s.service_date, s.session_type, f.id AS form_id, f.form_type, "
             "count(p.rec_id) AS problems, NOT EXISTS (SELECT 1 FROM problems q WHERE q.session_id = s.id "
-            "AND q.agency_id = s.agency_id) AS session_complete "
-            "FROM session_clients sc JOIN sessions s ON s.id = sc.session_id "
+            f"AND {scope(actor, 'problems', 'q')}) AS session_complete "
+            f"FROM session_clients sc JOIN sessions s ON s.id = sc.session_id AND {scope(actor, 'sessions', 's')} "
             "LEFT JOIN service_forms f ON f.session_id = s.id AND f.client_id = sc.client_id "
-            "LEFT JOIN problems p ON p.rec_id = f.id AND p.agency_id = s.agency_id "
-            "WHERE sc.client_id = ? AND sc.agency_id = ? GROUP BY s.id, s.agency_id, s.service_date, s.session_type, "
-            "f.id, f.form_type ORDER BY s.service_date DESC, s.id DESC, f.id",
-            [client_id, actor.agency_id],
+            f"AND {scope(actor, 'service_forms', 'f')} "
+            f"LEFT JOIN problems p ON p.rec_id = f.id AND {scope(actor, 'problems', 'p')} "
+            f"WHERE sc.client_id = ? AND {scope(actor, 'session_clients', 'sc')} "
+            "GROUP BY s.id, s.service_date, s.session_type, f.id, f.form_type "
+            "ORDER BY s.service_date DESC, s.id DESC, f.id",
+            [client_id],
         )
 
 
@@ -589,13 +606,13 @@ def my_incomplete(db: Database, actor: Actor, limit: int = 200) -> list[dict]:
             "AS incomplete_forms, count(*) AS problems, string_agg(DISTINCT p.message, ' ') AS missing, "
             "CASE WHEN bool_or(p.form = 'session') OR count(DISTINCT p.rec_id) > 1 THEN NULL ELSE min(p.rec_id) END "
             "AS fix_form, "
-            f"(SELECT string_agg({_CLIENT_NAME}, "
-            "', ' ORDER BY sc.added_at) FROM session_clients sc JOIN clients c ON c.id = sc.client_id "
-            "WHERE sc.session_id = s.id) AS clients, "
+            f"(SELECT string_agg({_CLIENT_NAME}, ', ' ORDER BY sc.added_at) FROM session_clients sc "
+            f"JOIN clients c ON c.id = sc.client_id AND {scope(actor, 'clients', 'c')} "
+            f"WHERE sc.session_id = s.id AND {scope(actor, 'session_clients', 'sc')}) AS clients, "
             "count(*) OVER () AS total "
-            "FROM sessions_refs r JOIN sessions s ON s.id = r.parent_id AND s.agency_id = r.agency_id "
-            "JOIN problems p ON p.session_id = s.id AND p.agency_id = s.agency_id "
-            "WHERE r.agency_id = ? AND r.field = 'staff' AND r.ref_id = ? "
+            f"FROM sessions_refs r JOIN sessions s ON s.id = r.parent_id AND {scope(actor, 'sessions', 's')} "
+            f"JOIN problems p ON p.session_id = s.id AND {scope(actor, 'problems', 'p')} "
+            f"WHERE {scope(actor, 'sessions_refs', 'r')} AND r.field = 'staff' AND r.ref_id = ? "
             "GROUP BY s.id, s.service_date, s.session_type ORDER BY s.service_date, s.id LIMIT ?",
-            [actor.agency_id, actor.user_id, limit],
+            [actor.user_id, limit],
         )

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from ocms_data import clock
 from ocms_data.errors import ValidationError
 from ocms_data.registry import TEXT_MAX_LEN, Catalog, Field, Form, Need, Section, default_catalog, sql_literal
+from ocms_data.scope import Visible, narrowed, scope
 
 POSTAL_RE = re.compile(r"^([ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z])\s?(\d[ABCEGHJ-NPRSTV-Z]\d)$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -243,6 +244,10 @@ class Check:
     message: str
     predicate: str
 
+    def sql(self, actor: Visible) -> str:
+        """The predicate as a query holds it: what it reads of other tables narrowed to what `actor` sees."""
+        return narrowed(actor, self.predicate)
+
 
 def _set(form: Form, name: str) -> str:
     """SQL over `t`: the field holds an answer (a list field: one value at least)."""
@@ -310,18 +315,21 @@ def checks(form: Form, levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_ICARE)
 
 
 def problems_sql(
-    form: Form, levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_ICARE), within: str | None = None
+    form: Form,
+    actor: Visible,
+    levels: tuple[Need, ...] = (Need.TO_SAVE, Need.FOR_ICARE),
+    within: str | None = None,
 ) -> str:
-    """The problems of a form's records: rec_id, field, rule, need, message (one agency: `$agency`).
+    """The problems of the form's records `actor` sees: rec_id, field, rule, need, message.
 
     `within`, an SQL predicate over `t`, narrows the records looked at (e.g. the clients of an export).
     """
-    scope = f" AND {form.scope}" if form.scope else ""
-    scope += f" AND {within}" if within else ""
+    narrow = f" AND {form.scope}" if form.scope else ""
+    narrow += f" AND {within}" if within else ""
     parts = [
         f"SELECT t.id AS rec_id, '{c.field}' AS field, '{c.rule}' AS rule, '{c.need.value}' AS need, "
         f"{_quote(c.message)} AS message FROM {form.table} t "
-        f"WHERE t.agency_id = $agency{scope} AND {c.predicate}"
+        f"WHERE {scope(actor, form.table, 't')}{narrow} AND {c.sql(actor)}"
         for c in checks(form, levels)
     ]
     return "\nUNION ALL\n".join(parts) if parts else _EMPTY_PROBLEMS
@@ -332,7 +340,7 @@ _EMPTY_PROBLEMS = (
 )
 
 
-def missing_columns(form: Form, levels: tuple[Need, ...] = (Need.FOR_ICARE,)) -> tuple[str, str]:
+def missing_columns(form: Form, actor: Visible, levels: tuple[Need, ...] = (Need.FOR_ICARE,)) -> tuple[str, str]:
     """Two SQL expressions over `t`: the `;`-joined names of what is missing and its messages.
 
     The messages are one line per broken rule, `field<TAB>message` (see `grid.missing_messages`).
@@ -340,14 +348,15 @@ def missing_columns(form: Form, levels: tuple[Need, ...] = (Need.FOR_ICARE,)) ->
     cs = checks(form, levels)
     if not cs:
         return "''", "''"
-    names = "concat_ws(';', " + ", ".join(f"CASE WHEN {c.predicate} THEN '{c.field}' END" for c in cs) + ")"
-    lines = ", ".join(f"CASE WHEN {c.predicate} THEN {_quote(f'{c.field}{TAB}{c.message}')} END" for c in cs)
+    names = "concat_ws(';', " + ", ".join(f"CASE WHEN {c.sql(actor)} THEN '{c.field}' END" for c in cs) + ")"
+    lines = ", ".join(f"CASE WHEN {c.sql(actor)} THEN {_quote(f'{c.field}{TAB}{c.message}')} END" for c in cs)
     return names, f"concat_ws({_quote(NEWLINE)}, {lines})"
 
 
-def any_missing(form: Form, levels: tuple[Need, ...] = (Need.FOR_ICARE,)) -> str:
+def any_missing(form: Form, actor: Visible, levels: tuple[Need, ...] = (Need.FOR_ICARE,)) -> str:
+    """SQL over `t`: the record breaks one of these rules at least."""
     cs = checks(form, levels)
-    return "(" + " OR ".join(c.predicate for c in cs) + ")" if cs else "false"
+    return "(" + " OR ".join(c.sql(actor) for c in cs) + ")" if cs else "false"
 
 
 def _quote(text: str) -> str:

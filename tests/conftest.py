@@ -7,6 +7,10 @@ imported, so a run that crosses midnight does not compare two dates.
 for the run, and every database a test opens by file path is a PostgreSQL database named after that
 path (`pg.Databases`); `copy_database` copies one as copying the file does on DuckDB. Tests of a DuckDB
 file's own behaviour are marked `duckdb_only`.
+
+The whole run is strict about visibility (`ocms_data.scope.strict`): a statement a service runs that
+reads or changes client data without `scope` fails the test that made it run. The tests' own
+inspection SQL (a handle's methods or `execute`, called from a test module) is not checked.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from ocms_data import accounts, demo
+from ocms_data import accounts, demo, scope
 from ocms_data.db import Database
 from ocms_data.registry import CATALOG_DIR
 from tests import pg
 from tests.apptest_helpers import app_database
 
 os.environ.setdefault("OCMS_TODAY", date.today().isoformat())
+scope.strict()
 
 AGENCY_A, AGENCY_B = "AAA", "BBB"
 _postgres: dict = {}  # with --engine postgresql: the running cluster and its `pg.Databases`

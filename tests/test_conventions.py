@@ -145,3 +145,51 @@ def test_services_speak_the_store_vocabulary_not_an_engine(path):
 def test_the_cursor_call_check_finds_one():
     assert _cursor_calls(ast.parse("cur.execute('SELECT 1').fetchall()")) == [1, 1]
     assert _cursor_calls(ast.parse("clients.register(db, actor)")) == []
+
+
+AGENCY_BY_HAND = re.compile(r"agency_id\s*(=|<>|!=|\bIN\b)|\$agency\b", re.I)
+SCOPE = PACKAGE / "scope.py"
+
+
+def _agency_filters(tree: ast.AST) -> list[int]:
+    """Lines of text (f-string parts too) testing `agency_id` by hand or passing a `$agency` parameter."""
+    return sorted(
+        {
+            n.lineno
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and AGENCY_BY_HAND.search(n.value)
+        }
+    )
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p not in STORE and p != SCOPE], ids=_rel)
+def test_visibility_is_written_once_in_scope(path):
+    """Client data is narrowed by `scope()`, never by a service's own agency condition.
+
+    The store's strict mode (tests/conftest.py) refuses a read without the scope; this keeps the scope's
+    shape for scope() alone, so a hand-written `agency_id =` cannot pass for it. The store's own counter
+    statement (keyed by the agency it is given) is the store's, not a service's.
+    """
+    found = _agency_filters(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    assert not found, f"{_rel(path)} filters by agency by hand (lines {found}): use ocms_data.scope.scope"
+
+
+def test_the_agency_filter_check_finds_one():
+    assert _agency_filters(ast.parse('sql = "WHERE agency_id = ?"')) == [1]
+    assert _agency_filters(ast.parse('sql = f"WHERE t.agency_id = {n} AND x"')) == [1]
+    assert _agency_filters(ast.parse('sql = "JOIN c ON c.agency_id = f.agency_id"')) == [1]
+    assert _agency_filters(ast.parse('sql = "WHERE t.agency_id IN (1, 2)"')) == [1]
+    assert _agency_filters(ast.parse('sql = "WHERE t.x = $agency"')) == [1]
+    assert _agency_filters(ast.parse('sql = "INSERT INTO t (id, agency_id) VALUES (?, ?)"')) == []
+    assert _agency_filters(ast.parse("who = Actor(agency_id=1)")) == []
+
+
+def test_nothing_in_the_package_turns_strict_mode_on():
+    """Strict mode is the tests' (tests/conftest.py): production leaves the store's check off."""
+    calls = [
+        (_rel(path), node.lineno)
+        for path in SOURCES
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "strict"
+    ]
+    assert not calls

@@ -12,6 +12,7 @@ from ocms_data.demo_sessions import FORM_MIX, GROUP_FORMS
 from ocms_data.errors import ValidationError
 from ocms_data.groups import SESSION_TYPE_OF
 from ocms_data.registry import default_catalog
+from ocms_data.scope import Agency
 from ocms_data.validation import validate
 from tests.conftest import table_columns
 
@@ -223,13 +224,13 @@ def test_demo_problems_equal_a_fresh_derivation(db, agency):
         stored = sorted(cur.execute("SELECT * FROM problems").fetchall())
 
     def fresh(cur):
-        problems.refresh_agency(cur, agency)
+        problems.refresh_agency(cur, Agency(agency))
         return sorted(cur.execute("SELECT * FROM problems").fetchall())
 
     def per_session(cur):
         cur.execute("DELETE FROM problems")
         ids = [r[0] for r in cur.execute("SELECT id FROM sessions WHERE agency_id = ?", [agency]).fetchall()]
-        problems.refresh(cur, agency, ids)
+        problems.refresh(cur, Agency(agency), ids)
         return sorted(cur.execute("SELECT * FROM problems").fetchall())
 
     assert stored

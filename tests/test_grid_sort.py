@@ -178,7 +178,7 @@ def test_label_sql_is_the_label_users_pick(agency):
         with db.read() as cur:
             shown = dict(
                 cur.execute(
-                    f"SELECT t.id, {reference.label_sql(table, 't.id')} FROM {table} t WHERE t.agency_id = ?",
+                    f"SELECT t.id, {reference.label_sql(who, table, 't.id')} FROM {table} t WHERE t.agency_id = ?",
                     [who.agency_id],
                 ).fetchall()
             )

@@ -11,6 +11,7 @@ from ocms_data import groups, problems, sessions
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.registry import Kind, default_catalog
+from ocms_data.scope import Agency
 from ocms_data.validation import checks
 from tests.conftest import actor
 from tests.test_sessions import DIRECT, ICARE, LT, TODAY, begin, copy_of, direct_with_form, logistics, ref
@@ -67,7 +68,7 @@ def _rows_of(cur, agency_ids: list[int]) -> list[tuple]:
 def full_refresh(cur, agency_ids: list[int]) -> list[tuple]:
     """The problems of these agencies re-derived from scratch by `refresh_agency`."""
     for agency_id in agency_ids:
-        problems.refresh_agency(cur, agency_id)
+        problems.refresh_agency(cur, Agency(agency_id))
     return _rows_of(cur, agency_ids)
 
 
@@ -76,7 +77,7 @@ def session_refresh(cur, agency_ids: list[int]) -> list[tuple]:
     cur.execute("DELETE FROM problems")
     for agency_id in agency_ids:
         ids = [r[0] for r in cur.execute("SELECT id FROM sessions WHERE agency_id = ?", [agency_id]).fetchall()]
-        problems.refresh(cur, agency_id, ids)
+        problems.refresh(cur, Agency(agency_id), ids)
     return _rows_of(cur, agency_ids)
 
 
@@ -204,10 +205,10 @@ def test_refreshing_for_one_agency_never_touches_another(db, people):
     before_a, before_b = problem_table(db, ra.agency_id), problem_table(db, rb.agency_id)
 
     def wrong_agency(cur):
-        problems.refresh(cur, rb.agency_id, [sid])
-        problems.refresh_form(cur, rb.agency_id, "io", fid, sid)
-        problems.refresh(cur, ra.agency_id, [b_sid])
-        problems.refresh_agency(cur, rb.agency_id)
+        problems.refresh(cur, rb, [sid])
+        problems.refresh_form(cur, rb, "io", fid, sid)
+        problems.refresh(cur, ra, [b_sid])
+        problems.refresh_agency(cur, rb)
         return sorted(cur.execute("SELECT * FROM problems WHERE agency_id = ?", [ra.agency_id]).fetchall()), sorted(
             cur.execute("SELECT * FROM problems WHERE agency_id = ?", [rb.agency_id]).fetchall()
         )
@@ -219,7 +220,7 @@ def test_refresh_of_no_session_does_nothing(db, people):
     before = problem_table(db)
 
     def nothing(cur):
-        problems.refresh(cur, people[0][1].agency_id, [])
+        problems.refresh(cur, people[0][1], [])
         return sorted(cur.execute("SELECT * FROM problems").fetchall())
 
     assert rolled_back(db, nothing) == before
@@ -242,17 +243,17 @@ def empty(tmp_path_factory):
 
 @pytest.mark.parametrize("form", problems.tracked_forms(), ids=lambda f: f.key)
 def test_derive_sql_runs_on_an_empty_database(empty, form):
-    sql = problems.derive_sql(form, "t.agency_id = 1")
+    sql = problems.derive_sql(form, Agency(1))
     assert sql.count("\nUNION ALL\n") == len(checks(form)) - 1 >= 0
     with empty.read() as cur:
         assert cur.execute(sql).fetchall() == []
     if form.key != "session":
-        empty.write(lambda cur: problems.refresh_form(cur, 1, form.key, 1, 1))
+        empty.write(lambda cur: problems.refresh_form(cur, Agency(1), form.key, 1, 1))
 
 
 def test_refreshes_of_an_empty_database_find_nothing(empty):
-    empty.write(lambda cur: problems.refresh_agency(cur, 1))
-    empty.write(lambda cur: problems.refresh(cur, 1, [1, 2]))
+    empty.write(lambda cur: problems.refresh_agency(cur, Agency(1)))
+    empty.write(lambda cur: problems.refresh(cur, Agency(1), [1, 2]))
     with empty.read() as cur:
         assert cur.execute("SELECT count(*) FROM problems").fetchall() == [(0,)]
 

@@ -39,6 +39,7 @@ from ocms_data.demo_sessions import _Values, fill_forms
 from ocms_data.grid import MAX_PAGE, MISSING_MESSAGES, NEWLINE, TAB, GridQuery
 from ocms_data.icare import engine
 from ocms_data.registry import Condition, Form, Kind, Need, default_catalog
+from ocms_data.scope import Agency
 from ocms_data.validation import Check, checks, problems_sql
 from tests.conftest import actor
 from tests.test_icare_engine import DAY, MONTH, MONTH_START, new_client, ref, session_values
@@ -151,7 +152,7 @@ def _record(world, form: Form, broken: dict | None = None, rule_id: str | None =
     def answer_both(cur):
         _update(cur, worker, by_client[None], group, _complete(group, values) | (mine if theirs else {}))
         _update(cur, worker, by_client[client], attendee, answers)
-        problems.refresh(cur, worker.agency_id, [sid])
+        problems.refresh(cur, worker, [sid])
 
     db.write(answer_both)
     _repair(world, by_client[None], group, *((rule_id, broken) if theirs else ()))
@@ -181,9 +182,9 @@ def _write(db: Database, who, rec_id: int, form: Form, answers: dict) -> None:
         _update(cur, who, rec_id, form, answers)
         if form.table == problems.FORMS_TABLE:
             session = cur.execute("SELECT session_id FROM service_forms WHERE id = ?", [rec_id]).fetchone()[0]
-            problems.refresh_form(cur, who.agency_id, form.key, rec_id, session)
+            problems.refresh_form(cur, who, form.key, rec_id, session)
         elif form.key == problems.SESSION_FORM:
-            problems.refresh(cur, who.agency_id, [rec_id])
+            problems.refresh(cur, who, [rec_id])
         # a client's or course's problems are not stored: they are derived whenever they are read
 
     if answers:
@@ -196,8 +197,8 @@ def _problems(db: Database, form: Form, rec_id: int) -> set[tuple[str, str]]:
         if form.table in (problems.FORMS_TABLE, SESSION.table):
             return set(cur.execute("SELECT rule, message FROM problems WHERE rec_id = ?", [rec_id]).fetchall())
         agency = cur.execute(f"SELECT agency_id FROM {form.table} WHERE id = ?", [rec_id]).fetchone()[0]
-        sql = f"SELECT rule, message FROM ({problems_sql(form)}) p WHERE rec_id = $rec"
-        return set(cur.execute(sql, {"agency": agency, "rec": rec_id}).fetchall())
+        sql = f"SELECT rule, message FROM ({problems_sql(form, Agency(agency))}) p WHERE rec_id = ?"
+        return set(cur.execute(sql, [rec_id]).fetchall())
 
 
 def _session_problems(db: Database, session_id: int) -> set[tuple[str, str, str]]:
@@ -400,7 +401,7 @@ def record_cases(world):
         for client, course in zip(carriers, named[COURSE.key], strict=True):
             form_id = sessions.new_form(cur, worker, sid, client, COURSE_CARRIER)
             cur.execute("UPDATE service_forms SET course_id = ? WHERE id = ?", [course, form_id])
-        problems.refresh(cur, worker.agency_id, [sid])
+        problems.refresh(cur, worker, [sid])
 
     db.write(name_the_courses)
     return made
@@ -421,7 +422,7 @@ def _remove_the_group_form(world, session_id: int, _client: int) -> None:
 
     def apply(cur):
         cur.execute("DELETE FROM service_forms WHERE session_id = ? AND client_id IS NULL", [session_id])
-        problems.refresh(cur, worker.agency_id, [session_id])
+        problems.refresh(cur, worker, [session_id])
 
     db.write(apply)
 

@@ -7,6 +7,7 @@ from ocms_data import clock
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.registry import Condition, Field, Form, Kind, Need, Section, default_catalog
+from ocms_data.scope import Agency
 from ocms_data.validation import (
     any_missing,
     checks,
@@ -588,7 +589,7 @@ def mem():
 
 def _problems(database, form=NAMED, levels=(Need.TO_SAVE, Need.FOR_ICARE), agency=7):
     with database.read() as cur:
-        found = cur.rows(f"SELECT * FROM ({problems_sql(form, levels)}) p", {"agency": agency})
+        found = cur.rows(f"SELECT * FROM ({problems_sql(form, Agency(agency), levels)}) p")
     return {(r["rec_id"], r["field"], r["need"]) for r in found}, found
 
 
@@ -645,12 +646,12 @@ def test_anonymous_problems(mem):
 
 
 def test_missing_columns_name_what_is_missing_and_its_messages(mem):
-    names, messages = missing_columns(NAMED)
+    names, messages = missing_columns(NAMED, Agency(7))
     with mem.read() as cur:
         got = {
             r[0]: (r[1], r[2])
             for r in cur.execute(
-                f"SELECT t.id, {names}, {messages}, {any_missing(NAMED)} FROM clients t ORDER BY t.id"
+                f"SELECT t.id, {names}, {messages}, {any_missing(NAMED, Agency(7))} FROM clients t ORDER BY t.id"
             ).fetchall()
             if r[0] in (1, 2, 3)
         }
@@ -672,19 +673,19 @@ def test_missing_columns_name_what_is_missing_and_its_messages(mem):
 
 
 def test_any_missing_agrees_with_missing_columns(mem):
-    names, _ = missing_columns(NAMED)
+    names, _ = missing_columns(NAMED, Agency(7))
     with mem.read() as cur:
         found = cur.execute(
-            f"SELECT t.id, {names} <> '', {any_missing(NAMED)} FROM clients t WHERE t.id <= 5"
+            f"SELECT t.id, {names} <> '', {any_missing(NAMED, Agency(7))} FROM clients t WHERE t.id <= 5"
         ).fetchall()
     assert all(a == b for _id, a, b in found)
     assert {i for i, a, _ in found if a} == {1, 2, 4, 5}
 
 
 def test_no_checks_for_an_empty_level():
-    assert missing_columns(NAMED, ()) == ("''", "''")
-    assert any_missing(NAMED, ()) == "false"
-    assert "WHERE false" in problems_sql(NAMED, ())
+    assert missing_columns(NAMED, Agency(7), ()) == ("''", "''")
+    assert any_missing(NAMED, Agency(7), ()) == "false"
+    assert "WHERE false" in problems_sql(NAMED, Agency(7), ())
 
 
 def test_a_year_in_the_past_cannot_be_in_the_future():

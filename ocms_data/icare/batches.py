@@ -17,6 +17,7 @@ from ocms_data.icare import returns
 from ocms_data.icare.engine import Filters, Run, eligible, not_over
 from ocms_data.icare.spec import Template
 from ocms_data.icare.workbook import Export
+from ocms_data.scope import scope
 from ocms_data.store.handle import Handle
 from ocms_data.validation import plain_text
 from ocms_data.xlsx import CELL_LIMIT, cell_text
@@ -52,15 +53,14 @@ def may_upload(alias: str) -> str:
     return f"({alias}.active AND ({roles}))"
 
 
-def set_uploaders(
-    db: Database, actor: Actor, scope: str, scope_id: int, primary: int | None, backup: int | None
-) -> bool:
+def set_uploaders(db: Database, actor: Actor, kind: str, kind_id: int, primary: int | None, backup: int | None) -> bool:
     """Designate the primary and backup uploader of the agency, a program or a site (agency admins).
 
+    `kind` (one of SCOPES) and `kind_id` say which: the agency's id is its own, whatever `kind_id` says.
     Returns whether anything changed: saving the same people again writes nothing (no audit row either).
     """
     require(actor, AGENCY_ADMIN)
-    if scope not in SCOPES:
+    if kind not in SCOPES:
         raise ValidationError({"scope": f"Choose one of {', '.join(SCOPES)}."})
     if primary is not None and primary == backup:
         raise ValidationError({"backup": "The backup uploader must be someone else."})
@@ -72,23 +72,24 @@ def set_uploaders(
             )
 
     def apply(cur: Handle) -> bool:
-        target = actor.agency_id if scope == "agency" else scope_id
-        table = {"program": "programs", "site": "sites"}.get(scope)
-        if table and not cur.tuples(f"SELECT 1 FROM {table} WHERE id = ? AND agency_id = ?", [target, actor.agency_id]):
-            raise ValidationError({"scope": f"No such {scope} in your agency."})
+        target = actor.agency_id if kind == "agency" else kind_id
+        table = {"program": "programs", "site": "sites"}.get(kind)
+        if table and not cur.tuples(f"SELECT 1 FROM {table} WHERE id = ? AND {scope(actor, table)}", [target]):
+            raise ValidationError({"scope": f"No such {kind} in your agency."})
         now = cur.tuples(
-            "SELECT primary_user, backup_user FROM icare_uploaders WHERE agency_id = ? AND scope = ? AND scope_id = ?",
-            [actor.agency_id, scope, target],
+            "SELECT primary_user, backup_user FROM icare_uploaders "
+            f"WHERE {scope(actor, 'icare_uploaders')} AND scope = ? AND scope_id = ?",
+            [kind, target],
         )
         if (now[0] if now else (None, None)) == (primary, backup):
             return False
         cur.run(
             "INSERT INTO icare_uploaders VALUES (?, ?, ?, ?, ?) ON CONFLICT (agency_id, scope, scope_id) "
             "DO UPDATE SET primary_user = excluded.primary_user, backup_user = excluded.backup_user",
-            [actor.agency_id, scope, target, primary, backup],
+            [actor.agency_id, kind, target, primary, backup],
         )
         audit.record(
-            cur, actor, "uploaders", "icare_uploaders", target, {"scope": scope, "primary": primary, "backup": backup}
+            cur, actor, "uploaders", "icare_uploaders", target, {"scope": kind, "primary": primary, "backup": backup}
         )
         return True
 
@@ -114,10 +115,12 @@ def uploaders(db: Database, actor: Actor) -> list[dict]:
             "'Site ' || s.code || ' — ' || s.name, 'Whole agency') AS applies_to, pu.full_name AS primary_uploader, "
             "bu.full_name AS backup_uploader, u.primary_user, u.backup_user, "
             f"{_problem('pu')} AS primary_problem, {_problem('bu')} AS backup_problem "
-            "FROM icare_uploaders u LEFT JOIN programs p ON u.scope = 'program' AND p.id = u.scope_id "
-            "LEFT JOIN sites s ON u.scope = 'site' AND s.id = u.scope_id LEFT JOIN users pu ON pu.id = u.primary_user "
-            "LEFT JOIN users bu ON bu.id = u.backup_user WHERE u.agency_id = ? ORDER BY u.scope, applies_to",
-            [actor.agency_id],
+            "FROM icare_uploaders u "
+            f"LEFT JOIN programs p ON u.scope = 'program' AND p.id = u.scope_id AND {scope(actor, 'programs', 'p')} "
+            f"LEFT JOIN sites s ON u.scope = 'site' AND s.id = u.scope_id AND {scope(actor, 'sites', 's')} "
+            f"LEFT JOIN users pu ON pu.id = u.primary_user AND {scope(actor, 'users', 'pu')} "
+            f"LEFT JOIN users bu ON bu.id = u.backup_user AND {scope(actor, 'users', 'bu')} "
+            f"WHERE {scope(actor, 'icare_uploaders', 'u')} ORDER BY u.scope, applies_to"
         )
 
 
@@ -137,8 +140,8 @@ def may_finalise(db: Database, actor: Actor, filters: Filters) -> str | None:
 def _holds_role(cur: Handle, actor: Actor) -> bool:
     """Whether the actor holds the Uploader or Agency admin role now (a designation outlives a role taken away)."""
     found = cur.tuples(
-        f"SELECT 1 FROM users u WHERE u.id = ? AND u.agency_id = ? AND {may_upload('u')}",
-        [actor.user_id, actor.agency_id],
+        f"SELECT 1 FROM users u WHERE u.id = ? AND {scope(actor, 'users', 'u')} AND {may_upload('u')}",
+        [actor.user_id],
     )
     return bool(found)
 
@@ -149,11 +152,11 @@ def _designated(cur: Handle, actor: Actor, program: int | None, site: int | None
     The agency's uploaders are for every program and site; a program's or a site's for theirs.
     """
     wanted = [("agency", actor.agency_id)] + [(s, i) for s, i in (("program", program), ("site", site)) if i]
-    for scope, scope_id in wanted:
+    for kind, kind_id in wanted:
         hit = cur.tuples(
-            "SELECT 1 FROM icare_uploaders WHERE agency_id = ? AND scope = ? AND scope_id = ? "
+            f"SELECT 1 FROM icare_uploaders WHERE {scope(actor, 'icare_uploaders')} AND scope = ? AND scope_id = ? "
             "AND ? IN (primary_user, backup_user)",
-            [actor.agency_id, scope, scope_id, actor.user_id],
+            [kind, kind_id, actor.user_id],
         )
         if hit:
             return True
@@ -164,21 +167,21 @@ def uploader_candidates(db: Database, actor: Actor) -> dict[int, str]:
     """Active staff who may be designated uploaders (they hold the Uploader or Agency admin role)."""
     with db.read() as cur:
         found = cur.tuples(
-            f"SELECT u.id, u.full_name FROM users u WHERE u.agency_id = ? AND {may_upload('u')} ORDER BY u.full_name",
-            [actor.agency_id],
+            f"SELECT u.id, u.full_name FROM users u WHERE {scope(actor, 'users', 'u')} AND {may_upload('u')} "
+            "ORDER BY u.full_name"
         )
     return dict(found)
 
 
 def _require_uploader_of(cur: Handle, actor: Actor, batch_id: int) -> None:
     """Voids and returned files change what goes to iCARE: only an uploader of the batch's scope may."""
-    scope = cur.tuples(
-        "SELECT program_id, site_id FROM icare_batches WHERE id = ? AND agency_id = ?", [batch_id, actor.agency_id]
+    found = cur.tuples(
+        f"SELECT program_id, site_id FROM icare_batches WHERE id = ? AND {scope(actor, 'icare_batches')}", [batch_id]
     )
     if not _holds_role(cur, actor):
         raise Forbidden(ROLE_NEEDED.format(doing="change this batch"))
-    if scope and not _designated(cur, actor, *scope[0]):
-        where = "the agency" if scope[0] == (None, None) else "the agency or of this batch's program or site"
+    if found and not _designated(cur, actor, *found[0]):
+        where = "the agency" if found[0] == (None, None) else "the agency or of this batch's program or site"
         raise Forbidden(f"Only a primary or backup uploader of {where} can change this batch.")
 
 
@@ -215,7 +218,7 @@ def finalise(
             result = run.results[key]
             good = result.good_frame()
             entity = result.template.entity
-            taken = _already_sent(cur, entity, good)
+            taken = _already_sent(cur, actor, entity, good)
             if taken:
                 raise ValidationError(
                     {
@@ -253,11 +256,11 @@ def finalise(
     return db.write(apply)
 
 
-def _already_sent(cur: Handle, entity: str, good: pd.DataFrame) -> int:
+def _already_sent(cur: Handle, actor: Actor, entity: str, good: pd.DataFrame) -> int:
     """How many of these records (at these versions) are no longer eligible: a live batch holds them already."""
     candidates = pd.DataFrame({"id": good["_rec_id"].astype("int64"), "version": good["_rec_version"].astype("int64")})
     with cur.relation("candidates", candidates):
-        return cur.value(f"SELECT count(*) FROM candidates c WHERE NOT ({eligible(entity, 'c')})")
+        return cur.value(f"SELECT count(*) FROM candidates c WHERE NOT ({eligible(actor, entity, 'c')})")
 
 
 def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
@@ -273,8 +276,8 @@ def void(db: Database, actor: Actor, batch_id: int, reason: str) -> None:
         _require_uploader_of(cur, actor, batch_id)
         done = cur.run(
             "UPDATE icare_batches SET voided_at = current_timestamp, voided_by_name = ?, void_reason = ? "
-            "WHERE id = ? AND agency_id = ? AND voided_at IS NULL",
-            [actor.full_name, reason, batch_id, actor.agency_id],
+            f"WHERE id = ? AND {scope(actor, 'icare_batches')} AND voided_at IS NULL",
+            [actor.full_name, reason, batch_id],
         )
         if not done:
             raise ValidationError({"batch": "No live final batch with that number in your agency."})
@@ -290,11 +293,11 @@ def history(db: Database, actor: Actor) -> list[dict]:
             "SELECT b.id, f.final_no, b.month, b.template, b.file_name, b.row_count, b.made_by_name, b.via, b.made_at, "
             "b.file_sha256, b.voided_at, b.void_reason, f.batch_id IS NOT NULL AS kept, "
             "count(*) FILTER (WHERE r.status = 'rejected') AS rejected, count(*) FILTER (WHERE r.status = 'accepted') AS accepted "
-            "FROM icare_batches b LEFT JOIN icare_records r ON r.batch_id = b.id "
-            "LEFT JOIN icare_batch_files f ON f.batch_id = b.id AND f.agency_id = b.agency_id WHERE b.agency_id = ? "
+            f"FROM icare_batches b LEFT JOIN icare_records r ON r.batch_id = b.id AND {scope(actor, 'icare_records', 'r')} "
+            f"LEFT JOIN icare_batch_files f ON f.batch_id = b.id AND {scope(actor, 'icare_batch_files', 'f')} "
+            f"WHERE {scope(actor, 'icare_batches', 'b')} "
             "GROUP BY b.id, f.final_no, b.month, b.template, b.file_name, b.row_count, b.made_by_name, b.via, "
-            "b.made_at, b.file_sha256, b.voided_at, b.void_reason, f.batch_id ORDER BY b.made_at DESC, b.id DESC",
-            [actor.agency_id],
+            "b.made_at, b.file_sha256, b.voided_at, b.void_reason, f.batch_id ORDER BY b.made_at DESC, b.id DESC"
         )
 
 
@@ -317,17 +320,19 @@ def _batch_of(
         return None, {}
     with cur.relation("returned", pd.DataFrame({"row_key": keys})):
         best = cur.one(
-            "SELECT r.batch_id FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "
-            "WHERE r.agency_id = ? AND b.template = ? AND b.voided_at IS NULL "
+            "SELECT r.batch_id FROM icare_records r "
+            f"JOIN icare_batches b ON b.id = r.batch_id AND {scope(actor, 'icare_batches', 'b')} "
+            f"WHERE {scope(actor, 'icare_records', 'r')} AND b.template = ? AND b.voided_at IS NULL "
             "AND r.row_key IN (SELECT row_key FROM returned) "
             "GROUP BY r.batch_id ORDER BY count(*) DESC, max(b.made_at) DESC, r.batch_id DESC LIMIT 1",
-            [actor.agency_id, template.key],
+            [template.key],
         )
     if best is None:
         return None, {}
     waiting: dict[str, list[int]] = {}
     for rec_id, key in cur.tuples(
-        "SELECT rec_id, row_key FROM icare_records WHERE batch_id = ? ORDER BY row_no", [best["batch_id"]]
+        f"SELECT rec_id, row_key FROM icare_records WHERE batch_id = ? AND {scope(actor, 'icare_records')} ORDER BY row_no",
+        [best["batch_id"]],
     ):
         waiting.setdefault(key, []).append(rec_id)
     return best["batch_id"], waiting
@@ -367,7 +372,8 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
             with cur.relation("marks", frame):
                 cur.run(
                     "UPDATE icare_records r SET status = m.status, icare_record_id = m.icare_record_id, "
-                    "details = m.details FROM marks m WHERE r.batch_id = ? AND r.rec_id = m.rec_id",
+                    f"details = m.details FROM marks m WHERE r.batch_id = ? AND {scope(actor, 'icare_records', 'r')} "
+                    "AND r.rec_id = m.rec_id",
                     [batch_id],
                 )
         audit.record(cur, actor, "icare_import", "icare_batches", batch_id, {"template": template.key, **counts})
@@ -381,5 +387,5 @@ def import_returned(db: Database, actor: Actor, data: bytes) -> Imported:
 def worker_names(db: Database, actor: Actor) -> dict[int, tuple[str, str | None]]:
     """Id -> (name, e-mail) of the agency's staff, for the error file."""
     with db.read() as cur:
-        found = cur.tuples("SELECT id, full_name, email FROM users WHERE agency_id = ?", [actor.agency_id])
+        found = cur.tuples(f"SELECT id, full_name, email FROM users WHERE {scope(actor, 'users')}")
     return {r[0]: (r[1], r[2]) for r in found}

@@ -23,6 +23,7 @@ from ocms_data.errors import ValidationError
 from ocms_data.icare.spec import DERIVED, SOURCE_FORMS, Column, Template
 from ocms_data.problems import SESSION_FORM
 from ocms_data.registry import Form, default_catalog, sql_literal
+from ocms_data.scope import Visible, scope
 from ocms_data.store.handle import Handle
 from ocms_data.validation import EMAIL_RE, POSTAL_RE, problems_sql
 
@@ -184,46 +185,54 @@ def text(column: Column, expr: str) -> str:
     return f"CAST({expr} AS VARCHAR)"
 
 
-def not_sent(entity: str, alias: str) -> str:
+def _batched(actor: Visible) -> str:
+    """FROM and JOIN of the iCARE records `r` in their batches `b` that `actor` sees (a WHERE follows)."""
+    return (
+        f"FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id AND {scope(actor, 'icare_batches', 'b')} "
+        f"WHERE {scope(actor, 'icare_records', 'r')}"
+    )
+
+
+def not_sent(actor: Visible, entity: str, alias: str) -> str:
     """SQL: a service form in no live final batch (an accepted form changed since is an amendment)."""
     return (
-        "NOT EXISTS (SELECT 1 FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "
-        f"WHERE r.entity = '{entity}' AND r.rec_id = {alias}.id AND b.voided_at IS NULL AND r.status <> 'rejected' "
+        f"NOT EXISTS (SELECT 1 {_batched(actor)} "
+        f"AND r.entity = '{entity}' AND r.rec_id = {alias}.id AND b.voided_at IS NULL AND r.status <> 'rejected' "
         f"AND NOT (r.status = 'accepted' AND {alias}.version > r.rec_version))"
     )
 
 
-def changed_since_sent(entity: str, alias: str) -> str:
+def changed_since_sent(actor: Visible, entity: str, alias: str) -> str:
     """SQL: a client or course never sent, or changed since the last live batch holding it (iCARE updates it)."""
     return (
-        f"{alias}.version > coalesce((SELECT max(r.rec_version) FROM icare_records r JOIN icare_batches b "
-        f"ON b.id = r.batch_id WHERE r.entity = '{entity}' AND r.rec_id = {alias}.id AND b.voided_at IS NULL "
-        "AND r.status <> 'rejected'), 0)"
+        f"{alias}.version > coalesce((SELECT max(r.rec_version) {_batched(actor)} "
+        f"AND r.entity = '{entity}' AND r.rec_id = {alias}.id AND b.voided_at IS NULL AND r.status <> 'rejected'), 0)"
     )
 
 
-def eligible(entity: str, alias: str) -> str:
+def eligible(actor: Visible, entity: str, alias: str) -> str:
     """SQL over `alias` (columns id, version): the record may go in a final now (never in two live batches)."""
-    return not_sent(entity, alias) if entity == "service_forms" else changed_since_sent(entity, alias)
+    if entity == "service_forms":
+        return not_sent(actor, entity, alias)
+    return changed_since_sent(actor, entity, alias)
 
 
-def _accepted(entity: str) -> str:
+def _accepted(actor: Visible, entity: str) -> str:
     return (
-        "SELECT r.rec_id, max(r.icare_record_id) AS icare_record_id FROM icare_records r "
-        "JOIN icare_batches b ON b.id = r.batch_id WHERE r.status = 'accepted' AND b.voided_at IS NULL "
-        f"AND r.entity = '{entity}' AND r.agency_id = $agency GROUP BY r.rec_id"
+        f"SELECT r.rec_id, max(r.icare_record_id) AS icare_record_id {_batched(actor)} "
+        f"AND r.status = 'accepted' AND b.voided_at IS NULL AND r.entity = '{entity}' GROUP BY r.rec_id"
     )
 
 
-def _ident() -> str:
+def _ident(actor: Visible) -> str:
     """SQL: each client's first identifier of an iCARE type."""
     catalog = default_catalog()
     types = catalog.codelists["identifier_type"]
     icare = ", ".join(sql_literal(v) for v in types.icare_values)
     return (
         "SELECT parent_id, id_type, id_value FROM (SELECT i.parent_id, i.id_type, i.id_value, row_number() OVER "
-        f"(PARTITION BY i.parent_id ORDER BY i.position) AS n FROM client_identifiers i WHERE i.id_type IN ({icare})) x "
-        "WHERE n = 1"
+        f"(PARTITION BY i.parent_id ORDER BY i.position) AS n FROM client_identifiers i "
+        f"WHERE {scope(actor, 'client_identifiers', 'i')} AND i.id_type IN ({icare})) x WHERE n = 1"
     )
 
 
@@ -269,7 +278,7 @@ def _value(column: Column, own: dict, group: dict) -> str:
     return own.get(column.tech_id) or group.get(column.tech_id) or "NULL"
 
 
-def _service_sql(template: Template, form: Form, filters: Filters) -> str:
+def _service_sql(actor: Visible, template: Template, form: Form, filters: Filters) -> str:
     """One form type's services of the month for a template: every column as text, plus meta columns."""
     group_form = _group_of(form)
     own, group = _form_fields(form, "f"), _form_fields(group_form, "g")
@@ -280,14 +289,14 @@ def _service_sql(template: Template, form: Form, filters: Filters) -> str:
             conditions.append(f"f.funded_by = {int(filters.funder)}")
         else:  # an attendee whose funder is not given yet is shown (bad, with the rule), not silently left out
             conditions.append(
-                "(f.funded_by IS NULL OR f.funded_by IN (SELECT fu.id FROM funders fu WHERE fu.agency_id = $agency "
-                "AND fu.is_icare))"
+                "(f.funded_by IS NULL OR f.funded_by IN (SELECT fu.id FROM funders fu "
+                f"WHERE {scope(actor, 'funders', 'fu')} AND fu.is_icare))"
             )
     else:
         one = f" AND fu.id = {int(filters.funder)}" if filters.funder else ""
         conditions.append(
-            "EXISTS (SELECT 1 FROM sessions_refs r JOIN funders fu ON fu.id = r.ref_id WHERE r.parent_id = s.id "
-            f"AND r.field = 'funders' AND fu.is_icare{one})"
+            f"EXISTS (SELECT 1 FROM sessions_refs r JOIN funders fu ON fu.id = r.ref_id AND {scope(actor, 'funders', 'fu')} "
+            f"WHERE r.parent_id = s.id AND {scope(actor, 'sessions_refs', 'r')} AND r.field = 'funders' AND fu.is_icare{one})"
         )
     if form.has("service_status"):
         conditions.append(f"coalesce(f.service_status, '') <> '{ONGOING}'")
@@ -299,9 +308,10 @@ def _service_sql(template: Template, form: Form, filters: Filters) -> str:
         conditions.append(f"s.site = {int(filters.site)}")
     if filters.worker:
         conditions.append(
-            f"s.id IN (SELECT r.parent_id FROM sessions_refs r WHERE r.field = 'staff' AND r.ref_id = {int(filters.worker)})"
+            f"s.id IN (SELECT r.parent_id FROM sessions_refs r WHERE {scope(actor, 'sessions_refs', 'r')} "
+            f"AND r.field = 'staff' AND r.ref_id = {int(filters.worker)})"
         )
-    conditions.append(not_sent("service_forms", "f"))
+    conditions.append(not_sent(actor, "service_forms", "f"))
     columns = ", ".join(f'{text(c, _value(c, own, group))} AS "{c.tech_id}"' for c in template.columns)
     record = f"'Session #' || s.id || {sql_literal(' · ' + form.label + ' · client #')} || c.client_no"
     return (
@@ -311,61 +321,68 @@ def _service_sql(template: Template, form: Form, filters: Filters) -> str:
         f"{'f.course_id' if form.has('course_id') else 'NULL::BIGINT'} AS _course_id, "
         f"{'g.id' if group_form else 'NULL::BIGINT'} AS _group_id "
         "FROM service_forms f JOIN month_sessions s ON s.id = f.session_id "
-        "JOIN clients c ON c.id = f.client_id AND c.agency_id = f.agency_id "
+        f"JOIN clients c ON c.id = f.client_id AND {scope(actor, 'clients', 'c')} "
         "LEFT JOIN ident ON ident.parent_id = c.id LEFT JOIN lang ON lang.parent_id = s.id "
         + (
             f"LEFT JOIN service_forms g ON g.session_id = f.session_id AND g.form_type = '{group_form.key}' "
+            f"AND {scope(actor, 'service_forms', 'g')} "
             if group_form
             else ""
         )
-        + ("LEFT JOIN courses co ON co.id = f.course_id " if form.has("course_id") else "")
-        + "LEFT JOIN accepted acc ON acc.rec_id = f.id WHERE f.agency_id = $agency AND "
+        + (
+            f"LEFT JOIN courses co ON co.id = f.course_id AND {scope(actor, 'courses', 'co')} "
+            if form.has("course_id")
+            else ""
+        )
+        + f"LEFT JOIN accepted acc ON acc.rec_id = f.id WHERE {scope(actor, 'service_forms', 'f')} AND "
         + " AND ".join(conditions)
     )
 
 
-def _prepared() -> dict[str, str]:
+def _prepared(actor: Visible) -> dict[str, str]:
     return {
-        "month_sessions": "SELECT * FROM sessions s WHERE s.agency_id = $agency AND s.service_date BETWEEN $start AND $end",
+        "month_sessions": f"SELECT * FROM sessions s WHERE {scope(actor, 'sessions', 's')} "
+        "AND s.service_date BETWEEN $start AND $end",
         "lang": "SELECT m.parent_id, substr(min(CASE WHEN m.value IN ('English', 'French') THEN '0' ELSE '1' END "
-        "|| m.value), 2) AS language FROM sessions_multi m WHERE m.field = 'delivery_languages' "
-        "AND m.parent_id IN (SELECT id FROM month_sessions) GROUP BY m.parent_id",
-        "ident": _ident(),
-        "accepted": _accepted("service_forms"),
-        "month_problems": "SELECT * FROM problems p WHERE p.agency_id = $agency "
+        f"|| m.value), 2) AS language FROM sessions_multi m WHERE {scope(actor, 'sessions_multi', 'm')} "
+        "AND m.field = 'delivery_languages' AND m.parent_id IN (SELECT id FROM month_sessions) GROUP BY m.parent_id",
+        "ident": _ident(actor),
+        "accepted": _accepted(actor, "service_forms"),
+        "month_problems": f"SELECT * FROM problems p WHERE {scope(actor, 'problems', 'p')} "
         "AND p.session_id IN (SELECT id FROM month_sessions)",
     }
 
 
-def _prepare(cur: Handle, params: dict) -> None:
+def _prepare(cur: Handle, actor: Visible, params: dict) -> None:
     """The month's shared relations, computed once as temporary tables every template's rows read."""
-    for name, sql in _prepared().items():
+    for name, sql in _prepared(actor).items():
         used = {k: v for k, v in params.items() if f"${k}" in sql}
         cur.run(f"DROP TABLE IF EXISTS {name}")
         cur.run(f"CREATE TEMP TABLE {name} AS {sql}", used)
 
 
-def _client_profile_sql(template: Template) -> str:
+def _client_profile_sql(actor: Visible, template: Template) -> str:
     columns = ", ".join(f'{text(c, _value(c, {}, {}))} AS "{c.tech_id}"' for c in template.columns)
     return (
         f"SELECT {columns}, 'clients' AS _entity, c.id AS _rec_id, c.version AS _rec_version, "
         "'Client #' || c.client_no AS _record, c.id AS _client_id, "
         "NULL AS _session_id, c.created_by AS _worker, NULL AS _service_date "
         "FROM clients c JOIN wanted_clients w ON w.id = c.id LEFT JOIN ident ON ident.parent_id = c.id "
-        "WHERE c.agency_id = $agency"
+        f"WHERE {scope(actor, 'clients', 'c')}"
     )
 
 
-def _course_sql(template: Template) -> str:
+def _course_sql(actor: Visible, template: Template) -> str:
     own = _form_fields(default_catalog().form("course"), "co")
     columns = ", ".join(f'{text(c, _value(c, own, {}))} AS "{c.tech_id}"' for c in template.columns)
     return (
-        f"WITH accepted AS ({_accepted('courses')}) "
+        f"WITH accepted AS ({_accepted(actor, 'courses')}) "
         f"SELECT {columns}, 'courses' AS _entity, co.id AS _rec_id, co.version AS _rec_version, "
         "'Course ' || co.name || ' · ' || coalesce(co.course_code, 'no code yet') AS _record, "
         "NULL AS _client_id, NULL AS _session_id, co.created_by AS _worker, co.start_date AS _service_date "
         "FROM courses co JOIN wanted_courses w ON w.id = co.id "
-        f"LEFT JOIN accepted acc ON acc.rec_id = co.id WHERE co.agency_id = $agency AND {changed_since_sent('courses', 'co')}"
+        f"LEFT JOIN accepted acc ON acc.rec_id = co.id WHERE {scope(actor, 'courses', 'co')} "
+        f"AND {changed_since_sent(actor, 'courses', 'co')}"
     )
 
 
@@ -502,11 +519,12 @@ def _service_problems() -> str:
     )
 
 
-def _record_problems(form: Form) -> str:
+def _record_problems(actor: Visible, form: Form) -> str:
     """SQL: the problems of the client profiles or course setups of a run, derived now by the same rules."""
     within = "t.id IN (SELECT _rec_id FROM template_rows)"
+    found = problems_sql(form, actor, within=within)
     return (
-        f"SELECT r.row, '{form.key}' AS form, p.field, p.rule, p.message FROM ({problems_sql(form, within=within)}) p "
+        f"SELECT r.row, '{form.key}' AS form, p.field, p.rule, p.message FROM ({found}) p "
         "JOIN template_rows r ON r._rec_id = p.rec_id"
     )
 
@@ -539,27 +557,27 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
     filters = filters or Filters()
     catalog = default_catalog()
     templates = sorted(catalog.templates.values(), key=lambda t: t.order)
-    params = {"agency": actor.agency_id, "start": start, "end": end}
+    params = {"start": start, "end": end}
     results: dict[str, TemplateRows] = {}
     with db.read() as cur:
-        _prepare(cur, params)
+        _prepare(cur, actor, params)
         for t in (t for t in templates if t.entity == "service_forms"):
             forms = [
                 f for f in catalog.forms.values() if f.icare_template == t.key and f.role in ("service", "attendee")
             ]
-            sql = "\nUNION ALL\n".join(_service_sql(t, f, filters) for f in forms)
+            sql = "\nUNION ALL\n".join(_service_sql(actor, t, f, filters) for f in forms)
             results[t.key] = _rows_and_errors(cur, t, sql, params, today, _service_problems())
         client_ids = sorted(
             {int(i) for r in results.values() for i in r.frame["_client_id"].dropna()}
             | (set() if filters.narrowed else _sent_again(cur, actor, "clients"))
         )
         profile = catalog.templates["client_profile"]
-        named = _record_problems(catalog.form("client_named"))
+        named = _record_problems(actor, catalog.form("client_named"))
         with cur.relation("wanted_clients", pd.DataFrame({"id": pd.array(client_ids, dtype="Int64")})):
-            every_profile = _rows_and_errors(cur, profile, _client_profile_sql(profile), params, today, named)
+            every_profile = _rows_and_errors(cur, profile, _client_profile_sql(actor, profile), params, today, named)
             changed = cur.column(
                 "SELECT c.id FROM clients c JOIN wanted_clients w ON w.id = c.id "
-                f"WHERE {changed_since_sent('clients', 'c')}"
+                f"WHERE {scope(actor, 'clients', 'c')} AND {changed_since_sent(actor, 'clients', 'c')}"
             )
         profiles, profile_errors = every_profile.frame, every_profile.errors
         course_ids = sorted(
@@ -574,7 +592,7 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
         setup = catalog.templates["lt_course_setup"]
         with cur.relation("wanted_courses", pd.DataFrame({"id": pd.array(course_ids, dtype="Int64")})):
             results[setup.key] = _rows_and_errors(
-                cur, setup, _course_sql(setup), params, today, _record_problems(catalog.form("course"))
+                cur, setup, _course_sql(actor, setup), params, today, _record_problems(actor, catalog.form("course"))
             )
     bad_clients = _reasons(profiles, profile_errors, "_client_id")
     bad_courses = _reasons(results[setup.key].frame, results[setup.key].errors, "_rec_id")
@@ -597,9 +615,9 @@ def _sent_again(cur: Handle, actor: Actor, entity: str) -> set[int]:
     """
     return set(
         cur.column(
-            f"SELECT x.id FROM {entity} x WHERE x.agency_id = ? AND x.id IN (SELECT r.rec_id FROM icare_records r "
-            f"WHERE r.entity = '{entity}' AND r.agency_id = ?) AND {changed_since_sent(entity, 'x')}",
-            [actor.agency_id, actor.agency_id],
+            f"SELECT x.id FROM {entity} x WHERE {scope(actor, entity, 'x')} AND x.id IN (SELECT r.rec_id "
+            f"FROM icare_records r WHERE r.entity = '{entity}' AND {scope(actor, 'icare_records', 'r')}) "
+            f"AND {changed_since_sent(actor, entity, 'x')}"
         )
     )
 

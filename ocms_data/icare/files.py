@@ -12,6 +12,7 @@ from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.icare.engine import Run
 from ocms_data.icare.workbook import Export, zip_name
+from ocms_data.scope import scope
 
 ZIP, ERRORS = "zip", "errors"
 
@@ -39,10 +40,6 @@ def draft(db: Database, actor: Actor, run: Run, files: Export, which: str) -> by
     return _handed(db, actor, data, "icare_files", None, detail)
 
 
-KEPT_SQL = (
-    "SELECT b.id, f.final_no, b.month, b.file_name, b.file_sha256, f.data FROM icare_batches b "
-    "LEFT JOIN icare_batch_files f ON f.batch_id = b.id AND f.agency_id = b.agency_id WHERE b.agency_id = ? "
-)
 NOT_KEPT = "This batch's file was not kept: it was recorded before the app kept final files."
 
 
@@ -50,7 +47,12 @@ def _kept(db: Database, actor: Actor, where: str, params: list) -> list[dict]:
     """Kept files of the actor's agency, in the order the final wrote them (Client Profile first)."""
     require(actor, UPLOADER, AGENCY_ADMIN)
     with db.read() as cur:
-        found = cur.rows(KEPT_SQL + where + " ORDER BY b.id", [actor.agency_id, *params])
+        found = cur.rows(
+            "SELECT b.id, f.final_no, b.month, b.file_name, b.file_sha256, f.data FROM icare_batches b "
+            f"LEFT JOIN icare_batch_files f ON f.batch_id = b.id AND {scope(actor, 'icare_batch_files', 'f')} "
+            f"WHERE {scope(actor, 'icare_batches', 'b')} {where} ORDER BY b.id",
+            params,
+        )
     for f in found:
         if f["data"] is None:
             raise ValidationError({"batch": NOT_KEPT})

@@ -7,12 +7,13 @@ same vocabulary over PostgreSQL (`OCMS_DB=postgresql://...`).
 
 A handle passes the cursor calls it does not define (`execute`, `fetchall`, ...) on to the engine's
 cursor, for the tests' own inspection SQL; a service may not use them (`tests/test_conventions.py`).
+Every statement passes `Vocabulary.checked` first: the tests' `scope.strict()` refuses unscoped reads there.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,6 +31,14 @@ def bound(params: Params) -> list | dict:
 
 class Vocabulary(ABC):
     """The engine-neutral part: what every handle derives from its engine's `rows`, `tuples` and `run`."""
+
+    statement_check: Callable[[str], None] | None = None  # off; the tests' `scope.strict()` refuses unscoped reads
+
+    def checked(self, sql: str) -> str:
+        """`sql`, once `statement_check` (when set) let it through: every method running SQL asks first."""
+        if Vocabulary.statement_check is not None:
+            Vocabulary.statement_check(sql)
+        return sql
 
     @abstractmethod
     def rows(self, sql: str, params: Params = ()) -> list[dict]: ...
@@ -78,13 +87,13 @@ class Handle(Vocabulary):
 
     def rows(self, sql: str, params: Params = ()) -> list[dict]:
         """The rows of a query, each as a dict of its column names."""
-        res = self._cur.execute(sql, bound(params))
+        res = self._cur.execute(self.checked(sql), bound(params))
         names = [d[0] for d in res.description]
         return [dict(zip(names, r, strict=True)) for r in res.fetchall()]
 
     def tuples(self, sql: str, params: Params = ()) -> list[tuple]:
         """The rows of a query as tuples (read to the end: DuckDB refuses new work beside a half-read result)."""
-        return self._cur.execute(sql, bound(params)).fetchall()
+        return self._cur.execute(self.checked(sql), bound(params)).fetchall()
 
     def batches(self, sql: str, size: int) -> Iterator[list[tuple]]:
         """A query's rows as tuples, `size` at a time (a whole table read without holding it all)."""
@@ -94,22 +103,22 @@ class Handle(Vocabulary):
 
     def frame(self, sql: str, params: Params = ()) -> pd.DataFrame:
         """A query's result as a DataFrame (set work: the grids' pages, the iCARE rows)."""
-        return self._cur.execute(sql, bound(params)).df()
+        return self._cur.execute(self.checked(sql), bound(params)).df()
 
     def arrow(self, sql: str, params: Params = ()) -> pa.Table:
         """A query's result as an Arrow table (wide results read column by column, e.g. the iCARE rows)."""
-        return self._cur.sql(sql, params=bound(params) or None).to_arrow_table()
+        return self._cur.sql(self.checked(sql), params=bound(params) or None).to_arrow_table()
 
     def run(self, sql: str, params: Params = ()) -> int:
         """Run a statement; the number of rows it changed (0 for one that changes none)."""
-        res = self._cur.execute(sql, bound(params))
+        res = self._cur.execute(self.checked(sql), bound(params))
         found = res.fetchall() if res.description else []
         return int(found[0][0]) if found and res.description[0][0] == "Count" else 0
 
     def run_many(self, sql: str, params: list[list | tuple]) -> None:
         """Run one statement once per parameter list."""
         if params:
-            self._cur.executemany(sql, [list(p) for p in params])
+            self._cur.executemany(self.checked(sql), [list(p) for p in params])
 
     def load(self, table: str, frame: pd.DataFrame) -> int:
         """Insert a frame's rows into `table`, matching columns by name (bulk: demo data, batch records)."""

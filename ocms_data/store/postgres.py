@@ -97,7 +97,7 @@ class PgHandle(Vocabulary):
 
     def _execute(self, sql: str, params: Params) -> psycopg.Cursor:
         """Parameters bound client-side, as DuckDB types them: a bare `? IS NULL` needs no cast."""
-        return psycopg.ClientCursor(self._con).execute(psycopg_sql(sql), bound(params))
+        return psycopg.ClientCursor(self._con).execute(psycopg_sql(self.checked(sql)), bound(params))
 
     def execute(self, sql: str, params: Params = ()) -> psycopg.Cursor:
         """The tests' inspection SQL only, as on DuckDB's handle (`?` rendered); services use the vocabulary."""
@@ -151,7 +151,7 @@ class PgHandle(Vocabulary):
     def run_many(self, sql: str, params: list[list | tuple]) -> None:
         if params:
             with psycopg.ClientCursor(self._con) as cur:
-                cur.executemany(psycopg_sql(sql), [list(p) for p in params])
+                cur.executemany(psycopg_sql(self.checked(sql)), [list(p) for p in params])
 
     def load(self, table: str, frame: pd.DataFrame) -> int:
         """Insert a frame's rows into `table` by column name, with COPY."""
