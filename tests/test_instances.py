@@ -1,0 +1,66 @@
+"""Several app processes on one PostgreSQL database: what two of them doing the same thing at once leaves behind.
+
+Each "process" is a thread with a `Database` of its own (its own connection pool), as two `streamlit
+run` processes are; a barrier lets them go at the same moment. The browser test
+(tests/browser/test_instances_flow.py) drives two real app processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+
+import psycopg
+import pytest
+
+from ocms_data.db import Database
+from tests import pg
+
+pytestmark = pytest.mark.postgresql
+
+
+@pytest.fixture(scope="module")
+def cluster_url():
+    if pg.binaries() is None:
+        pytest.skip("PostgreSQL is not installed: tests/run.sh installs Debian's postgresql")
+    with pg.cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def url(cluster_url, request) -> str:
+    """A new, empty database on the cluster."""
+    name = "i_" + request.node.name.lower()[:50]
+    with psycopg.connect(cluster_url, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    return cluster_url.rsplit("/", 1)[0] + "/" + name
+
+
+def at_once(*jobs) -> list:
+    """Run the jobs in threads released together; each one's result, or the exception it raised."""
+    ready = threading.Barrier(len(jobs))
+    out: list = [None] * len(jobs)
+
+    def go(i: int) -> None:
+        ready.wait()
+        try:
+            out[i] = jobs[i]()
+        except Exception as exc:  # the outcome under test
+            out[i] = exc
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return out
+
+
+def test_two_processes_opening_a_new_database_at_once_both_start(url):
+    """The second migrates after the first (an advisory lock) and must see the tables the first made."""
+    outcomes = at_once(partial(Database, url), partial(Database, url))
+    for db in outcomes:
+        if isinstance(db, Database):
+            db.close()
+    assert all(isinstance(o, Database) for o in outcomes), outcomes
+    assert sum(bool(db.migrated) for db in outcomes) == 1  # the other found everything made
