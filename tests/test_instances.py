@@ -13,6 +13,7 @@ from functools import partial
 import psycopg
 import pytest
 
+from ocms_data import demo
 from ocms_data.db import Database
 from tests import pg
 
@@ -64,3 +65,25 @@ def test_two_processes_opening_a_new_database_at_once_both_start(url):
             db.close()
     assert all(isinstance(o, Database) for o in outcomes), outcomes
     assert sum(bool(db.migrated) for db in outcomes) == 1  # the other found everything made
+
+
+def test_two_processes_starting_on_an_empty_database_add_the_demo_agency_once(url, monkeypatch):
+    monkeypatch.setattr(demo, "build", partial(demo.build, clients=20))  # the first start's demo, smaller
+    opened: list[Database] = []
+
+    def start() -> dict | None:
+        db = Database(url)
+        opened.append(db)
+        return demo.ensure_demo(db)
+
+    try:
+        outcomes = at_once(start, start)
+    finally:
+        for db in opened:
+            db.close()
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert sum(o is not None for o in outcomes) == 1  # one built it, the other found it built
+    db = Database(url)
+    with db.read() as cur:
+        assert cur.tuples("SELECT code FROM agencies") == [(demo.DEMO_CODE,)]
+    db.close()
