@@ -13,8 +13,10 @@ from functools import partial
 import psycopg
 import pytest
 
-from ocms_data import demo
+from ocms_data import accounts, demo
 from ocms_data.db import Database
+from ocms_data.errors import ValidationError
+from ocms_data.icare import batches, engine, workbook
 from tests import pg
 
 pytestmark = pytest.mark.postgresql
@@ -86,4 +88,39 @@ def test_two_processes_starting_on_an_empty_database_add_the_demo_agency_once(ur
     db = Database(url)
     with db.read() as cur:
         assert cur.tuples("SELECT code FROM agencies") == [(demo.DEMO_CODE,)]
+    db.close()
+
+
+def test_a_final_made_in_two_processes_at_once_records_each_record_once(url):
+    """Both uploaders preview the month, then record the final at the same moment: one final, each record once."""
+    db = Database(url)
+    demo.build(db, clients=60, seed=5, months=2)
+    db.close()
+    month = engine.previous_month()
+    opened = [Database(url), Database(url)]
+    finals = []
+    for db, username in zip(opened, ("uploader", "admin"), strict=True):  # the agency's primary and backup uploader
+        with db.read() as cur:
+            actor = accounts.load_actor(db, cur.value("SELECT id FROM users WHERE username = ?", [username]))
+        run = engine.collect(db, actor, month)
+        files = workbook.export(run, actor.agency_code, batches.worker_names(db, actor))
+        finals.append(partial(batches.finalise, db, actor, run, files))
+    try:
+        outcomes = at_once(*finals)
+    finally:
+        for db in opened:
+            db.close()
+    made, refused = sorted(outcomes, key=lambda o: isinstance(o, Exception))
+    assert isinstance(made, batches.Finalised) and made.rows > 0
+    assert isinstance(refused, ValidationError) and "already in a final batch" in refused.errors["final"]
+    db = Database(url)
+    with db.read() as cur:
+        twice = cur.tuples(
+            "SELECT r.entity, r.rec_id FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "
+            "WHERE b.month = ? AND b.voided_at IS NULL GROUP BY r.entity, r.rec_id HAVING count(*) > 1",
+            [month],
+        )
+        assert twice == []
+        assert cur.value("SELECT count(*) FROM icare_records") == made.rows
+        assert cur.column("SELECT DISTINCT final_no FROM icare_batch_files") == [made.final_no]
     db.close()
