@@ -49,13 +49,17 @@ def instances(tmp_path_factory):
         yield *apps, url
 
 
-@pytest.fixture
-def two_pages(browser):
-    """A page for instance A and one for instance B, each in a browser context (cookie jar) of its own."""
+@pytest.fixture(scope="module")
+def people(browser, instances):
+    """Two people at work, each in a browser context (cookie jar) of their own, signed in once.
+
+    The agency admin works on A, the uploader on B: the agency's backup and primary iCARE uploaders.
+    """
     contexts = [browser.new_context(viewport={"width": 1440, "height": 1000}) for _ in range(2)]
     pages = [c.new_page() for c in contexts]
-    for p in pages:
-        p.set_default_timeout(30_000)
+    for page, app, user in zip(pages, instances[:2], ("admin", "uploader"), strict=True):
+        page.set_default_timeout(30_000)
+        sign_in(page, app, user)
     yield pages
     for c in contexts:
         c.close()
@@ -70,10 +74,9 @@ def query(url: str, sql: str, params: list | None = None) -> list[tuple]:
         db.close()
 
 
-def test_a_client_registered_in_one_instance_is_found_in_the_other(instances, two_pages):
-    app_a, app_b, url = instances
-    a, b = two_pages
-    sign_in(a, app_a, "admin")
+def test_a_client_registered_in_one_instance_is_found_in_the_other(instances, people):
+    url = instances[2]
+    a, b = people
     a.get_by_role("link", name="Register client").click()
     choose(a, "Client has read and understood the privacy statement", "Yes")
     fill(a, "First name", "Ines")
@@ -87,7 +90,6 @@ def test_a_client_registered_in_one_instance_is_found_in_the_other(instances, tw
     expect(a.get_by_role("heading", name="Ines Twoinstances")).to_be_visible()
     shot(a, "51-instance-a-registered")
 
-    sign_in(b, app_b, "worker")
     b.get_by_role("link", name="Find client").click()
     search = b.get_by_role("textbox", name=re.compile("^Name, phone"))
     search.fill("Twoinstances")
@@ -100,12 +102,10 @@ def test_a_client_registered_in_one_instance_is_found_in_the_other(instances, tw
     assert query(url, "SELECT count(*) FROM clients WHERE last_name = 'Twoinstances'") == [(1,)]
 
 
-def test_a_stale_edit_in_one_instance_is_refused_after_the_other_saved(instances, two_pages):
+def test_a_stale_edit_in_one_instance_is_refused_after_the_other_saved(instances, people):
     app_a, app_b, url = instances
-    a, b = two_pages
+    a, b = people
     (client_id,) = query(url, "SELECT min(id) FROM clients WHERE client_type = 'Named'")[0]
-    sign_in(a, app_a, "admin")
-    sign_in(b, app_b, "worker2")
     for page, app in ((a, app_a), (b, app_b)):  # both open the profile as it is now (the two apps at work at once)
         page.goto(f"{app}/client_profile?client={client_id}")
     for page in (a, b):
@@ -124,11 +124,9 @@ def test_a_stale_edit_in_one_instance_is_refused_after_the_other_saved(instances
     assert query(url, "SELECT phone_alt1, version FROM clients WHERE id = ?", [client_id]) == [("613-555-0101", 2)]
 
 
-def test_a_final_recorded_from_both_instances_at_once_records_each_record_once(instances, two_pages):
-    app_a, app_b, url = instances
-    pages = two_pages
-    for page, app, user in zip(pages, (app_a, app_b), ("uploader", "admin"), strict=True):  # primary and backup
-        sign_in(page, app, user)
+def test_a_final_recorded_from_both_instances_at_once_records_each_record_once(instances, people):
+    url = instances[2]
+    pages = people
     for page in pages:  # both previews are checked at once
         page.get_by_role("link", name="iCARE bulk upload").click()
     for page in pages:
