@@ -356,12 +356,18 @@ def build(
     incomplete_rate: float = 0.15,
     months: int = 0,
     forms_per_client_month: float = demo_sessions.FORMS_PER_CLIENT_MONTH,
-) -> dict:
-    """Create one demo agency with `clients` clients and `months` months of sessions; returns what was made."""
+    into_empty: bool = False,
+) -> dict | None:
+    """Create one demo agency with `clients` clients and `months` months of sessions; returns what was made.
+
+    With `into_empty`, only into a database without agencies (None when it has one).
+    """
     rng = np.random.default_rng(seed)
     today = clock.today()
 
     def apply(cur: Handle):
+        if into_empty and cur.value("SELECT count(*) FROM agencies"):
+            return None
         if cur.one("SELECT 1 FROM agencies WHERE code = ?", [code]):
             raise ValidationError(
                 {"agency": f"An agency with code {code} already exists; choose another with --agency."}
@@ -459,8 +465,12 @@ def _child_rows(
 
 
 def ensure_demo(db: Database) -> dict | None:
-    """Give an empty database the demo agency so a first start shows something at once."""
+    """Give an empty database the demo agency so a first start shows something at once.
+
+    Two app processes starting at once on an empty PostgreSQL database both build it: the second's
+    insert clashes with the first's on the unique agency code, is retried, and then finds an agency.
+    """
     with db.read() as cur:
         if cur.value("SELECT count(*) FROM agencies"):
             return None
-    return build(db, months=FIRST_START_MONTHS)
+    return build(db, months=FIRST_START_MONTHS, into_empty=True)

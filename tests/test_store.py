@@ -129,6 +129,32 @@ def test_rows_load_a_batch_at_a_time_in_one_statement(handle):
     assert handle.load_rows("people", ["id"], iter([])) == 0
 
 
+@pytest.mark.parametrize(
+    "sql",
+    ["SELECT id, CAST(NULL AS BIGINT) AS other FROM people", "SELECT id, visits AS other FROM people WHERE id < 0"],
+    ids=["all-null", "empty"],
+)
+def test_a_frame_without_values_keeps_its_number_columns(handle, sql):
+    """A column of NULLs or an empty result is still a number column: read back by name, it joins BIGINT ids.
+
+    (The iCARE preview joins a template's `NULL::BIGINT AS _group_id` to problem ids this way.)
+    """
+    _people(handle)
+    frame = handle.frame(sql)
+    assert {frame[c].dtype.kind for c in frame.columns} <= set("iuf")
+    with handle.relation("picked", frame) as picked:
+        assert handle.value(f"SELECT count(*) FROM {picked} p JOIN people q ON q.id = p.other") == 0
+
+
+def test_an_arrow_column_without_values_has_its_sql_type(handle):
+    """An Arrow column of NULLs is typed as its SQL column, not `null` (the iCARE checks trim text columns)."""
+    _people(handle)
+    table = handle.arrow(
+        "SELECT CAST(NULL AS VARCHAR) AS note, CAST(NULL AS BIGINT) AS other, CAST(NULL AS DATE) AS seen FROM people"
+    )
+    assert [str(t) for t in table.schema.types] == ["string", "int64", "date32[day]"]
+
+
 def test_ids_and_counters(handle):
     first = handle.next_id()
     assert first >= 1000 and handle.next_id() == first + 1

@@ -244,7 +244,12 @@ class PgEngine:
 
     @staticmethod
     def lock_schema(h: PgHandle) -> None:
-        """Wait for any other process migrating the same database (held until this transaction ends)."""
+        """Wait for any other process migrating the same database (held until this transaction ends).
+
+        The migration then runs in READ COMMITTED, so it reads the tables that process made: a
+        REPEATABLE READ snapshot is taken by the first statement, the wait itself, so it would not.
+        """
+        h.run("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         h.run("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK])
 
     @staticmethod
