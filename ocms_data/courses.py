@@ -72,7 +72,7 @@ def find(db: Database, actor: Actor, text: str = "", limit: int = 200) -> list[d
             "(SELECT count(*) FROM service_forms f WHERE f.course_id = co.id "
             f"AND {scope(actor, 'service_forms', 'f')}) AS forms "
             f"FROM courses co WHERE {scope(actor, 'courses', 'co')} "
-            "AND (strpos(lower(coalesce(co.name, '')), $text) > 0 OR strpos(lower(coalesce(co.course_code, '')), $text) > 0) "
-            "ORDER BY co.start_date DESC NULLS LAST, co.name LIMIT $limit",
-            {"text": text, "limit": limit},
+            "AND (strpos(lower(coalesce(co.name, '')), ?) > 0 OR strpos(lower(coalesce(co.course_code, '')), ?) > 0) "
+            "ORDER BY co.start_date DESC NULLS LAST, co.name LIMIT ?",
+            [text, text, limit],
         )

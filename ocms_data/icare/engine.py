@@ -339,10 +339,10 @@ def _service_sql(actor: Visible, template: Template, form: Form, filters: Filter
     )
 
 
-def _prepared(actor: Visible) -> dict[str, str]:
+def _prepared(actor: Visible, start: date, end: date) -> dict[str, str]:
     return {
         "month_sessions": f"SELECT * FROM sessions s WHERE {scope(actor, 'sessions', 's')} "
-        "AND s.service_date BETWEEN $start AND $end",
+        f"AND s.service_date BETWEEN DATE '{start.isoformat()}' AND DATE '{end.isoformat()}'",
         "lang": "SELECT m.parent_id, substr(min(CASE WHEN m.value IN ('English', 'French') THEN '0' ELSE '1' END "
         f"|| m.value), 2) AS language FROM sessions_multi m WHERE {scope(actor, 'sessions_multi', 'm')} "
         "AND m.field = 'delivery_languages' AND m.parent_id IN (SELECT id FROM month_sessions) GROUP BY m.parent_id",
@@ -353,12 +353,11 @@ def _prepared(actor: Visible) -> dict[str, str]:
     }
 
 
-def _prepare(cur: Handle, actor: Visible, params: dict) -> None:
+def _prepare(cur: Handle, actor: Visible, start: date, end: date) -> None:
     """The month's shared relations, computed once as temporary tables every template's rows read."""
-    for name, sql in _prepared(actor).items():
-        used = {k: v for k, v in params.items() if f"${k}" in sql}
+    for name, sql in _prepared(actor, start, end).items():
         cur.run(f"DROP TABLE IF EXISTS {name}")
-        cur.run(f"CREATE TEMP TABLE {name} AS {sql}", used)
+        cur.run(f"CREATE TEMP TABLE {name} AS {sql}")
 
 
 def _client_profile_sql(actor: Visible, template: Template) -> str:
@@ -476,7 +475,7 @@ def cells(template: Template, form: Form) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _rule_errors(cur: Handle, template: Template, frame: pd.DataFrame, found_sql: str, params: dict) -> pd.DataFrame:
+def _rule_errors(cur: Handle, template: Template, frame: pd.DataFrame, found_sql: str) -> pd.DataFrame:
     """The catalog rules each row's records break: the same rule ids and messages as the grids and forms.
 
     `found_sql` reads `template_rows` (row, _rec_id, _session_id, _group_id) and returns row, form, field,
@@ -484,10 +483,9 @@ def _rule_errors(cur: Handle, template: Template, frame: pd.DataFrame, found_sql
     `covers` lists every cell the problem is about (a section's), whose template checks it stands for.
     """
     keys = [k for k in ("_rec_id", "_session_id", "_group_id") if k in frame]
-    used = {k: v for k, v in params.items() if f"${k}" in found_sql}
     ids = frame[keys].astype("Int64")  # ids, also where a column holds none (a form without a group)
     with cur.relation("template_rows", ids.reset_index(names="row")):
-        found = cur.frame(found_sql, used)
+        found = cur.frame(found_sql)
     if found.empty:
         return _no_errors().assign(covers=None)
     catalog = default_catalog()
@@ -529,19 +527,16 @@ def _record_problems(actor: Visible, form: Form) -> str:
     )
 
 
-def _rows_and_errors(
-    cur: Handle, template: Template, sql: str, params: dict, today: date, problems: str
-) -> TemplateRows:
+def _rows_and_errors(cur: Handle, template: Template, sql: str, today: date, problems: str) -> TemplateRows:
     """Run a template's row SQL straight into Arrow, check it there, and return rows and errors.
 
     The errors are the rules its records break (`problems`, see `_rule_errors`) and the template's own
     checks; where a rule already marks a cell, the template's check of that cell is not repeated.
     """
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    table = cur.arrow(sql, used)
+    table = cur.arrow(sql)
     table = table.sort_by([("_service_date", "ascending"), ("_rec_id", "ascending")])  # lighter than ORDER BY here
     frame = table.to_pandas()
-    rules = _rule_errors(cur, template, frame, problems, params)
+    rules = _rule_errors(cur, template, frame, problems)
     own = check(template, table, today)
     marked = pd.MultiIndex.from_frame(rules[["row", "covers"]].explode("covers"))
     own = own[~pd.MultiIndex.from_frame(own[["row", "tech_id"]]).isin(marked)]
@@ -557,16 +552,15 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
     filters = filters or Filters()
     catalog = default_catalog()
     templates = sorted(catalog.templates.values(), key=lambda t: t.order)
-    params = {"start": start, "end": end}
     results: dict[str, TemplateRows] = {}
     with db.read() as cur:
-        _prepare(cur, actor, params)
+        _prepare(cur, actor, start, end)
         for t in (t for t in templates if t.entity == "service_forms"):
             forms = [
                 f for f in catalog.forms.values() if f.icare_template == t.key and f.role in ("service", "attendee")
             ]
             sql = "\nUNION ALL\n".join(_service_sql(actor, t, f, filters) for f in forms)
-            results[t.key] = _rows_and_errors(cur, t, sql, params, today, _service_problems())
+            results[t.key] = _rows_and_errors(cur, t, sql, today, _service_problems())
         client_ids = sorted(
             {int(i) for r in results.values() for i in r.frame["_client_id"].dropna()}
             | (set() if filters.narrowed else _sent_again(cur, actor, "clients"))
@@ -574,7 +568,7 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
         profile = catalog.templates["client_profile"]
         named = _record_problems(actor, catalog.form("client_named"))
         with cur.relation("wanted_clients", pd.DataFrame({"id": pd.array(client_ids, dtype="Int64")})):
-            every_profile = _rows_and_errors(cur, profile, _client_profile_sql(actor, profile), params, today, named)
+            every_profile = _rows_and_errors(cur, profile, _client_profile_sql(actor, profile), today, named)
             changed = cur.column(
                 "SELECT c.id FROM clients c JOIN wanted_clients w ON w.id = c.id "
                 f"WHERE {scope(actor, 'clients', 'c')} AND {changed_since_sent(actor, 'clients', 'c')}"
@@ -592,7 +586,7 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
         setup = catalog.templates["lt_course_setup"]
         with cur.relation("wanted_courses", pd.DataFrame({"id": pd.array(course_ids, dtype="Int64")})):
             results[setup.key] = _rows_and_errors(
-                cur, setup, _course_sql(actor, setup), params, today, _record_problems(actor, catalog.form("course"))
+                cur, setup, _course_sql(actor, setup), today, _record_problems(actor, catalog.form("course"))
             )
     bad_clients = _reasons(profiles, profile_errors, "_client_id")
     bad_courses = _reasons(results[setup.key].frame, results[setup.key].errors, "_rec_id")

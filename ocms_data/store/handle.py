@@ -1,7 +1,7 @@
 """What a unit of work holds: one handle for reading and writing, whatever the engine behind it.
 
 Services speak this small vocabulary (rows, one value, a column, a frame; run a statement, load rows,
-draw an id or a counter) with `?` parameters (or `$name` ones with a dict), and never an engine's
+draw an id or a counter) with `?` parameters, the one parameter style, and never an engine's
 cursor. `Handle` is the vocabulary over DuckDB, the embedded default; `store.postgres.PgHandle` is the
 same vocabulary over PostgreSQL (`OCMS_DB=postgresql://...`).
 
@@ -21,12 +21,14 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-Params = list | tuple | dict  # `?` values in order, or a dict of `$name` values
+Params = list | tuple  # the `?` values, in order
 
 
-def bound(params: Params) -> list | dict:
-    """Parameters as the drivers take them: a list of `?` values, or the dict of `$name` ones."""
-    return params if isinstance(params, dict) else list(params)
+def bound(params: Params) -> list:
+    """Parameters as the drivers take them: a list of the `?` values (the one style; no named ones)."""
+    if not isinstance(params, list | tuple):
+        raise TypeError("the store takes `?` parameters as a list or tuple")
+    return list(params)
 
 
 class Vocabulary(ABC):

@@ -1,6 +1,6 @@
 """The store's vocabulary over PostgreSQL (psycopg 3): the same methods, results and parameters as DuckDB's.
 
-Services write `?` (or `$name` with a dict); `psycopg_sql` renders that for psycopg in this one place,
+Services write `?`; `psycopg_sql` renders that for psycopg in this one place,
 outside string literals, quoted names and comments, doubling every literal `%` (psycopg is always given
 parameters, so it reads every `%`). Frames are bulk-copied
 (COPY), and a frame read by name is a temporary table for the block.
@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ocms_data.errors import OcmsError
 from ocms_data.store.handle import Params, Vocabulary, bound
 
-TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|\$[a-z_][a-z0-9_]*|%""", re.S | re.I)
+TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|%""", re.S | re.I)
 MIGRATION_LOCK = 72_43_01  # the advisory lock two app processes starting at once take to migrate in turn
 CONNECT_SECONDS = 10
 ARROW_TYPES = {  # PostgreSQL type oid -> Arrow type (others: inferred from the values)
@@ -57,7 +57,7 @@ INFERRED_TYPES = {  # pandas' inferred kind of a column's values -> the temporar
 
 
 def psycopg_sql(sql: str) -> str:
-    """`?` and `$name` parameters as psycopg's `%s` and `%(name)s`; every literal `%` doubled."""
+    """`?` parameters as psycopg's `%s`; every literal `%` doubled."""
 
     def render(m: re.Match) -> str:
         token = m.group()
@@ -65,8 +65,6 @@ def psycopg_sql(sql: str) -> str:
             return "%s"
         if token == "%":
             return "%%"
-        if token.startswith("$"):
-            return f"%({token[1:]})s"
         return token.replace("%", "%%")  # a string, a quoted name or a comment: psycopg reads `%` in them too
 
     return TOKENS.sub(render, sql)
