@@ -19,7 +19,7 @@ A few jobs read across agencies on purpose and say so with `everyone()`: sign-in
 name or id before there is an actor, and the check that a user name is free in the whole database.
 Work done for one agency with nobody signed in (the demo builder, start-up re-deriving each agency's
 problems, the command line adding a user) acts as `Agency(agency_id)`, which sees that whole agency.
-Migrations run on the raw connection (`db.migrate`), outside the store's vocabulary.
+The migrations' one read of client data (the duplicate check before a unique index) says `everyone()`.
 
 The catalog's rules are SQL written with no actor in sight (`t.end_date < (SELECT s.service_date FROM
 sessions s WHERE s.id = t.session_id)`): `narrowed(actor, sql)` narrows every table of client data
