@@ -193,3 +193,14 @@ def test_nothing_in_the_package_turns_strict_mode_on():
         if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "strict"
     ]
     assert not calls
+
+
+TESTS = ROOT / "tests"
+FILE_COPIES = re.compile(r"\bshutil\.copy(?:file|2)?\(")
+OWN_FILE_TESTS = {"tests/conftest.py", "tests/test_copy.py"}  # copy_database itself; DuckDB files by design
+
+
+@pytest.mark.parametrize("path", [p for p in _python(TESTS) if _rel(p) not in OWN_FILE_TESTS], ids=_rel)
+def test_tests_copy_a_database_with_copy_database(path):
+    """A test copying a database file would not run on PostgreSQL (`--engine postgresql`): copy_database does both."""
+    assert not FILE_COPIES.search(path.read_text(encoding="utf-8")), _rel(path)

@@ -7,7 +7,6 @@ B's rows hung on A's records, and A's rows naming B's. Each read finds nothing f
 the same read finds the row once that row is A's (so it is the scope that hides it, not the query).
 """
 
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -20,7 +19,7 @@ from ocms_data.db import Database
 from ocms_data.demo import DEMO_PASSWORD
 from ocms_data.errors import NotFound
 from ocms_data.grid import MISSING_MESSAGES, GridQuery
-from tests.conftest import actor
+from tests.conftest import actor, copy_database
 from tests.test_clients import FOSS, named_values
 from tests.test_sessions import direct_with_form, ref
 
@@ -48,7 +47,7 @@ class World:
 @pytest.fixture(scope="module")
 def shared(template_db, tmp_path_factory):
     path = tmp_path_factory.mktemp("crossed") / "ocms.duckdb"
-    shutil.copy(template_db, path)
+    copy_database(template_db, path)
     database = Database(path)
     yield database, _make_world(database)
     database.close()

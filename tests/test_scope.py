@@ -40,7 +40,12 @@ def test_an_agency_id_that_is_not_a_number_is_refused():
 
 def test_the_tables_of_client_data_are_every_table_carrying_agency_id(empty_db):
     with empty_db.read() as cur:
-        carrying = set(cur.column("SELECT DISTINCT table_name FROM duckdb_columns() WHERE column_name = 'agency_id'"))
+        carrying = set(
+            cur.column(
+                "SELECT DISTINCT table_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND column_name = 'agency_id'"
+            )
+        )
     assert scope.client_tables() == carrying
     assert {"clients", "client_identifiers", "clients_multi", "sessions_refs", "users", "audit_log"} <= carrying
 
