@@ -158,10 +158,3 @@ def collect(db: Database, actor: Actor, month: str, filters: Filters | None = No
         if r.template.entity == "service_forms":
             r.errors = with_dominoes(r, {"_client_id": bad_clients, "_course_id": bad_courses})
     return Run(month, filters, {t.key: results[t.key] for t in templates})
-
-
-# The names callers still read from here until they import them from their new modules (next commit).
-from ocms_data.icare.checks import RECORD_TABLES, cells  # noqa: E402, F401
-from ocms_data.icare.eligibility import eligible  # noqa: E402, F401
-from ocms_data.icare.months import not_over, previous_month  # noqa: E402, F401
-from ocms_data.icare.rows import CLIENT_SOURCES, ONGOING, SESSION_SOURCES, _group_of  # noqa: E402, F401
