@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ocms_data import accounts, problems
 from ocms_data.db import Database
-from ocms_data.icare import batches, engine, workbook
+from ocms_data.icare import batches, engine, months, workbook
 
 TARGETS = {"preview_s": 3, "workbooks_s": 10, "peak_memory_mb": 500}
 
@@ -45,7 +45,7 @@ def main() -> None:
     with db.read() as cur:
         uid = cur.execute("SELECT id FROM users WHERE username = 'uploader'").fetchall()[0][0]
     actor = accounts.load_actor(db, uid)
-    month = engine.previous_month()
+    month = months.previous_month()
     started = time.perf_counter()
     run = engine.collect(db, actor, month)
     preview_s = time.perf_counter() - started

@@ -23,8 +23,8 @@ from ocms_data import clients, clock, courses, demo, sessions
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
-from ocms_data.icare import batches, engine, workbook
-from ocms_data.icare.engine import Filters
+from ocms_data.icare import batches, engine, months, workbook
+from ocms_data.icare.rows import Filters
 from ocms_data.ui import runtime
 from ocms_data.ui.text import md
 from tests.apptest_helpers import (
@@ -44,7 +44,7 @@ from tests.apptest_helpers import (
 from tests.conftest import AGENCY_A, AGENCY_B, copy_database
 
 SEED = 23
-MONTH = engine.previous_month()
+MONTH = months.previous_month()
 PAGE_TITLE = "iCARE bulk upload"
 REFUSED = "This page is for Uploader or Agency admin users."
 NOT_DESIGNATED = (
@@ -268,7 +268,7 @@ def test_preview_defaults_to_the_previous_month_with_its_due_date_and_counts(app
     assert at.selectbox(key="icare.month").options[:2] == [f"{clock.today():%Y-%m}", MONTH]
     for key in ("icare.program", "icare.site", "icare.funder", "icare.worker"):
         assert at.selectbox(key=key).value is None, key
-    due = engine.due_date(MONTH)
+    due = months.due_date(MONTH)
     assert due == fifth_working_day_after(MONTH)
     caption = f"Due by {due:%Y-%m-%d} ({due:%A}): the 5th working day of the next month, federal holidays excluded."
     assert caption in values(at.caption)
@@ -305,7 +305,7 @@ def test_preview_defaults_to_the_previous_month_with_its_due_date_and_counts(app
     # A month without services (two years ago) is valid, with nothing to send.
     empty = at.selectbox(key="icare.month").options[-1]
     pick(at, "icare.month", empty)
-    due = engine.due_date(empty)
+    due = months.due_date(empty)
     assert (
         f"Due by {due:%Y-%m-%d} ({due:%A}): the 5th working day of the next month, federal holidays excluded."
         in values(at.caption)

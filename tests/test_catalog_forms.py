@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ocms_data import registry
-from ocms_data.icare import engine, spec
+from ocms_data.icare import rows, spec
 from ocms_data.registry import CATALOG_DIR, CatalogError, Kind, Need, default_catalog
 from ocms_data.registry.loading import FORMAT_KINDS
 
@@ -245,4 +245,4 @@ def test_the_self_check_names_what_is_broken(catalog_copy, code, path, breaks, w
 
 
 def test_every_source_the_export_derives_has_its_sql():
-    assert set(spec.DERIVED) <= set(engine.SESSION_SOURCES) | set(engine.CLIENT_SOURCES)
+    assert set(spec.DERIVED) <= set(rows.SESSION_SOURCES) | set(rows.CLIENT_SOURCES)

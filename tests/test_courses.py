@@ -9,11 +9,11 @@ import pytest
 
 from ocms_data import clients, clock, courses, sessions
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
-from ocms_data.icare import batches, engine, workbook
+from ocms_data.icare import batches, engine, months, workbook
 from tests.conftest import actor
 
-MONTH = engine.previous_month()
-DAY = engine.parse_month(MONTH)[0] + timedelta(days=9)
+MONTH = months.previous_month()
+DAY = months.parse_month(MONTH)[0] + timedelta(days=9)
 ENROL = "lt_client_enrolment"
 SETUP = "lt_course_setup"
 COMPLETE_COURSE = {

@@ -16,6 +16,7 @@ from ocms_data.accounts import UPLOADER, WORKER, add_user
 from ocms_data.db import Database
 from ocms_data.errors import Forbidden, ValidationError
 from ocms_data.icare import batches, engine, workbook
+from ocms_data.icare.rows import Filters
 from tests.conftest import actor
 from tests.test_icare_engine import (
     CP,
@@ -118,12 +119,12 @@ def finalised(tmp_path_factory):
 def test_the_designated_uploaders_may_finalise_and_a_worker_may_not(finalised):
     db = finalised.db
     for username in ("uploader.aaa", "admin.aaa"):
-        assert batches.may_finalise(db, actor(db, username), engine.Filters()) is None
+        assert batches.may_finalise(db, actor(db, username), Filters()) is None
     for username in ("worker.aaa", "manager.aaa", "worker2.aaa"):
-        refusal = batches.may_finalise(db, actor(db, username), engine.Filters())
+        refusal = batches.may_finalise(db, actor(db, username), Filters())
         assert isinstance(refusal, str) and "uploader" in refusal
     # agency B's uploader is no uploader of agency A, and A's uploader none of B
-    assert batches.may_finalise(db, actor(db, "uploader.bbb"), engine.Filters()) is None
+    assert batches.may_finalise(db, actor(db, "uploader.bbb"), Filters()) is None
     with db.read() as cur:
         row = cur.execute(
             "SELECT primary_user, backup_user FROM icare_uploaders u JOIN agencies a ON a.id = u.agency_id "
@@ -273,9 +274,9 @@ def test_a_program_uploader_may_finalise_that_program_only(finalised):
     )
     batches.set_uploaders(db, actor(db, "admin.aaa"), "program", r.programs["LINC"], second, None)
     who = actor(db, "uploader2.aaa")
-    assert batches.may_finalise(db, who, engine.Filters(program=r.programs["LINC"])) is None
-    assert batches.may_finalise(db, who, engine.Filters(program=r.programs["SETT"]))
-    assert batches.may_finalise(db, who, engine.Filters())
+    assert batches.may_finalise(db, who, Filters(program=r.programs["LINC"])) is None
+    assert batches.may_finalise(db, who, Filters(program=r.programs["SETT"]))
+    assert batches.may_finalise(db, who, Filters())
     listed = batches.uploaders(db, actor(db, "admin.aaa"))
     assert any(u["scope"] == "program" and u["primary_user"] == second for u in listed)
 
@@ -292,7 +293,7 @@ def test_a_program_batch_is_voided_by_its_program_or_agency_uploaders_only(tmp_p
     narrowed = next(
         (p, run)
         for p in r.programs.values()
-        if (run := engine.collect(db, uploader, MONTH, engine.Filters(program=p))).results[IO].good
+        if (run := engine.collect(db, uploader, MONTH, Filters(program=p))).results[IO].good
     )
     program, run = narrowed
     owner = "linc.up" if program == r.programs["LINC"] else "sett.up"

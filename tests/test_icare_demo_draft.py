@@ -12,7 +12,7 @@ import pytest
 
 from ocms_data import accounts, demo
 from ocms_data.db import Database
-from ocms_data.icare import engine
+from ocms_data.icare import checks, engine, months
 from ocms_data.registry import Form, default_catalog
 
 CATALOG = default_catalog()
@@ -24,7 +24,7 @@ def draft(tmp_path_factory) -> engine.Run:
     demo.ensure_demo(db)
     with db.read() as cur:
         uploader = cur.execute("SELECT id FROM users WHERE username = 'uploader'").fetchone()[0]
-    run = engine.collect(db, accounts.load_actor(db, uploader), engine.previous_month())
+    run = engine.collect(db, accounts.load_actor(db, uploader), months.previous_month())
     db.close()
     return run
 
@@ -61,7 +61,7 @@ def test_every_at_least_one_rule_holds_in_the_files(draft):
     checked = set()
     for template in draft.results:
         for form in _forms_of(template):
-            cells = engine.cells(CATALOG.templates[template], form)
+            cells = checks.cells(CATALOG.templates[template], form)
             for rule in (r for r in form.rules if r.kind == "at_least_one"):
                 subs = [cells[n][0] for n in rule.fields if n in cells]
                 assert subs, f"{rule.id}: its fields go out in {template}"
@@ -79,7 +79,7 @@ def test_no_hidden_field_goes_out(draft):
     checked = set()
     for template in draft.results:
         for form in _forms_of(template):
-            cells = engine.cells(CATALOG.templates[template], form)
+            cells = checks.cells(CATALOG.templates[template], form)
             for f in (f for f in form.fields if f.name in cells and form.shown_when(f.name)):
                 rows = _rows_of(draft, form)
                 hidden = [_holds(form.shown_when(f.name), row, cells) is False for _i, row in rows.iterrows()]

@@ -18,13 +18,14 @@ import pytest
 from ocms_data import clients, clock, demo, groups, sessions
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
-from ocms_data.icare import batches, engine, spec, workbook
+from ocms_data.icare import batches, checks, engine, months, spec, workbook
+from ocms_data.icare.rows import Filters
 from ocms_data.registry import CATALOG_DIR, CatalogError, default_catalog, load
 from tests.conftest import actor, copy_database
 
 TODAY = clock.today()
-MONTH = engine.previous_month()
-MONTH_START, MONTH_END = engine.parse_month(MONTH)
+MONTH = months.previous_month()
+MONTH_START, MONTH_END = months.parse_month(MONTH)
 DAY = MONTH_START + timedelta(days=13)  # the 14th of last month
 ICARE_FUNDER = "Settlement Program (iCARE)"
 OTHER_FUNDER = "City of Toronto"
@@ -686,7 +687,7 @@ def test_filters_narrow_the_rows(world, run, uploader, name):
         "other_funder": r.other_funder,
     }[name]
     field = "funder" if name.endswith("funder") else name
-    narrowed = engine.collect(db, uploader, MONTH, engine.Filters(**{field: value}))
+    narrowed = engine.collect(db, uploader, MONTH, Filters(**{field: value}))
     total = 0
     for key in SERVICE_TEMPLATES:
         where = FILTERS[field]
@@ -722,8 +723,8 @@ def test_filters_narrow_the_rows(world, run, uploader, name):
     ],
 )
 def test_the_upload_is_due_on_the_fifth_working_day_of_the_next_month(month, due):
-    assert engine.due_date(month) == due
-    assert engine.Run(month, engine.Filters(), {}).due == due
+    assert months.due_date(month) == due
+    assert engine.Run(month, Filters(), {}).due == due
 
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -1031,15 +1032,15 @@ def test_a_column_the_export_derives_from_a_field_is_a_cell_of_that_field():
     catalog = default_catalog()
     io = catalog.templates[IO]
     language = next(c.tech_id for c in io.columns if c.source == "session.language")
-    assert language in engine.cells(io, catalog.form("session")).get("delivery_languages", ())
+    assert language in checks.cells(io, catalog.form("session")).get("delivery_languages", ())
     profile = catalog.templates[CP]
     identifier = {
         c.tech_id for c in profile.columns if c.source in ("client.identifier_type", "client.identifier_value")
     }
-    assert identifier <= set(engine.cells(profile, catalog.form("client_named"))["identifiers"])
+    assert identifier <= set(checks.cells(profile, catalog.form("client_named"))["identifiers"])
     enrolment = catalog.templates["lt_client_enrolment"]
     code = next(c.tech_id for c in enrolment.columns if c.source == "course.course_code")
-    assert engine.cells(enrolment, catalog.form("lt_enrolment"))["course_id"] == (code,)  # the course it names
+    assert checks.cells(enrolment, catalog.form("lt_enrolment"))["course_id"] == (code,)  # the course it names
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from ocms_data import accounts
 from ocms_data.accounts import UPLOADER, WORKER
 from ocms_data.db import Database
 from ocms_data.errors import Forbidden
-from ocms_data.icare import batches, engine
+from ocms_data.icare import batches
+from ocms_data.icare.rows import Filters
 from tests.conftest import actor
 from tests.test_icare_batches import batch_of, returned
 from tests.test_icare_engine import CP, IO, draft, icare_state, open_copy, sql, world_template
@@ -59,7 +60,7 @@ def test_an_uploader_who_lost_the_role_may_not_finalise_void_or_import(world, lo
     live = batch_of(db, made, CP)
     # The actor loaded before the change (a page run in flight), and after it (an inactive user has none).
     for who in (uploader, actor(db, "uploader.aaa")) if loss == "roles" else (uploader,):
-        refusal = batches.may_finalise(db, who, engine.Filters())
+        refusal = batches.may_finalise(db, who, Filters())
         assert refusal == ROLE_GONE + "make a final upload: you do not hold either role now."
         with pytest.raises(Forbidden, match=ROLE_GONE):
             batches.finalise(db, who, run, files)
@@ -79,7 +80,7 @@ def test_the_backup_keeps_the_right_when_the_primary_loses_the_role(world):
     db = world
     admin, uploader = actor(db, "admin.aaa"), actor(db, "uploader.aaa")
     accounts.update_user(db, admin, uploader.user_id, roles=[WORKER])
-    assert batches.may_finalise(db, admin, engine.Filters()) is None
+    assert batches.may_finalise(db, admin, Filters()) is None
 
 
 # --- set_uploaders: nothing changed means nothing written ------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from ocms_data import accounts, demo
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
-from ocms_data.icare import batches, engine, workbook
+from ocms_data.icare import batches, engine, months, workbook
 from tests import pg
 
 pytestmark = pytest.mark.postgresql
@@ -96,7 +96,7 @@ def test_a_final_made_in_two_processes_at_once_records_each_record_once(url):
     db = Database(url)
     demo.build(db, clients=60, seed=5, months=2)
     db.close()
-    month = engine.previous_month()
+    month = months.previous_month()
     opened = [Database(url), Database(url)]
     finals = []
     for db, username in zip(opened, ("uploader", "admin"), strict=True):  # the agency's primary and backup uploader

@@ -37,7 +37,7 @@ from ocms_data import clients, courses, demo, groups, problems, records, session
 from ocms_data.db import Database
 from ocms_data.demo_sessions import _Values, fill_forms
 from ocms_data.grid import MAX_PAGE, MISSING_MESSAGES, NEWLINE, TAB, GridQuery
-from ocms_data.icare import engine
+from ocms_data.icare import engine, rows
 from ocms_data.registry import Condition, Form, Kind, Need, default_catalog
 from ocms_data.scope import Agency
 from ocms_data.validation import Check, checks, problems_sql
@@ -60,7 +60,7 @@ SQL_BREAKS = {  # rule id suffix -> the answers that break it (its field is show
     "icare_identifier": lambda rule: {rule.field: [{"id_type": OTHER_ID, "id_value": "PR-998877"}]},
     "email_or_phone": lambda rule: {"email": None, "phone": None},
 }
-GROUP_OF = {f.key: engine._group_of(f) for f in EXPORTED if f.role == "attendee"}
+GROUP_OF = {f.key: rows._group_of(f) for f in EXPORTED if f.role == "attendee"}
 ACTIVITY = {"group_io": "Information & Orientation", "group_cc": "Community Connections"}
 COURSE_CARRIER = next(f for f in EXPORTED if f.role == "service" and f.has("course_id"))  # names the course
 
@@ -514,7 +514,7 @@ def test_a_record_breaking_one_rule_is_incomplete_and_bad_with_that_rule(
     message = _check(form, rule_id).message
     assert _problems(world[0], form, form_id) == {(rule_id, message)}
     row = _row_errors(preview, form, form_id)
-    if broken.get("service_status") == engine.ONGOING:
+    if broken.get("service_status") == rows.ONGOING:
         assert row is None, "an ongoing service is not sent until it is over"
         return
     good, errors = row

@@ -14,7 +14,10 @@ from ocms_data.accounts import AGENCY_ADMIN, UPLOADER, Actor, require
 from ocms_data.db import Database
 from ocms_data.errors import Forbidden, ValidationError
 from ocms_data.icare import returns
-from ocms_data.icare.engine import Filters, Run, eligible, not_over
+from ocms_data.icare.eligibility import eligible
+from ocms_data.icare.engine import Run
+from ocms_data.icare.months import not_over
+from ocms_data.icare.rows import Filters
 from ocms_data.icare.spec import Template
 from ocms_data.icare.workbook import Export
 from ocms_data.scope import scope

@@ -10,7 +10,7 @@ from pathlib import Path
 FORMATS = ("text", "date", "yes_no", "int", "code", "postal", "phone", "email", "digits")
 SPEC_HEADER = ["column", "tech_id", "header", "mandatory", "format", "codes", "source"]
 ENTITIES = ("clients", "service_forms", "courses")
-DERIVED = {  # sources the export computes (engine.SESSION_SOURCES, CLIENT_SOURCES) -> the field or section they
+DERIVED = {  # sources the export computes (rows.SESSION_SOURCES, CLIENT_SOURCES) -> the field or section they
     # are computed from, whose rules mark that column (None: from the batch); any other source names a field
     "batch.processing_details": None,
     "batch.update_record_id": None,

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name
 
-from ocms_data.icare.engine import RECORD_TABLES, Run, TemplateRows
+from ocms_data.icare.checks import RECORD_TABLES
+from ocms_data.icare.engine import Run, TemplateRows
 from ocms_data.icare.spec import Template, fixed_in
 from ocms_data.registry import default_catalog
 from ocms_data.xlsx import append_rows, new_workbook, rows_xml, table_workbook

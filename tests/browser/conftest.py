@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from ocms_data import accounts, clients, courses, demo, groups, sessions
 from ocms_data.db import Database
-from ocms_data.icare import engine
+from ocms_data.icare import months
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -95,13 +95,13 @@ def served(tmp_path_factory):
 def last_month_service(db: Database) -> dict:
     """One complete, iCARE-funded I&O service last month for a client whose profile lacks the official language."""
     profile = {"first_name": "Iris", "last_name": "Uploadtest", "consent_research": "No"}
-    client_id = icare_service(db, profile, date.fromisoformat(engine.previous_month() + "-15"))
-    return {"client_id": client_id, "name": "Iris Uploadtest", "month": engine.previous_month()}
+    client_id = icare_service(db, profile, date.fromisoformat(months.previous_month() + "-15"))
+    return {"client_id": client_id, "name": "Iris Uploadtest", "month": months.previous_month()}
 
 
 def city_missing_service(db: Database) -> dict:
     """The same two months ago for a client who consented to research (so needs a city) but has none."""
-    month = engine.previous_month(date.fromisoformat(engine.previous_month() + "-01"))
+    month = months.previous_month(date.fromisoformat(months.previous_month() + "-01"))
     profile = {"first_name": "Cyrus", "last_name": "Citytest", "consent_research": "Yes", "official_language": "English",
                "street_no": "12", "street_name": "King", "province": "Ontario"}  # fmt: skip
     client_id = icare_service(db, profile, date.fromisoformat(month + "-15"))

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from ocms_data import demo
 from ocms_data.db import Database
-from ocms_data.icare import engine
+from ocms_data.icare import months
 from tests import pg
 from tests.browser.conftest import CHROMIUM, streamlit_server
 from tests.browser.helpers import choose, fill, fill_date, settle, shot, sign_in
@@ -149,7 +149,7 @@ def test_a_final_recorded_from_both_instances_at_once_records_each_record_once(i
     for page, name in zip(pages, ("55-instance-a-final", "56-instance-b-final"), strict=True):
         shot(page, name)
     assert sorted(RECORDED if RECORDED in t else ALREADY for t in told) == sorted([RECORDED, ALREADY]), told
-    month = engine.previous_month()
+    month = months.previous_month()
     twice = query(
         url,
         "SELECT r.entity, r.rec_id FROM icare_records r JOIN icare_batches b ON b.id = r.batch_id "

@@ -14,7 +14,8 @@ from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError
 from ocms_data.icare import batches, files, returns, workbook
-from ocms_data.icare.engine import Run, not_over
+from ocms_data.icare.engine import Run
+from ocms_data.icare.months import not_over
 from ocms_data.registry import default_catalog
 from ocms_data.ui import forms
 from ocms_data.ui.forms import pick

@@ -13,7 +13,9 @@ from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.icare import batches, engine, workbook
-from ocms_data.icare.engine import Filters, Run
+from ocms_data.icare.engine import Run
+from ocms_data.icare.months import due_date, previous_month
+from ocms_data.icare.rows import Filters
 from ocms_data.ui import forms
 from ocms_data.ui.forms import pick
 from ocms_data.ui.grid import edit_grid
@@ -47,7 +49,7 @@ def controls(db: Database, actor: Actor) -> tuple[str, Filters]:
     icare_funders = {i: labels["funders"][i] for i in reference.icare_funder_ids(db, actor)}
     options = months()
     c1, c2, c3, c4, c5 = st.columns([1.2, 2, 2, 2, 2])
-    month = c1.selectbox("Month", options, index=options.index(engine.previous_month()), key="icare.month")
+    month = c1.selectbox("Month", options, index=options.index(previous_month()), key="icare.month")
     program = pick(c2, "Program", labels["programs"], "icare.program", "All")
     site = pick(c3, "Site", labels["sites"], "icare.site", "All")
     funder = pick(c4, "Funder agreement", icare_funders, "icare.funder", "All iCARE")
@@ -75,7 +77,7 @@ def current_run(db: Database, actor: Actor, month: str, filters: Filters) -> Run
 
 
 def due_caption(month: str) -> str:
-    due = engine.due_date(month)
+    due = due_date(month)
     return f"Due by {due:%Y-%m-%d} ({due:%A}): the 5th working day of the next month, federal holidays excluded."
 
 
