@@ -215,6 +215,9 @@ def finalise(
         raise ValidationError({"final": "There is nothing valid to upload for this month."})
 
     def apply(cur: Handle) -> Finalised:
+        # The agency's final counter row is this transaction's lock: a second final of the agency running at
+        # the same moment updates the same row, so it waits or clashes (and is retried), and then finds these
+        # records in `_already_sent`. tests/test_instances.py proves it from two processes on PostgreSQL.
         final_no = cur.next_counter(actor.agency_id, "icare_final")
         made, total = [], 0
         for key, (name, data) in files.files.items():
