@@ -381,6 +381,5 @@ def test_rows_and_one(blank):
             {"a": 1, "b": "x"},
             {"a": 2, "b": "y"},
         ]
-        assert cur.rows("SELECT $v AS v", {"v": 3}) == [{"v": 3}]
         assert cur.one("SELECT 1 AS a WHERE false") is None
         assert cur.one("SELECT ? AS a", [5]) == {"a": 5}
