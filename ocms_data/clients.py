@@ -6,21 +6,21 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from ocms_data import audit, records, reference
+from ocms_data import audit, grid, records
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.grid import (
-    MISSING_MESSAGES,
     GridQuery,
     Page,
     RowIncomplete,
-    display_frame,
+    Source,
     edited_value,
+    filter_conditions,
     first_row_of,
+    form_missing,
     grid_fields,
-    missing_messages,
-    page_sql,
+    ref_labels,
 )
 from ocms_data.registry import Form, Kind, Lock, Need, default_catalog
 from ocms_data.scope import Visible, scope
@@ -413,21 +413,25 @@ def grid_form() -> Form:
     return form_for(NAMED)
 
 
-def _ref_labels(db: Database, actor: Actor, fields) -> dict[str, dict[int, str]]:
-    return {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.spec.choices == "ref"}
+def _grid_conditions(actor: Visible, query: GridQuery) -> tuple[str, list]:
+    """The clients grid's own conditions: the search, the column filters, incomplete only."""
+    search, params = search_predicate(actor, query.search)
+    filters, more = filter_conditions(actor, grid_form(), query, GRID_TABLES)
+    return f"{search} AND {filters}", [*params, *more]
+
+
+GRID = Source(
+    grid_form(),
+    _grid_conditions,
+    lambda actor: form_missing(actor, grid_form()),
+    tables=GRID_TABLES,
+    missing_header="Missing for iCARE",
+)
 
 
 def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] | None = None) -> tuple[Page, dict]:
     """One page of the clients grid, ready to show, and the reference labels it used."""
-    form = grid_form()
-    fields = grid_fields(form, columns, GRID_TABLES)
-    search = search_predicate(actor, query.search)
-    sql, count_sql, params = page_sql(actor, form, fields, query, search, tables=GRID_TABLES)
-    with db.read() as cur:
-        frame = cur.frame(sql, params)
-        total = cur.value(count_sql, params)
-    labels = _ref_labels(db, actor, fields)
-    return Page(display_frame(frame, fields, labels), total), labels
+    return grid.page(db, actor, GRID, query, columns)
 
 
 def save_grid_cell(
@@ -441,7 +445,7 @@ def save_grid_cell(
     RowIncomplete asks for the other one and nothing is saved).
     """
     form = grid_form()
-    value = edited_value(form, name, shown, lambda f: _ref_labels(db, actor, [f]), GRID_TABLES)
+    value = edited_value(form, name, shown, lambda f: ref_labels(db, actor, [f]), GRID_TABLES)
     section = first_row_of(form, next(f for f in grid_fields(form, tables=GRID_TABLES) if f.name == name))
     if section is None:
         return update_cell(db, actor, client_id, name, value, version)
@@ -466,24 +470,7 @@ def _save_first_row(db, actor: Actor, client_id: int, section, name: str, value,
 
 def grid_export(db: Database, actor: Actor, query: GridQuery, columns: list[str] | None = None) -> bytes:
     """Every client matching the grid's search and filters as an Excel workbook (recorded)."""
-    form = grid_form()
-    fields = grid_fields(form, columns, GRID_TABLES)
-    search = search_predicate(actor, query.search)
-    sql, _count, params = page_sql(actor, form, fields, query, search, all_rows=True, tables=GRID_TABLES)
-    with db.read() as cur:
-        frame = cur.frame(sql, params)
-    shown = display_frame(frame, fields, _ref_labels(db, actor, fields))
-    shown[MISSING_MESSAGES] = shown[MISSING_MESSAGES].map(missing_messages)
-    header = [f.label for f in fields] + ["Missing for iCARE"]
-    data = shown[[f.name for f in fields] + [MISSING_MESSAGES]].itertuples(index=False, name=None)
-    db.write(
-        lambda cur: audit.record(
-            cur,
-            actor,
-            "export",
-            "clients",
-            None,
-            {"rows": len(shown), "search": query.search, "filters": query.filters},
-        )
-    )
-    return table_workbook("Clients", header, data)
+    header, data = grid.export(db, actor, GRID, query, columns)
+    detail = {"rows": len(data), "search": query.search, "filters": query.filters}
+    db.write(lambda cur: audit.record(cur, actor, "export", "clients", None, detail))
+    return table_workbook("Clients", header, data.itertuples(index=False, name=None))

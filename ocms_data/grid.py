@@ -1,4 +1,8 @@
-"""Grid views derived from the registry: column definitions and server-side pages."""
+"""Grid views derived from the registry: column definitions, and the one server-side grid.
+
+`page` and `export` serve every grid (clients, sessions): a `Source` says what differs. Ids first: a
+query filters, sorts and pages only the ids, then one reads the shown columns of just those rows.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from datetime import date
 import pandas as pd
 
 from ocms_data import reference
+from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Need, Section
 from ocms_data.scope import Visible, scope
+from ocms_data.store.handle import Handle
 from ocms_data.validation import NEWLINE, TAB, any_missing, missing_columns
 
 MAX_PAGE = 500
@@ -366,18 +372,13 @@ def edited_value(
         raise ValidationError({name: str(exc)}) from None
 
 
-def where_clause(
-    actor: Visible, form: Form, query: GridQuery, search: tuple[str, list], tables: tuple[str, ...] = ()
-) -> tuple[str, list]:
-    """WHERE over alias `t`: what the actor sees, the search, filters, incomplete.
+def filter_conditions(actor: Visible, form: Form, query: GridQuery, tables: tuple[str, ...] = ()) -> tuple[str, list]:
+    """Conditions over alias `t` for the query's column filters and its incomplete-only choice.
 
     Filters may name any grid field of the form, shown or not; a None among the chosen values
     matches an empty cell (for a first-row column: no such row, e.g. no identifier).
     """
-    parts, params = [scope(actor, form.table, "t")], []
-    pred, search_params = search
-    parts.append(pred)
-    params += search_params
+    parts, params = [], []
     by_name = {f.name: f for f in grid_fields(form, tables=tables)}
     for name, chosen in query.filters.items():
         f = by_name.get(name)
@@ -388,7 +389,7 @@ def where_clause(
     if query.incomplete_only:
         narrow = f"{form.scope} AND " if form.scope else ""
         parts.append(f"({narrow}{any_missing(form, actor)})")
-    return " AND ".join(parts), params
+    return " AND ".join(parts) or "true", params
 
 
 def _filter_sql(actor: Visible, form: Form, f: Field, chosen: list) -> str:
@@ -414,43 +415,6 @@ def sort_key(actor: Visible, f: Field, column: str) -> str:
     return reference.label_sql(actor, f.ref, column) if f.spec.choices == "ref" else column
 
 
-def page_sql(
-    actor: Visible,
-    form: Form,
-    fields: list[Field],
-    query: GridQuery,
-    search: tuple[str, list],
-    *,
-    all_rows: bool = False,
-    tables: tuple[str, ...] = (),
-) -> tuple[str, str, list]:
-    """The page query (or every matching row) and the count query of what `actor` sees; both take `params`."""
-    where, params = where_clause(actor, form, query, search, tables)
-    names, messages = missing_columns(form, actor)
-    if form.scope:
-        names = f"CASE WHEN {form.scope} THEN {names} ELSE '' END"
-        messages = f"CASE WHEN {form.scope} THEN {messages} ELSE '' END"
-    sortable = {f.name: f for f in grid_fields(form, tables=tables)}
-    key = (
-        sort_key(actor, sortable[query.sort], column_sql(actor, form, sortable[query.sort]))
-        if query.sort in sortable
-        else "t.id"
-    )
-    direction = "DESC" if query.descending else "ASC"
-    cols = ", ".join(
-        f"{first_row_of(form, f).key}.{f.name}" if first_row_of(form, f) else f"t.{f.name}" for f in fields
-    )
-    window = "" if all_rows else f" LIMIT {query.limit} OFFSET {query.offset}"
-    sql = (
-        f"WITH t AS (SELECT t.*, {key} AS _sort FROM {form.table} t WHERE {where} "
-        f"ORDER BY _sort {direction} NULLS LAST, t.id{window}) "
-        f"SELECT t.id, t.version, {names} AS {MISSING_NAMES}, {messages} AS {MISSING_MESSAGES}, {cols} FROM t "
-        f"{first_row_joins(actor, form, fields)} ORDER BY t._sort {direction} NULLS LAST, t.id"
-    )
-    count = f"SELECT count(*) FROM {form.table} t WHERE {where}"
-    return sql, count, params
-
-
 def display_frame(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str, dict[int, str]]) -> pd.DataFrame:
     """A page as the grid shows it: dates as YYYY-MM-DD text, references as labels."""
     out = ref_display(frame, fields, ref_labels)
@@ -458,3 +422,152 @@ def display_frame(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str
         if f.spec.editor == "date" and f.name in out:
             out[f.name] = pd.to_datetime(out[f.name]).dt.strftime("%Y-%m-%d")
     return out.astype(object).where(out.notna(), None)
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A column a grid's query derives, e.g. a session's status or what a row misses.
+
+    `shown` is its value for a page's rows (SQL over alias `t`). A sortable one has `per_row`: every
+    row's value at once (a query of `id, value`) and `empty`, the value of a row it has no line for.
+    The sort tests check that the two agree.
+    """
+
+    shown: str
+    per_row: str | None = None
+    empty: str = "NULL"
+
+
+@dataclass(frozen=True)
+class Source:
+    """What one server-side grid reads; the clients and sessions grids differ only here.
+
+    `conditions(actor, query)` gives the grid's own conditions over alias `t` (search, filters,
+    statuses), besides what the actor sees; `computed(actor)` the derived columns by name, the two
+    missing columns among them. `derived` names the computed columns users see, with their headers.
+    With no known column to sort by, rows follow `unsorted` (a key, and a fixed direction or None for
+    the query's); `ties` orders rows of equal key.
+    """
+
+    form: Form
+    conditions: Callable[[Visible, GridQuery], tuple[str, list]]
+    computed: Callable[[Visible], dict[str, Computed]]
+    tables: tuple[str, ...] = ()
+    derived: tuple[tuple[str, str], ...] = ()
+    missing_header: str = "Missing"
+    unsorted: tuple[str, str | None] = ("t.id", None)
+    ties: str = "t.id"
+
+    def fields(self, columns: list[str] | None = None) -> list[Field]:
+        return grid_fields(self.form, columns, self.tables)
+
+
+def form_missing(actor: Visible, form: Form) -> dict[str, Computed]:
+    """The two missing columns of a record grid, from the form's own rules (none for rows outside `form.scope`)."""
+    names, messages = missing_columns(form, actor)
+    if form.scope:
+        names = f"CASE WHEN {form.scope} THEN {names} ELSE '' END"
+        messages = f"CASE WHEN {form.scope} THEN {messages} ELSE '' END"
+    return {MISSING_NAMES: Computed(names), MISSING_MESSAGES: Computed(messages)}
+
+
+def ref_labels(db: Database, actor: Visible, fields: list[Field]) -> dict[str, dict[int, str]]:
+    """The labels of the references among `fields`, by reference table."""
+    return {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.spec.choices == "ref"}
+
+
+def _matching(actor: Visible, source: Source, query: GridQuery) -> tuple[str, list]:
+    """WHERE over alias `t` of the rows a query matches (of those the actor sees), and its params."""
+    conditions, params = source.conditions(actor, query)
+    return f"{scope(actor, source.form.table, 't')} AND {conditions}", params
+
+
+def _order(actor: Visible, source: Source, query: GridQuery, computed: dict[str, Computed]) -> tuple[str, str]:
+    """The join and ORDER BY of a query's ids: the chosen column as shown, else the grid's own order."""
+    direction = "DESC" if query.descending else "ASC"
+    fields = {f.name: f for f in source.fields()}
+    join, (key, fixed) = "", source.unsorted
+    if query.sort in fields:
+        f = fields[query.sort]
+        key, fixed = sort_key(actor, f, column_sql(actor, source.form, f)), None
+    elif query.sort in computed and computed[query.sort].per_row is not None:
+        c = computed[query.sort]
+        join = f"LEFT JOIN ({c.per_row}) k ON k.id = t.id "
+        key, fixed = f"coalesce(k.value, {c.empty})", None
+    return join, f"{key} {fixed or direction} NULLS LAST, {source.ties}"
+
+
+def _no_rows(fields: list[Field], computed: dict[str, Computed]) -> pd.DataFrame:
+    return pd.DataFrame(columns=["id", "version", *computed, *(f.name for f in fields)])
+
+
+def _details(
+    cur: Handle,
+    actor: Visible,
+    source: Source,
+    fields: list[Field],
+    computed: dict[str, Computed],
+    ids: list,
+    where: tuple[str, list],
+) -> pd.DataFrame:
+    """The shown columns of the rows `ids`, in that order, read as the rows `where` (over alias `t`) matches."""
+    if not ids:
+        return _no_rows(fields, computed)
+    form = source.form
+    cols = [
+        "t.id",
+        "t.version",
+        *(f"{c.shown} AS {name}" for name, c in computed.items()),
+        *(f"{first_row_of(form, f).key}.{f.name}" if first_row_of(form, f) else f"t.{f.name}" for f in fields),
+    ]
+    frame = cur.frame(
+        f"WITH t AS (SELECT t.* FROM {form.table} t WHERE {where[0]}) "
+        f"SELECT {', '.join(cols)} FROM t {first_row_joins(actor, form, fields)}",
+        where[1],
+    )
+    at = {rec_id: n for n, rec_id in enumerate(ids)}
+    frame = frame[frame["id"].isin(at)]  # a row added since the ids were read waits for the next read
+    return frame.iloc[frame["id"].map(at).argsort()].reset_index(drop=True)
+
+
+def page(
+    db: Database, actor: Visible, source: Source, query: GridQuery, columns: list[str] | None = None
+) -> tuple[Page, dict[str, dict[int, str]]]:
+    """One page of a grid, ready to show, and the reference labels it used.
+
+    Ids first: one query filters, sorts and pages only the ids (another counts them); then one reads
+    the shown columns of just those rows.
+    """
+    fields, computed = source.fields(columns), source.computed(actor)
+    where, params = _matching(actor, source, query)
+    join, order = _order(actor, source, query, computed)
+    with db.read() as cur:
+        total = cur.value(f"SELECT count(*) FROM {source.form.table} t WHERE {where}", params)
+        ids = cur.column(
+            f"SELECT t.id FROM {source.form.table} t {join}WHERE {where} "
+            f"ORDER BY {order} LIMIT {query.limit} OFFSET {query.offset}",
+            params,
+        )
+        by_id = f"{scope(actor, source.form.table, 't')} AND t.id IN ({', '.join('?' * len(ids))})"
+        frame = _details(cur, actor, source, fields, computed, ids, (by_id, ids))
+    labels = ref_labels(db, actor, fields)
+    return Page(display_frame(frame, fields, labels), total), labels
+
+
+def export(
+    db: Database, actor: Visible, source: Source, query: GridQuery, columns: list[str] | None = None
+) -> tuple[list[str], pd.DataFrame]:
+    """Every row matching a grid's query, in its order, as a sheet's header and rows (what each misses, in words).
+
+    Ids first too, with no window; the details of every matching row are then read in one pass.
+    """
+    fields, computed = source.fields(columns), source.computed(actor)
+    where, params = _matching(actor, source, query)
+    join, order = _order(actor, source, query, computed)
+    with db.read() as cur:
+        ids = cur.column(f"SELECT t.id FROM {source.form.table} t {join}WHERE {where} ORDER BY {order}", params)
+        frame = _details(cur, actor, source, fields, computed, ids, (where, params))
+    shown = display_frame(frame, fields, ref_labels(db, actor, fields))
+    shown[MISSING_MESSAGES] = shown[MISSING_MESSAGES].map(missing_messages)
+    header = [f.label for f in fields] + [label for _name, label in source.derived] + [source.missing_header]
+    return header, shown[[f.name for f in fields] + [name for name, _label in source.derived] + [MISSING_MESSAGES]]

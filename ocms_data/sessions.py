@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
-from itertools import count
 
-import pandas as pd
-
-from ocms_data import audit, clients, clock, problems, records, reference
+from ocms_data import audit, clients, clock, grid, problems, records, reference
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import NotFound, ValidationError
-from ocms_data.grid import (
-    MAX_PAGE,
-    MISSING_MESSAGES,
-    MISSING_NAMES,
-    GridQuery,
-    Page,
-    display_frame,
-    edited_value,
-    grid_fields,
-    missing_messages,
-    sort_key,
-)
+from ocms_data.grid import MISSING_MESSAGES, MISSING_NAMES, Computed, GridQuery, Page, Source, edited_value
 from ocms_data.registry import Form, default_catalog
-from ocms_data.scope import scope
+from ocms_data.scope import Visible, scope
 from ocms_data.store.handle import Handle
 from ocms_data.validation import NEWLINE, TAB
 from ocms_data.xlsx import table_workbook
@@ -405,36 +391,28 @@ def copy(db: Database, actor: Actor, session_id: int, service_date: date) -> int
 STATUSES = ("Complete", "Incomplete")
 
 
-@dataclass(frozen=True)
-class Computed:
-    """A column the sessions grid derives from other tables.
-
-    `shown` is its value for a page's rows (SQL over alias `t`); `per_session` gives every session's
-    value at once for sorting (a query of session_id, value), and `empty` the value of a session it
-    has no row for. The sort tests check that the two agree.
-    """
-
-    shown: str
-    per_session: str
-    empty: str
-
-
 _CLIENT_NAME = clients.name_sql("c")
 GRID_COMPUTED = (("status", "Status"), ("clients", "Clients"), ("forms", "Forms"))
 
 
-def computed(actor: Actor) -> dict[str, Computed]:
-    """The sessions grid's derived columns over what `actor` sees, by the names of GRID_COMPUTED in its order."""
+def computed(actor: Visible) -> dict[str, Computed]:
+    """The sessions grid's derived columns over what `actor` sees: what a session misses, then GRID_COMPUTED."""
     named = (
         f"(SELECT x.session_id, x.added_at, x.client_id, {_CLIENT_NAME} AS name FROM session_clients x "
         f"JOIN clients c ON c.id = x.client_id AND {scope(actor, 'clients', 'c')} "
         f"WHERE {scope(actor, 'session_clients', 'x')})"
     )
+    problem = f"FROM problems p WHERE p.session_id = t.id AND {scope(actor, 'problems', 'p')}"
     return {
+        MISSING_NAMES: Computed(f"(SELECT string_agg(DISTINCT p.field, ';') {problem} AND p.form = 'session')"),
+        MISSING_MESSAGES: Computed(
+            f"(SELECT string_agg(DISTINCT CASE WHEN p.form = 'session' THEN p.field ELSE '' END || '{TAB}' "
+            f"|| p.message, '{NEWLINE}') {problem})"
+        ),
         "status": Computed(
             f"CASE WHEN EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id AND {scope(actor, 'problems', 'p')}) "
             "THEN 'Incomplete' ELSE 'Complete' END",
-            "SELECT x.session_id, 'Incomplete' AS value FROM problems x "
+            "SELECT x.session_id AS id, 'Incomplete' AS value FROM problems x "
             f"WHERE {scope(actor, 'problems', 'x')} GROUP BY x.session_id",
             "'Complete'",
         ),
@@ -443,7 +421,7 @@ def computed(actor: Actor) -> dict[str, Computed]:
             f"JOIN clients c ON c.id = x.client_id AND {scope(actor, 'clients', 'c')} "
             f"WHERE x.session_id = t.id AND {scope(actor, 'session_clients', 'x')})",
             # one client (most sessions) needs no ordered aggregate, which is slow over millions of sessions
-            f"SELECT n.session_id, min(n.name) AS value FROM {named} n GROUP BY n.session_id HAVING count(*) = 1 "
+            f"SELECT n.session_id AS id, min(n.name) AS value FROM {named} n GROUP BY n.session_id HAVING count(*) = 1 "
             f"UNION ALL SELECT n.session_id, string_agg(n.name, ', ' ORDER BY n.added_at, n.client_id) AS value "
             f"FROM {named} n WHERE n.session_id IN (SELECT m.session_id FROM session_clients m "
             f"WHERE {scope(actor, 'session_clients', 'm')} GROUP BY m.session_id HAVING count(*) > 1) "
@@ -452,16 +430,16 @@ def computed(actor: Actor) -> dict[str, Computed]:
         ),
         "forms": Computed(
             f"(SELECT count(*) FROM service_forms f WHERE f.session_id = t.id AND {scope(actor, 'service_forms', 'f')})",
-            "SELECT x.session_id, count(*) AS value FROM service_forms x "
+            "SELECT x.session_id AS id, count(*) AS value FROM service_forms x "
             f"WHERE {scope(actor, 'service_forms', 'x')} GROUP BY x.session_id",
             "0",
         ),
     }
 
 
-def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
-    """Filters of the sessions grid: dates, worker, type, site, program, status, client search."""
-    parts, params = [scope(actor, "sessions", "t")], []
+def _grid_conditions(actor: Visible, query: GridQuery) -> tuple[str, list]:
+    """The sessions grid's own conditions: dates, worker, type, site, program, status, client search."""
+    parts, params = [], []
     extra = query.extra
     if extra.get("date_from"):
         parts.append("t.service_date >= ?")
@@ -493,58 +471,22 @@ def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
             "AND strpos(lower(concat_ws(' ', c.first_name, c.last_name)), ?) > 0))"
         )
         params += [query.search.strip().lower()] * 2
-    return " AND ".join(parts), params
+    return " AND ".join(parts) or "true", params
+
+
+GRID = Source(
+    session_form(),
+    _grid_conditions,
+    computed,
+    derived=GRID_COMPUTED,
+    unsorted=("t.service_date", "DESC"),  # newest first
+    ties="t.id DESC",
+)
 
 
 def grid_page(db: Database, actor: Actor, query: GridQuery, columns: list[str] | None = None) -> tuple[Page, dict]:
     """One page of the sessions grid with each session's status, clients and what is missing."""
-    form = session_form()
-    fields = grid_fields(form, columns)
-    where, params = _grid_where(actor, query)
-    joins, key, direction = _grid_order(actor, form, query)
-    with db.read() as cur:
-        total = cur.value(f"SELECT count(*) FROM sessions t WHERE {where}", params)
-        ids = cur.column(
-            f"SELECT t.id FROM sessions t {joins} WHERE {where} ORDER BY {key} {direction} NULLS LAST, t.id DESC "
-            f"LIMIT {query.limit} OFFSET {query.offset}",
-            params,
-        )
-        frame = cur.frame(_details_sql(actor, fields, len(ids)), ids) if ids else None
-    labels = {f.ref: reference.labels(db, actor, f.ref) for f in fields if f.spec.choices == "ref"}
-    if frame is None:
-        derived = [name for name, _label in GRID_COMPUTED]
-        frame = pd.DataFrame(
-            columns=["id", "version", *[f.name for f in fields], MISSING_NAMES, MISSING_MESSAGES, *derived]
-        )
-    frame = frame.set_index("id").loc[ids].reset_index() if ids else frame
-    return Page(display_frame(frame, fields, labels), total), labels
-
-
-def _grid_order(actor: Actor, form: Form, query: GridQuery) -> tuple[str, str, str]:
-    """Joins, ORDER BY key and direction of the sessions grid: the chosen column as shown, else newest first."""
-    fields = {f.name: f for f in grid_fields(form)}
-    direction = "DESC" if query.descending else "ASC"
-    if query.sort in fields:
-        return "", sort_key(actor, fields[query.sort], f"t.{query.sort}"), direction
-    columns = computed(actor)
-    if query.sort in columns:
-        c = columns[query.sort]
-        join = f"LEFT JOIN ({c.per_session}) k ON k.session_id = t.id"
-        return join, f"coalesce(k.value, {c.empty})", direction
-    return "", "t.service_date", "DESC"
-
-
-def _details_sql(actor: Actor, fields, n: int) -> str:
-    cols = ", ".join(f"t.{f.name}" for f in fields)
-    shown = ", ".join(f"{c.shown} AS {name}" for name, c in computed(actor).items())
-    problem = f"FROM problems p WHERE p.session_id = t.id AND {scope(actor, 'problems', 'p')}"
-    return (
-        f"SELECT t.id, t.version, {cols}, "
-        f"(SELECT string_agg(DISTINCT p.field, ';') {problem} AND p.form = 'session') AS {MISSING_NAMES}, "
-        f"(SELECT string_agg(DISTINCT CASE WHEN p.form = 'session' THEN p.field ELSE '' END || '{TAB}' || p.message, "
-        f"'{NEWLINE}') {problem}) AS {MISSING_MESSAGES}, {shown} "
-        f"FROM sessions t WHERE {scope(actor, 'sessions', 't')} AND t.id IN ({', '.join('?' * n)})"
-    )
+    return grid.page(db, actor, GRID, query, columns)
 
 
 def save_grid_cell(db: Database, actor: Actor, session_id: int, name: str, shown, version: int) -> int:
@@ -557,18 +499,8 @@ def save_grid_cell(db: Database, actor: Actor, session_id: int, name: str, shown
 
 def grid_export(db: Database, actor: Actor, query: GridQuery, columns: list[str] | None = None) -> bytes:
     """Every session matching the grid's filters as a workbook (recorded in the audit log)."""
-    fields = grid_fields(session_form(), columns)
-    chunks = []
-    for page_no in count(1):
-        page, _ = grid_page(db, actor, replace(query, page=page_no, page_size=MAX_PAGE), columns)
-        chunks.append(page.frame)
-        if len(page.frame) < MAX_PAGE:
-            break
-    frame = pd.concat(chunks)
-    frame[MISSING_MESSAGES] = frame[MISSING_MESSAGES].map(missing_messages)
-    header = [f.label for f in fields] + [label for _n, label in GRID_COMPUTED] + ["Missing"]
-    data = frame[[f.name for f in fields] + [n for n, _l in GRID_COMPUTED] + [MISSING_MESSAGES]]
-    db.write(lambda cur: audit.record(cur, actor, "export", "sessions", None, {"rows": len(frame)}))
+    header, data = grid.export(db, actor, GRID, query, columns)
+    db.write(lambda cur: audit.record(cur, actor, "export", "sessions", None, {"rows": len(data)}))
     return table_workbook("Sessions", header, data.itertuples(index=False, name=None))
 
 
