@@ -21,6 +21,7 @@ class DuckEngine:
     """One DuckDB connection for this process; a cursor (and a `Handle`) per unit of work."""
 
     name = "duckdb"
+    lookup_indexes = False  # db.LOOKUP_INDEXES: scans and hash joins serve it better
 
     def __init__(self, path: str):
         self.target = path

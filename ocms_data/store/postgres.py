@@ -200,6 +200,7 @@ class PgEngine:
     """A PostgreSQL database through a pool of connections; a `PgHandle` per unit of work."""
 
     name = "postgresql"
+    lookup_indexes = True  # db.LOOKUP_INDEXES: its planner needs them
 
     def __init__(self, url: str, max_size: int = 8):
         self.target = url
