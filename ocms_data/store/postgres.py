@@ -258,6 +258,11 @@ class PgEngine:
         """Make `start` the next record id."""
         h.run("SELECT setval('ids', ?, false)", [start])
 
+    @staticmethod
+    def analyze(h: PgHandle) -> None:
+        """Planner statistics for tables just bulk-loaded (else the first pages plan as if they were empty)."""
+        h.run("ANALYZE")
+
 
 def redacted(url: str) -> str:
     """A URL fit to show: no password (from the user name to the last `@`, or a `password=` parameter)."""
