@@ -466,7 +466,7 @@ def _grid_where(actor: Actor, query: GridQuery) -> tuple[str, list]:
         if chosen:
             parts.append(f"t.{name} IN ({', '.join('?' * len(chosen))})")
             params += list(chosen)
-    incomplete = "t.id IN (SELECT p.session_id FROM problems p WHERE p.agency_id = t.agency_id)"
+    incomplete = "EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id AND p.agency_id = t.agency_id)"
     if extra.get("status") == "Incomplete" or query.incomplete_only:
         parts.append(incomplete)
     elif extra.get("status") == "Complete":
