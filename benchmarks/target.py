@@ -4,8 +4,8 @@ Options every benchmark takes (`add_options`):
   --db PATH    a DuckDB file: opened when it exists, else generated there (`python -m ocms_data demo`).
   --db URL     a PostgreSQL database (`postgresql://...`): opened; when it holds no agency yet, the demo is
                generated into a DuckDB file and moved into it with `ocms_data.store.copy` (COPY, verified).
-  --pg         a throwaway PostgreSQL cluster (tests/pg.py, Debian's postgresql) instead of --db: one command
-               gives the PostgreSQL figures on a fresh machine; the cluster is deleted at the end.
+  --pg         a throwaway PostgreSQL cluster (tests/pg.py, Debian's postgresql; CLUSTER_SETTINGS) instead of
+               --db: one command gives the PostgreSQL figures on a fresh machine; it is deleted at the end.
   --demo PATH  the DuckDB file the PostgreSQL demo is generated into, kept and reused by the next run
                (default: a temporary file, removed at the end).
 
@@ -30,6 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The throwaway cluster's buffer cache is sized as a server for a 200,000-client agency (~2 GB on disk)
+# would be: the default 128 MB rereads from the OS most pages a grid's lookups touch, while DuckDB's own
+# buffer pool may take most of the machine's memory.
+CLUSTER_SETTINGS = {"shared_buffers": "1GB"}
 sys.path.insert(0, str(ROOT))
 
 from ocms_data.db import Database  # noqa: E402 (after the path line: benchmarks run as scripts)
@@ -89,7 +93,7 @@ def opened(args: argparse.Namespace, demo_args: list[str], name: str) -> Iterato
         if args.pg:
             from tests import pg  # noqa: PLC0415 (the test helper loads only for a throwaway cluster)
 
-            url = stack.enter_context(pg.cluster())
+            url = stack.enter_context(pg.cluster(CLUSTER_SETTINGS))
         if url is None:
             path = Path(args.db) if args.db else work / name
             yield Target(str(path), None if path.exists() else generate(path, demo_args))
