@@ -1,7 +1,9 @@
 """Clients grid at scale: first page, filtered and sorted pages and one cell save, as JSON medians (ms).
 
-Usage: python benchmarks/grid.py [--clients 200000] [--seed 1] [--repeat 15] [--db PATH]
-Without --db the demo agency is generated in a temporary directory with the project's generator.
+Usage: python benchmarks/grid.py [--clients 200000] [--months 0] [--seed 1] [--repeat 15]
+                                 [--db PATH | --db postgresql://... | --pg] [--demo PATH]
+Without --db the demo agency is generated in a temporary directory with the project's generator; on
+PostgreSQL (a URL, or --pg for a throwaway cluster) it is generated into DuckDB and copied (benchmarks/target.py).
 Pages hold every grid column (the heaviest column choice; the page opens with fewer).
 """
 
@@ -11,13 +13,13 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ocms_data import accounts, clients, demo
+from benchmarks import target
+from ocms_data import accounts, clients
 from ocms_data.db import Database
 from ocms_data.grid import GridQuery
 
@@ -34,27 +36,28 @@ def median_ms(fn, repeat: int) -> float:
     return round(statistics.median(times), 1)
 
 
-def open_db(args) -> tuple[Database, float | None]:
-    if args.db and Path(args.db).exists():
-        return Database(args.db), None
-    path = Path(args.db) if args.db else Path(tempfile.mkdtemp(prefix="ocms-bench-")) / "grid.duckdb"
-    db = Database(path)
-    started = time.perf_counter()
-    demo.build(db, clients=args.clients, seed=args.seed)
-    return db, round(time.perf_counter() - started, 1)
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=200_000)
+    p.add_argument("--months", type=int, default=0, help="months of sessions too (12: the sessions benchmark's data)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--repeat", type=int, default=15)
-    p.add_argument("--db")
+    target.add_options(p)
     args = p.parse_args()
-    db, build_s = open_db(args)
+    demo_args = ["--clients", str(args.clients), "--months", str(args.months), "--seed", str(args.seed)]
+    with target.opened(args, demo_args, "grid.duckdb") as where:
+        db = Database(where.target)
+        try:
+            figures = measure(db, args.repeat)
+        finally:
+            db.close()
+    print(json.dumps({"engine": db.engine.name, **figures, **where.seconds()}))
+
+
+def measure(db: Database, repeat: int) -> dict:
     with db.read() as cur:
-        uid = cur.execute("SELECT id FROM users WHERE username = 'worker'").fetchone()[0]
-        count = cur.execute("SELECT count(*) FROM clients").fetchone()[0]
+        uid = cur.value("SELECT id FROM users WHERE username = 'worker'")
+        count = cur.value("SELECT count(*) FROM clients")
     actor = accounts.load_actor(db, uid)
     first = GridQuery(page_size=100)
     filtered = GridQuery(search="nguyen", filters={"official_language": ["French"]}, page_size=100)
@@ -70,21 +73,19 @@ def main() -> None:
         state["n"] += 1
         state["version"] = clients.save_grid_cell(db, actor, target, "city", f"Town {state['n']}", state["version"])
 
-    figures = {
+    return {
         "clients": count,
-        "build_seconds": build_s,
-        "first_page_ms": median_ms(lambda: clients.grid_page(db, actor, first), args.repeat),
-        "filtered_page_ms": median_ms(lambda: clients.grid_page(db, actor, filtered), args.repeat),
+        "first_page_ms": median_ms(lambda: clients.grid_page(db, actor, first), repeat),
+        "filtered_page_ms": median_ms(lambda: clients.grid_page(db, actor, filtered), repeat),
         "filtered_rows": clients.grid_page(db, actor, filtered)[0].total,
-        "sorted_by_label_page_ms": median_ms(lambda: clients.grid_page(db, actor, by_label), args.repeat),
-        "sorted_by_code_page_ms": median_ms(lambda: clients.grid_page(db, actor, by_code), args.repeat),
-        "no_identifier_page_ms": median_ms(lambda: clients.grid_page(db, actor, no_identifier), args.repeat),
+        "sorted_by_label_page_ms": median_ms(lambda: clients.grid_page(db, actor, by_label), repeat),
+        "sorted_by_code_page_ms": median_ms(lambda: clients.grid_page(db, actor, by_code), repeat),
+        "no_identifier_page_ms": median_ms(lambda: clients.grid_page(db, actor, no_identifier), repeat),
         "no_identifier_rows": clients.grid_page(db, actor, no_identifier)[0].total,
-        "sorted_by_identifier_page_ms": median_ms(lambda: clients.grid_page(db, actor, by_identifier), args.repeat),
-        "save_cell_ms": median_ms(save, args.repeat),
+        "sorted_by_identifier_page_ms": median_ms(lambda: clients.grid_page(db, actor, by_identifier), repeat),
+        "save_cell_ms": median_ms(save, repeat),
         "targets_ms": TARGETS_MS,
     }
-    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

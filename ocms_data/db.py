@@ -32,6 +32,23 @@ UNIQUE_INDEXES = (  # (index, table, key, what an older file holding duplicates 
         "a second form of a type: remove the extra forms, then restart the app.",
     ),
 )
+# Plain indexes for lookups (index, table, key), made on PostgreSQL only. DuckDB answers these queries
+# with scans and hash joins over its columns and has no use for them (its ART indexes would only slow
+# the bulk loads of the demo and the copy); PostgreSQL without them reads whole tables per page, or
+# once per row in a correlated subquery. Keys lead with agency_id where a query narrows by agency
+# first (the grids' counts, the newest sessions, My Incomplete Sessions); a lookup by a parent's id
+# needs none, the id being unique across agencies. Each child table of a repeating section and each
+# side table of a list field also gets its parent's id (`lookup_indexes`).
+LOOKUP_INDEXES = (
+    ("clients_agency", "clients", "agency_id"),  # the clients grid's count
+    ("sessions_agency", "sessions", "agency_id"),  # the sessions grid's count
+    ("sessions_newest", "sessions", "agency_id, service_date DESC NULLS LAST, id DESC"),  # its first page, a month
+    ("sessions_refs_ref", "sessions_refs", "agency_id, field, ref_id, parent_id"),  # a worker's sessions
+    ("session_clients_client", "session_clients", "client_id"),  # a client's sessions
+    ("problems_session", "problems", "session_id"),  # a session's status and what it misses
+    ("problems_rec", "problems", "rec_id"),  # a form's problems (its save re-derives them)
+    ("icare_records_rec", "icare_records", "rec_id, entity"),  # whether a record was sent
+)
 CONFLICT = (
     "Nothing was saved: this clashes with something saved at the same moment (the same thing added "
     "twice, for example). Reload the page to see what is there now."
@@ -113,9 +130,9 @@ def migrate(h: Vocabulary, catalog: Catalog, engine, warnings: list[str] | None 
     The reference tables agency admins edit are made from their declaration (catalog/reference.toml),
     and a column declared there later is added to an older file like a system column.
 
-    Returns what was added: new tables by name, new columns as `table.column`, new indexes by name.
-    A unique index the stored data already breaks is not made (see `unique_indexes`); why is
-    appended to `warnings`.
+    Returns what was added: new tables by name, new columns as `table.column`, new unique indexes by
+    name. A unique index the stored data already breaks is not made (see `unique_indexes`); why is
+    appended to `warnings`. PostgreSQL's lookup indexes are made too, unlisted (`lookup_indexes`).
 
     A new table is created with all its columns at once; an existing one only gets the
     declared columns it lacks (one catalog query tells which), so a start-up on an
@@ -156,8 +173,25 @@ def migrate(h: Vocabulary, catalog: Catalog, engine, warnings: list[str] | None 
                 f"CREATE TABLE IF NOT EXISTS {form.table}_{spec.side} (parent_id BIGINT NOT NULL, "
                 f"agency_id BIGINT NOT NULL, field VARCHAR NOT NULL, {spec.column} {spec.sql} NOT NULL)"
             )
-    added += unique_indexes(h, engine.index_names(h), [] if warnings is None else warnings)
+    have_indexes = engine.index_names(h)
+    added += unique_indexes(h, have_indexes, [] if warnings is None else warnings)
+    if engine.lookup_indexes:
+        for name, table, key in lookup_indexes(catalog):
+            if name not in have_indexes:
+                h.run(f"CREATE INDEX {name} ON {table} ({key})")
     return added
+
+
+def lookup_indexes(catalog: Catalog) -> list[tuple[str, str, str]]:
+    """PostgreSQL's plain indexes (name, table, key): `LOOKUP_INDEXES` and one per child and side table.
+
+    Made quietly by `migrate` (not listed in what it added: they change neither data nor columns).
+    """
+    children = [(f"{t}_parent", t, "parent_id") for t in sorted(catalog.child_tables())]
+    sides = sorted(
+        {f"{form.table}_{f.spec.side}" for form in catalog.forms.values() for f in form.fields if f.spec.side}
+    )
+    return [*LOOKUP_INDEXES, *children, *((f"{t}_parent", t, "parent_id, field") for t in sides)]
 
 
 def unique_indexes(h: Vocabulary, have: set[str], warnings: list[str]) -> list[str]:

@@ -458,7 +458,7 @@ def _grid_conditions(actor: Visible, query: GridQuery) -> tuple[str, list]:
         if chosen:
             parts.append(f"t.{name} IN ({', '.join('?' * len(chosen))})")
             params += list(chosen)
-    incomplete = f"t.id IN (SELECT p.session_id FROM problems p WHERE {scope(actor, 'problems', 'p')})"
+    incomplete = f"EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id AND {scope(actor, 'problems', 'p')})"
     if extra.get("status") == "Incomplete" or query.incomplete_only:
         parts.append(incomplete)
     elif extra.get("status") == "Complete":

@@ -34,8 +34,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def cluster() -> Iterator[str]:
-    """A running cluster with a database `ocms`; yields its URL."""
+def cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
+    """A running cluster with a database `ocms`; yields its URL. `settings`: server settings (`-c name=value`)."""
     bin_dir = binaries()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -55,6 +55,7 @@ def cluster() -> Iterator[str]:
             as_user = ["runuser", "-u", "postgres", "--"]
         pg("initdb", "-D", str(data), "-U", USER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c synchronous_commit=off"
+        options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
         pg("pg_ctl", "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start")
         pg("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", USER, "ocms")
         yield f"postgresql://{USER}@127.0.0.1:{port}/ocms"

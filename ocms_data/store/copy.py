@@ -178,4 +178,5 @@ def _copy_into(a: Database, h: Vocabulary, engine, target: str) -> dict[str, dic
     copied = digests(h, have)
     if differ := [t for t in have if copied[t] != source_digests[t]]:
         raise CopyMismatch(differ, outcome=": the copy was not saved, the target is as empty as it was")
+    engine.analyze(h)
     return copied

@@ -21,6 +21,7 @@ class DuckEngine:
     """One DuckDB connection for this process; a cursor (and a `Handle`) per unit of work."""
 
     name = "duckdb"
+    lookup_indexes = False  # db.LOOKUP_INDEXES: scans and hash joins serve it better
 
     def __init__(self, path: str):
         self.target = path
@@ -80,3 +81,7 @@ class DuckEngine:
         """Make `start` the next record id (DuckDB cannot alter a sequence: it is made anew, in the transaction)."""
         h.run("DROP SEQUENCE ids")
         h.run(f"CREATE SEQUENCE ids START {int(start)}")
+
+    @staticmethod
+    def analyze(h: Handle) -> None:
+        """Nothing to do: DuckDB keeps its statistics as rows are added."""
