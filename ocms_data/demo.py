@@ -411,7 +411,9 @@ def build(
             )
         return made
 
-    return db.write(apply)
+    made = db.write(apply)
+    db.write(db.engine.analyze)  # planner statistics for what was just loaded (PostgreSQL)
+    return made
 
 
 def _child_rows(
