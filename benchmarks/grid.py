@@ -3,7 +3,8 @@
 Usage: python benchmarks/grid.py [--clients 200000] [--months 0] [--seed 1] [--repeat 15]
                                  [--db PATH | --db postgresql://... | --pg] [--demo PATH]
 Without --db the demo agency is generated in a temporary directory with the project's generator; on
-PostgreSQL (a URL, or --pg for a throwaway cluster) it is generated into DuckDB and copied (benchmarks/target.py).
+PostgreSQL (a URL, or --pg for a throwaway cluster) it is generated there, or copied from --demo
+(benchmarks/target.py).
 Pages hold every grid column (the heaviest column choice; the page opens with fewer).
 """
 

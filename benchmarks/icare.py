@@ -4,8 +4,9 @@ Usage: python benchmarks/icare.py [--clients 9000] [--months 2] [--rate 3.2] [--
                                   [--db PATH | --db postgresql://... | --pg] [--demo PATH]
 The demo database is generated first (in a separate process, so its memory does not count) unless --db
 names an existing file or a PostgreSQL database holding an agency; on PostgreSQL (a URL, or --pg for a
-throwaway cluster) it is generated into DuckDB and copied (benchmarks/target.py). Peak memory is this process's maximum resident set size, taken before
-`rederive_s`: the first open after a rule change, when every stored problem is derived again.
+throwaway cluster) it is generated there, or copied from --demo (benchmarks/target.py). Peak memory
+is this process's maximum resident set size, taken before `rederive_s`: the first open after a rule
+change, when every stored problem is derived again.
 """
 
 from __future__ import annotations

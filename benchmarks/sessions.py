@@ -3,7 +3,8 @@
 Usage: python benchmarks/sessions.py [--clients 200000] [--months 12] [--seed 1] [--repeat 15]
                                      [--db PATH | --db postgresql://... | --pg] [--demo PATH]
 Without an existing --db the demo agency (clients and months of sessions) is generated first; on
-PostgreSQL (a URL, or --pg for a throwaway cluster) it is generated into DuckDB and copied (benchmarks/target.py).
+PostgreSQL (a URL, or --pg for a throwaway cluster) it is generated there, or copied from --demo
+(benchmarks/target.py).
 The defaults give ~2 million service forms.
 """
 
