@@ -74,6 +74,18 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL cluster's URL: the run's own with --engine postgresql, else a throwaway one."""
+    if _postgres:
+        yield _postgres["databases"].url
+        return
+    if pg.binaries() is None:
+        pytest.skip("PostgreSQL is not installed: tests/run.sh installs Debian's postgresql")
+    with pg.cluster() as url:
+        yield url
+
+
 def table_columns(cur, table: str) -> list[str]:
     """A table's column names in order (the tests' inspection SQL, on either engine)."""
     return [

@@ -65,6 +65,17 @@ def cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def new_database(url: str, name: str, template: str = "template0") -> str:
+    """A new database `name` on the cluster at `url` (a copy of `template`); its URL."""
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(  # a template may have no other connection: close the pools' idle ones
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [template],
+        )
+        con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
 class Databases:
     """The suite's databases on one cluster, named after the file paths the tests open (`--engine postgresql`).
 
@@ -78,26 +89,16 @@ class Databases:
         self.known: dict[str, str] = {}
         self._made = 0
 
-    def _create(self, template: str) -> str:
+    def _create(self, template: str = "template0") -> str:
         self._made += 1
-        name = f"t{os.getpid()}_{self._made}"
-        with psycopg.connect(self.url, autocommit=True) as con:
-            con.execute(  # a template may have no other connection: close the pools' idle ones
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                [template],
-            )
-            con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
-        return name
-
-    def _url(self, name: str) -> str:
-        return self.url.rsplit("/", 1)[0] + "/" + name
+        return new_database(self.url, f"t{os.getpid()}_{self._made}", template)
 
     def target(self, path: str) -> str:
         """The URL the database at `path` lives at (a new one for a new path, and for `:memory:`)."""
         if path.startswith(("postgresql://", "postgres://")):
             return path
         if path == ":memory:" or path not in self.known:
-            url = self._url(self._create("template0"))
+            url = self._create()
             if path == ":memory:":
                 return url
             self.known[path] = url
@@ -105,4 +106,4 @@ class Databases:
 
     def clone(self, source: str, path: str) -> None:
         """Make `path` a copy of the database at `source`, as copying the file does."""
-        self.known[path] = self._url(self._create(self.known[source].rsplit("/", 1)[1]))
+        self.known[path] = self._create(self.known[source].rsplit("/", 1)[1])

@@ -1,6 +1,6 @@
 """Moving a database between engines (`python -m ocms_data copy`): DuckDB to PostgreSQL and back, verified.
 
-The PostgreSQL ends are databases made on a throwaway cluster of this module's own (tests/pg.py), so
+The PostgreSQL ends are new databases on the run's cluster (the `pg_url` fixture, tests/pg.py), so
 these tests choose their engines themselves and do not run again under `--engine postgresql`.
 """
 
@@ -12,7 +12,6 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 from argon2 import PasswordHasher
 
@@ -38,20 +37,9 @@ def cheap_hashing(monkeypatch):
     monkeypatch.setattr(accounts, "_hasher", CHEAP)
 
 
-@pytest.fixture(scope="module")
-def pg_url():
-    if pg.binaries() is None:
-        pytest.skip("PostgreSQL is not installed: tests/run.sh installs Debian's postgresql")
-    with pg.cluster() as url:
-        yield url
-
-
 def new_database(url: str) -> str:
     """A new, empty PostgreSQL database on the cluster at `url`."""
-    name = f"copy_{next(_made)}"
-    with psycopg.connect(url, autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
+    return pg.new_database(url, f"copy_{next(_made)}")
 
 
 def _odd_values(h) -> None:

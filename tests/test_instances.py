@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from functools import partial
 
-import psycopg
 import pytest
 
 from ocms_data import accounts, demo
@@ -22,21 +21,10 @@ from tests import pg
 pytestmark = pytest.mark.postgresql
 
 
-@pytest.fixture(scope="module")
-def cluster_url():
-    if pg.binaries() is None:
-        pytest.skip("PostgreSQL is not installed: tests/run.sh installs Debian's postgresql")
-    with pg.cluster() as url:
-        yield url
-
-
 @pytest.fixture
-def url(cluster_url, request) -> str:
+def url(pg_url, request) -> str:
     """A new, empty database on the cluster."""
-    name = "i_" + request.node.name.lower()[:50]
-    with psycopg.connect(cluster_url, autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    return cluster_url.rsplit("/", 1)[0] + "/" + name
+    return pg.new_database(pg_url, "i_" + request.node.name.lower()[:50])
 
 
 def at_once(*jobs) -> list:

@@ -15,7 +15,6 @@ import pytest
 
 from ocms_data.store.handle import Handle
 from ocms_data.store.postgres import PgHandle, psycopg_sql
-from tests import pg
 
 DDL = (
     "CREATE SEQUENCE ids START 1000",
@@ -23,14 +22,6 @@ DDL = (
     "PRIMARY KEY (agency_id, name))",
     "CREATE TABLE people (id BIGINT PRIMARY KEY, name VARCHAR, born DATE, visits INTEGER)",
 )
-
-
-@pytest.fixture(scope="module")
-def pg_url():
-    if pg.binaries() is None:
-        pytest.skip("PostgreSQL is not installed: tests/run.sh installs Debian's postgresql")
-    with pg.cluster() as url:
-        yield url
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])
