@@ -11,7 +11,6 @@ The defaults give ~2 million service forms.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -46,13 +45,7 @@ def main() -> None:
     target.add_options(p)
     args = p.parse_args()
     demo_args = ["--clients", str(args.clients), "--months", str(args.months), "--seed", str(args.seed)]
-    with target.opened(args, demo_args, "sessions.duckdb") as where:
-        db = Database(where.target)
-        try:
-            figures = measure(db, args.repeat)
-        finally:
-            db.close()
-    print(json.dumps({"engine": db.engine.name, **figures, **where.seconds()}))
+    target.report(args, demo_args, "sessions.duckdb", lambda db: measure(db, args.repeat))
 
 
 def measure(db: Database, repeat: int) -> dict:

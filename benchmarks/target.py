@@ -21,6 +21,7 @@ The generator runs in a separate process, so its memory does not count in a benc
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -110,3 +111,14 @@ def opened(args: argparse.Namespace, demo_args: list[str], name: str) -> Iterato
         source = Path(args.demo)
         build = None if source.exists() else generate(source, demo_args)
         yield Target(url, build, copy.copy(str(source), url)["seconds"])
+
+
+def report(args: argparse.Namespace, demo_args: list[str], name: str, measure) -> None:
+    """Open (or make) the benchmark's database, `measure(db)` it, print the figures as one JSON line."""
+    with opened(args, demo_args, name) as where:
+        db = Database(where.target)
+        try:
+            figures = measure(db)
+        finally:
+            db.close()
+    print(json.dumps({"engine": db.engine.name, **figures, **where.seconds()}))
