@@ -153,11 +153,7 @@ class PgHandle(Vocabulary):
 
     def load(self, table: str, frame: pd.DataFrame) -> int:
         """Insert a frame's rows into `table` by column name, with COPY."""
-        columns = ", ".join(f'"{c}"' for c in frame.columns)
-        with self._con.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in _plain(frame):
-                copy.write_row(row)
-        return len(frame)
+        return self.load_rows(table, list(frame.columns), [_plain(frame)])
 
     def load_rows(self, table: str, columns: list[str], batches: Iterable[list[tuple]]) -> int:
         """Insert rows (tuples in `columns` order) given a batch at a time, with one COPY."""
