@@ -76,11 +76,14 @@ def measure(db: Database, repeat: int) -> dict:
             lambda: sessions.grid_page(db, actor, GridQuery(page_size=100, extra={"status": "Incomplete"})), repeat
         ),
         **{
-            f"sessions_grid_sorted_by_{name}_ms": median_ms(
-                lambda name=name: sessions.grid_page(db, actor, GridQuery(sort=name, page=2, page_size=100)),
+            f"sessions_grid_sorted_by_{name}{'_desc' if desc else ''}_ms": median_ms(
+                lambda name=name, desc=desc: sessions.grid_page(
+                    db, actor, GridQuery(sort=name, descending=desc, page=2, page_size=100)
+                ),
                 repeat,
             )
             for name in ("site", "status", "forms", "clients")
+            for desc in (False, True)
         },
         "my_incomplete_ms": median_ms(lambda: sessions.my_incomplete(db, actor), repeat),
         "my_incomplete_rows": len(sessions.my_incomplete(db, actor)),

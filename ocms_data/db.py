@@ -43,6 +43,8 @@ LOOKUP_INDEXES = (
     ("clients_agency", "clients", "agency_id"),  # the clients grid's count
     ("sessions_agency", "sessions", "agency_id"),  # the sessions grid's count
     ("sessions_newest", "sessions", "agency_id, service_date DESC NULLS LAST, id DESC"),  # its first page, a month
+    ("sessions_status", "sessions", "agency_id, incomplete, id DESC"),  # sorted or filtered by status
+    ("sessions_forms", "sessions", "agency_id, form_count, id DESC"),  # sorted by forms
     ("sessions_refs_ref", "sessions_refs", "agency_id, field, ref_id, parent_id"),  # a worker's sessions
     ("session_clients_client", "session_clients", "client_id"),  # a client's sessions
     ("problems_session", "problems", "session_id"),  # a session's status and what it misses
@@ -62,8 +64,12 @@ RECORD_COLUMNS = (
     "updated_at TIMESTAMP",
     "updated_by BIGINT",
 )
+# A session's status and form count, kept by `problems` with its rows: the sessions grid sorts and filters
+# by them, and deriving them for millions of sessions per page was the slow part of its queries.
+SESSION_DERIVED = ("incomplete BOOLEAN DEFAULT false", "form_count INTEGER DEFAULT 0")
 TABLE_EXTRA = {
     "service_forms": ("session_id BIGINT NOT NULL", "client_id BIGINT", "form_type VARCHAR NOT NULL"),
+    "sessions": SESSION_DERIVED,
 }
 REFERENCE_COLUMNS = ("id BIGINT PRIMARY KEY", "agency_id BIGINT NOT NULL")  # then the declared ones
 CHILD_COLUMNS = (
@@ -163,7 +169,7 @@ def migrate(h: Vocabulary, catalog: Catalog, engine, warnings: list[str] | None 
             h.run(f"CREATE TABLE {table} ({', '.join((*base, *TABLE_EXTRA.get(table, ()), *declared))})")
             added.append(table)
             continue
-        for column in declared:
+        for column in (*TABLE_EXTRA.get(table, ()), *declared):  # an older file's sessions lack SESSION_DERIVED
             if column.split()[0] not in have[table]:
                 h.run(f"ALTER TABLE {table} ADD COLUMN {column}")
                 added.append(f"{table}.{column.split()[0]}")

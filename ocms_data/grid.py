@@ -410,9 +410,25 @@ def _empty_sql(actor: Visible, form: Form, f: Field) -> str:
     return f"{column_sql(actor, form, f)} IS NULL"
 
 
-def sort_key(actor: Visible, f: Field, column: str) -> str:
-    """SQL for what a column is sorted by: what the grid shows (a reference by its label, a code by its text)."""
-    return reference.label_sql(actor, f.ref, column) if f.spec.choices == "ref" else column
+def sort_by(actor: Visible, form: Form, f: Field) -> tuple[str, str]:
+    """The joins and SQL key that sort rows `t` by a column as the grid shows it.
+
+    A first row's value and a reference's label (a code sorts by its text) come from joins over the whole
+    table: a subquery per row, as `column_sql` filters by, runs once for every row sorted.
+    """
+    join, column = "", f"t.{f.name}"
+    section = first_row_of(form, f)
+    if section is not None:
+        join = (
+            f"LEFT JOIN (SELECT x.parent_id, x.{f.name}, row_number() OVER (PARTITION BY x.parent_id "
+            f"ORDER BY x.position, x.id) AS n FROM {section.table} x WHERE {scope(actor, section.table, 'x')}) "
+            f"s ON s.parent_id = t.id AND s.n = 1 "
+        )
+        column = f"s.{f.name}"
+    if f.spec.choices == "ref":
+        label_join, column = reference.label_join(actor, f.ref, column)
+        join += label_join
+    return join, column
 
 
 def display_frame(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str, dict[int, str]]) -> pd.DataFrame:
@@ -428,14 +444,15 @@ def display_frame(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str
 class Computed:
     """A column a grid's query derives, e.g. a session's status or what a row misses.
 
-    `shown` is its value for a page's rows (SQL over alias `t`). A sortable one has `per_row`: every
-    row's value at once (a query of `id, value`) and `empty`, the value of a row it has no line for.
-    The sort tests check that the two agree.
+    `shown` is its value for a page's rows (SQL over alias `t`). A sortable one has a `key`, SQL over `t`
+    that sorts as `shown` does (a stored column), or `per_row`: every row's value at once (a query of
+    `id, value`) and `empty`, the value of a row it has no line for. The sort tests check that they agree.
     """
 
     shown: str
     per_row: str | None = None
     empty: str = "NULL"
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -488,8 +505,9 @@ def _order(actor: Visible, source: Source, query: GridQuery, computed: dict[str,
     fields = {f.name: f for f in source.fields()}
     join, (key, fixed) = "", source.unsorted
     if query.sort in fields:
-        f = fields[query.sort]
-        key, fixed = sort_key(actor, f, column_sql(actor, source.form, f)), None
+        (join, key), fixed = sort_by(actor, source.form, fields[query.sort]), None
+    elif query.sort in computed and computed[query.sort].key is not None:
+        key, fixed = computed[query.sort].key, None
     elif query.sort in computed and computed[query.sort].per_row is not None:
         c = computed[query.sort]
         join = f"LEFT JOIN ({c.per_row}) k ON k.id = t.id "

@@ -2,7 +2,9 @@
 
 A session or service form is complete when it has no row here. Rows are never written by hand:
 every write to a session or its forms re-derives that session's rows with the same SQL, and an edit of
-a record their rules read (a course) re-derives the sessions whose forms name it.
+a record their rules read (a course) re-derives the sessions whose forms name it. Each re-derivation
+also keeps the session's own status and form count (`db.SESSION_DERIVED`), which the sessions grid
+sorts and filters by.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from ocms_data.db import SESSION_DERIVED
 from ocms_data.registry import Catalog, Form, default_catalog
 from ocms_data.scope import Agency, Visible, scope
 from ocms_data.store.handle import Handle
@@ -68,6 +71,28 @@ def _columns_read(form: Form) -> str:
     return ", ".join(sorted(used))
 
 
+def keep_status(cur: Handle, actor: Visible, ids: str | None = None) -> None:
+    """Store whether each session (of `ids`, SQL ids; else every one the actor sees) has problems, and its forms.
+
+    Only rows whose values change are written, so two saves of one session's forms clash only when
+    both change its status.
+    """
+    among = f" AND session_id IN ({ids})" if ids else ""
+    derived = (
+        "SELECT s.id, p.session_id IS NOT NULL AS incomplete, coalesce(f.n, 0) AS forms FROM sessions s "
+        f"LEFT JOIN (SELECT DISTINCT session_id FROM problems WHERE {scope(actor, 'problems')}{among}) p "
+        "ON p.session_id = s.id "
+        f"LEFT JOIN (SELECT session_id, count(*) AS n FROM {FORMS_TABLE} WHERE {scope(actor, FORMS_TABLE)}{among} "
+        "GROUP BY session_id) f ON f.session_id = s.id "
+        f"WHERE {scope(actor, 'sessions', 's')}" + (f" AND s.id IN ({ids})" if ids else "")
+    )
+    cur.run(
+        f"UPDATE sessions SET incomplete = d.incomplete, form_count = d.forms FROM ({derived}) d "
+        f"WHERE sessions.id = d.id AND {scope(actor, 'sessions')} AND (sessions.incomplete IS DISTINCT FROM d.incomplete "
+        "OR sessions.form_count IS DISTINCT FROM d.forms)"
+    )
+
+
 def refresh(cur: Handle, actor: Visible, session_ids: list[int]) -> None:
     """Re-derive the problems of these sessions and all their forms, inside the caller's transaction."""
     if not session_ids:
@@ -84,6 +109,7 @@ def refresh(cur: Handle, actor: Visible, session_ids: list[int]) -> None:
     if union:
         shadow = _shadow(actor, cur.schema, {table: f"{key} IN ({ids})" for table, key in SESSION_TABLES.items()})
         cur.run(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{union}")
+    keep_status(cur, actor, ids)
 
 
 def refresh_naming(cur: Handle, actor: Visible, table: str, rec_id: int) -> None:
@@ -113,6 +139,7 @@ def refresh_form(cur: Handle, actor: Visible, form_key: str, form_id: int, sessi
             {FORMS_TABLE: _columns_read(form)},
         )
         cur.run(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{sql}")
+    keep_status(cur, actor, str(int(session_id)))
 
 
 def refresh_agency(cur: Handle, actor: Visible) -> None:
@@ -122,6 +149,7 @@ def refresh_agency(cur: Handle, actor: Visible) -> None:
         sql = derive_sql(form, actor)
         if sql:
             cur.run(f"INSERT INTO problems ({COLUMNS}) {sql}")
+    keep_status(cur, actor)
 
 
 RULES_KEY = "problem_rules"
@@ -130,7 +158,7 @@ RULES_KEY = "problem_rules"
 def fingerprint(catalog: Catalog | None = None) -> str:
     """A hash of every compiled rule: when it changes, stored problems may no longer be what the rules say."""
     parts = [f"{form.key}|{c.rule}|{c.need.value}|{c.message}|{c.predicate}" for form in tracked_forms(catalog)
-             for c in checks(form)]  # fmt: skip
+             for c in checks(form)] + [f"sessions|{column}" for column in SESSION_DERIVED]  # fmt: skip
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

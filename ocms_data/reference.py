@@ -31,15 +31,14 @@ def listing(db: Database, actor: Actor, table: str, active_only: bool = True) ->
         )
 
 
-def label_sql(actor: Visible, table: str, ref_sql: str) -> str:
-    """SQL: the label of the `table` row that the column `ref_sql` (`alias.column`) points at.
+def label_join(actor: Visible, table: str, ref_sql: str) -> tuple[str, str]:
+    """A LEFT JOIN (alias `lbl`) of the `table` row that `ref_sql` (`alias.column`) points at, and its label's SQL.
 
-    Only a row the actor sees (NULL otherwise), e.g. to sort by what is shown.
+    Only a row the actor sees joins (the label is NULL otherwise), e.g. to sort by what is shown. A join, not
+    a subquery per row: PostgreSQL would run that for every row sorted.
     """
-    return (
-        f"(SELECT {declared(table).pick_label} FROM {table} lbl WHERE lbl.id = {ref_sql} "
-        f"AND {scope(actor, table, 'lbl')})"
-    )
+    join = f"LEFT JOIN {table} lbl ON lbl.id = {ref_sql} AND {scope(actor, table, 'lbl')} "
+    return join, declared(table).pick_label
 
 
 def labels(db: Database, actor: Actor, table: str) -> dict[int, str]:

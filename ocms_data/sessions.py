@@ -409,13 +409,7 @@ def computed(actor: Visible) -> dict[str, Computed]:
             f"(SELECT string_agg(DISTINCT CASE WHEN p.form = 'session' THEN p.field ELSE '' END || '{TAB}' "
             f"|| p.message, '{NEWLINE}') {problem})"
         ),
-        "status": Computed(
-            f"CASE WHEN EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id AND {scope(actor, 'problems', 'p')}) "
-            "THEN 'Incomplete' ELSE 'Complete' END",
-            "SELECT x.session_id AS id, 'Incomplete' AS value FROM problems x "
-            f"WHERE {scope(actor, 'problems', 'x')} GROUP BY x.session_id",
-            "'Complete'",
-        ),
+        "status": Computed("CASE WHEN t.incomplete THEN 'Incomplete' ELSE 'Complete' END", key="t.incomplete"),
         "clients": Computed(
             f"(SELECT string_agg({_CLIENT_NAME}, ', ' ORDER BY x.added_at, c.id) FROM session_clients x "
             f"JOIN clients c ON c.id = x.client_id AND {scope(actor, 'clients', 'c')} "
@@ -428,12 +422,7 @@ def computed(actor: Visible) -> dict[str, Computed]:
             "GROUP BY n.session_id",
             "NULL",
         ),
-        "forms": Computed(
-            f"(SELECT count(*) FROM service_forms f WHERE f.session_id = t.id AND {scope(actor, 'service_forms', 'f')})",
-            "SELECT x.session_id AS id, count(*) AS value FROM service_forms x "
-            f"WHERE {scope(actor, 'service_forms', 'x')} GROUP BY x.session_id",
-            "0",
-        ),
+        "forms": Computed("t.form_count", key="t.form_count"),
     }
 
 
@@ -458,11 +447,10 @@ def _grid_conditions(actor: Visible, query: GridQuery) -> tuple[str, list]:
         if chosen:
             parts.append(f"t.{name} IN ({', '.join('?' * len(chosen))})")
             params += list(chosen)
-    incomplete = f"EXISTS (SELECT 1 FROM problems p WHERE p.session_id = t.id AND {scope(actor, 'problems', 'p')})"
     if extra.get("status") == "Incomplete" or query.incomplete_only:
-        parts.append(incomplete)
+        parts.append("t.incomplete")
     elif extra.get("status") == "Complete":
-        parts.append(f"NOT {incomplete}")
+        parts.append("NOT t.incomplete")
     if query.search.strip():
         parts.append(
             "(strpos(lower(coalesce(t.notes, '')), ?) > 0 OR t.id IN (SELECT sc.session_id FROM session_clients sc "

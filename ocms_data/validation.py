@@ -250,10 +250,14 @@ class Check:
 
 
 def _set(form: Form, name: str) -> str:
-    """SQL over `t`: the field holds an answer (a list field: one value at least)."""
+    """SQL over `t`: the field holds an answer (a list field: one value at least).
+
+    EXISTS, so that its negation is an anti-join: PostgreSQL runs `NOT t.id IN (subquery)` as a scan of
+    the subquery per row once it outgrows work_mem (hours for a re-derivation at 2 million sessions).
+    """
     f = form.field(name)
     if f.spec.side:
-        return f"t.id IN (SELECT m.parent_id FROM {form.table}_{f.spec.side} m WHERE m.field = '{f.name}')"
+        return f"EXISTS (SELECT 1 FROM {form.table}_{f.spec.side} m WHERE m.parent_id = t.id AND m.field = '{f.name}')"
     return f"t.{f.name} IS NOT NULL"
 
 

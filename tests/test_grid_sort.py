@@ -171,14 +171,15 @@ def test_sessions_without_a_known_sort_are_newest_first(agency, sort):
     assert dates == sorted(dates, reverse=True)
 
 
-def test_label_sql_is_the_label_users_pick(agency):
+def test_label_join_is_the_label_users_pick(agency):
     db, who = agency.db, agency.worker
     for table in default_catalog().references:
         picked = reference.labels(db, who, table)
+        join, label = reference.label_join(who, table, "t.id")
         with db.read() as cur:
             shown = dict(
                 cur.execute(
-                    f"SELECT t.id, {reference.label_sql(who, table, 't.id')} FROM {table} t WHERE t.agency_id = ?",
+                    f"SELECT t.id, {label} FROM {table} t {join}WHERE t.agency_id = ?",
                     [who.agency_id],
                 ).fetchall()
             )

@@ -189,6 +189,12 @@ def problem_rows(db, session_id: int) -> set[tuple[str, str, str]]:
         )
 
 
+def stored_status(db, session_id: int) -> tuple[bool, int]:
+    """(incomplete, form count) as stored on the session for the sessions grid (db.SESSION_DERIVED)."""
+    with db.read() as cur:
+        return cur.execute("SELECT incomplete, form_count FROM sessions WHERE id = ?", [session_id]).fetchone()
+
+
 def form_problems(db, who, form_id: int) -> set[str]:
     return {p["field"] for p in sessions.get_form(db, who, form_id).problems}
 
@@ -733,12 +739,14 @@ def test_a_new_io_form_is_incomplete_and_ends_on_the_service_date(db, worker_a, 
 def test_filling_every_required_answer_completes_the_form_and_the_session(db, worker_a, ra, form_type):
     sid, fid = direct_with_form(db, worker_a, ra, form_type)
     assert form_problems(db, worker_a, fid) == NEW_PROBLEMS[form_type]
+    assert stored_status(db, sid) == (True, 1)
     assert fill(db, worker_a, fid, FULL[form_type]) == 2
     assert sessions.get_form(db, worker_a, fid).complete
     record = sessions.get(db, worker_a, sid)
     assert record.complete and record.problems == []
     assert [f["problems"] for f in record.forms] == [0]
     assert problem_rows(db, sid) == set()
+    assert stored_status(db, sid) == (False, 1), "the sessions grid sorts and filters by the stored status"
 
 
 CONDITIONAL = [

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from ocms_data.store.handle import Handle
-from ocms_data.store.postgres import PgHandle, psycopg_sql
+from ocms_data.store.postgres import WORK_MEM, PgEngine, PgHandle, psycopg_sql
 
 DDL = (
     "CREATE SEQUENCE ids START 1000",
@@ -167,3 +167,15 @@ def test_ids_and_counters(handle):
 )
 def test_parameters_are_rendered_for_psycopg_outside_text_names_and_comments(sql, rendered):
     assert psycopg_sql(sql) == rendered
+
+
+def test_every_pooled_postgresql_connection_is_set_for_the_grids(pg_url):
+    engine = PgEngine(pg_url)
+    try:
+        for _ in range(2):  # each unit of work, whichever connection of the pool it gets
+            with engine.read() as h:
+                shown = [h.value(f"SELECT current_setting('{name}')") for name in ("TimeZone", "jit", "work_mem")]
+                level = h.value("SELECT current_setting('transaction_isolation')")
+            assert shown == ["UTC", "off", WORK_MEM] and level == "repeatable read"
+    finally:
+        engine.close()

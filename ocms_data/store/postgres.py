@@ -178,14 +178,20 @@ class PgHandle(Vocabulary):
             self.run(f"DROP TABLE IF EXISTS {name}")
 
 
+WORK_MEM = "16MB"  # per sort or hash of a query, on each of a pool's connections
+
+
 def _configure(con: psycopg.Connection) -> None:
-    """Every pooled connection: UTC timestamps, no JIT compilation, REPEATABLE READ units of work.
+    """Every pooled connection: UTC timestamps, no JIT compilation, WORK_MEM per sort, REPEATABLE READ.
 
     JIT is off because the grids' page queries are short but can be estimated as costly (a LIMIT over
     a filtered index scan): PostgreSQL then spent ~2.7 s compiling a 160 ms filtered clients page.
+    work_mem: the default 4 MB spilled the clients grid's sort by first identifier to disk (335 ms a page at
+    200,000 clients, 243 ms with 16 MB).
     """
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET jit = off")
+    con.execute(f"SET work_mem = '{WORK_MEM}'")
     con.commit()
     con.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
 
