@@ -22,6 +22,7 @@ from ocms_data.store.handle import Handle
 from ocms_data.validation import NEWLINE, TAB, any_missing, missing_columns
 
 MAX_PAGE = 500
+FIRST_ROW_ORDER = "x.position, x.id"  # which row of a repeating section is its first (alias `x`)
 PAGE_SIZES = (50, 100, 250, 500)
 MISSING_NAMES = "_missing"
 MISSING_MESSAGES = "_missing_messages"
@@ -189,7 +190,15 @@ def column_sql(actor: Visible, form: Form, f: Field) -> str:
         return f"t.{f.name}"
     return (
         f"(SELECT x.{f.name} FROM {section.table} x WHERE x.parent_id = t.id AND {scope(actor, section.table, 'x')} "
-        "ORDER BY x.position, x.id LIMIT 1)"
+        f"ORDER BY {FIRST_ROW_ORDER} LIMIT 1)"
+    )
+
+
+def first_rows(actor: Visible, section: Section, cols: str, among: str = "") -> str:
+    """SQL: the first row of `section` of each parent (alias `x`, `among` narrowing it): its `parent_id` and `cols`."""
+    return (
+        f"(SELECT x.parent_id, {cols}, row_number() OVER (PARTITION BY x.parent_id ORDER BY {FIRST_ROW_ORDER}) AS n "
+        f"FROM {section.table} x WHERE {among}{scope(actor, section.table, 'x')})"
     )
 
 
@@ -203,12 +212,8 @@ def first_row_joins(actor: Visible, form: Form, fields: list[Field]) -> str:
     sections = {s.key: s for s in (first_row_of(form, f) for f in fields) if s is not None}
     for section in sections.values():
         cols = ", ".join(f"x.{f.name}" for f in section.fields if f.stored_in_row)
-        joins.append(
-            f"LEFT JOIN (SELECT x.parent_id, {cols}, row_number() OVER (PARTITION BY x.parent_id "
-            f"ORDER BY x.position, x.id) AS n FROM {section.table} x "
-            f"WHERE x.parent_id IN (SELECT t.id FROM t) AND {scope(actor, section.table, 'x')}) "
-            f"{section.key} ON {section.key}.parent_id = t.id AND {section.key}.n = 1"
-        )
+        page_rows = first_rows(actor, section, cols, "x.parent_id IN (SELECT t.id FROM t) AND ")
+        joins.append(f"LEFT JOIN {page_rows} {section.key} ON {section.key}.parent_id = t.id AND {section.key}.n = 1")
     return " ".join(joins)
 
 
@@ -419,11 +424,7 @@ def sort_by(actor: Visible, form: Form, f: Field) -> tuple[str, str]:
     join, column = "", f"t.{f.name}"
     section = first_row_of(form, f)
     if section is not None:
-        join = (
-            f"LEFT JOIN (SELECT x.parent_id, x.{f.name}, row_number() OVER (PARTITION BY x.parent_id "
-            f"ORDER BY x.position, x.id) AS n FROM {section.table} x WHERE {scope(actor, section.table, 'x')}) "
-            f"s ON s.parent_id = t.id AND s.n = 1 "
-        )
+        join = f"LEFT JOIN {first_rows(actor, section, f'x.{f.name}')} s ON s.parent_id = t.id AND s.n = 1 "
         column = f"s.{f.name}"
     if f.spec.choices == "ref":
         label_join, column = reference.label_join(actor, f.ref, column)

@@ -71,12 +71,13 @@ def _columns_read(form: Form) -> str:
     return ", ".join(sorted(used))
 
 
-def keep_status(cur: Handle, actor: Visible, ids: str | None = None) -> None:
-    """Store whether each session (of `ids`, SQL ids; else every one the actor sees) has problems, and its forms.
+def keep_status(cur: Handle, actor: Visible, session_ids: list[int] | None = None) -> None:
+    """Store whether each session (of `session_ids`, else every one the actor sees) has problems, and its forms.
 
     Only rows whose values change are written, so two saves of one session's forms clash only when
     both change its status.
     """
+    ids = ", ".join(str(int(i)) for i in session_ids or ())
     among = f" AND session_id IN ({ids})" if ids else ""
     derived = (
         "SELECT s.id, p.session_id IS NOT NULL AS incomplete, coalesce(f.n, 0) AS forms FROM sessions s "
@@ -109,7 +110,7 @@ def refresh(cur: Handle, actor: Visible, session_ids: list[int]) -> None:
     if union:
         shadow = _shadow(actor, cur.schema, {table: f"{key} IN ({ids})" for table, key in SESSION_TABLES.items()})
         cur.run(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{union}")
-    keep_status(cur, actor, ids)
+    keep_status(cur, actor, session_ids)
 
 
 def refresh_naming(cur: Handle, actor: Visible, table: str, rec_id: int) -> None:
@@ -139,7 +140,7 @@ def refresh_form(cur: Handle, actor: Visible, form_key: str, form_id: int, sessi
             {FORMS_TABLE: _columns_read(form)},
         )
         cur.run(f"INSERT INTO problems ({COLUMNS}) {shadow}\n{sql}")
-    keep_status(cur, actor, str(int(session_id)))
+    keep_status(cur, actor, [session_id])
 
 
 def refresh_agency(cur: Handle, actor: Visible) -> None:

@@ -500,14 +500,13 @@ def client_sessions(db: Database, actor: Actor, client_id: int) -> list[dict]:
     with db.read() as cur:
         return cur.rows(
             "SELECT s.id AS session_id, s.service_date, s.session_type, f.id AS form_id, f.form_type, "
-            "count(p.rec_id) AS problems, NOT EXISTS (SELECT 1 FROM problems q WHERE q.session_id = s.id "
-            f"AND {scope(actor, 'problems', 'q')}) AS session_complete "
+            "count(p.rec_id) AS problems, NOT s.incomplete AS session_complete "
             f"FROM session_clients sc JOIN sessions s ON s.id = sc.session_id AND {scope(actor, 'sessions', 's')} "
             "LEFT JOIN service_forms f ON f.session_id = s.id AND f.client_id = sc.client_id "
             f"AND {scope(actor, 'service_forms', 'f')} "
             f"LEFT JOIN problems p ON p.rec_id = f.id AND {scope(actor, 'problems', 'p')} "
             f"WHERE sc.client_id = ? AND {scope(actor, 'session_clients', 'sc')} "
-            "GROUP BY s.id, s.service_date, s.session_type, f.id, f.form_type "
+            "GROUP BY s.id, s.service_date, s.session_type, s.incomplete, f.id, f.form_type "
             "ORDER BY s.service_date DESC, s.id DESC, f.id",
             [client_id],
         )

@@ -277,6 +277,13 @@ def test_every_problem_message_comes_from_a_declared_check(db, form):
     assert found <= declared
 
 
+def reopened_after(db, older_release) -> Database:
+    """`db` as an older release left it (`older_release(cur)` undoes what this one changed), opened again."""
+    db.write(older_release)
+    db.close()
+    return Database(db.path)
+
+
 def test_stored_problems_are_re_derived_when_the_rules_change(template_db, tmp_path):
     db = copy_of(template_db, tmp_path)
     who = actor(db, "worker.aaa")
@@ -289,9 +296,7 @@ def test_stored_problems_are_re_derived_when_the_rules_change(template_db, tmp_p
         cur.execute("DELETE FROM problems")
         cur.execute("UPDATE meta SET value = 'older rules' WHERE key = ?", [problems.RULES_KEY])
 
-    db.write(rules_of_an_older_release)
-    db.close()
-    reopened = Database(db.path)
+    reopened = reopened_after(db, rules_of_an_older_release)
     try:
         assert reopened.rederived is True and problem_table(reopened) == current
         with reopened.read() as cur:
@@ -316,9 +321,7 @@ def test_an_older_file_gets_each_sessions_status_at_its_first_start(template_db,
         cur.execute("ALTER TABLE sessions DROP COLUMN form_count")
         cur.execute("UPDATE meta SET value = 'older rules' WHERE key = ?", [problems.RULES_KEY])
 
-    db.write(release_before_the_columns)
-    db.close()
-    reopened = Database(db.path)
+    reopened = reopened_after(db, release_before_the_columns)
     try:
         assert {"sessions.incomplete", "sessions.form_count"} <= set(reopened.migrated)
         assert reopened.rederived is True and status_mismatches(reopened) == []
