@@ -8,7 +8,7 @@ from datetime import date
 
 from ocms_data import audit, grid, records
 from ocms_data.accounts import Actor
-from ocms_data.db import Database
+from ocms_data.db import Database, client_name_sql
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.grid import (
     GridQuery,
@@ -71,14 +71,6 @@ def display_name(row: dict) -> str:
     """How a client is named on screen: first and last name, or `Anonymous client #n` without a name."""
     name = f"{row.get('first_name') or ''} {row.get('last_name') or ''}".strip()
     return name or f"Anonymous client #{row.get('client_no')}"
-
-
-def name_sql(alias: str = "c") -> str:
-    """SQL over a clients alias: the same name as `display_name`, for lists built in the database."""
-    return (
-        f"coalesce(nullif(trim(concat_ws(' ', {alias}.first_name, {alias}.last_name)), ''), "
-        f"'Anonymous client #' || {alias}.client_no)"
-    )
 
 
 def register(
@@ -261,7 +253,7 @@ def families(db: Database, actor: Actor, text: str, limit: int = 20) -> list[dic
     text = text.strip().lower()
     with db.read() as cur:
         return cur.rows(
-            f"SELECT family_code, string_agg({name_sql('clients')}, ', ' ORDER BY client_no) AS members "
+            f"SELECT family_code, string_agg({client_name_sql('clients')}, ', ' ORDER BY client_no) AS members "
             f"FROM clients WHERE {scope(actor, 'clients')} AND family_code IS NOT NULL "
             "AND (strpos(lower(family_code), ?) > 0 OR strpos(lower(last_name), ?) > 0) "
             "GROUP BY family_code ORDER BY family_code LIMIT ?",

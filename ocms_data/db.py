@@ -45,6 +45,7 @@ LOOKUP_INDEXES = (
     ("sessions_newest", "sessions", "agency_id, service_date DESC NULLS LAST, id DESC"),  # its first page, a month
     ("sessions_status", "sessions", "agency_id, incomplete, id DESC"),  # sorted or filtered by status
     ("sessions_forms", "sessions", "agency_id, form_count, id DESC"),  # sorted by forms
+    ("sessions_first_client", "sessions", "first_client, id DESC"),  # sorted by clients, walking clients_name
     ("sessions_refs_ref", "sessions_refs", "agency_id, field, ref_id, parent_id"),  # a worker's sessions
     ("session_clients_client", "session_clients", "client_id"),  # a client's sessions
     ("problems_session", "problems", "session_id"),  # a session's status and what it misses
@@ -64,9 +65,10 @@ RECORD_COLUMNS = (
     "updated_at TIMESTAMP",
     "updated_by BIGINT",
 )
-# A session's status and form count, kept by `problems` with its rows: the sessions grid sorts and filters
-# by them, and deriving them for millions of sessions per page was the slow part of its queries.
-SESSION_DERIVED = ("incomplete BOOLEAN DEFAULT false", "form_count INTEGER DEFAULT 0")
+# A session's status, form count and first client (the one added first), kept by `problems` with its rows:
+# the sessions grid sorts and filters by them, and deriving them for millions of sessions per page was the
+# slow part of its queries. The first client is an id, not a name: a name would be a copy of client data.
+SESSION_DERIVED = ("incomplete BOOLEAN DEFAULT false", "form_count INTEGER DEFAULT 0", "first_client BIGINT")
 TABLE_EXTRA = {
     "service_forms": ("session_id BIGINT NOT NULL", "client_id BIGINT", "form_type VARCHAR NOT NULL"),
     "sessions": SESSION_DERIVED,
@@ -188,8 +190,21 @@ def migrate(h: Vocabulary, catalog: Catalog, engine, warnings: list[str] | None 
     return added
 
 
+def client_name_sql(alias: str = "c") -> str:
+    """SQL over a clients alias: the same name as `clients.display_name`, for lists built in the database.
+
+    Built of immutable functions only, so that PostgreSQL can index it (`clients_name`).
+    """
+    return (
+        f"coalesce(nullif(trim(coalesce({alias}.first_name, '') || ' ' || coalesce({alias}.last_name, '')), ''), "
+        f"'Anonymous client #' || CAST({alias}.client_no AS VARCHAR))"
+    )
+
+
 def lookup_indexes(catalog: Catalog) -> list[tuple[str, str, str]]:
-    """PostgreSQL's plain indexes (name, table, key): `LOOKUP_INDEXES` and one per child and side table.
+    """PostgreSQL's plain indexes (name, table, key): `LOOKUP_INDEXES`, clients by name, one per child and side table.
+
+    The sessions grid sorted by its clients walks clients by name.
 
     Made quietly by `migrate` (not listed in what it added: they change neither data nor columns).
     """
@@ -197,7 +212,8 @@ def lookup_indexes(catalog: Catalog) -> list[tuple[str, str, str]]:
     sides = sorted(
         {f"{form.table}_{f.spec.side}" for form in catalog.forms.values() for f in form.fields if f.spec.side}
     )
-    return [*LOOKUP_INDEXES, *children, *((f"{t}_parent", t, "parent_id, field") for t in sides)]
+    by_name = ("clients_name", "clients", f"agency_id, ({client_name_sql('clients')})")
+    return [*LOOKUP_INDEXES, by_name, *children, *((f"{t}_parent", t, "parent_id, field") for t in sides)]
 
 
 def unique_indexes(h: Vocabulary, have: set[str], warnings: list[str]) -> list[str]:

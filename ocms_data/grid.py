@@ -445,15 +445,16 @@ def display_frame(frame: pd.DataFrame, fields: list[Field], ref_labels: dict[str
 class Computed:
     """A column a grid's query derives, e.g. a session's status or what a row misses.
 
-    `shown` is its value for a page's rows (SQL over alias `t`). A sortable one has a `key`, SQL over `t`
-    that sorts as `shown` does (a stored column), or `per_row`: every row's value at once (a query of
-    `id, value`) and `empty`, the value of a row it has no line for. The sort tests check that they agree.
+    `shown` is its value for a page's rows (SQL over alias `t`). A sortable one has a `key` that sorts
+    as `shown` does (the sort tests check that they agree): SQL over `t` (a stored column), or over the
+    row of another table that `keyed_by` finds (the table with its alias, and the join's condition).
+    Rows with no such row come last. A page of those sorts walks the other table in key order (an
+    index on PostgreSQL) and reads the rows without one only when it reaches them.
     """
 
     shown: str
-    per_row: str | None = None
-    empty: str = "NULL"
     key: str | None = None
+    keyed_by: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -508,12 +509,43 @@ def _order(actor: Visible, source: Source, query: GridQuery, computed: dict[str,
     if query.sort in fields:
         (join, key), fixed = sort_by(actor, source.form, fields[query.sort]), None
     elif query.sort in computed and computed[query.sort].key is not None:
-        key, fixed = computed[query.sort].key, None
-    elif query.sort in computed and computed[query.sort].per_row is not None:
         c = computed[query.sort]
-        join = f"LEFT JOIN ({c.per_row}) k ON k.id = t.id "
-        key, fixed = f"coalesce(k.value, {c.empty})", None
+        join, key, fixed = (f"LEFT JOIN {c.keyed_by[0]} ON {c.keyed_by[1]} " if c.keyed_by else ""), c.key, None
     return join, f"{key} {fixed or direction} NULLS LAST, {source.ties}"
+
+
+def _page_ids(
+    cur: Handle,
+    source: Source,
+    query: GridQuery,
+    computed: dict[str, Computed],
+    matching: tuple[str, list],
+    order: tuple[str, str],
+) -> list:
+    """The ids of a query's page: one sorted query, or for a key of another table's row, two (`Computed`)."""
+    (where, params), table = matching, source.form.table
+    keyed = computed[query.sort].keyed_by if query.sort in computed else None
+    if keyed is None:
+        join, by = order
+        return cur.column(
+            f"SELECT t.id FROM {table} t {join}WHERE {where} ORDER BY {by} LIMIT {query.limit} OFFSET {query.offset}",
+            params,
+        )
+    other, on = keyed
+    direction = "DESC" if query.descending else "ASC"  # no NULLS LAST: the inner join has no blank key
+    with_key = cur.column(
+        f"SELECT t.id FROM {table} t JOIN {other} ON {on} WHERE {where} "
+        f"ORDER BY {computed[query.sort].key} {direction}, {source.ties} LIMIT {query.offset + query.limit}",
+        params,
+    )
+    ids = with_key[query.offset :]
+    if len(ids) < query.limit:  # the page reaches the rows without a key's row
+        ids += cur.column(
+            f"SELECT t.id FROM {table} t WHERE {where} AND NOT EXISTS (SELECT 1 FROM {other} WHERE {on}) "
+            f"ORDER BY {source.ties} LIMIT {query.limit - len(ids)} OFFSET {max(0, query.offset - len(with_key))}",
+            params,
+        )
+    return ids
 
 
 def _no_rows(fields: list[Field], computed: dict[str, Computed]) -> pd.DataFrame:
@@ -559,14 +591,10 @@ def page(
     """
     fields, computed = source.fields(columns), source.computed(actor)
     where, params = _matching(actor, source, query)
-    join, order = _order(actor, source, query, computed)
+    order = _order(actor, source, query, computed)
     with db.read() as cur:
         total = cur.value(f"SELECT count(*) FROM {source.form.table} t WHERE {where}", params)
-        ids = cur.column(
-            f"SELECT t.id FROM {source.form.table} t {join}WHERE {where} "
-            f"ORDER BY {order} LIMIT {query.limit} OFFSET {query.offset}",
-            params,
-        )
+        ids = _page_ids(cur, source, query, computed, (where, params), order)
         by_id = f"{scope(actor, source.form.table, 't')} AND t.id IN ({', '.join('?' * len(ids))})"
         frame = _details(cur, actor, source, fields, computed, ids, (by_id, ids))
     labels = ref_labels(db, actor, fields)

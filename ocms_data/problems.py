@@ -3,8 +3,8 @@
 A session or service form is complete when it has no row here. Rows are never written by hand:
 every write to a session or its forms re-derives that session's rows with the same SQL, and an edit of
 a record their rules read (a course) re-derives the sessions whose forms name it. Each re-derivation
-also keeps the session's own status and form count (`db.SESSION_DERIVED`), which the sessions grid
-sorts and filters by.
+also keeps the session's own status, form count and first client (`db.SESSION_DERIVED`), which the
+sessions grid sorts and filters by.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _columns_read(form: Form) -> str:
 
 
 def keep_status(cur: Handle, actor: Visible, session_ids: list[int] | None = None) -> None:
-    """Store whether each session (of `session_ids`, else every one the actor sees) has problems, and its forms.
+    """Store whether each session (of `session_ids`, else every one the actor sees) has problems, its forms and first client.
 
     Only rows whose values change are written, so two saves of one session's forms clash only when
     both change its status.
@@ -80,17 +80,23 @@ def keep_status(cur: Handle, actor: Visible, session_ids: list[int] | None = Non
     ids = ", ".join(str(int(i)) for i in session_ids or ())
     among = f" AND session_id IN ({ids})" if ids else ""
     derived = (
-        "SELECT s.id, p.session_id IS NOT NULL AS incomplete, coalesce(f.n, 0) AS forms FROM sessions s "
+        "SELECT s.id, p.session_id IS NOT NULL AS incomplete, coalesce(f.n, 0) AS form_count, "
+        "c.client_id AS first_client FROM sessions s "
         f"LEFT JOIN (SELECT DISTINCT session_id FROM problems WHERE {scope(actor, 'problems')}{among}) p "
         "ON p.session_id = s.id "
         f"LEFT JOIN (SELECT session_id, count(*) AS n FROM {FORMS_TABLE} WHERE {scope(actor, FORMS_TABLE)}{among} "
         "GROUP BY session_id) f ON f.session_id = s.id "
+        "LEFT JOIN (SELECT session_id, client_id, row_number() OVER (PARTITION BY session_id "
+        f"ORDER BY added_at, client_id) AS n FROM session_clients WHERE {scope(actor, 'session_clients')}{among}) c "
+        "ON c.session_id = s.id AND c.n = 1 "
         f"WHERE {scope(actor, 'sessions', 's')}" + (f" AND s.id IN ({ids})" if ids else "")
     )
+    names = [column.split()[0] for column in SESSION_DERIVED]
     cur.run(
-        f"UPDATE sessions SET incomplete = d.incomplete, form_count = d.forms FROM ({derived}) d "
-        f"WHERE sessions.id = d.id AND {scope(actor, 'sessions')} AND (sessions.incomplete IS DISTINCT FROM d.incomplete "
-        "OR sessions.form_count IS DISTINCT FROM d.forms)"
+        f"UPDATE sessions SET {', '.join(f'{n} = d.{n}' for n in names)} FROM ({derived}) d "
+        f"WHERE sessions.id = d.id AND {scope(actor, 'sessions')} AND ("
+        + " OR ".join(f"sessions.{n} IS DISTINCT FROM d.{n}" for n in names)
+        + ")"
     )
 
 

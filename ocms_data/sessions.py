@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from ocms_data import audit, clients, clock, grid, problems, records, reference
+from ocms_data import audit, clock, grid, problems, records, reference
 from ocms_data.accounts import Actor
-from ocms_data.db import Database
+from ocms_data.db import Database, client_name_sql
 from ocms_data.errors import NotFound, ValidationError
 from ocms_data.grid import MISSING_MESSAGES, MISSING_NAMES, Computed, GridQuery, Page, Source, edited_value
 from ocms_data.registry import Form, default_catalog
@@ -391,17 +391,15 @@ def copy(db: Database, actor: Actor, session_id: int, service_date: date) -> int
 STATUSES = ("Complete", "Incomplete")
 
 
-_CLIENT_NAME = clients.name_sql("c")
+_CLIENT_NAME = client_name_sql("c")
 GRID_COMPUTED = (("status", "Status"), ("clients", "Clients"), ("forms", "Forms"))
 
 
 def computed(actor: Visible) -> dict[str, Computed]:
-    """The sessions grid's derived columns over what `actor` sees: what a session misses, then GRID_COMPUTED."""
-    named = (
-        f"(SELECT x.session_id, x.added_at, x.client_id, {_CLIENT_NAME} AS name FROM session_clients x "
-        f"JOIN clients c ON c.id = x.client_id AND {scope(actor, 'clients', 'c')} "
-        f"WHERE {scope(actor, 'session_clients', 'x')})"
-    )
+    """The sessions grid's derived columns over what `actor` sees: what a session misses, then GRID_COMPUTED.
+
+    Clients sort by the name of the session's first client (most sessions have one), then newest first.
+    """
     problem = f"FROM problems p WHERE p.session_id = t.id AND {scope(actor, 'problems', 'p')}"
     return {
         MISSING_NAMES: Computed(f"(SELECT string_agg(DISTINCT p.field, ';') {problem} AND p.form = 'session')"),
@@ -414,13 +412,8 @@ def computed(actor: Visible) -> dict[str, Computed]:
             f"(SELECT string_agg({_CLIENT_NAME}, ', ' ORDER BY x.added_at, c.id) FROM session_clients x "
             f"JOIN clients c ON c.id = x.client_id AND {scope(actor, 'clients', 'c')} "
             f"WHERE x.session_id = t.id AND {scope(actor, 'session_clients', 'x')})",
-            # one client (most sessions) needs no ordered aggregate, which is slow over millions of sessions
-            f"SELECT n.session_id AS id, min(n.name) AS value FROM {named} n GROUP BY n.session_id HAVING count(*) = 1 "
-            f"UNION ALL SELECT n.session_id, string_agg(n.name, ', ' ORDER BY n.added_at, n.client_id) AS value "
-            f"FROM {named} n WHERE n.session_id IN (SELECT m.session_id FROM session_clients m "
-            f"WHERE {scope(actor, 'session_clients', 'm')} GROUP BY m.session_id HAVING count(*) > 1) "
-            "GROUP BY n.session_id",
-            "NULL",
+            key=client_name_sql("k"),
+            keyed_by=("clients k", f"k.id = t.first_client AND {scope(actor, 'clients', 'k')}"),
         ),
         "forms": Computed("t.form_count", key="t.form_count"),
     }

@@ -118,7 +118,12 @@ def test_every_sessions_column_sorts_by_what_is_shown(agency, name, descending):
     page, _ = sessions.grid_page(db, who, query)
     assert page.total > 100
     shown = list(page.frame[name])
-    assert _in_order(shown, descending)
+    assert _in_order([_first_client(v) for v in shown] if name == "clients" else shown, descending)
+
+
+def _first_client(listed: str | None) -> str | None:
+    """The first of the names a session's clients column lists (no demo name holds a comma)."""
+    return listed.split(", ")[0] if listed else None
 
 
 @pytest.mark.parametrize(("grid", "name"), [("clients", "registration_site"), ("sessions", "status")])
@@ -133,7 +138,27 @@ def test_a_sort_orders_the_whole_result_not_the_page(agency, grid, name):
     assert paged == everything[:120]
 
 
-def test_sessions_with_several_clients_sort_by_the_whole_list(agency):
+@pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
+def test_pages_sorted_by_clients_reach_the_sessions_without_one_last(agency, descending):
+    """The sessions with no client come after every other in either direction, read by a second query
+    only when a page reaches them; pages across that edge continue each other."""
+    db, who = agency.db, agency.worker
+    big = sessions.grid_page(db, who, GridQuery(sort="clients", descending=descending, page_size=MAX_PAGE))[0]
+    everything = list(big.frame["id"])
+    assert len(everything) == big.total
+    without = [sid for sid, listed in zip(big.frame["id"], big.frame["clients"], strict=True) if listed is None]
+    assert {agency.session_alpha, agency.session_zeta} <= set(without)
+    assert everything[-len(without) :] == without
+    for size in (1, 7):  # pages of one session each then end among those without a client
+        first = (len(everything) - len(without) - 2 * size) // size + 1  # two pages before the edge, to the end
+        paged = []
+        for n in range(first, -(-len(everything) // size) + 1):
+            query = GridQuery(sort="clients", descending=descending, page=n, page_size=size)
+            paged += list(sessions.grid_page(db, who, query)[0].frame["id"])
+        assert paged == everything[(first - 1) * size :]
+
+
+def test_sessions_with_several_clients_sort_by_their_first_client(agency):
     db, who = agency.db, agency.worker
     with db.read() as cur:
         (several,) = cur.execute(
@@ -151,7 +176,11 @@ def test_sessions_with_several_clients_sort_by_the_whole_list(agency):
             "Zed Sortwell, Alma Sortwell",
             "Alma Sortwell, Zed Sortwell",
         ]
-        assert _in_order(list(frame["clients"]), descending)
+        first = {sid: _first_client(listed[sid]) for sid in agency.two_clients}
+        assert first == dict(zip(agency.two_clients, ["Zed Sortwell", "Alma Sortwell"], strict=True))
+        at = {sid: n for n, sid in enumerate(frame["id"])}
+        assert (at[agency.two_clients[0]] > at[agency.two_clients[1]]) is not descending
+        assert _in_order([_first_client(v) for v in frame["clients"]], descending)
 
 
 def test_status_sort_puts_complete_sessions_first(agency):

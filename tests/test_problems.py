@@ -44,12 +44,15 @@ def problem_table(db, agency_id: int | None = None) -> list[tuple]:
 
 
 def status_mismatches(db) -> list[tuple]:
-    """Sessions whose stored status or form count (db.SESSION_DERIVED) is not what their problems and forms say."""
+    """Sessions whose stored status, form count or first client (db.SESSION_DERIVED) is not what their
+    problems, forms and clients say."""
     with db.read() as cur:
         return cur.execute(
-            "SELECT s.id, s.incomplete, s.form_count FROM sessions s "
+            "SELECT s.id, s.incomplete, s.form_count, s.first_client FROM sessions s "
             "WHERE s.incomplete IS DISTINCT FROM EXISTS (SELECT 1 FROM problems p WHERE p.session_id = s.id) "
-            "OR s.form_count IS DISTINCT FROM (SELECT count(*) FROM service_forms f WHERE f.session_id = s.id)"
+            "OR s.form_count IS DISTINCT FROM (SELECT count(*) FROM service_forms f WHERE f.session_id = s.id) "
+            "OR s.first_client IS DISTINCT FROM (SELECT x.client_id FROM session_clients x "
+            "WHERE x.session_id = s.id ORDER BY x.added_at, x.client_id LIMIT 1)"
         ).fetchall()
 
 
@@ -319,11 +322,12 @@ def test_an_older_file_gets_each_sessions_status_at_its_first_start(template_db,
     def release_before_the_columns(cur):
         cur.execute("ALTER TABLE sessions DROP COLUMN incomplete")
         cur.execute("ALTER TABLE sessions DROP COLUMN form_count")
+        cur.execute("ALTER TABLE sessions DROP COLUMN first_client")
         cur.execute("UPDATE meta SET value = 'older rules' WHERE key = ?", [problems.RULES_KEY])
 
     reopened = reopened_after(db, release_before_the_columns)
     try:
-        assert {"sessions.incomplete", "sessions.form_count"} <= set(reopened.migrated)
+        assert {"sessions.incomplete", "sessions.form_count", "sessions.first_client"} <= set(reopened.migrated)
         assert reopened.rederived is True and status_mismatches(reopened) == []
         with reopened.read() as cur:
             kinds = cur.execute("SELECT DISTINCT incomplete, form_count > 0 FROM sessions").fetchall()
