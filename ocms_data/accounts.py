@@ -1,9 +1,11 @@
-"""Staff accounts: roles, argon2id password hashes, signed session tokens, the acting user."""
+"""Staff accounts: roles, argon2id password hashes, sign-ins kept in the database, the acting user."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from ocms_data import audit
 from ocms_data.db import Database
 from ocms_data.errors import Forbidden, OcmsError, ValidationError
-from ocms_data.scope import Agency, everyone, scope
+from ocms_data.scope import Agency, Visible, everyone, scope
 from ocms_data.validation import normalise_email, plain_text
 
 WORKER = "worker"
@@ -32,7 +34,8 @@ ROLES = {
     AGENCY_ADMIN: "Agency admin",
     UPLOADER: "Uploader",
 }
-SESSION_HOURS = 8
+SESSION_HOURS = 8  # a sign-in's whole life, however active
+SEEN_SECONDS = 15  # a sign-in's activity is written at most this often
 MIN_PASSWORD = 10  # characters other than spaces
 MAX_PASSWORD = 200
 NAME_LIMIT = 120
@@ -138,6 +141,7 @@ class Actor:
     agency_name: str
     roles: frozenset[str]
     default_site_id: int | None = None
+    must_change_password: bool = False  # an admin set it: nothing else until the user chooses their own
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
@@ -181,7 +185,7 @@ def hash_password(password: str) -> str:
 
 _ACTOR_SQL = (  # who signs in, found by name or id: there is no actor to scope by yet
     "SELECT u.id AS user_id, u.username, u.full_name, u.email, u.agency_id, a.code AS agency_code, "
-    "a.name AS agency_name, u.roles, u.default_site_id, u.pw_hash FROM users u "
+    "a.name AS agency_name, u.roles, u.default_site_id, u.pw_hash, u.must_change_password FROM users u "
     f"JOIN agencies a ON a.id = u.agency_id WHERE {everyone()} AND u.active AND "
 )
 
@@ -197,6 +201,7 @@ def _actor(row: dict) -> Actor:
         agency_name=row["agency_name"],
         roles=frozenset(r for r in row["roles"].split(",") if r),
         default_site_id=row["default_site_id"],
+        must_change_password=bool(row["must_change_password"]),
     )
 
 
@@ -260,19 +265,133 @@ def confirm_password(db: Database, actor: Actor, password: str, purpose: str, re
     return ok
 
 
-def issue_token(secret: str, user_id: int) -> str:
-    return URLSafeTimedSerializer(secret, salt="ocms-session").dumps({"uid": user_id})
+def issue_token(secret: str, key: str) -> str:
+    """The cookie of a sign-in: its key, signed (a forged or altered cookie is refused before any lookup)."""
+    return URLSafeTimedSerializer(secret, salt="ocms-session").dumps({"sid": key})
 
 
-def read_token(secret: str, token: str | None) -> int | None:
-    """The user id inside a valid, unexpired token, else None."""
+def read_token(secret: str, token: str | None) -> str | None:
+    """The sign-in key inside a valid cookie not older than SESSION_HOURS, else None."""
     if not token:
         return None
     try:
         data = URLSafeTimedSerializer(secret, salt="ocms-session").loads(token, max_age=SESSION_HOURS * 3600)
     except BadSignature:
         return None
-    return data.get("uid") if isinstance(data, dict) else None
+    key = data.get("sid") if isinstance(data, dict) else None
+    return key if isinstance(key, str) else None
+
+
+def _digest(key: str) -> str:
+    """What the database keeps of a sign-in key: a copy of the data opens no one's sign-in."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def start_session(db: Database, actor: Actor) -> str:
+    """Record a sign-in of `actor` (audited) and return the random key its cookie carries."""
+    key, now = secrets.token_urlsafe(32), _now()
+
+    def start(cur):
+        cur.run(  # sign-ins past the absolute lifetime can never be used again
+            f"DELETE FROM sign_ins WHERE {scope(actor, 'sign_ins')} AND started_at <= ?",
+            [now - timedelta(hours=SESSION_HOURS)],
+        )
+        cur.run(
+            "INSERT INTO sign_ins (id, user_id, agency_id, started_at, seen_at) VALUES (?, ?, ?, ?, ?)",
+            [_digest(key), actor.user_id, actor.agency_id, now, now],
+        )
+        audit.record(cur, actor, "sign_in", "users", actor.user_id)
+
+    db.write(start)
+    return key
+
+
+def _live(now: datetime, idle: timedelta) -> tuple[str, list]:
+    """SQL over sign_ins `s`: the sign-in of a key's digest (the one parameter left), not ended, idle or too old."""
+    return (
+        "s.id = ? AND s.ended_at IS NULL AND s.started_at > ? AND s.seen_at > ?",
+        [now - timedelta(hours=SESSION_HOURS), now - idle],
+    )
+
+
+def signed_in(db: Database, key: str, idle: timedelta) -> Actor | None:
+    """The active user of a live sign-in, which this request keeps alive; None when it has ended.
+
+    Activity is written at most every SEEN_SECONDS (a quarter of a shorter idle time), not at every rerun.
+    """
+    now = _now()
+    live, bounds = _live(now, idle)
+    digest = _digest(key)
+    with db.read() as cur:
+        row = cur.one(
+            _ACTOR_SQL + f"u.id = (SELECT s.user_id FROM sign_ins s WHERE {everyone()} AND {live})",
+            [digest, *bounds],
+        )
+        seen = cur.value(f"SELECT seen_at FROM sign_ins WHERE {everyone()} AND id = ?", [digest]) if row else None
+    if row is None:
+        return None
+    actor = _actor(row)
+    if seen <= now - min(timedelta(seconds=SEEN_SECONDS), idle / 4):
+        db.write(
+            lambda cur: cur.run(
+                f"UPDATE sign_ins SET seen_at = ? WHERE id = ? AND {scope(actor, 'sign_ins')} AND ended_at IS NULL",
+                [now, digest],
+            )
+        )
+    return actor
+
+
+def idle_left(db: Database, key: str, idle: timedelta) -> float:
+    """Seconds before a sign-in ends for want of activity (0 when it has ended); reading it is no activity."""
+    now = _now()
+    live, bounds = _live(now, idle)
+    with db.read() as cur:
+        row = cur.one(
+            f"SELECT s.started_at, s.seen_at FROM sign_ins s WHERE {everyone()} AND {live}", [_digest(key), *bounds]
+        )
+    if row is None:
+        return 0.0
+    ends = min(row["seen_at"] + idle, row["started_at"] + timedelta(hours=SESSION_HOURS))
+    return max(0.0, (ends - now).total_seconds())
+
+
+def why_ended(db: Database, key: str, idle: timedelta) -> str:
+    """Why a sign-in no longer signs in: 'idle', 'hours' (SESSION_HOURS passed) or 'ended' (ended, or unknown)."""
+    now = _now()
+    with db.read() as cur:
+        row = cur.one(
+            f"SELECT started_at, seen_at, ended_at FROM sign_ins WHERE {everyone()} AND id = ?", [_digest(key)]
+        )
+    if row is None or row["ended_at"] is not None:
+        return "ended"
+    return "hours" if row["started_at"] <= now - timedelta(hours=SESSION_HOURS) else "idle"
+
+
+def end_session(db: Database, key: str) -> None:
+    """Sign out (audited): the sign-in of this key ends, and its cookie opens nothing any more, wherever copied."""
+    digest = _digest(key)
+    with db.read() as cur:
+        user_id = cur.value(
+            f"SELECT user_id FROM sign_ins WHERE {everyone()} AND id = ? AND ended_at IS NULL", [digest]
+        )
+    who = load_actor(db, user_id) if user_id is not None else None
+    if who is None:  # ended already (a deactivated user's sign-ins end with the deactivation)
+        return
+
+    def end(cur):
+        ended = f"UPDATE sign_ins SET ended_at = ? WHERE {scope(who, 'sign_ins')} AND id = ? AND ended_at IS NULL"
+        if cur.run(ended, [_now(), digest]):
+            audit.record(cur, who, "sign_out", "users", who.user_id)
+
+    db.write(end)
+
+
+def end_sessions(cur, actor: Visible, user_id: int) -> int:
+    """End every sign-in of a user of the actor's agency (a password change, deactivation); how many ended."""
+    return cur.run(
+        f"UPDATE sign_ins SET ended_at = ? WHERE {scope(actor, 'sign_ins')} AND user_id = ? AND ended_at IS NULL",
+        [_now(), user_id],
+    )
 
 
 @cache
@@ -357,12 +476,13 @@ def create_user(
     email: str | None = None,
     default_site_id: int | None = None,
 ) -> int:
-    """Add a staff member to the actor's agency (agency admins only)."""
+    """Add a staff member to the actor's agency (agency admins only); they choose their own password at sign-in."""
     require(actor, AGENCY_ADMIN)
     clean = clean_user(username, full_name, email or "", password, roles)
     pw_hash = hash_password(password)  # before the transaction: hashing takes a while
-    return db.write(
-        lambda cur: insert_user(
+
+    def add(cur) -> int:
+        uid = insert_user(
             cur,
             actor.agency_id,
             clean["username"],
@@ -373,7 +493,10 @@ def create_user(
             default_site_id,
             actor,
         )
-    )
+        cur.run(f"UPDATE users SET must_change_password = true WHERE id = ? AND {scope(actor, 'users')}", [uid])
+        return uid
+
+    return db.write(add)
 
 
 def add_user(cur, agency_id, username, full_name, password, roles, email=None, default_site_id=None, actor=None) -> int:
@@ -428,8 +551,9 @@ def update_user(
         "email": clean["email"] if email is not None else current["email"],
     }
     changes = {k: v for k, v in wanted.items() if v != current[k]}
-    if password:
+    if password:  # a reset: the user chooses their own at the next sign-in (an admin's own is their choice)
         changes["pw_hash"] = hash_password(password)
+        changes["must_change_password"] = user_id != actor.user_id
     if not changes:
         return False
 
@@ -440,7 +564,70 @@ def update_user(
         )
         if not changed:
             raise ValidationError({"user": "No such user in your agency."})
-        audit.record(cur, actor, "update", "users", user_id, {k: v for k, v in changes.items() if k != "pw_hash"})
+        audit.record(
+            cur,
+            actor,
+            "update",
+            "users",
+            user_id,
+            {k: v for k, v in changes.items() if k != "pw_hash"}
+            | ({"password": "reset"} if "pw_hash" in changes else {}),
+        )
+        if "pw_hash" in changes or changes.get("active") is False:
+            end_sessions(cur, actor, user_id)
+
+    db.write(apply)
+    return True
+
+
+PASSWORD_LOCKED = "Too many wrong current passwords: wait five minutes, then try again."
+
+
+def change_password(db: Database, actor: Actor, current: str, new: str, keep: str | None = None) -> None:
+    """The actor's own new password, after their current one (audited, with the lockout of sign-in).
+
+    Every other sign-in of the user ends; `keep`, the key of the one making the change, stays.
+    """
+    problem = password_problem(new, actor.username)
+    if new == current:
+        problem = problem or "The new password must differ from the current one."
+    key = f"password:{actor.user_id}"
+    claimed = _claim_attempt(db, key, PASSWORD_LOCKED)
+    with db.read() as cur:
+        row = cur.one(f"SELECT pw_hash FROM users WHERE id = ? AND {scope(actor, 'users')} AND active", [actor.user_id])
+    if not _checked(db, key, claimed, row["pw_hash"] if row else None, current):
+        raise ValidationError({"current": "Current password is wrong."})
+    _clear_attempts(db, key)
+    if problem:
+        raise ValidationError({"password": problem})
+    pw_hash = hash_password(new)
+
+    def apply(cur):
+        cur.run(
+            f"UPDATE users SET pw_hash = ?, must_change_password = false WHERE id = ? AND {scope(actor, 'users')}",
+            [pw_hash, actor.user_id],
+        )
+        cur.run(
+            f"UPDATE sign_ins SET ended_at = ? WHERE {scope(actor, 'sign_ins')} AND user_id = ? "
+            "AND ended_at IS NULL AND id <> ?",
+            [_now(), actor.user_id, _digest(keep) if keep else ""],
+        )
+        audit.record(cur, actor, "password_changed", "users", actor.user_id)
+
+    db.write(apply)
+
+
+def update_profile(db: Database, actor: Actor, full_name: str, email: str) -> bool:
+    """The actor's own name and e-mail (audited); False when nothing changed."""
+    clean = clean_user(None, full_name, email)
+    changes = {k: v for k, v in clean.items() if v != getattr(actor, k)}
+    if not changes:
+        return False
+
+    def apply(cur):
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        cur.run(f"UPDATE users SET {sets} WHERE id = ? AND {scope(actor, 'users')}", [*changes.values(), actor.user_id])
+        audit.record(cur, actor, "update", "users", actor.user_id, changes)
 
     db.write(apply)
     return True

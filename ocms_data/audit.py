@@ -25,6 +25,9 @@ ACTIONS = {
     "icare_final": "Recorded a final iCARE upload",
     "icare_void": "Voided a final iCARE batch",
     "icare_import": "Imported a file iCARE returned",
+    "sign_in": "Signed in",
+    "sign_out": "Signed out",
+    "password_changed": "Changed their own password",
 }  # every action recorded anywhere has words here (tests/test_conventions.py checks)
 
 

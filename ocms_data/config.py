@@ -1,9 +1,10 @@
-"""Configuration from the environment: which database the app uses and the signing secret."""
+"""Configuration from the environment: which database the app uses, the signing secret, the idle sign-out."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from ocms_data.errors import ConfigError
@@ -11,6 +12,7 @@ from ocms_data.store import is_url
 
 DEFAULT_DB = Path("data") / "ocms.duckdb"
 SECRET_FILE = ".ocms_secret"
+IDLE_MINUTES = 20  # OCMS_IDLE_MINUTES when it is not set
 SHARED_SECRET = (
     "OCMS_DB names a PostgreSQL database, so the app has no folder to keep a generated secret in, and every "
     "app process on that database must sign sign-in cookies with the same one: set OCMS_SECRET to a long "
@@ -22,6 +24,18 @@ SHARED_SECRET = (
 def db_target() -> str:
     """`OCMS_DB` (a DuckDB file path or a `postgresql://` URL), else data/ocms.duckdb under the working directory."""
     return os.environ.get("OCMS_DB") or str(DEFAULT_DB)
+
+
+def idle() -> timedelta:
+    """How long a sign-in lasts without activity: `OCMS_IDLE_MINUTES` (minutes, decimals allowed), else 20."""
+    raw = os.environ.get("OCMS_IDLE_MINUTES", "").strip()
+    try:
+        minutes = float(raw) if raw else IDLE_MINUTES
+    except ValueError:
+        minutes = -1
+    if not 0 < minutes <= 8 * 60:
+        raise ConfigError(f"OCMS_IDLE_MINUTES must be a number of minutes above 0 and at most 480, not {raw!r}.")
+    return timedelta(minutes=minutes)
 
 
 def secret(db: str | Path | None = None) -> str:

@@ -48,6 +48,7 @@ LOOKUP_INDEXES = (
     ("sessions_first_client", "sessions", "first_client, id DESC"),  # sorted by clients, walking clients_name
     ("sessions_refs_ref", "sessions_refs", "agency_id, field, ref_id, parent_id"),  # a worker's sessions
     ("session_clients_client", "session_clients", "client_id"),  # a client's sessions
+    ("sign_ins_user", "sign_ins", "user_id"),  # a user's sign-ins, ended together
     ("problems_session", "problems", "session_id"),  # a session's status and what it misses
     ("problems_rec", "problems", "rec_id"),  # a form's problems (its save re-derives them)
     ("icare_records_rec", "icare_records", "rec_id, entity"),  # whether a record was sent
@@ -116,6 +117,11 @@ SYSTEM_DDL = (
         primary_user BIGINT, backup_user BIGINT, PRIMARY KEY (agency_id, scope, scope_id))""",
     # recent password attempts by key ('sign-in:<user name>', 'unlock:<user id>'), for the lockout
     "CREATE TABLE IF NOT EXISTS sign_in_attempts (key VARCHAR NOT NULL, attempted_at TIMESTAMP NOT NULL)",
+    # one row per sign-in, found by the SHA-256 of the random key its cookie carries; ended at sign-out,
+    # a password change or deactivation, and no longer valid once idle or SESSION_HOURS old (accounts)
+    """CREATE TABLE IF NOT EXISTS sign_ins (
+        id VARCHAR PRIMARY KEY, user_id BIGINT NOT NULL, agency_id BIGINT NOT NULL,
+        started_at TIMESTAMP NOT NULL, seen_at TIMESTAMP NOT NULL, ended_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS audit_log (
         id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, user_id BIGINT,
         occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp, action VARCHAR NOT NULL,
@@ -129,6 +135,7 @@ SYSTEM_ADDED = (  # columns of system tables added after the table first shipped
     ("icare_batches", "program_id BIGINT"),
     ("icare_batches", "site_id BIGINT"),
     ("problems", "rule VARCHAR"),
+    ("users", "must_change_password BOOLEAN DEFAULT false"),  # set by an admin: changed at the next sign-in
 )
 
 

@@ -155,8 +155,8 @@ def test_require(admin_a, roles, asked, allowed):
 
 
 def test_token_round_trip():
-    token = accounts.issue_token(SECRET, 1234)
-    assert accounts.read_token(SECRET, token) == 1234
+    token = accounts.issue_token(SECRET, "the-key")
+    assert accounts.read_token(SECRET, token) == "the-key"
 
 
 def _tamper(token: str) -> str:
@@ -178,16 +178,18 @@ def _tamper(token: str) -> str:
         pytest.param("OTHER_SECRET", id="wrong-secret"),
         pytest.param("OTHER_SALT", id="wrong-salt"),
         pytest.param("NOT_A_DICT", id="not-a-dict"),
+        pytest.param("NOT_A_KEY", id="not-a-key"),
     ],
 )
 def test_bad_tokens_give_no_user(token):
-    good = accounts.issue_token(SECRET, 1234)
+    good = accounts.issue_token(SECRET, "the-key")
     made = {
         "TAMPERED": _tamper(good),
         "PAYLOAD": URLSafeTimedSerializer(SECRET, salt="x").dumps({"uid": 1}).split(".")[0] + good[good.index(".") :],
-        "OTHER_SECRET": accounts.issue_token("another-secret", 1234),
-        "OTHER_SALT": URLSafeTimedSerializer(SECRET, salt="other").dumps({"uid": 1234}),
-        "NOT_A_DICT": URLSafeTimedSerializer(SECRET, salt="ocms-session").dumps([1234]),
+        "OTHER_SECRET": accounts.issue_token("another-secret", "the-key"),
+        "OTHER_SALT": URLSafeTimedSerializer(SECRET, salt="other").dumps({"sid": "the-key"}),
+        "NOT_A_DICT": URLSafeTimedSerializer(SECRET, salt="ocms-session").dumps(["the-key"]),
+        "NOT_A_KEY": URLSafeTimedSerializer(SECRET, salt="ocms-session").dumps({"sid": 1234}),
     }
     assert accounts.read_token(SECRET, made.get(token, token)) is None
 
@@ -196,17 +198,17 @@ def test_bad_tokens_give_no_user(token):
 def test_tokens_expire_after_the_session_hours(monkeypatch, age_hours, valid):
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() - age_hours * 3600)
-    token = accounts.issue_token(SECRET, 77)
+    token = accounts.issue_token(SECRET, "k77")
     monkeypatch.setattr(time, "time", real)
-    assert accounts.read_token(SECRET, token) == (77 if valid else None)
+    assert accounts.read_token(SECRET, token) == ("k77" if valid else None)
 
 
 def test_session_hours_setting_is_used(monkeypatch):
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() - 2 * 3600)
-    token = accounts.issue_token(SECRET, 77)
+    token = accounts.issue_token(SECRET, "k77")
     monkeypatch.setattr(time, "time", real)
-    assert accounts.read_token(SECRET, token) == 77
+    assert accounts.read_token(SECRET, token) == "k77"
     monkeypatch.setattr(accounts, "SESSION_HOURS", 1)
     assert accounts.read_token(SECRET, token) is None
 

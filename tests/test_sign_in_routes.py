@@ -62,8 +62,8 @@ def test_the_first_page_sets_a_private_strict_csrf_cookie(client):
 def test_same_origin_with_the_token_signs_in(client):
     response = _sign_in(client)
     assert (response.status_code, response.headers["location"]) == (303, "/")
-    uid = accounts.read_token(config.secret(), client.cookies[COOKIE])
-    assert uid is not None and accounts.load_actor(server.database(), uid).username == "worker.aaa"
+    key = accounts.read_token(config.secret(), client.cookies[COOKIE])
+    assert accounts.signed_in(server.database(), key, config.idle()).username == "worker.aaa"
 
 
 def test_the_referer_stands_in_for_a_missing_origin(client):
@@ -144,11 +144,24 @@ def _sign_out(client: TestClient, *, origin: str = HERE, token: str | None = RIG
     return client.post("/auth/logout", data=data, headers={"origin": origin})
 
 
+def _signed_in(cookie: str):
+    key = accounts.read_token(config.secret(), cookie)
+    return accounts.signed_in(server.database(), key, config.idle()) if key else None
+
+
 def test_sign_out_from_this_site_with_the_token(client):
     _sign_in(client)
+    kept = client.cookies[COOKIE]
     response = _sign_out(client)
     assert response.headers["location"] == "/"
     assert COOKIE not in client.cookies
+    assert _signed_in(kept) is None, "a copy of the cookie kept from before the sign-out still signs in"
+
+
+def test_a_refused_sign_out_leaves_the_sign_in_alive(client):
+    _sign_in(client)
+    _sign_out(client, origin="http://evil.example")
+    assert _signed_in(client.cookies[COOKIE]).username == "worker.aaa"
 
 
 @pytest.mark.parametrize(("origin", "token"), [("http://evil.example", RIGHT), (HERE, None), (HERE, "f" * 64)])

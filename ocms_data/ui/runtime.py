@@ -32,12 +32,18 @@ def database() -> Database:
     return db
 
 
+def sign_in_key() -> str | None:
+    """The key of this browser's sign-in, from its signed cookie (None without a valid one)."""
+    return accounts.read_token(config.secret(), st.context.cookies.get(COOKIE))
+
+
 def current_actor() -> Actor | None:
-    """The signed-in user: from the signed cookie (or, in tests, from session state)."""
+    """The signed-in user of a live sign-in, which this run keeps alive (in AppTests, from session state)."""
     uid = st.session_state.get(TEST_USER_KEY)
-    if uid is None:
-        uid = accounts.read_token(config.secret(), st.context.cookies.get(COOKIE))
-    return accounts.load_actor(database(), uid) if uid is not None else None
+    if uid is not None:
+        return accounts.load_actor(database(), uid)
+    key = sign_in_key()
+    return accounts.signed_in(database(), key, config.idle()) if key else None
 
 
 def guard(*roles: str) -> Actor:

@@ -108,10 +108,11 @@ async def login(request: Request) -> RedirectResponse:
         return RedirectResponse("/?login=busy", status_code=303)
     if actor is None:
         return RedirectResponse("/?login=failed", status_code=303)
+    key = await run_in_threadpool(accounts.start_session, database(), actor)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         COOKIE,
-        accounts.issue_token(config.secret(), actor.user_id),
+        accounts.issue_token(config.secret(), key),
         max_age=accounts.SESSION_HOURS * 3600,
         httponly=True,
         samesite="strict",
@@ -123,6 +124,9 @@ async def login(request: Request) -> RedirectResponse:
 async def logout(request: Request) -> RedirectResponse:
     if _refusal(request, await request.form()):
         return RedirectResponse("/?logout=refused", status_code=303)
+    key = accounts.read_token(config.secret(), request.cookies.get(COOKIE))
+    if key:  # the sign-in ends in the database: a copy of the cookie opens nothing either
+        await run_in_threadpool(accounts.end_session, database(), key)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE, httponly=True, samesite="strict")
     return response

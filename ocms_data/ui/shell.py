@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import streamlit as st
@@ -11,12 +12,20 @@ from ocms_data import accounts, config, registry
 from ocms_data.accounts import AGENCY_ADMIN, ROLES, UPLOADER, Actor
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD, DEMO_USERS
 from ocms_data.errors import ConfigError, OcmsError
-from ocms_data.ui.runtime import current_actor, database, show_notices
+from ocms_data.ui.runtime import current_actor, database, show_notices, sign_in_key
+from ocms_data.ui.screens import profile
 from ocms_data.ui.server import CSRF_COOKIE, CSRF_FIELD, form_token
 from ocms_data.ui.text import md
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_ON_LEAVE = "sensitive_unlocked"
+IDLE_WARNING_SECONDS = 60
+ENDED = {
+    "idle": "You were signed out after {minutes} without activity. Please sign in again.",
+    "hours": f"You were signed out {accounts.SESSION_HOURS} hours after signing in. Please sign in again.",
+    "ended": "Your sign-in has ended: your password was changed or your account deactivated, or you signed "
+    "out elsewhere. Please sign in again.",
+}
 PER_VISIT_PREFIXES = ("cp.", "ss.", "sf.", "bs.", "co.", "act.")
 
 
@@ -37,6 +46,7 @@ SCREENS = (
     Screen("pages/home.py", "Home", ":material/home:", "My work", default=True),
     Screen("pages/begin_session.py", "Begin session", ":material/event_available:", "My work"),
     Screen("pages/find_client.py", "Find client / activity", ":material/search:", "My work"),
+    Screen("pages/my_profile.py", "My profile", ":material/account_circle:", "My work"),
     Screen("pages/register_client.py", "Register client", ":material/person_add:", "Clients"),
     Screen("pages/clients_grid.py", "Clients grid", ":material/table_view:", "Clients"),
     Screen("pages/client_profile.py", "Client profile", ":material/badge:", "Clients", hidden=True),
@@ -99,6 +109,9 @@ def login_view() -> None:
     problem = SIGN_IN_PROBLEMS.get(st.query_params.get("login", ""))
     if problem:
         st.error(problem)
+    elif key := sign_in_key():  # the cookie of a sign-in that has ended
+        why = accounts.why_ended(database(), key, config.idle())
+        st.info(ENDED[why].format(minutes=_minutes(config.idle())), icon=":material/timer_off:")
     st.html(
         f"""
         <form method="post" action="/auth/login" target="_top" class="ocms-login">
@@ -121,6 +134,30 @@ def login_view() -> None:
     if is_demo:
         names = ", ".join(f"`{u}`" for u, _n, _r in DEMO_USERS)
         st.info(f"Demo agency: sign in as {names} with the password `{DEMO_PASSWORD}`.")
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = span.total_seconds() / 60
+    return f"{minutes:g} minute{'' if minutes == 1 else 's'}"
+
+
+def idle_watch(key: str) -> None:
+    """Warn before an idle sign-in ends, and show the sign-in page once it has (reading it is no activity)."""
+    idle = config.idle()
+    warn = min(IDLE_WARNING_SECONDS, idle.total_seconds() / 2)
+
+    @st.fragment(run_every=max(1.0, warn / 4))
+    def watch() -> None:
+        left = accounts.idle_left(database(), key, idle)
+        if left <= 0:
+            st.rerun()  # the whole page: it finds the sign-in ended
+        if left <= warn:
+            st.warning(f"You will be signed out in {left:.0f} seconds without activity.", icon=":material/timer:")
+            if st.button("Stay signed in", key="stay_signed_in"):
+                st.rerun()  # a run of the whole page is activity
+
+    with st.sidebar:
+        watch()
 
 
 def sidebar(actor: Actor) -> None:
@@ -164,6 +201,18 @@ def main() -> None:
         st.navigation([st.Page(login_view, title="Sign in", icon=":material/login:")], position="hidden").run()
         return
     sidebar(actor)
+    key = sign_in_key()
+    if key:
+        idle_watch(key)
+    if actor.must_change_password:
+        gate = st.Page(
+            lambda: profile.must_change_view(database(), actor),
+            title="Choose your password",
+            icon=":material/key:",
+            url_path="choose-password",
+        )
+        st.navigation([gate], position="hidden").run()
+        return
     page = st.navigation(navigation(actor))
     visit = (page.url_path, tuple(sorted(st.query_params.to_dict().items())))  # another client is another visit
     if st.session_state.get("_page") != visit:

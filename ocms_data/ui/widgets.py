@@ -1,17 +1,19 @@
 """Small widgets the screens share, beside the form renderer (forms), the grid (grid, grid_view) and text.
 
 The way to a session or a service form, a form's pink or green status and its chip, the client picker,
-and running a change with its refusal shown in place.
+running a change with its refusal shown in place, and a form's messages at its fields.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import streamlit as st
 
 from ocms_data import clients
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
-from ocms_data.errors import OcmsError
+from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.ui import forms
 from ocms_data.ui.forms import pick
 from ocms_data.ui.runtime import notify
@@ -66,3 +68,31 @@ def client_picker(db: Database, actor: Actor, key: str) -> int | None:
         st.page_link(REGISTER_PAGE, label="Register the client first", icon=":material/person_add:")
     options = {r["id"]: f"#{r['client_no']} {clients.display_name(r)} {r['birth_date'] or ''}".strip() for r in found}
     return pick(st, "Client", options, f"{key}.pick", "Pick from the matches…") if options else None
+
+
+def field_slot(slots: dict, name: str) -> None:
+    """Keep the place right under the input just drawn for the message about field `name`."""
+    slots[name] = st.empty()
+
+
+def show_refusal(exc: ValidationError, slots: dict, top) -> None:
+    """Each message under its field; one that belongs to no field above the form's button."""
+    for name, message in exc.errors.items():
+        (slots.get(name) or top).error(md(message), icon=":material/error:")
+
+
+def save_change(top, slots: dict, save: Callable[[], bool]) -> None:
+    """Run an edit: its refusals at their fields, "Nothing changed." when it changed nothing."""
+    try:
+        changed = save()
+    except ValidationError as exc:
+        show_refusal(exc, slots, top)
+        return
+    except OcmsError as exc:
+        top.error(md(exc), icon=":material/error:")
+        return
+    if not changed:
+        top.info("Nothing changed.")
+        return
+    notify("Saved.")
+    st.rerun()

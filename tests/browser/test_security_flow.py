@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from ocms_data import demo
+from ocms_data.db import Database
 from ocms_data.demo import DEMO_PASSWORD
 from tests.browser.conftest import free_port, streamlit_server
 from tests.browser.helpers import fill, settle, shot, sign_in
@@ -70,6 +72,43 @@ def test_sign_out_works_and_signs_out(page, app_url):
     assert _session_cookie(page) == []
 
 
+def test_a_cookie_kept_from_before_sign_out_no_longer_opens_the_app(page, app_url, browser):
+    sign_in(page, app_url, "worker")
+    kept = _session_cookie(page)
+    assert len(kept) == 1
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    other = browser.new_context()  # someone who copied the cookie while the worker was signed in
+    try:
+        other.add_cookies(kept)
+        stolen = other.new_page()
+        stolen.goto(app_url)
+        expect(stolen.get_by_role("button", name="Sign in")).to_be_visible()
+        expect(stolen.get_by_role("heading", name="Welcome")).to_have_count(0)
+    finally:
+        other.close()
+
+
+def test_an_idle_worker_is_warned_then_signed_out(page, tmp_path):
+    path = tmp_path / "ocms.duckdb"
+    db = Database(path)
+    demo.build(db, clients=10, seed=3, months=1)
+    db.close()
+    env = {"OCMS_DB": str(path), "OCMS_SECRET": "idle-test-secret", "OCMS_IDLE_MINUTES": "0.3"}  # 18 seconds
+    with streamlit_server(tmp_path, env=env) as url:
+        sign_in(page, url, "worker")
+        warning = page.get_by_text("You will be signed out in")
+        expect(warning).to_be_visible()
+        shot(page, "44-idle-warning")
+        page.get_by_role("button", name="Stay signed in").click()
+        expect(warning).to_have_count(0)
+        expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
+        expect(warning).to_be_visible()  # no activity again: warned again ...
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()  # ... and then signed out
+        expect(page.get_by_text("You were signed out after 0.3 minutes without activity")).to_be_visible()
+        shot(page, "45-idle-signed-out")
+
+
 def failing_app(tmp_path: Path):
     """A Streamlit script that fails, run from the project folder the way the app is (its config applies)."""
     script = tmp_path / "fails.py"
@@ -123,3 +162,20 @@ def test_staff_added_after_a_field_message_and_the_tab_stays_open(page, app_url)
     cells = panel.locator('td[role="gridcell"]').filter(has_text=re.compile(r"^jo\.browser$"))
     expect(cells).to_have_count(1)  # the table's hidden text layer (the table itself is a canvas)
     shot(page, "43-staff-added-tab-kept")
+    # The new member signs in with the password the admin gave, and must choose their own first.
+    page.get_by_role("button", name="Sign out").click()
+    page.fill("input[name=username]", "jo.browser")
+    page.fill("input[name=password]", "a long browser pass")
+    page.click("button:has-text('Sign in')")
+    expect(page.get_by_role("heading", name="Choose your password")).to_be_visible()
+    expect(page.get_by_role("link", name="Clients grid")).to_have_count(0)
+    fill(page, "Current password", "a long browser pass")
+    fill(page, "New password", "jo's very own passphrase")
+    fill(page, "New password again", "jo's very own passphrase")
+    shot(page, "46-choose-your-password")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("heading", name="Welcome, Jo")).to_be_visible()
+    expect(page.get_by_text("Password changed.")).to_be_visible()
+    page.get_by_role("link", name="My profile").click()
+    expect(page.get_by_role("heading", name="My profile")).to_be_visible()
+    shot(page, "47-my-profile")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pandas as pd
 import streamlit as st
 
 from ocms_data import accounts, reference
 from ocms_data.accounts import FIELD_LABELS, ROLES, Actor
 from ocms_data.db import Database
-from ocms_data.errors import OcmsError, ValidationError
+from ocms_data.errors import ValidationError
 from ocms_data.registry import default_catalog
 from ocms_data.registry.reference import RefKind
 from ocms_data.ui.runtime import notify
 from ocms_data.ui.text import md
+from ocms_data.ui.widgets import field_slot, save_change, show_refusal
 
 TABS = ("Sites", "Programs", "Funders", "Staff", "iCARE uploaders")
 TAB_KEY = "setup.tab"
@@ -23,17 +22,6 @@ TAB_KEY = "setup.tab"
 def tabs():
     """The setup tabs; the open one is kept across reruns (an action in Staff stays in Staff)."""
     return st.tabs(list(TABS), key=TAB_KEY, on_change="rerun")
-
-
-def _under(slots: dict, name: str) -> None:
-    """Keep the place right under the input just drawn for the message about field `name`."""
-    slots[name] = st.empty()
-
-
-def _show(exc: ValidationError, slots: dict, top) -> None:
-    """Each message under its field; one that belongs to no field above the form's button."""
-    for name, message in exc.errors.items():
-        (slots.get(name) or top).error(md(message), icon=":material/error:")
 
 
 def _inputs(table: str, key: str, row: dict, slots: dict) -> dict:
@@ -48,7 +36,7 @@ def _inputs(table: str, key: str, row: dict, slots: dict) -> dict:
             values[col.name] = st.selectbox(col.label, options, index=index, key=k)
         else:
             values[col.name] = st.text_input(col.label, value=current or "", key=k)
-        _under(slots, col.name)
+        field_slot(slots, col.name)
     return values
 
 
@@ -85,7 +73,7 @@ def reference_tab(db: Database, actor: Actor, table: str) -> None:
             try:
                 new_id = reference.save(db, actor, table, values)
             except ValidationError as exc:
-                _show(exc, slots, top)
+                show_refusal(exc, slots, top)
             else:
                 _renew(f"add.{table}")
                 notify(f"Added the {noun} {md(reference.labels(db, actor, table)[new_id])}.")
@@ -102,24 +90,7 @@ def reference_tab(db: Database, actor: Actor, table: str) -> None:
         values = _inputs(table, key, by_id[chosen], slots)
         top = st.empty()
         if st.form_submit_button("Save"):
-            _save(top, slots, lambda: reference.update(db, actor, table, chosen, values))
-
-
-def _save(top, slots: dict, save: Callable[[], bool]) -> None:
-    """Run an edit: its refusals at their fields, "Nothing changed." when it changed nothing."""
-    try:
-        changed = save()
-    except ValidationError as exc:
-        _show(exc, slots, top)
-        return
-    except OcmsError as exc:
-        top.error(md(exc), icon=":material/error:")
-        return
-    if not changed:
-        top.info("Nothing changed.")
-        return
-    notify("Saved.")
-    st.rerun()
+            save_change(top, slots, lambda: reference.update(db, actor, table, chosen, values))
 
 
 STAFF_COLUMNS = ("username", "full_name", "email", "roles", "default_site", "active")
@@ -156,30 +127,30 @@ def _add_staff(db: Database, actor: Actor, sites: dict[int, str]) -> None:
         c1, c2 = st.columns(2)
         with c1:
             username = st.text_input(FIELD_LABELS["username"], key=f"{key}.username")
-            _under(slots, "username")
+            field_slot(slots, "username")
             email = st.text_input(FIELD_LABELS["email"], key=f"{key}.email")
-            _under(slots, "email")
+            field_slot(slots, "email")
         with c2:
             full_name = st.text_input(FIELD_LABELS["full_name"], key=f"{key}.full_name")
-            _under(slots, "full_name")
+            field_slot(slots, "full_name")
             password = st.text_input(
                 FIELD_LABELS["password"], type="password", key=f"{key}.password", help=PASSWORD_HELP
             )
-            _under(slots, "password")
+            field_slot(slots, "password")
         roles = st.multiselect(
             FIELD_LABELS["roles"], list(ROLES), default=[accounts.WORKER], format_func=ROLES.get, key=f"{key}.roles"
         )
-        _under(slots, "roles")
+        field_slot(slots, "roles")
         site = st.selectbox(
             FIELD_LABELS["default_site_id"], list(sites), format_func=sites.get, index=None, key=f"{key}.site"
         )
-        _under(slots, "default_site_id")
+        field_slot(slots, "default_site_id")
         top = st.empty()
         if st.form_submit_button("Add"):
             try:
                 accounts.create_user(db, actor, username, full_name, password, roles, email, site)
             except ValidationError as exc:
-                _show(exc, slots, top)
+                show_refusal(exc, slots, top)
             else:
                 _renew("add.user")
                 notify(f"Added {md(full_name.strip())}.")
@@ -193,15 +164,15 @@ def _edit_staff(db: Database, actor: Actor, user: dict) -> None:
         c1, c2 = st.columns(2)
         with c1:
             full_name = st.text_input(FIELD_LABELS["full_name"], value=user["full_name"], key=f"{key}.full_name")
-            _under(slots, "full_name")
+            field_slot(slots, "full_name")
         with c2:
             email = st.text_input(FIELD_LABELS["email"], value=user["email"] or "", key=f"{key}.email")
-            _under(slots, "email")
+            field_slot(slots, "email")
         current_roles = [r for r in ROLES if r in user["roles"].split(",")]
         roles = st.multiselect(
             FIELD_LABELS["roles"], list(ROLES), default=current_roles, format_func=ROLES.get, key=f"{key}.roles"
         )
-        _under(slots, "roles")
+        field_slot(slots, "roles")
         active = st.checkbox("Active (can sign in)", value=user["active"], key=f"{key}.active")
         password = st.text_input(
             FIELD_LABELS["password"],
@@ -210,8 +181,10 @@ def _edit_staff(db: Database, actor: Actor, user: dict) -> None:
             key=f"{key}.password",
             help=PASSWORD_HELP,
         )
-        _under(slots, "password")
+        field_slot(slots, "password")
         top = st.empty()
         if st.form_submit_button("Save"):
             changes = {"roles": roles, "active": active, "full_name": full_name, "email": email}
-            _save(top, slots, lambda: accounts.update_user(db, actor, user["id"], password=password or None, **changes))
+            save_change(
+                top, slots, lambda: accounts.update_user(db, actor, user["id"], password=password or None, **changes)
+            )
