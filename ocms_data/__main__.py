@@ -1,4 +1,4 @@
-"""Command line: `python -m ocms_data init|demo|users|icare|copy ...` (the same engine as the app)."""
+"""Command line: `python -m ocms_data init|demo|agency|users|icare|copy ...` (the same engine as the app)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-from ocms_data import config, demo
+from ocms_data import agencies, config, demo
 from ocms_data.accounts import ROLES, agency_actor, clean_user, hash_password, insert_user
 from ocms_data.db import Database
-from ocms_data.errors import OcmsError
+from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.icare import batches, engine, workbook
 from ocms_data.registry import CatalogError
 from ocms_data.store import copy, shown
@@ -37,9 +37,21 @@ def cmd_demo(args) -> dict:
     )
 
 
+def _password(args) -> str:
+    return sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+
+
+def cmd_agency_create(args) -> dict:
+    name = args.admin_name or args.admin
+    try:
+        return agencies.create(_db(args), args.code, args.name, args.admin, name, _password(args), args.email)
+    except ValidationError as exc:  # every problem at once, each message naming its field
+        raise OcmsError(" ".join(exc.errors.values())) from None
+
+
 def cmd_users_add(args) -> dict:
     db = _db(args)
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    password = _password(args)
     clean = clean_user(args.username, args.name, args.email or "", password, args.roles.split(","))
     with db.read() as cur:
         found = cur.tuples("SELECT id FROM agencies WHERE code = ?", [args.agency])
@@ -100,6 +112,15 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--forms-per-client-month", type=float, default=demo.demo_sessions.FORMS_PER_CLIENT_MONTH)
     d.add_argument("--agency", default=demo.DEMO_CODE, help="agency code (default DEMO)")
     d.set_defaults(run=cmd_demo)
+    agency = sub.add_parser("agency", help="manage agencies").add_subparsers(dest="action", required=True)
+    ag = agency.add_parser("create", help="add an agency and its first agency admin (password from standard input)")
+    ag.add_argument("--code", required=True, help="2-12 letters or digits, such as MNS")
+    ag.add_argument("--name", required=True)
+    ag.add_argument("--admin", required=True, help="the first agency admin's user name")
+    ag.add_argument("--admin-name", help="the admin's full name (default: the user name)")
+    ag.add_argument("--email", help="the admin's e-mail")
+    ag.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    ag.set_defaults(run=cmd_agency_create)
     users = sub.add_parser("users", help="manage staff accounts").add_subparsers(dest="action", required=True)
     add = users.add_parser("add", help="add a staff member to an agency")
     add.add_argument("--agency", required=True)
@@ -118,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
     ic.add_argument("--agency", help="agency code (needed when the database has several)")
     ic.add_argument("--user", help="the name the final is recorded under (default: command line)")
     ic.set_defaults(run=cmd_icare)
-    for s in (init, d, add, ic):
+    for s in (init, d, ag, add, ic):
         s.add_argument("--db", help=f"database file or postgresql:// URL (default: $OCMS_DB or {config.DEFAULT_DB})")
     cp = sub.add_parser(
         "copy", help="copy a whole database into a new, empty one (DuckDB to PostgreSQL or back), verified"

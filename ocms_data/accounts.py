@@ -142,6 +142,7 @@ class Actor:
     roles: frozenset[str]
     default_site_id: int | None = None
     must_change_password: bool = False  # an admin set it: nothing else until the user chooses their own
+    sign_in_epoch: int = 0  # moves on at each password change and deactivation (accounts.start_session)
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
@@ -185,7 +186,8 @@ def hash_password(password: str) -> str:
 
 _ACTOR_SQL = (  # who signs in, found by name or id: there is no actor to scope by yet
     "SELECT u.id AS user_id, u.username, u.full_name, u.email, u.agency_id, a.code AS agency_code, "
-    "a.name AS agency_name, u.roles, u.default_site_id, u.pw_hash, u.must_change_password FROM users u "
+    "a.name AS agency_name, u.roles, u.default_site_id, u.pw_hash, u.must_change_password, "
+    "coalesce(u.sign_in_epoch, 0) AS sign_in_epoch FROM users u "
     f"JOIN agencies a ON a.id = u.agency_id WHERE {everyone()} AND u.active AND "
 )
 
@@ -202,6 +204,7 @@ def _actor(row: dict) -> Actor:
         roles=frozenset(r for r in row["roles"].split(",") if r),
         default_site_id=row["default_site_id"],
         must_change_password=bool(row["must_change_password"]),
+        sign_in_epoch=row["sign_in_epoch"],
     )
 
 
@@ -288,7 +291,11 @@ def _digest(key: str) -> str:
 
 
 def start_session(db: Database, actor: Actor) -> str:
-    """Record a sign-in of `actor` (audited) and return the random key its cookie carries."""
+    """Record a sign-in of `actor` (audited) and return the random key its cookie carries.
+
+    It holds the user's `sign_in_epoch` as read with the password just checked: a password change or a
+    deactivation committed meanwhile (both move the epoch on) leaves it dead from the start.
+    """
     key, now = secrets.token_urlsafe(32), _now()
 
     def start(cur):
@@ -297,8 +304,8 @@ def start_session(db: Database, actor: Actor) -> str:
             [now - timedelta(hours=SESSION_HOURS)],
         )
         cur.run(
-            "INSERT INTO sign_ins (id, user_id, agency_id, started_at, seen_at) VALUES (?, ?, ?, ?, ?)",
-            [_digest(key), actor.user_id, actor.agency_id, now, now],
+            "INSERT INTO sign_ins (id, user_id, agency_id, epoch, started_at, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [_digest(key), actor.user_id, actor.agency_id, actor.sign_in_epoch, now, now],
         )
         audit.record(cur, actor, "sign_in", "users", actor.user_id)
 
@@ -306,91 +313,125 @@ def start_session(db: Database, actor: Actor) -> str:
     return key
 
 
-def _live(now: datetime, idle: timedelta) -> tuple[str, list]:
-    """SQL over sign_ins `s`: the sign-in of a key's digest (the one parameter left), not ended, idle or too old."""
-    return (
-        "s.id = ? AND s.ended_at IS NULL AND s.started_at > ? AND s.seen_at > ?",
-        [now - timedelta(hours=SESSION_HOURS), now - idle],
+@dataclass(frozen=True)
+class _User:
+    """A user known only by ids (who signs out), enough to scope and audit by."""
+
+    agency_id: int
+    user_id: int
+
+
+def _sign_in(cur, key: str) -> dict | None:
+    """The row of a sign-in key (found by its digest, before anyone is known to scope by)."""
+    return cur.one(
+        "SELECT s.id, s.user_id, s.agency_id, s.epoch, s.started_at, s.seen_at, s.ended_at, s.ended_why "
+        f"FROM sign_ins s WHERE {everyone()} AND s.id = ?",
+        [_digest(key)],
+    )
+
+
+def _expired(row: dict | None, now: datetime, idle: timedelta) -> str | None:
+    """Why a sign-in no longer signs in (ENDED_WHY), or None while it is live."""
+    if row is None:
+        return "ended"
+    if row["ended_at"] is not None:
+        return row["ended_why"] or "ended"
+    if row["started_at"] <= now - timedelta(hours=SESSION_HOURS):
+        return "hours"
+    return "idle" if row["seen_at"] <= now - idle else None
+
+
+def _end(cur, row: dict, why: str, now: datetime) -> int:
+    return cur.run(
+        f"UPDATE sign_ins SET ended_at = ?, ended_why = ? WHERE {scope(Agency(row['agency_id']), 'sign_ins')} "
+        "AND id = ? AND ended_at IS NULL",
+        [now, why, row["id"]],
     )
 
 
 def signed_in(db: Database, key: str, idle: timedelta) -> Actor | None:
     """The active user of a live sign-in, which this request keeps alive; None when it has ended.
 
+    A sign-in found expired is ended for good (with why), so a longer idle time set later revives none.
     Activity is written at most every SEEN_SECONDS (a quarter of a shorter idle time), not at every rerun.
     """
     now = _now()
-    live, bounds = _live(now, idle)
-    digest = _digest(key)
     with db.read() as cur:
-        row = cur.one(
-            _ACTOR_SQL + f"u.id = (SELECT s.user_id FROM sign_ins s WHERE {everyone()} AND {live})",
-            [digest, *bounds],
-        )
-        seen = cur.value(f"SELECT seen_at FROM sign_ins WHERE {everyone()} AND id = ?", [digest]) if row else None
-    if row is None:
+        row = _sign_in(cur, key)
+        user = cur.one(_ACTOR_SQL + "u.id = ?", [row["user_id"]]) if row else None
+    why = _expired(row, now, idle)
+    if why is None and (user is None or user["sign_in_epoch"] != row["epoch"]):
+        why = "ended"  # deactivated, or the password changed while this sign-in was being made
+    if why is not None:
+        if row is not None and row["ended_at"] is None:
+            db.write(lambda cur: _end(cur, row, why, now))
         return None
-    actor = _actor(row)
-    if seen <= now - min(timedelta(seconds=SEEN_SECONDS), idle / 4):
+    actor = _actor(user)
+    if row["seen_at"] <= now - min(timedelta(seconds=SEEN_SECONDS), idle / 4):
         db.write(
             lambda cur: cur.run(
                 f"UPDATE sign_ins SET seen_at = ? WHERE id = ? AND {scope(actor, 'sign_ins')} AND ended_at IS NULL",
-                [now, digest],
+                [now, row["id"]],
             )
         )
     return actor
 
 
-def idle_left(db: Database, key: str, idle: timedelta) -> float:
-    """Seconds before a sign-in ends for want of activity (0 when it has ended); reading it is no activity."""
+def time_left(db: Database, key: str, idle: timedelta) -> tuple[float, str]:
+    """Seconds before a sign-in ends and why it would ('idle' or 'hours'); (0, why) once it has ended.
+
+    Reading it is no activity.
+    """
     now = _now()
-    live, bounds = _live(now, idle)
     with db.read() as cur:
-        row = cur.one(
-            f"SELECT s.started_at, s.seen_at FROM sign_ins s WHERE {everyone()} AND {live}", [_digest(key), *bounds]
-        )
-    if row is None:
-        return 0.0
-    ends = min(row["seen_at"] + idle, row["started_at"] + timedelta(hours=SESSION_HOURS))
-    return max(0.0, (ends - now).total_seconds())
+        row = _sign_in(cur, key)
+    why = _expired(row, now, idle)
+    if why is not None:
+        return 0.0, why
+    by_idle, by_hours = row["seen_at"] + idle, row["started_at"] + timedelta(hours=SESSION_HOURS)
+    return max(0.0, (min(by_idle, by_hours) - now).total_seconds()), "idle" if by_idle <= by_hours else "hours"
 
 
 def why_ended(db: Database, key: str, idle: timedelta) -> str:
-    """Why a sign-in no longer signs in: 'idle', 'hours' (SESSION_HOURS passed) or 'ended' (ended, or unknown)."""
-    now = _now()
+    """Why a sign-in no longer signs in: one of ENDED_WHY ('ended' for one never made or of a changed account)."""
     with db.read() as cur:
-        row = cur.one(
-            f"SELECT started_at, seen_at, ended_at FROM sign_ins WHERE {everyone()} AND id = ?", [_digest(key)]
-        )
-    if row is None or row["ended_at"] is not None:
-        return "ended"
-    return "hours" if row["started_at"] <= now - timedelta(hours=SESSION_HOURS) else "idle"
+        return _expired(_sign_in(cur, key), _now(), idle) or "ended"
 
 
 def end_session(db: Database, key: str) -> None:
     """Sign out (audited): the sign-in of this key ends, and its cookie opens nothing any more, wherever copied."""
-    digest = _digest(key)
+    now = _now()
     with db.read() as cur:
-        user_id = cur.value(
-            f"SELECT user_id FROM sign_ins WHERE {everyone()} AND id = ? AND ended_at IS NULL", [digest]
-        )
-    who = load_actor(db, user_id) if user_id is not None else None
-    if who is None:  # ended already (a deactivated user's sign-ins end with the deactivation)
+        row = _sign_in(cur, key)
+    if row is None or row["ended_at"] is not None:
         return
 
     def end(cur):
-        ended = f"UPDATE sign_ins SET ended_at = ? WHERE {scope(who, 'sign_ins')} AND id = ? AND ended_at IS NULL"
-        if cur.run(ended, [_now(), digest]):
-            audit.record(cur, who, "sign_out", "users", who.user_id)
+        if _end(cur, row, "signed_out", now):
+            audit.record(cur, _User(row["agency_id"], row["user_id"]), "sign_out", "users", row["user_id"])
 
     db.write(end)
 
 
-def end_sessions(cur, actor: Visible, user_id: int) -> int:
-    """End every sign-in of a user of the actor's agency (a password change, deactivation); how many ended."""
-    return cur.run(
-        f"UPDATE sign_ins SET ended_at = ? WHERE {scope(actor, 'sign_ins')} AND user_id = ? AND ended_at IS NULL",
-        [_now(), user_id],
+def end_sessions(cur, actor: Visible, user_id: int, why: str, keep: str | None = None) -> None:
+    """End every sign-in of a user of the actor's agency but `keep`'s (a password change, a deactivation).
+
+    The user's epoch moves on too, so a sign-in being made at this moment is born dead (`start_session`).
+    """
+    cur.run(
+        f"UPDATE users SET sign_in_epoch = coalesce(sign_in_epoch, 0) + 1 WHERE id = ? AND {scope(actor, 'users')}",
+        [user_id],
+    )
+    kept = _digest(keep) if keep else ""
+    cur.run(
+        f"UPDATE sign_ins SET ended_at = ?, ended_why = ? WHERE {scope(actor, 'sign_ins')} AND user_id = ? "
+        "AND ended_at IS NULL AND id <> ?",
+        [_now(), why, user_id, kept],
+    )
+    cur.run(
+        f"UPDATE sign_ins SET epoch = (SELECT u.sign_in_epoch FROM users u WHERE u.id = ? AND {scope(actor, 'users', 'u')}) "
+        f"WHERE {scope(actor, 'sign_ins')} AND id = ?",
+        [user_id, kept],
     )
 
 
@@ -542,6 +583,8 @@ def update_user(
         raise ValidationError({"user": "No such user in your agency."})
     if user_id == actor.user_id and (active is False or (roles is not None and AGENCY_ADMIN not in roles)):
         raise ValidationError({"roles": "You cannot remove your own admin access."})
+    if user_id == actor.user_id and password:
+        raise ValidationError({"password": "Change your own password in My profile: it asks for the current one."})
     clean = clean_user(None, full_name, email, password, roles, account=current["username"])
     same_roles = roles is None or set(clean["roles"]) == set(current["roles"].split(","))
     wanted = {
@@ -551,9 +594,9 @@ def update_user(
         "email": clean["email"] if email is not None else current["email"],
     }
     changes = {k: v for k, v in wanted.items() if v != current[k]}
-    if password:  # a reset: the user chooses their own at the next sign-in (an admin's own is their choice)
+    if password:  # a reset: the user chooses their own at the next sign-in
         changes["pw_hash"] = hash_password(password)
-        changes["must_change_password"] = user_id != actor.user_id
+        changes["must_change_password"] = True
     if not changes:
         return False
 
@@ -574,13 +617,15 @@ def update_user(
             | ({"password": "reset"} if "pw_hash" in changes else {}),
         )
         if "pw_hash" in changes or changes.get("active") is False:
-            end_sessions(cur, actor, user_id)
+            end_sessions(cur, actor, user_id, "password" if "pw_hash" in changes else "deactivated")
 
     db.write(apply)
     return True
 
 
 PASSWORD_LOCKED = "Too many wrong current passwords: wait five minutes, then try again."
+PASSWORD_HELP = f"At least {MIN_PASSWORD} characters besides spaces; not a common password nor the user name."
+ENDED_WHY = ("signed_out", "password", "deactivated", "idle", "hours", "ended")
 
 
 def change_password(db: Database, actor: Actor, current: str, new: str, keep: str | None = None) -> None:
@@ -588,9 +633,8 @@ def change_password(db: Database, actor: Actor, current: str, new: str, keep: st
 
     Every other sign-in of the user ends; `keep`, the key of the one making the change, stays.
     """
-    problem = password_problem(new, actor.username)
-    if new == current:
-        problem = problem or "The new password must differ from the current one."
+    problem = "The new password must differ from the current one." if new == current else None
+    problem = problem or password_problem(new, actor.username)
     key = f"password:{actor.user_id}"
     claimed = _claim_attempt(db, key, PASSWORD_LOCKED)
     with db.read() as cur:
@@ -607,11 +651,7 @@ def change_password(db: Database, actor: Actor, current: str, new: str, keep: st
             f"UPDATE users SET pw_hash = ?, must_change_password = false WHERE id = ? AND {scope(actor, 'users')}",
             [pw_hash, actor.user_id],
         )
-        cur.run(
-            f"UPDATE sign_ins SET ended_at = ? WHERE {scope(actor, 'sign_ins')} AND user_id = ? "
-            "AND ended_at IS NULL AND id <> ?",
-            [_now(), actor.user_id, _digest(keep) if keep else ""],
-        )
+        end_sessions(cur, actor, actor.user_id, "password", keep)
         audit.record(cur, actor, "password_changed", "users", actor.user_id)
 
     db.write(apply)

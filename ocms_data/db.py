@@ -117,11 +117,11 @@ SYSTEM_DDL = (
         primary_user BIGINT, backup_user BIGINT, PRIMARY KEY (agency_id, scope, scope_id))""",
     # recent password attempts by key ('sign-in:<user name>', 'unlock:<user id>'), for the lockout
     "CREATE TABLE IF NOT EXISTS sign_in_attempts (key VARCHAR NOT NULL, attempted_at TIMESTAMP NOT NULL)",
-    # one row per sign-in, found by the SHA-256 of the random key its cookie carries; ended at sign-out,
-    # a password change or deactivation, and no longer valid once idle or SESSION_HOURS old (accounts)
+    # one row per sign-in, found by the SHA-256 of the random key its cookie carries; ended (and why) at
+    # sign-out, a password change or deactivation, or when found idle or SESSION_HOURS old (accounts)
     """CREATE TABLE IF NOT EXISTS sign_ins (
-        id VARCHAR PRIMARY KEY, user_id BIGINT NOT NULL, agency_id BIGINT NOT NULL,
-        started_at TIMESTAMP NOT NULL, seen_at TIMESTAMP NOT NULL, ended_at TIMESTAMP)""",
+        id VARCHAR PRIMARY KEY, user_id BIGINT NOT NULL, agency_id BIGINT NOT NULL, epoch INTEGER NOT NULL,
+        started_at TIMESTAMP NOT NULL, seen_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, ended_why VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS audit_log (
         id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, user_id BIGINT,
         occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp, action VARCHAR NOT NULL,
@@ -136,6 +136,7 @@ SYSTEM_ADDED = (  # columns of system tables added after the table first shipped
     ("icare_batches", "site_id BIGINT"),
     ("problems", "rule VARCHAR"),
     ("users", "must_change_password BOOLEAN DEFAULT false"),  # set by an admin: changed at the next sign-in
+    ("users", "sign_in_epoch INTEGER DEFAULT 0"),  # moves on when the user's sign-ins all end (accounts)
 )
 
 

@@ -12,7 +12,7 @@ from functools import partial
 
 import pytest
 
-from ocms_data import accounts, demo
+from ocms_data import accounts, agencies, demo
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.icare import batches, engine, months, workbook
@@ -55,6 +55,34 @@ def test_two_processes_opening_a_new_database_at_once_both_start(url):
             db.close()
     assert all(isinstance(o, Database) for o in outcomes), outcomes
     assert sum(bool(db.migrated) for db in outcomes) == 1  # the other found everything made
+
+
+def test_two_first_screen_set_ups_at_once_make_one_agency(url):
+    opened = [Database(url), Database(url)]
+    try:
+        outcomes = at_once(
+            *(
+                partial(
+                    agencies.create,
+                    db,
+                    code,
+                    f"Agency {code}",
+                    f"{code.lower()}.admin",
+                    "Admin",
+                    "a long passphrase 1",
+                    first=True,
+                )
+                for db, code in zip(opened, ("ONE", "TWO"), strict=True)
+            )
+        )
+        with opened[0].read() as cur:
+            made = cur.tuples("SELECT code FROM agencies")
+    finally:
+        for db in opened:
+            db.close()
+    refused = [o for o in outcomes if isinstance(o, ValidationError)]
+    assert len(refused) == 1 and "has an agency already" in str(refused[0]), outcomes
+    assert len(made) == 1 and made[0][0] in ("ONE", "TWO")
 
 
 def test_two_processes_starting_on_an_empty_database_add_the_demo_agency_once(url, monkeypatch):

@@ -43,7 +43,7 @@ def test_a_sign_in_holds_a_digest_of_its_key_and_is_audited(db, clock):
     with db.read() as cur:
         stored = cur.execute("SELECT id, user_id FROM sign_ins").fetchall()
         audited = cur.execute("SELECT user_id, rec_id FROM audit_log WHERE action = 'sign_in'").fetchall()
-    assert stored == [(accounts._digest(key), worker.user_id)] and key not in stored[0][0]
+    assert stored == [(accounts._digest(key), worker.user_id)]
     assert audited == [(worker.user_id, worker.user_id)]
 
 
@@ -52,7 +52,7 @@ def test_sign_out_ends_the_sign_in_for_every_copy_of_its_cookie(db, clock):
     key, other = accounts.start_session(db, worker), accounts.start_session(db, worker)
     accounts.end_session(db, key)
     assert accounts.signed_in(db, key, IDLE) is None
-    assert accounts.idle_left(db, key, IDLE) == 0
+    assert accounts.time_left(db, key, IDLE) == (0, "signed_out")
     assert accounts.signed_in(db, other, IDLE).user_id == worker.user_id, "another browser stays signed in"
     accounts.end_session(db, key)  # a second sign-out of the same cookie changes nothing
     with db.read() as cur:
@@ -72,16 +72,24 @@ def test_idle_time_ends_a_sign_in_and_activity_keeps_it(db, clock):
     assert accounts.signed_in(db, key, IDLE) is not None  # ... keeps it alive 38 minutes after the start
     clock.after(minutes=20, seconds=1)
     assert accounts.signed_in(db, key, IDLE) is None
-    clock.after(minutes=-10)
-    assert accounts.signed_in(db, key, IDLE) is not None, "idle is counted from the last activity"
+    assert accounts.signed_in(db, key, timedelta(hours=2)) is None, "ended for good: a longer idle time revives none"
+    assert accounts.why_ended(db, key, IDLE) == "idle"
+
+
+def test_idle_time_is_counted_from_the_last_activity(db, clock):
+    key = accounts.start_session(db, actor(db, "worker.aaa"))
+    clock.after(minutes=15)
+    assert accounts.signed_in(db, key, IDLE) is not None
+    clock.after(minutes=19)
+    assert accounts.signed_in(db, key, IDLE) is not None, "34 minutes after the start, 19 after the last activity"
 
 
 def test_reading_the_time_left_is_no_activity(db, clock):
     key = accounts.start_session(db, actor(db, "worker.aaa"))
     for _ in range(3):
         clock.after(minutes=6)
-        left = accounts.idle_left(db, key, IDLE)
-    assert left == (IDLE - timedelta(minutes=18)).total_seconds()
+        left = accounts.time_left(db, key, IDLE)
+    assert left == ((IDLE - timedelta(minutes=18)).total_seconds(), "idle")
     assert _seen(db, key) == START
     clock.after(minutes=3)
     assert accounts.signed_in(db, key, IDLE) is None
@@ -102,9 +110,11 @@ def test_no_activity_keeps_a_sign_in_past_its_hours(db, clock):
     while clock.now < START + timedelta(hours=accounts.SESSION_HOURS) - timedelta(minutes=10):
         assert accounts.signed_in(db, key, IDLE) is not None
         clock.after(minutes=15)
-    assert accounts.idle_left(db, key, IDLE) <= 10 * 60
+    left, why = accounts.time_left(db, key, IDLE)
+    assert left <= 10 * 60 and why == "hours", "the sign-in page warns of the hours, not of idleness"
     clock.after(minutes=15)
     assert accounts.signed_in(db, key, IDLE) is None
+    assert accounts.why_ended(db, key, IDLE) == "hours"
 
 
 @pytest.mark.parametrize(
@@ -118,6 +128,10 @@ def test_a_password_change_or_deactivation_ends_every_sign_in_of_that_user(db, c
     kept = accounts.start_session(db, other)
     accounts.update_user(db, admin, worker.user_id, **change)
     assert [accounts.signed_in(db, k, IDLE) is None for k in keys] == [ends, ends]
+    if ends:
+        assert {accounts.why_ended(db, k, IDLE) for k in keys} == {
+            "password" if "password" in change else "deactivated"
+        }
     assert accounts.signed_in(db, kept, IDLE) is not None, "other users stay signed in"
     if change.get("active") is False:
         accounts.update_user(db, admin, worker.user_id, active=True)
@@ -153,16 +167,14 @@ def test_the_sign_in_page_can_say_why_a_sign_in_ended(db, clock):
     admin, worker, reset_one = actor(db, "admin.aaa"), actor(db, "worker.aaa"), actor(db, "worker2.aaa")
     idle, old, signed_out = (accounts.start_session(db, worker) for _ in range(3))
     reset = accounts.start_session(db, reset_one)
-    clock.after(hours=accounts.SESSION_HOURS - 1)
-    for key in (old, signed_out, reset):
-        accounts.signed_in(db, key, IDLE)
     accounts.end_session(db, signed_out)
     accounts.update_user(db, admin, reset_one.user_id, password="a brand new passphrase")
-    assert accounts.why_ended(db, idle, IDLE) == "idle"
-    assert accounts.why_ended(db, signed_out, IDLE) == accounts.why_ended(db, reset, IDLE) == "ended"
+    clock.after(minutes=21)
+    assert [accounts.why_ended(db, k, IDLE) for k in (idle, signed_out, reset)] == ["idle", "signed_out", "password"]
     assert accounts.why_ended(db, "made-up", IDLE) == "ended"
-    clock.after(hours=1, seconds=1)
-    assert accounts.why_ended(db, old, IDLE) == "hours"
+    long_idle = timedelta(hours=9)
+    clock.after(hours=accounts.SESSION_HOURS)
+    assert accounts.why_ended(db, old, long_idle) == "hours"
 
 
 def test_changing_ones_own_password_ends_the_other_sign_ins_only(db, clock):
@@ -182,3 +194,32 @@ def test_guessing_the_current_password_locks_like_a_sign_in(db, clock):
     with pytest.raises(accounts.Locked):
         accounts.change_password(db, worker, DEMO_PASSWORD, "a brand new passphrase")
     assert accounts.authenticate(db, "worker.aaa", DEMO_PASSWORD) is not None
+
+
+def test_a_sign_in_made_while_the_password_changed_is_born_dead(db, clock):
+    """The password is checked, then an admin resets it, then the sign-in is recorded: it must not work."""
+    admin = actor(db, "admin.aaa")
+    checked = accounts.authenticate(db, "worker.aaa", DEMO_PASSWORD)
+    accounts.update_user(db, admin, checked.user_id, password="set by the admin 5521")
+    key = accounts.start_session(db, checked)
+    assert accounts.signed_in(db, key, IDLE) is None
+    again = accounts.start_session(db, accounts.authenticate(db, "worker.aaa", "set by the admin 5521"))
+    assert accounts.signed_in(db, again, IDLE) is not None, "a sign-in after the change works"
+
+
+def test_an_admin_changes_their_own_password_only_behind_the_current_one(db, clock):
+    admin = actor(db, "admin.aaa")
+    key = accounts.start_session(db, admin)
+    with pytest.raises(ValidationError, match="My profile"):
+        accounts.update_user(db, admin, admin.user_id, password="no current password asked 88")
+    assert accounts.signed_in(db, key, IDLE) is not None
+    with pytest.raises(ValidationError, match="must differ"):
+        accounts.change_password(db, admin, DEMO_PASSWORD, DEMO_PASSWORD)
+
+
+def test_the_sign_out_of_a_deactivated_user_ends_nothing_more(db, clock):
+    admin, worker = actor(db, "admin.aaa"), actor(db, "worker.aaa")
+    key = accounts.start_session(db, worker)
+    accounts.update_user(db, admin, worker.user_id, active=False)
+    accounts.end_session(db, key)
+    assert accounts.why_ended(db, key, IDLE) == "deactivated"

@@ -7,7 +7,7 @@ import threading
 
 import streamlit as st
 
-from ocms_data import accounts, config, demo
+from ocms_data import accounts, config
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError
@@ -22,13 +22,12 @@ _databases: dict[str, Database] = {}
 
 
 def database() -> Database:
-    """The process's one Database for OCMS_DB (the demo agency is added to an empty one)."""
+    """The process's one Database for OCMS_DB."""
     path = config.db_target()
     with _lock:
         db = _databases.get(path)
         if db is None:
             db = _databases[path] = Database(path)
-            demo.ensure_demo(db)
     return db
 
 

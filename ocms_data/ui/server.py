@@ -108,6 +108,9 @@ async def login(request: Request) -> RedirectResponse:
         return RedirectResponse("/?login=busy", status_code=303)
     if actor is None:
         return RedirectResponse("/?login=failed", status_code=303)
+    held = accounts.read_token(config.secret(), request.cookies.get(COOKIE))
+    if held:  # the browser's earlier sign-in ends: one browser, one sign-in
+        await run_in_threadpool(accounts.end_session, database(), held)
     key = await run_in_threadpool(accounts.start_session, database(), actor)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(

@@ -13,18 +13,24 @@ from ocms_data.accounts import AGENCY_ADMIN, ROLES, UPLOADER, Actor
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD, DEMO_USERS
 from ocms_data.errors import ConfigError, OcmsError
 from ocms_data.ui.runtime import current_actor, database, show_notices, sign_in_key
-from ocms_data.ui.screens import profile
+from ocms_data.ui.screens import first_start, profile
 from ocms_data.ui.server import CSRF_COOKIE, CSRF_FIELD, form_token
 from ocms_data.ui.text import md
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_ON_LEAVE = "sensitive_unlocked"
+DEMO_BANNER = (
+    "Demo agency: made-up clients and sessions, and staff accounts whose password is published. "
+    "Enter no real client information here."
+)
 IDLE_WARNING_SECONDS = 60
-ENDED = {
+ENDED = {  # why a sign-in ended (accounts.ENDED_WHY), as the sign-in page says it
+    "signed_out": "You signed out. Please sign in again.",
+    "password": "Your password was changed, which signed you out everywhere. Sign in with the new one.",
+    "deactivated": "Your account was deactivated. Ask an agency admin if you still need it.",
     "idle": "You were signed out after {minutes} without activity. Please sign in again.",
     "hours": f"You were signed out {accounts.SESSION_HOURS} hours after signing in. Please sign in again.",
-    "ended": "Your sign-in has ended: your password was changed or your account deactivated, or you signed "
-    "out elsewhere. Please sign in again.",
+    "ended": "Your sign-in has ended. Please sign in again.",
 }
 PER_VISIT_PREFIXES = ("cp.", "ss.", "sf.", "bs.", "co.", "act.")
 
@@ -106,6 +112,12 @@ def _token_input() -> str:
 def login_view() -> None:
     st.title("OCMS Lite")
     st.caption("Client, session and funder reporting for settlement agencies")
+    show_notices()
+    with database().read() as cur:
+        agencies = cur.column("SELECT code FROM agencies")
+    if not agencies:
+        first_start.view(database())
+        return
     problem = SIGN_IN_PROBLEMS.get(st.query_params.get("login", ""))
     if problem:
         st.error(problem)
@@ -129,9 +141,7 @@ def login_view() -> None:
         </style>
         """
     )
-    with database().read() as cur:
-        is_demo = cur.tuples("SELECT 1 FROM agencies WHERE code = ?", [DEMO_CODE])
-    if is_demo:
+    if DEMO_CODE in agencies:
         names = ", ".join(f"`{u}`" for u, _n, _r in DEMO_USERS)
         st.info(f"Demo agency: sign in as {names} with the password `{DEMO_PASSWORD}`.")
 
@@ -142,19 +152,29 @@ def _minutes(span: timedelta) -> str:
 
 
 def idle_watch(key: str) -> None:
-    """Warn before an idle sign-in ends, and show the sign-in page once it has (reading it is no activity)."""
+    """Warn before a sign-in ends, and show the sign-in page once it has (reading it is no activity)."""
     idle = config.idle()
     warn = min(IDLE_WARNING_SECONDS, idle.total_seconds() / 2)
 
     @st.fragment(run_every=max(1.0, warn / 4))
     def watch() -> None:
-        left = accounts.idle_left(database(), key, idle)
+        left, why = accounts.time_left(database(), key, idle)
         if left <= 0:
             st.rerun()  # the whole page: it finds the sign-in ended
-        if left <= warn:
-            st.warning(f"You will be signed out in {left:.0f} seconds without activity.", icon=":material/timer:")
+        if left <= warn and why == "idle":
+            st.warning(
+                f"You will be signed out within {warn:.0f} seconds without activity; "
+                "typing in a form does not count, so save what you typed.",
+                icon=":material/timer:",
+            )
             if st.button("Stay signed in", key="stay_signed_in"):
                 st.rerun()  # a run of the whole page is activity
+        elif left <= warn:
+            st.warning(
+                f"Your sign-in ends within {warn:.0f} seconds, {accounts.SESSION_HOURS} hours "
+                "after it began: save your work, then sign in again.",
+                icon=":material/timer:",
+            )
 
     with st.sidebar:
         watch()
@@ -193,6 +213,7 @@ def main() -> None:
         st.stop()
     try:
         config.secret()
+        config.idle()
     except ConfigError as exc:
         st.error(str(exc), icon=":material/settings:")  # our own text: its `code` renders
         st.stop()
@@ -201,6 +222,8 @@ def main() -> None:
         st.navigation([st.Page(login_view, title="Sign in", icon=":material/login:")], position="hidden").run()
         return
     sidebar(actor)
+    if actor.agency_code == DEMO_CODE:  # every screen says so, the first one too
+        st.warning(DEMO_BANNER, icon=":material/science:")
     key = sign_in_key()
     if key:
         idle_watch(key)

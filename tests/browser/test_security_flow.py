@@ -97,7 +97,7 @@ def test_an_idle_worker_is_warned_then_signed_out(page, tmp_path):
     env = {"OCMS_DB": str(path), "OCMS_SECRET": "idle-test-secret", "OCMS_IDLE_MINUTES": "0.3"}  # 18 seconds
     with streamlit_server(tmp_path, env=env) as url:
         sign_in(page, url, "worker")
-        warning = page.get_by_text("You will be signed out in")
+        warning = page.get_by_text("You will be signed out within")
         expect(warning).to_be_visible()
         shot(page, "44-idle-warning")
         page.get_by_role("button", name="Stay signed in").click()

@@ -12,8 +12,6 @@ from ocms_data.ui.runtime import notify, sign_in_key
 from ocms_data.ui.text import md
 from ocms_data.ui.widgets import field_slot, save_change, show_refusal
 
-PASSWORD_HELP = f"At least {accounts.MIN_PASSWORD} characters besides spaces; not a common password nor your user name."
-
 
 def details_form(db: Database, actor: Actor) -> None:
     with st.form("profile.details"):
@@ -35,7 +33,7 @@ def password_form(db: Database, actor: Actor) -> None:
         slots: dict = {}
         current = st.text_input("Current password", type="password", key="profile.current")
         field_slot(slots, "current")
-        new = st.text_input("New password", type="password", key="profile.new", help=PASSWORD_HELP)
+        new = st.text_input("New password", type="password", key="profile.new", help=accounts.PASSWORD_HELP)
         field_slot(slots, "password")
         again = st.text_input("New password again", type="password", key="profile.again")
         field_slot(slots, "again")

@@ -94,7 +94,6 @@ def reference_tab(db: Database, actor: Actor, table: str) -> None:
 
 
 STAFF_COLUMNS = ("username", "full_name", "email", "roles", "default_site", "active")
-PASSWORD_HELP = f"At least {accounts.MIN_PASSWORD} characters besides spaces; not a common password nor the user name."
 
 
 def staff_rows(users: list[dict], sites: dict[int, str]) -> list[dict]:
@@ -134,7 +133,7 @@ def _add_staff(db: Database, actor: Actor, sites: dict[int, str]) -> None:
             full_name = st.text_input(FIELD_LABELS["full_name"], key=f"{key}.full_name")
             field_slot(slots, "full_name")
             password = st.text_input(
-                FIELD_LABELS["password"], type="password", key=f"{key}.password", help=PASSWORD_HELP
+                FIELD_LABELS["password"], type="password", key=f"{key}.password", help=accounts.PASSWORD_HELP
             )
             field_slot(slots, "password")
         roles = st.multiselect(
@@ -179,7 +178,7 @@ def _edit_staff(db: Database, actor: Actor, user: dict) -> None:
             type="password",
             placeholder="Leave empty to keep the current password",
             key=f"{key}.password",
-            help=PASSWORD_HELP,
+            help=accounts.PASSWORD_HELP,
         )
         field_slot(slots, "password")
         top = st.empty()
