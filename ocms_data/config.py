@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import secrets
 from datetime import timedelta
@@ -11,7 +13,6 @@ from ocms_data.errors import ConfigError
 from ocms_data.store import is_url
 
 DEFAULT_DB = Path("data") / "ocms.duckdb"
-SECRET_FILE = ".ocms_secret"
 IDLE_MINUTES = 20  # OCMS_IDLE_MINUTES when it is not set
 SHARED_SECRET = (
     "OCMS_DB names a PostgreSQL database, so the app has no folder to keep a generated secret in, and every "
@@ -38,23 +39,35 @@ def idle() -> timedelta:
     return timedelta(minutes=minutes)
 
 
-def secret(db: str | Path | None = None) -> str:
-    """`OCMS_SECRET`, else a random secret kept next to the DuckDB file (made on first run).
+def secret_path(db: str | Path) -> Path:
+    """Where the generated secret of a DuckDB file lives: the user's configuration folder, not the data folder.
 
-    A PostgreSQL database has no folder of ours, and the app processes sharing it must share the
-    secret too, so there `OCMS_SECRET` is required (`ConfigError` says so).
+    `$XDG_CONFIG_HOME/ocms-lite/secrets/` (else `~/.config/...`), one file per database (named by a hash
+    of its full path), so that a copy of the data folder cannot sign anyone's cookie.
+    """
+    home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    name = hashlib.sha256(str(Path(db).resolve()).encode()).hexdigest()[:24]
+    return Path(home) / "ocms-lite" / "secrets" / name
+
+
+def secret(db: str | Path | None = None) -> str:
+    """`OCMS_SECRET`, else a random secret made on first run for the DuckDB file (`secret_path`).
+
+    A PostgreSQL database has no file of ours, and the app processes sharing it must share the secret
+    too, so there `OCMS_SECRET` is required (`ConfigError` says so).
     """
     if os.environ.get("OCMS_SECRET"):
         return os.environ["OCMS_SECRET"]
     target = str(db or db_target())
     if is_url(target):
         raise ConfigError(SHARED_SECRET)
-    path = Path(target).parent / SECRET_FILE
+    path = secret_path(target)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(48))
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another process made it first: read theirs
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 

@@ -8,6 +8,8 @@ for the run, and every database a test opens by file path is a PostgreSQL databa
 path (`pg.Databases`); `copy_database` copies one as copying the file does on DuckDB. Tests of a DuckDB
 file's own behaviour are marked `duckdb_only`.
 
+Generated secrets (`config.secret_path`) go to a temporary configuration folder, not the user's.
+
 The whole run is strict about visibility (`ocms_data.scope.strict`): a statement a service runs that
 reads or changes client data without `scope` fails the test that made it run. The tests' own
 inspection SQL (a handle's methods or `execute`, called from a test module) is not checked.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -31,6 +34,8 @@ from tests.apptest_helpers import app_database
 
 os.environ.setdefault("OCMS_TODAY", date.today().isoformat())
 scope.strict()
+_CONFIG_HOME = tempfile.TemporaryDirectory(prefix="ocms-config-")  # secrets the run makes: never the user's own
+os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME.name
 
 AGENCY_A, AGENCY_B = "AAA", "BBB"
 _postgres: dict = {}  # with --engine postgresql: the running cluster and its `pg.Databases`

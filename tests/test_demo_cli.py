@@ -392,20 +392,30 @@ def test_a_postgresql_database_needs_ocms_secret(monkeypatch, tmp_path):
 
 def test_secret_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("OCMS_SECRET", "from-env")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     assert config.secret(tmp_path / "ocms.duckdb") == "from-env"
-    assert not (tmp_path / config.SECRET_FILE).exists()
+    assert not (tmp_path / "config").exists()
 
 
-def test_secret_is_made_once_next_to_the_database(monkeypatch, tmp_path):
+def test_secret_is_made_once_per_database_outside_the_data_folder(monkeypatch, tmp_path):
     monkeypatch.delenv("OCMS_SECRET", raising=False)
-    db_file = tmp_path / "sub" / "ocms.duckdb"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    db_file = tmp_path / "data" / "ocms.duckdb"
     first = config.secret(db_file)
-    path = tmp_path / "sub" / config.SECRET_FILE
-    assert path.exists()
-    assert path.stat().st_mode & 0o777 == 0o600
+    path = config.secret_path(db_file)
+    assert path.is_relative_to(tmp_path / "config") and path.exists()
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
     assert len(first) >= 40
     assert config.secret(db_file) == first
     assert config.secret(tmp_path / "other" / "ocms.duckdb") != first
+    assert not (tmp_path / "data").exists(), "nothing of the secret beside the data: a copy of it forges nothing"
+
+
+def test_the_secret_moves_with_the_users_configuration_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("OCMS_SECRET", raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert config.secret_path("ocms.duckdb").is_relative_to(tmp_path / "home" / ".config" / "ocms-lite")
 
 
 def test_cli_demo_with_months_adds_sessions_forms_and_group_activities(tmp_path, monkeypatch, capsys):
