@@ -92,7 +92,8 @@ SYSTEM_DDL = (
         id BIGINT PRIMARY KEY, agency_id BIGINT NOT NULL, username VARCHAR NOT NULL UNIQUE,
         full_name VARCHAR NOT NULL, email VARCHAR, pw_hash VARCHAR NOT NULL,
         roles VARCHAR NOT NULL, default_site_id BIGINT, active BOOLEAN NOT NULL DEFAULT true,
-        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp, must_change_password BOOLEAN DEFAULT false,
+        sign_in_epoch INTEGER DEFAULT 0)""",
     """CREATE TABLE IF NOT EXISTS counters (
         agency_id BIGINT NOT NULL, name VARCHAR NOT NULL, value BIGINT NOT NULL,
         PRIMARY KEY (agency_id, name))""",

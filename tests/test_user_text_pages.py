@@ -29,7 +29,10 @@ def sources(at) -> str:
 def named(app_db) -> dict:
     """A staff member, a client, a session with a pink form, an activity and a course, all named LINK."""
     admin = actor("admin.aaa")
-    accounts.create_user(app_db, admin, "markdown.staff", LINK, "a-long-unusual-pass-7341", ["worker", "uploader"])
+    uid = accounts.create_user(
+        app_db, admin, "markdown.staff", LINK, "a-long-unusual-pass-7341", ["worker", "uploader"]
+    )
+    app_db.write(lambda cur: cur.execute("UPDATE users SET must_change_password = false WHERE id = ?", [uid]))
     staff = actor("markdown.staff")
     cid = clients.register(
         app_db,
