@@ -236,6 +236,9 @@ def authenticate(db: Database, username: str, password: str) -> Actor | None:
     with db.read() as cur:
         row = cur.one(_ACTOR_SQL + "u.username = ?", [username])
     if not _checked(db, key, claimed, row["pw_hash"] if row else None, password):
+        if row:  # an agency's audit shows the failures on its users (a user name nobody has belongs to none)
+            who = _User(row["agency_id"], row["user_id"])
+            db.write(lambda cur: audit.record(cur, who, "sign_in_failed", "users", who.user_id))
         return None
     _clear_attempts(db, key)
     return _actor(row)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from ocms_data.db import Database
 from ocms_data.scope import scope
+from ocms_data.xlsx import table_workbook
 
 ACTIONS = {
     "create": "Created",
@@ -28,7 +29,17 @@ ACTIONS = {
     "sign_in": "Signed in",
     "sign_out": "Signed out",
     "password_changed": "Changed their own password",
-}  # every action recorded anywhere has words here (tests/test_conventions.py checks)
+    "sign_in_failed": "Sign-in refused (wrong password)",
+    "view": "Opened",
+}
+ENTITIES = {  # the records audited, as an Audit screen names them
+    "clients": "Client",
+    "sessions": "Session",
+    "service_forms": "Service form",
+    "users": "Staff member",
+    "audit_log": "Audit log",
+}
+LIMIT = 1000  # rows one Audit screen shows, newest first  # every action recorded anywhere has words here (tests/test_conventions.py checks)
 
 
 def record(cur, actor, action: str, entity: str, rec_id: int | None, detail: dict | None = None) -> None:
@@ -47,31 +58,101 @@ def _plain(value):
 
 
 def history(db: Database, actor, entity: str, rec_id: int, limit: int = 200) -> list[dict]:
-    """The audit rows of one record in the actor's agency, newest first."""
+    """What was done to one record of the actor's agency (not who opened it), newest first."""
     with db.read() as cur:
         return cur.rows(
             "SELECT a.occurred_at, u.full_name AS user_name, a.action, a.detail FROM audit_log a "
             f"LEFT JOIN users u ON u.id = a.user_id AND {scope(actor, 'users', 'u')} "
-            f"WHERE {scope(actor, 'audit_log', 'a')} AND a.entity = ? AND a.rec_id = ? "
+            f"WHERE {scope(actor, 'audit_log', 'a')} AND a.entity = ? AND a.rec_id = ? AND a.action <> 'view' "
             "ORDER BY a.occurred_at DESC, a.id DESC LIMIT ?",
             [entity, rec_id, limit],
         )
 
 
-def readable(entries: list[dict], label=lambda name: name) -> list[dict]:
-    """History rows in plain words: when (YYYY-MM-DD HH:MM), who, what, and each change as `Label: old → new`.
+def viewed(db: Database, actor, entity: str, rec_id: int) -> None:
+    """Record that the actor opened a record (the screen calls it once per opening, not per rerun)."""
+    db.write(lambda cur: record(cur, actor, "view", entity, rec_id))
 
-    `label` turns a field name into the label users know (the record's form gives it).
+
+def search(
+    db: Database,
+    actor,
+    *,
+    user_id: int | None = None,
+    actions: list[str] | None = None,
+    entity: str | None = None,
+    rec_id: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    limit: int = LIMIT,
+) -> tuple[list[dict], int]:
+    """The audit rows of the actor's agency matching every filter given, newest first, and how many match."""
+    parts, params = [scope(actor, "audit_log", "a")], []
+    for sql, value in (
+        ("a.user_id = ?", user_id),
+        ("a.entity = ?", entity),
+        ("a.rec_id = ?", rec_id),
+        ("a.occurred_at >= ?", since),
+        ("a.occurred_at < ?", until + timedelta(days=1) if until else None),
+    ):
+        if value is not None:
+            parts.append(sql)
+            params.append(value)
+    if actions:
+        parts.append(f"a.action IN ({', '.join('?' * len(actions))})")
+        params += actions
+    where = " AND ".join(parts)
+    with db.read() as cur:
+        total = cur.value(f"SELECT count(*) FROM audit_log a WHERE {where}", params)
+        rows = cur.rows(
+            "SELECT a.occurred_at, u.full_name AS user_name, a.action, a.entity, a.rec_id, a.detail FROM audit_log a "
+            f"LEFT JOIN users u ON u.id = a.user_id AND {scope(actor, 'users', 'u')} "
+            f"WHERE {where} ORDER BY a.occurred_at DESC, a.id DESC LIMIT {int(limit)}",
+            params,
+        )
+    return rows, total
+
+
+COLUMNS = ["When", "Who", "What", "Record", "Details"]
+
+
+def workbook(db: Database, actor, **filters) -> bytes:
+    """Every row `search` finds with these filters, as an Excel sheet; the export is audited with its size."""
+    rows, total = search(db, actor, **filters)
+    if total > len(rows):
+        rows, _ = search(db, actor, **(filters | {"limit": total}))
+    db.write(lambda cur: record(cur, actor, "export", "audit_log", None, {"rows": len(rows)}))
+    table = readable(rows, plain_label)
+    return table_workbook("Audit", COLUMNS, [[r[c] for c in COLUMNS] for r in table], [17, 22, 30, 20, 80])
+
+
+def readable(entries: list[dict], label=lambda name: name) -> list[dict]:
+    """History rows in plain words: when, who, what, (which record,) and each change as `Label: old → new`.
+
+    `label` turns a field name into the label users know (the record's form gives it). Rows that name
+    their record (`search`) say which one.
     """
     return [
         {
             "When": f"{e['occurred_at']:%Y-%m-%d %H:%M}",
             "Who": e["user_name"] or "System",
             "What": ACTIONS[e["action"]],
+            **({"Record": record_name(e["entity"], e["rec_id"])} if "entity" in e else {}),
             "Details": _details(json.loads(e["detail"] or "{}"), label),
         }
         for e in entries
     ]
+
+
+def record_name(entity: str, rec_id: int | None) -> str:
+    """`Client #1234`; an entity as a whole (an export of the clients grid) without a number."""
+    name = ENTITIES.get(entity, entity.replace("_", " ").capitalize())
+    return f"{name} #{rec_id}" if rec_id is not None else name
+
+
+def plain_label(name: str) -> str:
+    """A stored field name as words, for rows of every kind of record at once."""
+    return name.replace("_", " ").capitalize()
 
 
 def _details(detail: dict, label) -> str:

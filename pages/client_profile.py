@@ -1,4 +1,4 @@
-"""A client's profile: every section, editable, with family members and change history."""
+"""A client's profile: every section, editable, with family members and change history (each opening audited)."""
 
 import streamlit as st
 
@@ -14,6 +14,7 @@ if record is None:
     st.info("Open a client from Find client or the clients grid.")
     st.page_link("pages/find_client.py", label="Find client", icon=":material/search:")
     st.stop()
+client_form.audit_opening(db, actor, record)
 client_form.header(db, actor, record)
 client_form.profile(db, actor, record)
 client_form.history(db, actor, record)

@@ -70,6 +70,7 @@ SCREENS = (
         roles=(UPLOADER, AGENCY_ADMIN),
     ),
     Screen("pages/agency_setup.py", "Agency setup", ":material/settings:", "Admin", roles=(AGENCY_ADMIN,)),
+    Screen("pages/audit.py", "Audit", ":material/policy:", "Admin", roles=(AGENCY_ADMIN,)),
 )
 
 

@@ -336,6 +336,14 @@ def _set_family(db: Database, actor: Actor, record: ClientRecord, family: str) -
     st.rerun()
 
 
+def audit_opening(db: Database, actor: Actor, record: ClientRecord) -> None:
+    """One audit row per opening of a profile: the mark is forgotten when the user leaves the page."""
+    mark = f"cp.opened.{record.id}"
+    if not st.session_state.get(mark):
+        audit.viewed(db, actor, "clients", record.id)
+        st.session_state[mark] = True
+
+
 def history(db: Database, actor: Actor, record: ClientRecord) -> None:
     with st.expander("Change history", key=f"history.{record.id}.fold"):
         entries = audit.history(db, actor, "clients", record.id)

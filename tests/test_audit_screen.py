@@ -1,0 +1,105 @@
+"""Audit you can read: the Audit screen's filters and export, opened profiles, failed sign-ins."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import openpyxl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ocms_data import accounts, audit, clock
+from ocms_data.demo import DEMO_PASSWORD
+from ocms_data.ui import runtime
+from tests.apptest_helpers import PAGES, ROOT, TIMEOUT, actor, goto, ok, start, title, values
+
+
+def _client(db, who) -> int:
+    with db.read() as cur:
+        return cur.execute(
+            "SELECT min(id) FROM clients WHERE agency_id = ? AND client_type = 'Named'", [who.agency_id]
+        ).fetchone()[0]
+
+
+def _actions(db, action: str, rec_id: int | None = None) -> list[tuple]:
+    with db.read() as cur:
+        return cur.execute(
+            "SELECT user_id, entity, rec_id FROM audit_log WHERE action = ? AND (rec_id = ? OR ? IS NULL) ORDER BY id",
+            [action, rec_id, rec_id],
+        ).fetchall()
+
+
+def test_search_filters_by_user_action_record_and_date_within_the_agency(app_db):
+    admin, worker = actor("admin.aaa"), actor("worker.aaa")
+    client_id = _client(app_db, worker)
+    audit.viewed(app_db, worker, "clients", client_id)
+    audit.viewed(app_db, admin, "clients", client_id)
+    audit.viewed(app_db, actor("admin.bbb"), "clients", _client(app_db, actor("admin.bbb")))
+    rows, total = audit.search(app_db, admin, actions=["view"])
+    assert total == len(rows) == 2, "agency B's rows are not agency A's"
+    rows, _ = audit.search(app_db, admin, user_id=worker.user_id, actions=["view"])
+    assert [(r["user_name"], r["rec_id"]) for r in rows] == [(worker.full_name, client_id)]
+    assert audit.search(app_db, admin, entity="clients", rec_id=client_id)[1] == 2
+    today = clock.today()
+    assert audit.search(app_db, admin, actions=["view"], since=today, until=today)[1] == 2
+    assert audit.search(app_db, admin, actions=["view"], until=today - timedelta(days=1))[1] == 0
+    rows, total = audit.search(app_db, admin, actions=["view"], limit=1)
+    assert (len(rows), total) == (1, 2) and rows[0]["user_name"] == admin.full_name, "newest first"
+
+
+def test_opening_a_profile_is_audited_once_per_opening_and_not_in_its_change_history(app_db):
+    who = actor("worker.aaa")
+    client_id = _client(app_db, who)
+    at = goto(start("worker.aaa"), "client_profile", client=client_id)
+    at.run()  # a rerun of the same opening
+    assert len(_actions(app_db, "view", client_id)) == 1
+    at = goto(goto(at, "home"), "client_profile", client=client_id)
+    assert _actions(app_db, "view", client_id) == [(who.user_id, "clients", client_id)] * 2
+    assert [e["action"] for e in audit.history(app_db, who, "clients", client_id)].count("view") == 0
+
+
+def test_a_wrong_password_for_a_known_user_is_audited_in_their_agency(app_db):
+    assert accounts.authenticate(app_db, "worker.aaa", "not the password") is None
+    assert accounts.authenticate(app_db, "nobody.here", "not the password") is None
+    assert _actions(app_db, "sign_in_failed") == [(actor("worker.aaa").user_id, "users", actor("worker.aaa").user_id)]
+    assert accounts.authenticate(app_db, "worker.aaa", DEMO_PASSWORD) is not None
+
+
+def test_the_audit_screen_lists_filters_and_refuses_workers(app_db):
+    worker = actor("worker.aaa")
+    audit.viewed(app_db, worker, "clients", _client(app_db, worker))
+    at = goto(start("admin.aaa"), "audit")
+    assert title(at) == "Audit"
+    table = at.dataframe[0].value
+    assert list(table.columns) == audit.COLUMNS
+    assert "Opened" in set(table["What"]) and f"Client #{_client(app_db, worker)}" in set(table["Record"])
+    at.selectbox(key="audit.user").select(worker.user_id)
+    at.multiselect(key="audit.actions").select("view")
+    at.run()
+    table = at.dataframe[0].value
+    assert set(table["Who"]) == {worker.full_name} and set(table["What"]) == {"Opened"}
+    at.date_input(key="audit.since").set_value(clock.today() + timedelta(days=0))
+    at.date_input(key="audit.until").set_value(clock.today() - timedelta(days=1))
+    at.run()
+    assert "From must be on or before To." in values(at.error)
+
+
+def test_a_worker_never_reaches_the_audit_screen(app_db):
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        start("worker.aaa").switch_page(PAGES["audit"])
+    at = AppTest.from_file(str(ROOT / PAGES["audit"]), default_timeout=TIMEOUT)  # the page script itself
+    at.session_state[runtime.TEST_USER_KEY] = actor("worker.aaa").user_id
+    ok(at.run())
+    assert values(at.error) == ["This page is for Agency admin users."] and len(at.dataframe) == 0
+
+
+def test_the_export_holds_every_matching_entry_and_is_audited_itself(app_db):
+    admin, worker = actor("admin.aaa"), actor("worker.aaa")
+    for _ in range(3):
+        audit.viewed(app_db, worker, "clients", _client(app_db, worker))
+    data = audit.workbook(app_db, admin, actions=["view"], limit=2)
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert list(rows[0]) == audit.COLUMNS and len(rows) == 1 + 3, "the whole match, past the screen's limit"
+    assert _actions(app_db, "export")[-1] == (admin.user_id, "audit_log", None)
