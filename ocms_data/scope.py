@@ -16,7 +16,7 @@ from what a user typed), and a literal composes into CTEs and subqueries with no
 bookkeeping.
 
 A few jobs read across agencies on purpose and say so with `everyone()`: sign-in finding a user by
-name or id before there is an actor, and the check that a user name is free in the whole database.
+name or id, or a sign-in by its key, before there is an actor, and the check that a user name is free in the whole database.
 Work done for one agency with nobody signed in (the demo builder, start-up re-deriving each agency's
 problems, the command line adding a user) acts as `Agency(agency_id)`, which sees that whole agency.
 The migrations' one read of client data (the duplicate check before a unique index) says `everyone()`.
