@@ -237,8 +237,10 @@ def authenticate(db: Database, username: str, password: str) -> Actor | None:
         row = cur.one(_ACTOR_SQL + "u.username = ?", [username])
     if not _checked(db, key, claimed, row["pw_hash"] if row else None, password):
         if row:  # an agency's audit shows the failures on its users (a user name nobody has belongs to none)
-            who = _User(row["agency_id"], row["user_id"])
+            who = UserRef(row["agency_id"], row["user_id"])
             db.write(lambda cur: audit.record(cur, who, "sign_in_failed", "users", who.user_id))
+        else:  # a write all the same: an unknown user name must cost what a known one does
+            db.write(lambda cur: cur.run("DELETE FROM sign_in_attempts WHERE key = ? AND false", [key]))
         return None
     _clear_attempts(db, key)
     return _actor(row)
@@ -317,8 +319,8 @@ def start_session(db: Database, actor: Actor) -> str:
 
 
 @dataclass(frozen=True)
-class _User:
-    """A user known only by ids (who signs out), enough to scope and audit by."""
+class UserRef:
+    """A user known only by ids (who signs out, fails to sign in, sets up an agency): enough to scope and audit by."""
 
     agency_id: int
     user_id: int
@@ -411,7 +413,7 @@ def end_session(db: Database, key: str) -> None:
 
     def end(cur):
         if _end(cur, row, "signed_out", now):
-            audit.record(cur, _User(row["agency_id"], row["user_id"]), "sign_out", "users", row["user_id"])
+            audit.record(cur, UserRef(row["agency_id"], row["user_id"]), "sign_out", "users", row["user_id"])
 
     db.write(end)
 

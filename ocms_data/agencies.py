@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import re
 
-from ocms_data import accounts
+from ocms_data import accounts, audit
 from ocms_data.accounts import AGENCY_ADMIN, WORKER
 from ocms_data.db import Database
-from ocms_data.demo import DEMO_CODE
+from ocms_data.demo import DEMO_CODE, FIRST_AGENCY
 from ocms_data.errors import ValidationError
 from ocms_data.validation import plain_text
 
 CODE_RE = re.compile(r"^[A-Z0-9]{2,12}$")
 NAME_LIMIT = 120
-FIRST_AGENCY = "first_agency"  # the meta row the first screen's set-up claims: one agency, however many try
 LABELS = {"code": "Agency code", "name": "Agency name"}
 
 
@@ -78,6 +77,8 @@ def create(
         uid = accounts.insert_user(
             cur, agency_id, user["username"], user["full_name"], pw_hash, user["roles"], user["email"], None
         )
+        made = {"code": agency["code"], "name": agency["name"], "admin": user["username"]}
+        audit.record(cur, accounts.UserRef(agency_id, uid), "create", "agencies", agency_id, made)
         return {
             "agency_id": agency_id,
             "code": agency["code"],

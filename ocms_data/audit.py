@@ -31,15 +31,24 @@ ACTIONS = {
     "password_changed": "Changed their own password",
     "sign_in_failed": "Sign-in refused (wrong password)",
     "view": "Opened",
-}
-ENTITIES = {  # the records audited, as an Audit screen names them
+}  # every action recorded anywhere has words here (tests/test_conventions.py checks)
+CHANGES = ("create", "update", "delete", "add_client", "remove_client", "copy", "set_activity", "attendee_settings")
+ENTITIES = {  # the records audited, as an Audit screen names them (`rec_id` is the record's id)
     "clients": "Client",
     "sessions": "Session",
     "service_forms": "Service form",
     "users": "Staff member",
+    "sites": "Site",
+    "programs": "Program",
+    "funders": "Funder",
+    "icare_files": "iCARE draft files",
+    "icare_batches": "iCARE batch",
+    "icare_finals": "iCARE final",
+    "agencies": "Agency",
     "audit_log": "Audit log",
 }
-LIMIT = 1000  # rows one Audit screen shows, newest first  # every action recorded anywhere has words here (tests/test_conventions.py checks)
+LIMIT = 1000  # rows one Audit screen shows, newest first
+EXCEL_ROWS = 1_000_000  # an export's rows, newest first: a sheet holds 1,048,576
 
 
 def record(cur, actor, action: str, entity: str, rec_id: int | None, detail: dict | None = None) -> None:
@@ -118,9 +127,7 @@ COLUMNS = ["When", "Who", "What", "Record", "Details"]
 
 def workbook(db: Database, actor, **filters) -> bytes:
     """Every row `search` finds with these filters, as an Excel sheet; the export is audited with its size."""
-    rows, total = search(db, actor, **filters)
-    if total > len(rows):
-        rows, _ = search(db, actor, **(filters | {"limit": total}))
+    rows, _ = search(db, actor, **(filters | {"limit": EXCEL_ROWS}))
     db.write(lambda cur: record(cur, actor, "export", "audit_log", None, {"rows": len(rows)}))
     table = readable(rows, plain_label)
     return table_workbook("Audit", COLUMNS, [[r[c] for c in COLUMNS] for r in table], [17, 22, 30, 20, 80])
@@ -145,9 +152,9 @@ def readable(entries: list[dict], label=lambda name: name) -> list[dict]:
 
 
 def record_name(entity: str, rec_id: int | None) -> str:
-    """`Client #1234`; an entity as a whole (an export of the clients grid) without a number."""
+    """`Client id 1234` (the record's id, not its client number); a whole table (a grid's export) without one."""
     name = ENTITIES.get(entity, entity.replace("_", " ").capitalize())
-    return f"{name} #{rec_id}" if rec_id is not None else name
+    return f"{name} id {rec_id}" if rec_id is not None else name
 
 
 def plain_label(name: str) -> str:

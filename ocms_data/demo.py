@@ -16,6 +16,7 @@ from ocms_data.registry import default_catalog
 from ocms_data.store.handle import Handle
 
 DEMO_CODE = "DEMO"
+FIRST_AGENCY = "first_agency"  # the meta row the first agency of an empty database claims: one, however many try
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_USERS = (
     ("admin", "Alex Admin", [AGENCY_ADMIN, WORKER]),
@@ -368,6 +369,8 @@ def build(
     def apply(cur: Handle):
         if into_empty and cur.value("SELECT count(*) FROM agencies"):
             return None
+        if into_empty:  # the first screen's choice: a set-up of a real agency sent meanwhile clashes here
+            cur.run("INSERT INTO meta VALUES (?, ?)", [FIRST_AGENCY, code])
         if cur.one("SELECT 1 FROM agencies WHERE code = ?", [code]):
             raise ValidationError(
                 {"agency": f"An agency with code {code} already exists; choose another with --agency."}

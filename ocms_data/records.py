@@ -207,12 +207,15 @@ def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tu
     return row, tables
 
 
+CHANGES = ", ".join(f"'{a}'" for a in audit.CHANGES)
+
+
 def stale_message(cur, actor: Actor, entity: str, rec_id: int, what: str = "record") -> str:
     """Who changed the record last, for the message shown when an edit was based on an old version."""
     last = cur.one(
         "SELECT u.full_name, a.occurred_at FROM audit_log a "
         f"LEFT JOIN users u ON u.id = a.user_id AND {scope(actor, 'users', 'u')} "
-        f"WHERE {scope(actor, 'audit_log', 'a')} AND a.entity = ? AND a.rec_id = ? "
+        f"WHERE {scope(actor, 'audit_log', 'a')} AND a.entity = ? AND a.rec_id = ? AND a.action IN ({CHANGES}) "
         "ORDER BY a.occurred_at DESC, a.id DESC LIMIT 1",
         [entity, rec_id],
     )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from functools import partial
 
 import openpyxl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ocms_data import accounts, audit, clock
+from ocms_data import accounts, agencies, audit, clock, courses, demo
 from ocms_data.demo import DEMO_PASSWORD
+from ocms_data.errors import StaleRecord, ValidationError
 from ocms_data.ui import runtime
 from tests.apptest_helpers import PAGES, ROOT, TIMEOUT, actor, goto, ok, start, title, values
 
@@ -73,7 +75,7 @@ def test_the_audit_screen_lists_filters_and_refuses_workers(app_db):
     assert title(at) == "Audit"
     table = at.dataframe[0].value
     assert list(table.columns) == audit.COLUMNS
-    assert "Opened" in set(table["What"]) and f"Client #{_client(app_db, worker)}" in set(table["Record"])
+    assert "Opened" in set(table["What"]) and f"Client id {_client(app_db, worker)}" in set(table["Record"])
     at.selectbox(key="audit.user").select(worker.user_id)
     at.multiselect(key="audit.actions").select("view")
     at.run()
@@ -103,3 +105,32 @@ def test_the_export_holds_every_matching_entry_and_is_audited_itself(app_db):
     rows = list(sheet.iter_rows(values_only=True))
     assert list(rows[0]) == audit.COLUMNS and len(rows) == 1 + 3, "the whole match, past the screen's limit"
     assert _actions(app_db, "export")[-1] == (admin.user_id, "audit_log", None)
+
+
+def test_a_stale_edit_names_who_changed_the_record_not_who_opened_it_since(app_db):
+    worker, other, admin = actor("worker.aaa"), actor("worker2.aaa"), actor("admin.aaa")
+    cid = courses.create(app_db, worker, {"name": "Evening LINC 5"})
+    courses.update(app_db, worker, cid, {"city": "Toronto"}, 1)
+    audit.viewed(app_db, admin, "courses", cid)  # someone opens it after the change
+    with pytest.raises(StaleRecord, match="Wen Worker changed this course"):
+        courses.update(app_db, other, cid, {"city": "Ottawa"}, 1)
+
+
+def test_setting_up_an_agency_is_audited_in_it(empty_db):
+    made = agencies.create(empty_db, "MNS", "Maple North", "lee.admin", "Lee Admin", "a long agency passphrase")
+    with empty_db.read() as cur:
+        found = cur.execute("SELECT agency_id, user_id, action, entity, rec_id FROM audit_log").fetchall()
+    assert found == [(made["agency_id"], made["admin_id"], "create", "agencies", made["agency_id"])]
+
+
+def test_the_demo_chosen_on_the_first_screen_claims_the_database_like_a_set_up(empty_db, monkeypatch):
+    monkeypatch.setattr(demo, "build", partial(demo.build, clients=10))
+    assert demo.ensure_demo(empty_db) is not None
+    with pytest.raises(ValidationError, match="has an agency already"):
+        agencies.create(
+            empty_db, "MNS", "Maple North", "lee.admin", "Lee Admin", "a long agency passphrase", first=True
+        )
+    with empty_db.read() as cur:
+        assert cur.execute("SELECT value FROM meta WHERE key = ?", [demo.FIRST_AGENCY]).fetchall() == [
+            (demo.DEMO_CODE,)
+        ]

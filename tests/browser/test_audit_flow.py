@@ -28,7 +28,7 @@ def test_the_admin_reads_what_a_worker_did(browser, app_url, facts):
         choose(page, "Staff member", "Wen Worker")
         settle(page)
         cells = page.locator('td[role="gridcell"]')  # the table's hidden text layer (the table is a canvas)
-        expect(cells.filter(has_text=f"Client #{facts['clients'][0]['id']}").first).to_be_attached()
+        expect(cells.filter(has_text=f"Client id {facts['clients'][0]['id']}").first).to_be_attached()
         shot(page, "50-audit-a-workers-actions")
         text = cells.all_inner_texts()
         assert {"Opened", "Signed in", "Wen Worker"} <= set(text), text[:20]

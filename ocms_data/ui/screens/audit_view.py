@@ -9,7 +9,6 @@ import streamlit as st
 from ocms_data import accounts, audit, clock
 from ocms_data.accounts import Actor
 from ocms_data.db import Database
-from ocms_data.ui.text import md
 
 KEY = "audit"
 
@@ -25,7 +24,8 @@ def filters(db: Database, actor: Actor) -> dict:
     entity = c3.selectbox("Kind of record", list(audit.ENTITIES), format_func=audit.ENTITIES.get, index=None,
                           placeholder="Every kind", key=f"{KEY}.entity")  # fmt: skip
     c1, c2, c3 = st.columns(3)
-    rec_id = c1.number_input("Record #", min_value=1, value=None, step=1, key=f"{KEY}.rec", placeholder="Any")
+    rec_id = c1.number_input("Record id", min_value=1, value=None, step=1, key=f"{KEY}.rec", placeholder="Any",
+                             help="The id in the page's address (client=…, session=…, form=…)")  # fmt: skip
     today = clock.today()
     since = c2.date_input("From", value=today - timedelta(days=30), max_value=today, key=f"{KEY}.since")
     until = c3.date_input("To", value=today, max_value=today, key=f"{KEY}.until")
@@ -43,7 +43,7 @@ def view(db: Database, actor: Actor) -> None:
         st.info("Nothing was recorded that matches these filters.")
         return
     more = f" (the newest {len(shown):,}; narrow the filters to see older ones)" if total > len(shown) else ""
-    st.caption(md(f"{total:,} entries{more}"))
+    st.caption(f"{total:,} entries{more}")
     st.dataframe(shown, column_order=audit.COLUMNS, hide_index=True, width="stretch")
 
     st.download_button(

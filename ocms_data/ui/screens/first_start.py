@@ -7,7 +7,7 @@ import streamlit as st
 from ocms_data import accounts, agencies, demo
 from ocms_data.accounts import FIELD_LABELS
 from ocms_data.db import Database
-from ocms_data.errors import ValidationError
+from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.ui.runtime import notify
 from ocms_data.ui.text import md
 from ocms_data.ui.widgets import field_slot, show_refusal
@@ -65,6 +65,8 @@ def _set_up(db: Database) -> None:
                 made = agencies.create(db, code, name, username, full_name, password, email, first=True)
             except ValidationError as exc:
                 show_refusal(exc, slots, top)
+            except OcmsError as exc:  # busy, or a clash with a set-up sent at the same moment
+                top.error(md(exc), icon=":material/error:")
             else:
                 notify(f"{md(made['name'])} is set up. Sign in as `{made['admin']}` with the password you chose.")
                 st.rerun()
