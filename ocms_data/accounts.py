@@ -50,6 +50,7 @@ FIELD_LABELS = {
     "password": "Password",
     "roles": "Roles",
     "default_site_id": "Default site",
+    "programs": "Programs",
     "active": "Active",
 }
 
@@ -143,6 +144,7 @@ class Actor:
     default_site_id: int | None = None
     must_change_password: bool = False  # an admin set it: nothing else until the user chooses their own
     sign_in_epoch: int = 0  # moves on at each password change and deactivation (accounts.start_session)
+    programs: frozenset[int] = frozenset()  # the programs the user works in
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
@@ -184,10 +186,19 @@ def hash_password(password: str) -> str:
         return _hasher.hash(password)
 
 
+def programs_of(user: str, visible: str) -> str:
+    """SQL: the programs of the user `user` (SQL) as "12,40", among the memberships `visible` (over alias p)."""
+    return (
+        "(SELECT string_agg(CAST(p.program_id AS VARCHAR), ',' ORDER BY p.program_id) FROM user_programs p "
+        f"WHERE p.user_id = {user} AND {visible})"
+    )
+
+
 _ACTOR_SQL = (  # who signs in, found by name or id: there is no actor to scope by yet
     "SELECT u.id AS user_id, u.username, u.full_name, u.email, u.agency_id, a.code AS agency_code, "
     "a.name AS agency_name, u.roles, u.default_site_id, u.pw_hash, u.must_change_password, "
-    "coalesce(u.sign_in_epoch, 0) AS sign_in_epoch FROM users u "
+    "coalesce(u.sign_in_epoch, 0) AS sign_in_epoch, "
+    f"{programs_of('u.id', 'p.agency_id = u.agency_id')} AS programs FROM users u "
     f"JOIN agencies a ON a.id = u.agency_id WHERE {everyone()} AND u.active AND "
 )
 
@@ -205,7 +216,12 @@ def _actor(row: dict) -> Actor:
         default_site_id=row["default_site_id"],
         must_change_password=bool(row["must_change_password"]),
         sign_in_epoch=row["sign_in_epoch"],
+        programs=program_ids(row["programs"]),
     )
+
+
+def program_ids(stored: str | None) -> frozenset[int]:
+    return frozenset(int(p) for p in (stored or "").split(",") if p)
 
 
 def _password_matches(stored: str | None, password: str) -> bool:
@@ -521,8 +537,12 @@ def create_user(
     roles: list[str],
     email: str | None = None,
     default_site_id: int | None = None,
+    programs: list[int] | None = None,
 ) -> int:
-    """Add a staff member to the actor's agency (agency admins only); they choose their own password at sign-in."""
+    """Add a staff member to the actor's agency, in `programs` (agency admins only).
+
+    The new member chooses their own password at the first sign-in.
+    """
     require(actor, AGENCY_ADMIN)
     clean = clean_user(username, full_name, email or "", password, roles)
     pw_hash = hash_password(password)  # before the transaction: hashing takes a while
@@ -540,6 +560,9 @@ def create_user(
             actor,
         )
         cur.run(f"UPDATE users SET must_change_password = true WHERE id = ? AND {scope(actor, 'users')}", [uid])
+        if programs:
+            _set_programs(cur, actor, uid, programs)
+            audit.record(cur, actor, "update", "users", uid, {"programs": sorted(set(programs))})
         return uid
 
     return db.write(add)
@@ -572,7 +595,16 @@ def insert_user(cur, agency_id, username, full_name, pw_hash, roles, email, defa
 
 
 def update_user(
-    db: Database, actor: Actor, user_id: int, *, roles=None, active=None, password=None, full_name=None, email=None
+    db: Database,
+    actor: Actor,
+    user_id: int,
+    *,
+    roles=None,
+    active=None,
+    password=None,
+    full_name=None,
+    email=None,
+    programs: list[int] | None = None,
 ) -> bool:
     """Change a staff member of the actor's agency (agency admins only); False when nothing changed.
 
@@ -581,7 +613,9 @@ def update_user(
     require(actor, AGENCY_ADMIN)
     with db.read() as cur:
         current = cur.one(
-            f"SELECT username, full_name, email, roles, active FROM users WHERE id = ? AND {scope(actor, 'users')}",
+            "SELECT u.username, u.full_name, u.email, u.roles, u.active, "
+            f"{programs_of('u.id', scope(actor, 'user_programs', 'p'))} AS programs FROM users u "
+            f"WHERE u.id = ? AND {scope(actor, 'users', 'u')}",
             [user_id],
         )
     if current is None:
@@ -599,28 +633,29 @@ def update_user(
         "email": clean["email"] if email is not None else current["email"],
     }
     changes = {k: v for k, v in wanted.items() if v != current[k]}
+    held = program_ids(current["programs"])
+    programs = None if programs is None or set(programs) == held else sorted(set(programs))
     if password:  # a reset: the user chooses their own at the next sign-in
         changes["pw_hash"] = hash_password(password)
         changes["must_change_password"] = True
-    if not changes:
+    if not changes and programs is None:
         return False
 
     def apply(cur):
-        sets = ", ".join(f"{k} = ?" for k in changes)
-        changed = cur.run(
-            f"UPDATE users SET {sets} WHERE id = ? AND {scope(actor, 'users')}", [*changes.values(), user_id]
+        if changes:
+            sets = ", ".join(f"{k} = ?" for k in changes)
+            if not cur.run(
+                f"UPDATE users SET {sets} WHERE id = ? AND {scope(actor, 'users')}", [*changes.values(), user_id]
+            ):
+                raise ValidationError({"user": "No such user in your agency."})
+        if programs is not None:
+            _set_programs(cur, actor, user_id, programs, kept=held)
+        detail = {k: v for k, v in changes.items() if k != "pw_hash"} | (
+            {"password": "reset"} if "pw_hash" in changes else {}
         )
-        if not changed:
-            raise ValidationError({"user": "No such user in your agency."})
-        audit.record(
-            cur,
-            actor,
-            "update",
-            "users",
-            user_id,
-            {k: v for k, v in changes.items() if k != "pw_hash"}
-            | ({"password": "reset"} if "pw_hash" in changes else {}),
-        )
+        if programs is not None:
+            detail["programs"] = {"old": sorted(held), "new": programs}
+        audit.record(cur, actor, "update", "users", user_id, detail)
         if "pw_hash" in changes or changes.get("active") is False:
             end_sessions(cur, actor, user_id, "password" if "pw_hash" in changes else "deactivated")
 
@@ -681,8 +716,31 @@ def update_profile(db: Database, actor: Actor, full_name: str, email: str) -> bo
 def list_users(db: Database, actor: Actor, active_only: bool = True) -> list[dict]:
     """Staff of the actor's agency."""
     with db.read() as cur:
-        return cur.rows(
-            "SELECT id, username, full_name, email, roles, default_site_id, active FROM users "
-            f"WHERE {scope(actor, 'users')} AND (active OR NOT ?) ORDER BY full_name",
+        found = cur.rows(
+            "SELECT u.id, u.username, u.full_name, u.email, u.roles, u.default_site_id, u.active, "
+            f"{programs_of('u.id', scope(actor, 'user_programs', 'p'))} AS programs FROM users u "
+            f"WHERE {scope(actor, 'users', 'u')} AND (u.active OR NOT ?) ORDER BY u.full_name",
             [active_only],
+        )
+    return [{**u, "programs": sorted(program_ids(u["programs"]))} for u in found]
+
+
+def _set_programs(cur, actor: Actor, user_id: int, programs: list[int], kept: frozenset[int] = frozenset()) -> None:
+    """A user's programs, inside the caller's transaction: programs of the agency, active ones unless kept."""
+    chosen = sorted(set(programs))
+    if chosen:
+        marks = ", ".join("?" * len(chosen))
+        found = {
+            r["id"]: r["active"]
+            for r in cur.rows(
+                f"SELECT id, active FROM programs WHERE id IN ({marks}) AND {scope(actor, 'programs')}", chosen
+            )
+        }
+        if set(found) != set(chosen) or any(not found[p] and p not in kept for p in chosen):
+            raise ValidationError({"programs": "Programs: choose active programs of your agency."})
+    cur.run(f"DELETE FROM user_programs WHERE user_id = ? AND {scope(actor, 'user_programs')}", [user_id])
+    for program in chosen:
+        cur.run(
+            "INSERT INTO user_programs (user_id, program_id, agency_id) VALUES (?, ?, ?)",
+            [user_id, program, actor.agency_id],
         )

@@ -118,6 +118,10 @@ SYSTEM_DDL = (
         primary_user BIGINT, backup_user BIGINT, PRIMARY KEY (agency_id, scope, scope_id))""",
     # recent password attempts by key ('sign-in:<user name>', 'unlock:<user id>'), for the lockout
     "CREATE TABLE IF NOT EXISTS sign_in_attempts (key VARCHAR NOT NULL, attempted_at TIMESTAMP NOT NULL)",
+    # the programs a staff member works in (accounts); what they may see of each is for scope to say
+    """CREATE TABLE IF NOT EXISTS user_programs (
+        user_id BIGINT NOT NULL, program_id BIGINT NOT NULL, agency_id BIGINT NOT NULL,
+        PRIMARY KEY (user_id, program_id))""",
     # one row per sign-in, found by the SHA-256 of the random key its cookie carries; ended (and why) at
     # sign-out, a password change or deactivation, or when found idle or SESSION_HOURS old (accounts)
     """CREATE TABLE IF NOT EXISTS sign_ins (

@@ -125,6 +125,16 @@ def save(db: Database, actor: Actor, table: str, values: dict, rec_id: int | Non
     return db.write(apply)
 
 
+def _check_no_staff(cur, actor: Actor, program_id: int) -> None:
+    """A program staff still work in stays active: who may see its records would change unannounced."""
+    staff = cur.value(
+        f"SELECT count(*) FROM user_programs WHERE program_id = ? AND {scope(actor, 'user_programs')}", [program_id]
+    )
+    if staff:
+        who = f"{staff} staff member works" if staff == 1 else f"{staff} staff members work"
+        raise ValidationError({"active": f"{who} in this program: take them out of it in the Staff tab first."})
+
+
 def update(db: Database, actor: Actor, table: str, rec_id: int, values: dict) -> bool:
     """Change one reference row of the actor's agency; False (nothing written) when nothing changes."""
     require(actor, AGENCY_ADMIN)
@@ -138,6 +148,8 @@ def update(db: Database, actor: Actor, table: str, rec_id: int, values: dict) ->
         if not changes:
             return False
         _check_code(cur, actor, table, changes, rec_id)
+        if table == "programs" and changes.get("active") is False:
+            _check_no_staff(cur, actor, rec_id)
         sets = ", ".join(f"{k} = ?" for k in changes)
         cur.run(f"UPDATE {table} SET {sets} WHERE id = ? AND {scope(actor, table)}", [*changes.values(), rec_id])
         audit.record(cur, actor, "update", table, rec_id, changes)

@@ -101,7 +101,7 @@ def test_each_staff_problem_is_shown_at_its_field_by_label(app_db, field, typed,
 
 def test_the_staff_table_is_in_plain_words(app_db):
     at = _setup("Staff")
-    frame = _frame(at, ["User name", "Full name", "E-mail", "Roles", "Default site", "Active"])
+    frame = _frame(at, ["User name", "Full name", "E-mail", "Roles", "Programs", "Default site", "Active"])
     admin = frame[frame["User name"] == "admin.aaa"].iloc[0]
     assert admin["Roles"] == "Worker, Agency admin"
     assert (
@@ -247,6 +247,6 @@ def test_a_missing_value_shows_blank_not_none(app_db):
     admin = actor("admin.aaa")
     accounts.create_user(app_db, admin, "no.site", "No Site", "a long enough pass", [accounts.WORKER])
     at = _setup("Staff")
-    frame = _frame(at, ["User name", "Full name", "E-mail", "Roles", "Default site", "Active"])
+    frame = _frame(at, ["User name", "Full name", "E-mail", "Roles", "Programs", "Default site", "Active"])
     row = frame[frame["User name"] == "no.site"].iloc[0]
     assert (row["E-mail"], row["Default site"]) == ("", "")

@@ -93,32 +93,40 @@ def reference_tab(db: Database, actor: Actor, table: str) -> None:
             save_change(top, slots, lambda: reference.update(db, actor, table, chosen, values))
 
 
-STAFF_COLUMNS = ("username", "full_name", "email", "roles", "default_site", "active")
+STAFF_COLUMNS = ("username", "full_name", "email", "roles", "programs", "default_site", "active")
 
 
-def staff_rows(users: list[dict], sites: dict[int, str]) -> list[dict]:
-    """Staff as shown: roles in words, the default site by its label."""
+def staff_rows(users: list[dict], sites: dict[int, str], programs: dict[int, str]) -> list[dict]:
+    """Staff as shown: roles in words, programs and the default site by their labels."""
     return [
-        {**u, "roles": accounts.role_names(u["roles"]), "default_site": sites.get(u["default_site_id"])} for u in users
-    ]
+        {**u, "roles": accounts.role_names(u["roles"]), "default_site": sites.get(u["default_site_id"]),
+         "programs": ", ".join(programs.get(p, f"#{p}") for p in u["programs"])}
+        for u in users
+    ]  # fmt: skip
 
 
 def staff_tab(db: Database, actor: Actor) -> None:
     """Staff of the agency: add, change name, e-mail and roles, reset a password, deactivate."""
     users = accounts.list_users(db, actor, active_only=False)
-    sites = reference.labels(db, actor, "sites")
+    sites, programs = reference.labels(db, actor, "sites"), reference.labels(db, actor, "programs")
     labels = {**FIELD_LABELS, "default_site": FIELD_LABELS["default_site_id"]}
-    _table(staff_rows(users, sites), {c: labels[c] for c in STAFF_COLUMNS})
-    _add_staff(db, actor, sites)
+    _table(staff_rows(users, sites, programs), {c: labels[c] for c in STAFF_COLUMNS})
+    _add_staff(db, actor, sites, _active_programs(db, actor))
     by_id = {u["id"]: u for u in users}
     chosen = st.selectbox(
         "Change a staff member", list(by_id), format_func=lambda i: by_id[i]["full_name"], index=None, key="pick.user"
     )
     if chosen is not None:
-        _edit_staff(db, actor, by_id[chosen])
+        user = by_id[chosen]
+        held = {p: programs.get(p, f"#{p}") for p in user["programs"]}  # an inactive one stays until taken out
+        _edit_staff(db, actor, user, _active_programs(db, actor) | held)
 
 
-def _add_staff(db: Database, actor: Actor, sites: dict[int, str]) -> None:
+def _active_programs(db: Database, actor: Actor) -> dict[int, str]:
+    return {r["id"]: f"{r['code']} — {r['name']}" for r in reference.listing(db, actor, "programs")}
+
+
+def _add_staff(db: Database, actor: Actor, sites: dict[int, str], programs: dict[int, str]) -> None:
     key = _fresh_key("add.user")
     with st.form(key):
         st.markdown("**Add a staff member**")
@@ -140,6 +148,10 @@ def _add_staff(db: Database, actor: Actor, sites: dict[int, str]) -> None:
             FIELD_LABELS["roles"], list(ROLES), default=[accounts.WORKER], format_func=ROLES.get, key=f"{key}.roles"
         )
         field_slot(slots, "roles")
+        chosen = st.multiselect(
+            FIELD_LABELS["programs"], list(programs), format_func=programs.get, key=f"{key}.programs"
+        )
+        field_slot(slots, "programs")
         site = st.selectbox(
             FIELD_LABELS["default_site_id"], list(sites), format_func=sites.get, index=None, key=f"{key}.site"
         )
@@ -147,7 +159,7 @@ def _add_staff(db: Database, actor: Actor, sites: dict[int, str]) -> None:
         top = st.empty()
         if st.form_submit_button("Add"):
             try:
-                accounts.create_user(db, actor, username, full_name, password, roles, email, site)
+                accounts.create_user(db, actor, username, full_name, password, roles, email, site, chosen)
             except ValidationError as exc:
                 show_refusal(exc, slots, top)
             else:
@@ -156,7 +168,7 @@ def _add_staff(db: Database, actor: Actor, sites: dict[int, str]) -> None:
                 st.rerun()
 
 
-def _edit_staff(db: Database, actor: Actor, user: dict) -> None:
+def _edit_staff(db: Database, actor: Actor, user: dict, programs: dict[int, str]) -> None:
     key = f"edit.user.{user['id']}"
     with st.form(key):
         slots: dict = {}
@@ -172,6 +184,11 @@ def _edit_staff(db: Database, actor: Actor, user: dict) -> None:
             FIELD_LABELS["roles"], list(ROLES), default=current_roles, format_func=ROLES.get, key=f"{key}.roles"
         )
         field_slot(slots, "roles")
+        chosen = st.multiselect(
+            FIELD_LABELS["programs"], list(programs), default=user["programs"], format_func=programs.get,
+            key=f"{key}.programs",
+        )  # fmt: skip
+        field_slot(slots, "programs")
         active = st.checkbox("Active (can sign in)", value=user["active"], key=f"{key}.active")
         password = st.text_input(
             FIELD_LABELS["password"],
@@ -183,7 +200,7 @@ def _edit_staff(db: Database, actor: Actor, user: dict) -> None:
         field_slot(slots, "password")
         top = st.empty()
         if st.form_submit_button("Save"):
-            changes = {"roles": roles, "active": active, "full_name": full_name, "email": email}
+            changes = {"roles": roles, "active": active, "full_name": full_name, "email": email, "programs": chosen}
             save_change(
                 top, slots, lambda: accounts.update_user(db, actor, user["id"], password=password or None, **changes)
             )
