@@ -45,6 +45,9 @@ LOOKUP_INDEXES = (
     ("sessions_newest", "sessions", "agency_id, service_date DESC NULLS LAST, id DESC"),  # its first page, a month
     ("sessions_status", "sessions", "agency_id, incomplete, id DESC"),  # sorted or filtered by status
     ("sessions_forms", "sessions", "agency_id, form_count, id DESC"),  # sorted by forms
+    # sorted the other way: a backward walk of the two above would put ties oldest first
+    ("sessions_status_desc", "sessions", "agency_id, incomplete DESC NULLS LAST, id DESC"),
+    ("sessions_forms_desc", "sessions", "agency_id, form_count DESC NULLS LAST, id DESC"),
     ("sessions_first_client", "sessions", "first_client, id DESC"),  # sorted by clients, walking clients_name
     ("sessions_refs_ref", "sessions_refs", "agency_id, field, ref_id, parent_id"),  # a worker's sessions
     ("session_clients_client", "session_clients", "client_id"),  # a client's sessions
