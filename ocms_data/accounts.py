@@ -198,7 +198,7 @@ _ACTOR_SQL = (  # who signs in, found by name or id: there is no actor to scope 
     "SELECT u.id AS user_id, u.username, u.full_name, u.email, u.agency_id, a.code AS agency_code, "
     "a.name AS agency_name, u.roles, u.default_site_id, u.pw_hash, u.must_change_password, "
     "coalesce(u.sign_in_epoch, 0) AS sign_in_epoch, "
-    f"{programs_of('u.id', 'p.agency_id = u.agency_id')} AS programs FROM users u "
+    f"{programs_of('u.id', everyone())} AS programs FROM users u "
     f"JOIN agencies a ON a.id = u.agency_id WHERE {everyone()} AND u.active AND "
 )
 
