@@ -449,11 +449,12 @@ def end_sessions(cur, actor: Visible, user_id: int, why: str, keep: str | None =
         "AND ended_at IS NULL AND id <> ?",
         [_now(), why, user_id, kept],
     )
-    cur.run(
-        f"UPDATE sign_ins SET epoch = (SELECT u.sign_in_epoch FROM users u WHERE u.id = ? AND {scope(actor, 'users', 'u')}) "
-        f"WHERE {scope(actor, 'sign_ins')} AND id = ?",
-        [user_id, kept],
-    )
+    if keep:  # the sign-in making the change goes on, in the new epoch
+        cur.run(
+            "UPDATE sign_ins SET epoch = (SELECT u.sign_in_epoch FROM users u WHERE u.id = ? "
+            f"AND {scope(actor, 'users', 'u')}) WHERE {scope(actor, 'sign_ins')} AND id = ?",
+            [user_id, kept],
+        )
 
 
 @cache
@@ -503,12 +504,9 @@ def clean_user(
             )
     if full_name is not None:
         try:
-            clean["full_name"] = plain_text(FIELD_LABELS["full_name"], full_name, NAME_LIMIT)
+            clean["full_name"] = plain_text(FIELD_LABELS["full_name"], full_name, NAME_LIMIT, required=True)
         except ValueError as exc:
             errors["full_name"] = str(exc)
-        else:
-            if not clean["full_name"]:
-                errors["full_name"] = "Full name is required."
     if email is not None:
         try:
             text = plain_text(FIELD_LABELS["email"], email, EMAIL_LIMIT)
@@ -547,8 +545,8 @@ def create_user(
     clean = clean_user(username, full_name, email or "", password, roles)
     pw_hash = hash_password(password)  # before the transaction: hashing takes a while
 
-    def add(cur) -> int:
-        uid = insert_user(
+    return db.write(
+        lambda cur: insert_user(
             cur,
             actor.agency_id,
             clean["username"],
@@ -558,14 +556,10 @@ def create_user(
             clean["email"],
             default_site_id,
             actor,
+            programs or (),
+            set_by=True,
         )
-        cur.run(f"UPDATE users SET must_change_password = true WHERE id = ? AND {scope(actor, 'users')}", [uid])
-        if programs:
-            _set_programs(cur, actor, uid, programs)
-            audit.record(cur, actor, "update", "users", uid, {"programs": sorted(set(programs))})
-        return uid
-
-    return db.write(add)
+    )
 
 
 def add_user(cur, agency_id, username, full_name, password, roles, email=None, default_site_id=None, actor=None) -> int:
@@ -575,8 +569,14 @@ def add_user(cur, agency_id, username, full_name, password, roles, email=None, d
     )
 
 
-def insert_user(cur, agency_id, username, full_name, pw_hash, roles, email, default_site_id, actor=None) -> int:
-    """Insert a user whose values were checked, inside an open transaction."""
+def insert_user(
+    cur, agency_id, username, full_name, pw_hash, roles, email, default_site_id, actor=None, programs=(), set_by=False
+) -> int:
+    """Insert a user whose values were checked, inside an open transaction (audited when `actor` makes it).
+
+    `programs`: the user's programs (`actor` needed to check them); `set_by`: the password is an admin's, so
+    the user must choose their own at the first sign-in.
+    """
     if cur.tuples(f"SELECT 1 FROM users WHERE username = ? AND {everyone()}", [username]):  # unique in the database
         raise ValidationError({"username": "That user name is taken."})
     if default_site_id is not None and not cur.tuples(
@@ -585,12 +585,15 @@ def insert_user(cur, agency_id, username, full_name, pw_hash, roles, email, defa
         raise ValidationError({"default_site_id": "Default site: pick a site of your agency."})
     uid = cur.next_id()
     cur.run(
-        "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [uid, agency_id, username, full_name.strip(), email, pw_hash, ",".join(roles), default_site_id],
+        "INSERT INTO users (id, agency_id, username, full_name, email, pw_hash, roles, default_site_id, "
+        "must_change_password) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [uid, agency_id, username, full_name.strip(), email, pw_hash, ",".join(roles), default_site_id, set_by],
     )
+    if programs:
+        _set_programs(cur, actor, uid, list(programs))
     if actor is not None:
-        audit.record(cur, actor, "create", "users", uid, {"username": username, "roles": roles})
+        made = {"username": username, "roles": roles} | ({"programs": sorted(set(programs))} if programs else {})
+        audit.record(cur, actor, "create", "users", uid, made)
     return uid
 
 
@@ -739,8 +742,8 @@ def _set_programs(cur, actor: Actor, user_id: int, programs: list[int], kept: fr
         if set(found) != set(chosen) or any(not found[p] and p not in kept for p in chosen):
             raise ValidationError({"programs": "Programs: choose active programs of your agency."})
     cur.run(f"DELETE FROM user_programs WHERE user_id = ? AND {scope(actor, 'user_programs')}", [user_id])
-    for program in chosen:
+    if chosen:
         cur.run(
-            "INSERT INTO user_programs (user_id, program_id, agency_id) VALUES (?, ?, ?)",
-            [user_id, program, actor.agency_id],
+            f"INSERT INTO user_programs (user_id, program_id, agency_id) VALUES {', '.join(['(?, ?, ?)'] * len(chosen))}",
+            [v for program in chosen for v in (user_id, program, actor.agency_id)],
         )

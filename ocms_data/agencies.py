@@ -26,15 +26,18 @@ def _clean(code: str, name: str) -> dict:
     elif clean["code"] == DEMO_CODE:
         errors["code"] = f"{DEMO_CODE} is the demo agency's code: choose another."
     try:
-        clean["name"] = plain_text(LABELS["name"], name, NAME_LIMIT)
+        clean["name"] = plain_text(LABELS["name"], name, NAME_LIMIT, required=True)
     except ValueError as exc:
         errors["name"] = str(exc)
-    else:
-        if not clean["name"]:
-            errors["name"] = "Agency name is required."
     if errors:
         raise ValidationError(errors)
     return clean
+
+
+def codes(db: Database) -> list[str]:
+    """Every agency's code: the sign-in page offers set-up to a database with none, and names the demo's accounts."""
+    with db.read() as cur:
+        return cur.column("SELECT code FROM agencies")
 
 
 def create(

@@ -20,9 +20,11 @@ XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]
 TAB, NEWLINE = "\t", "\n"  # a row's missing messages: one `field<TAB>message` line per broken rule
 
 
-def plain_text(label: str, raw, limit: int | None = TEXT_MAX_LEN) -> str:
-    """Text as stored: trimmed; refused when longer than `limit` or holding a character no workbook can hold."""
+def plain_text(label: str, raw, limit: int | None = TEXT_MAX_LEN, required: bool = False) -> str:
+    """Text as stored: trimmed; refused when too long, `required` but empty, or unfit for a workbook."""
     value = str(raw).strip()
+    if required and not value:
+        raise ValueError(f"{label} is required.")
     bad = XML_INVALID.search(value)
     if bad:
         raise ValueError(f"{label} contains a character that cannot be stored (U+{ord(bad.group()):04X}); remove it.")

@@ -107,6 +107,15 @@ def test_login_view_without_user(app_db, demo):
     assert len(at.text_input) == len(at.button) == 0
 
 
+def test_a_wrong_idle_time_setting_is_a_message_not_an_error_page(app_db, monkeypatch):
+    monkeypatch.setenv("OCMS_IDLE_MINUTES", "twenty")
+    at = start("worker.aaa")
+    assert [e.value for e in at.error] == [
+        "OCMS_IDLE_MINUTES must be a number of minutes above 0 and at most 480, not 'twenty'."
+    ]
+    assert title(at) is None
+
+
 def test_the_app_on_postgresql_without_ocms_secret_says_what_to_set(monkeypatch):
     monkeypatch.setenv("OCMS_DB", "postgresql://ocms@127.0.0.1:1/never-reached")
     monkeypatch.delenv("OCMS_SECRET", raising=False)

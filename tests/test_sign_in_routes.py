@@ -158,6 +158,15 @@ def test_sign_out_from_this_site_with_the_token(client):
     assert _signed_in(kept) is None, "a copy of the cookie kept from before the sign-out still signs in"
 
 
+def test_signing_in_again_ends_the_browsers_earlier_sign_in(client):
+    _sign_in(client)
+    earlier = client.cookies[COOKIE]
+    _sign_in(client)
+    assert client.cookies[COOKIE] != earlier
+    assert _signed_in(earlier) is None, "one browser, one sign-in"
+    assert _signed_in(client.cookies[COOKIE]).username == "worker.aaa"
+
+
 def test_a_refused_sign_out_leaves_the_sign_in_alive(client):
     _sign_in(client)
     _sign_out(client, origin="http://evil.example")

@@ -9,6 +9,7 @@ import pytest
 from ocms_data import accounts, config
 from ocms_data.demo import DEMO_PASSWORD
 from ocms_data.errors import ConfigError, ValidationError
+from ocms_data.ui import shell
 from tests.conftest import actor
 
 IDLE = timedelta(minutes=20)
@@ -223,3 +224,7 @@ def test_the_sign_out_of_a_deactivated_user_ends_nothing_more(db, clock):
     accounts.update_user(db, admin, worker.user_id, active=False)
     accounts.end_session(db, key)
     assert accounts.why_ended(db, key, IDLE) == "deactivated"
+
+
+def test_the_sign_in_page_has_words_for_every_reason_a_sign_in_ends():
+    assert set(shell.ENDED) == set(accounts.ENDED_WHY)

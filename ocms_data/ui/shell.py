@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ocms_data import accounts, config, registry
+from ocms_data import accounts, agencies, config, registry
 from ocms_data.accounts import AGENCY_ADMIN, ROLES, UPLOADER, Actor
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD, DEMO_USERS
 from ocms_data.errors import ConfigError, OcmsError
@@ -114,9 +114,8 @@ def login_view() -> None:
     st.title("OCMS Lite")
     st.caption("Client, session and funder reporting for settlement agencies")
     show_notices()
-    with database().read() as cur:
-        agencies = cur.column("SELECT code FROM agencies")
-    if not agencies:
+    codes = agencies.codes(database())
+    if not codes:
         first_start.view(database())
         return
     problem = SIGN_IN_PROBLEMS.get(st.query_params.get("login", ""))
@@ -142,7 +141,7 @@ def login_view() -> None:
         </style>
         """
     )
-    if DEMO_CODE in agencies:
+    if DEMO_CODE in codes:
         names = ", ".join(f"`{u}`" for u, _n, _r in DEMO_USERS)
         st.info(f"Demo agency: sign in as {names} with the password `{DEMO_PASSWORD}`.")
 

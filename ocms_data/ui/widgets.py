@@ -11,7 +11,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from ocms_data import clients
-from ocms_data.accounts import Actor
+from ocms_data.accounts import FIELD_LABELS, PASSWORD_HELP, Actor
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.ui import forms
@@ -96,3 +96,16 @@ def save_change(top, slots: dict, save: Callable[[], bool]) -> None:
         return
     notify("Saved.")
     st.rerun()
+
+
+def account_inputs(key: str, slots: dict) -> dict[str, str]:
+    """A new account's user name, e-mail, full name and password, in two columns, each with its message slot."""
+    typed = {}
+    c1, c2 = st.columns(2)
+    for column, names in ((c1, ("username", "email")), (c2, ("full_name", "password"))):
+        with column:
+            for name in names:
+                secret = {"type": "password", "help": PASSWORD_HELP} if name == "password" else {}
+                typed[name] = st.text_input(FIELD_LABELS[name], key=f"{key}.{name}", **secret)
+                field_slot(slots, name)
+    return typed

@@ -39,13 +39,13 @@ def settle(page) -> None:
     page.wait_for_function(IDLE)
 
 
-def sign_in(page, url: str, username: str, password: str = demo.DEMO_PASSWORD) -> None:
-
+def sign_in(page, url: str, username: str, password: str = demo.DEMO_PASSWORD, lands_on: str = "Welcome") -> None:
+    """Sign in on the app's sign-in page; `lands_on` names the heading of the page that follows."""
     page.goto(url)
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button:has-text('Sign in')")
-    expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
+    expect(page.get_by_role("heading", name=lands_on)).to_be_visible()
 
 
 def choose(page, label: str, option) -> None:

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import streamlit_server
-from tests.browser.helpers import fill, settle, shot
+from tests.browser.helpers import fill, settle, shot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -32,10 +32,7 @@ def test_an_agency_set_up_on_the_first_screen_and_its_admin_signs_in(page, tmp_p
         page.get_by_role("button", name="Set up my agency").click()
         expect(page.get_by_text("Maple North Settlement is set up.")).to_be_visible()
         expect(page.get_by_text("Demo agency: sign in as")).to_have_count(0)
-        page.fill("input[name=username]", "lee.admin")
-        page.fill("input[name=password]", "a long agency passphrase")
-        page.click("button:has-text('Sign in')")
-        expect(page.get_by_role("heading", name="Welcome, Lee")).to_be_visible()
+        sign_in(page, url, "lee.admin", "a long agency passphrase", lands_on="Welcome, Lee")
         expect(page.get_by_text("Your agency has no sites, programs or funders yet")).to_be_visible()
         expect(page.get_by_text("Demo agency: made-up clients")).to_have_count(0)
         shot(page, "49-first-start-admin-home")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ocms_data import accounts, agencies, demo
-from ocms_data.accounts import FIELD_LABELS
+from ocms_data import agencies, demo
 from ocms_data.db import Database
 from ocms_data.errors import OcmsError, ValidationError
 from ocms_data.ui.runtime import notify
 from ocms_data.ui.text import md
-from ocms_data.ui.widgets import field_slot, show_refusal
+from ocms_data.ui.widgets import account_inputs, field_slot, show_refusal
 
 KEY = "first"
 
@@ -43,26 +42,13 @@ def _set_up(db: Database) -> None:
             code = st.text_input(agencies.LABELS["code"], key=f"{KEY}.code", help="2-12 letters or digits, such as MNS")
             field_slot(slots, "code")
         st.markdown("**The first agency admin** (adds the sites, programs, funders and other staff)")
-        c1, c2 = st.columns(2)
-        with c1:
-            username = st.text_input(FIELD_LABELS["username"], key=f"{KEY}.username")
-            field_slot(slots, "username")
-            email = st.text_input(FIELD_LABELS["email"], key=f"{KEY}.email")
-            field_slot(slots, "email")
-        with c2:
-            full_name = st.text_input(FIELD_LABELS["full_name"], key=f"{KEY}.full_name")
-            field_slot(slots, "full_name")
-            password = st.text_input(
-                FIELD_LABELS["password"],
-                type="password",
-                key=f"{KEY}.password",
-                help=accounts.PASSWORD_HELP,
-            )
-            field_slot(slots, "password")
+        admin = account_inputs(KEY, slots)
         top = st.empty()
         if st.form_submit_button("Set up my agency", type="primary"):
             try:
-                made = agencies.create(db, code, name, username, full_name, password, email, first=True)
+                made = agencies.create(
+                    db, code, name, admin["username"], admin["full_name"], admin["password"], admin["email"], first=True
+                )
             except ValidationError as exc:
                 show_refusal(exc, slots, top)
             except OcmsError as exc:  # busy, or a clash with a set-up sent at the same moment

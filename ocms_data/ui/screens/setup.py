@@ -13,7 +13,7 @@ from ocms_data.registry import default_catalog
 from ocms_data.registry.reference import RefKind
 from ocms_data.ui.runtime import notify
 from ocms_data.ui.text import md
-from ocms_data.ui.widgets import field_slot, save_change, show_refusal
+from ocms_data.ui.widgets import account_inputs, field_slot, save_change, show_refusal
 
 TABS = ("Sites", "Programs", "Funders", "Staff", "iCARE uploaders")
 TAB_KEY = "setup.tab"
@@ -131,19 +131,7 @@ def _add_staff(db: Database, actor: Actor, sites: dict[int, str], programs: dict
     with st.form(key):
         st.markdown("**Add a staff member**")
         slots: dict = {}
-        c1, c2 = st.columns(2)
-        with c1:
-            username = st.text_input(FIELD_LABELS["username"], key=f"{key}.username")
-            field_slot(slots, "username")
-            email = st.text_input(FIELD_LABELS["email"], key=f"{key}.email")
-            field_slot(slots, "email")
-        with c2:
-            full_name = st.text_input(FIELD_LABELS["full_name"], key=f"{key}.full_name")
-            field_slot(slots, "full_name")
-            password = st.text_input(
-                FIELD_LABELS["password"], type="password", key=f"{key}.password", help=accounts.PASSWORD_HELP
-            )
-            field_slot(slots, "password")
+        typed = account_inputs(key, slots)
         roles = st.multiselect(
             FIELD_LABELS["roles"], list(ROLES), default=[accounts.WORKER], format_func=ROLES.get, key=f"{key}.roles"
         )
@@ -159,12 +147,22 @@ def _add_staff(db: Database, actor: Actor, sites: dict[int, str], programs: dict
         top = st.empty()
         if st.form_submit_button("Add"):
             try:
-                accounts.create_user(db, actor, username, full_name, password, roles, email, site, chosen)
+                accounts.create_user(
+                    db,
+                    actor,
+                    typed["username"],
+                    typed["full_name"],
+                    typed["password"],
+                    roles,
+                    typed["email"],
+                    site,
+                    chosen,
+                )
             except ValidationError as exc:
                 show_refusal(exc, slots, top)
             else:
                 _renew("add.user")
-                notify(f"Added {md(full_name.strip())}.")
+                notify(f"Added {md(typed['full_name'].strip())}.")
                 st.rerun()
 
 
