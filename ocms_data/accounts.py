@@ -9,7 +9,7 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -22,6 +22,7 @@ from ocms_data import audit
 from ocms_data.db import Database
 from ocms_data.errors import Forbidden, OcmsError, ValidationError
 from ocms_data.scope import Agency, Visible, everyone, scope
+from ocms_data.store.handle import Handle
 from ocms_data.validation import normalise_email, plain_text
 
 WORKER = "worker"
@@ -145,6 +146,7 @@ class Actor:
     must_change_password: bool = False  # an admin set it: nothing else until the user chooses their own
     sign_in_epoch: int = 0  # moves on at each password change and deactivation (accounts.start_session)
     programs: frozenset[int] = frozenset()  # the programs the user works in
+    sealed_programs: frozenset[int] = frozenset()  # confidential programs they are not in (see scope.py)
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
@@ -152,6 +154,12 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return AGENCY_ADMIN in self.roles
+
+    def exporting(self) -> Actor:
+        """The actor as an iCARE export reads: uploaders and agency admins export every program's services."""
+        if self.sealed_programs and self.has(UPLOADER, AGENCY_ADMIN):
+            return replace(self, sealed_programs=frozenset())
+        return self
 
 
 def agency_actor(db: Database, code: str | None, name: str) -> Actor:
@@ -203,6 +211,21 @@ _ACTOR_SQL = (  # who signs in, found by name or id: there is no actor to scope 
 )
 
 
+def _user(cur: Handle, where: str, value) -> dict | None:
+    """The active user `where` (over alias u) finds, with the confidential programs sealed for them."""
+    row = cur.one(_ACTOR_SQL + where, [value])
+    if row is None or AGENCY_ADMIN in row["roles"].split(","):
+        return row
+    agency = Agency(row["agency_id"])
+    row["sealed"] = cur.column(
+        f"SELECT g.id FROM programs g WHERE {scope(agency, 'programs', 'g')} AND g.confidential AND NOT EXISTS "
+        f"(SELECT 1 FROM user_programs p WHERE p.program_id = g.id AND p.user_id = ? AND "
+        f"{scope(agency, 'user_programs', 'p')})",
+        [row["user_id"]],
+    )
+    return row
+
+
 def _actor(row: dict) -> Actor:
     return Actor(
         user_id=row["user_id"],
@@ -217,6 +240,7 @@ def _actor(row: dict) -> Actor:
         must_change_password=bool(row["must_change_password"]),
         sign_in_epoch=row["sign_in_epoch"],
         programs=program_ids(row["programs"]),
+        sealed_programs=frozenset(row.get("sealed", ())),
     )
 
 
@@ -248,24 +272,43 @@ def authenticate(db: Database, username: str, password: str) -> Actor | None:
     username = username.strip().lower()
     # what cannot be a user name shares one key: no row per arbitrary string typed into the form
     key = f"sign-in:{username if USERNAME_RE.match(username) else '(not a user name)'}"
-    claimed = _claim_attempt(db, key, SIGN_IN_LOCKED)
+    try:
+        claimed = _claim_attempt(db, key, SIGN_IN_LOCKED)
+    except Locked:
+        with db.read() as cur:
+            named = _named(cur, username, "true")
+        _refused(db, key, named, "sign_in_locked")
+        raise
     with db.read() as cur:
-        row = cur.one(_ACTOR_SQL + "u.username = ?", [username])
+        row = _user(cur, "u.username = ?", username)
+        inactive = None if row else _named(cur, username, "NOT u.active")
     if not _checked(db, key, claimed, row["pw_hash"] if row else None, password):
-        if row:  # an agency's audit shows the failures on its users (a user name nobody has belongs to none)
-            who = UserRef(row["agency_id"], row["user_id"])
-            db.write(lambda cur: audit.record(cur, who, "sign_in_failed", "users", who.user_id))
-        else:  # a write all the same: an unknown user name must cost what a known one does
-            db.write(lambda cur: cur.run("DELETE FROM sign_in_attempts WHERE key = ? AND false", [key]))
+        _refused(db, key, row or inactive, "sign_in_failed" if row else "sign_in_deactivated")
         return None
     _clear_attempts(db, key)
     return _actor(row)
 
 
+def _named(cur: Handle, username: str, also: str) -> dict | None:
+    """The user (active or not) of a user name, by ids, for auditing a refused sign-in: no actor yet."""
+    return cur.one(
+        f"SELECT u.id AS user_id, u.agency_id FROM users u WHERE {everyone()} AND u.username = ? AND {also}", [username]
+    )
+
+
+def _refused(db: Database, key: str, user: dict | None, action: str) -> None:
+    """Audit a refused sign-in in the user's agency; a user name nobody has belongs to none, but costs a write too."""
+    if user:
+        who = UserRef(user["agency_id"], user["user_id"])
+        db.write(lambda cur: audit.record(cur, who, action, "users", who.user_id))
+    else:  # an unknown user name must cost what a known one does
+        db.write(lambda cur: cur.run("DELETE FROM sign_in_attempts WHERE key = ? AND false", [key]))
+
+
 def load_actor(db: Database, user_id: int) -> Actor | None:
     """Re-read the user on every request so deactivation and role changes apply at once."""
     with db.read() as cur:
-        row = cur.one(_ACTOR_SQL + "u.id = ?", [user_id])
+        row = _user(cur, "u.id = ?", user_id)
     return _actor(row) if row else None
 
 
@@ -340,6 +383,7 @@ class UserRef:
 
     agency_id: int
     user_id: int
+    sealed_programs: frozenset[int] = frozenset()  # nothing it reads is a session's content
 
 
 def _sign_in(cur, key: str) -> dict | None:
@@ -379,7 +423,7 @@ def signed_in(db: Database, key: str, idle: timedelta) -> Actor | None:
     now = _now()
     with db.read() as cur:
         row = _sign_in(cur, key)
-        user = cur.one(_ACTOR_SQL + "u.id = ?", [row["user_id"]]) if row else None
+        user = _user(cur, "u.id = ?", row["user_id"]) if row else None
     why = _expired(row, now, idle)
     if why is None and (user is None or user["sign_in_epoch"] != row["epoch"]):
         why = "ended"  # deactivated, or the password changed while this sign-in was being made

@@ -1,4 +1,4 @@
-"""Audit trail: every change, every export and every view of sensitive data."""
+"""Audit trail: every change, every export and every view of sensitive data, and who may read which of it."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ ACTIONS = {
     "sign_out": "Signed out",
     "password_changed": "Changed their own password",
     "sign_in_failed": "Sign-in refused (wrong password)",
+    "sign_in_deactivated": "Sign-in refused (account deactivated)",
+    "sign_in_locked": "Sign-in refused (too many wrong passwords)",
     "view": "Opened",
 }  # every action recorded anywhere has words here (tests/test_conventions.py checks)
 CHANGES = ("create", "update", "delete", "add_client", "remove_client", "copy", "set_activity", "attendee_settings")
@@ -95,8 +97,12 @@ def search(
     until: date | None = None,
     limit: int = LIMIT,
 ) -> tuple[list[dict], int]:
-    """The audit rows of the actor's agency matching every filter given, newest first, and how many match."""
-    parts, params = [scope(actor, "audit_log", "a")], []
+    """The audit rows the actor's Audit screen shows matching every filter given, newest first, and how many match.
+
+    An agency admin reads the agency's whole trail; anyone else (a program manager) what was done to the
+    sessions and service forms of their programs.
+    """
+    parts, params = [scope(actor, "audit_log", "a"), *([] if actor.is_admin else [_of_programs(actor)])], []
     for sql, value in (
         ("a.user_id = ?", user_id),
         ("a.entity = ?", entity),
@@ -120,6 +126,17 @@ def search(
             params,
         )
     return rows, total
+
+
+def _of_programs(actor) -> str:
+    """SQL over alias `a`: the entry is about a session, or a service form of a session, of the actor's programs."""
+    programs = ", ".join(str(int(p)) for p in sorted(actor.programs)) or "NULL"
+    return (
+        f"((a.entity = 'sessions' AND a.rec_id IN (SELECT s.id FROM sessions s WHERE {scope(actor, 'sessions', 's')} "
+        f"AND s.program IN ({programs}))) OR (a.entity = 'service_forms' AND a.rec_id IN (SELECT f.id FROM "
+        f"service_forms f JOIN sessions s ON s.id = f.session_id AND {scope(actor, 'sessions', 's')} "
+        f"WHERE {scope(actor, 'service_forms', 'f')} AND s.program IN ({programs}))))"
+    )
 
 
 COLUMNS = ["When", "Who", "What", "Record", "Details"]

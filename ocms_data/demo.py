@@ -18,12 +18,12 @@ from ocms_data.store.handle import Handle
 DEMO_CODE = "DEMO"
 FIRST_AGENCY = "first_agency"  # the meta row the first agency of an empty database claims: one, however many try
 DEMO_PASSWORD = "demo-pass-2026"
-DEMO_USERS = (
-    ("admin", "Alex Admin", [AGENCY_ADMIN, WORKER]),
-    ("manager", "Morgan Manager", [PROGRAM_MANAGER, WORKER]),
-    ("uploader", "Uma Uploader", [UPLOADER, WORKER]),
-    ("worker", "Wen Worker", [WORKER]),
-    ("worker2", "Farah Haddad", [WORKER]),
+DEMO_USERS = (  # user name, full name, roles, programs (an agency admin sees every program's work)
+    ("admin", "Alex Admin", [AGENCY_ADMIN, WORKER], ()),
+    ("manager", "Morgan Manager", [PROGRAM_MANAGER, WORKER], ("SETT", "CNSL")),
+    ("uploader", "Uma Uploader", [UPLOADER, WORKER], ("SETT",)),
+    ("worker", "Wen Worker", [WORKER], ("SETT", "LINC")),
+    ("worker2", "Farah Haddad", [WORKER], ("EMPL",)),
 )
 SITES = (
     ("MAIN", "Maple Newcomer Centre - Main Office", "M5V 2T6", "Settlement service provider"),
@@ -31,7 +31,12 @@ SITES = (
     ("SCAR", "Scarborough Community Centre", "M1P 4P5", "Community centre/neighbourhood house"),
     ("ONLN", "Online services", "M5V 2T6", "Online"),
 )
-PROGRAMS = (("SETT", "Settlement"), ("LINC", "Language Instruction (LINC)"), ("EMPL", "Employment"))
+PROGRAMS = (  # code, name, confidential
+    ("SETT", "Settlement", False),
+    ("LINC", "Language Instruction (LINC)", False),
+    ("EMPL", "Employment", False),
+    ("CNSL", "Counselling and wellbeing", True),
+)
 FUNDERS = ((ICARE_FUNDER, True), ("City of Toronto", False), ("United Way", False))
 FIRST = [
     "Amina",
@@ -177,11 +182,11 @@ def _reference(cur: Handle, agency_id: int, code: str, extra_staff: int = 0) -> 
             [sites[-1], agency_id, site_code, name, postal, kind],
         )
     programs = []
-    for program_code, name in PROGRAMS:
+    for program_code, name, confidential in PROGRAMS:
         programs.append(ids())
         cur.run(
-            "INSERT INTO programs (id, agency_id, code, name) VALUES (?, ?, ?, ?)",
-            [programs[-1], agency_id, program_code, name],
+            "INSERT INTO programs (id, agency_id, code, name, confidential) VALUES (?, ?, ?, ?, ?)",
+            [programs[-1], agency_id, program_code, name, confidential],
         )
     funders = []
     for name, icare in FUNDERS:
@@ -193,9 +198,17 @@ def _reference(cur: Handle, agency_id: int, code: str, extra_staff: int = 0) -> 
     suffix = "" if code == DEMO_CODE else f".{code.lower()}"
     users = [
         add_user(cur, agency_id, u + suffix, name, DEMO_PASSWORD, roles, f"{u}{suffix}@example.org", sites[0])
-        for u, name, roles in DEMO_USERS
+        for u, name, roles, _programs in DEMO_USERS
     ]
     users += _extra_staff(cur, agency_id, suffix, extra_staff, sites)
+    program_of = {code: programs[i] for i, (code, _n, _c) in enumerate(PROGRAMS)}
+    open_programs = [programs[i] for i, (_code, _n, confidential) in enumerate(PROGRAMS) if not confidential]
+    members = [(users[i], program_of[c]) for i, (*_u, codes) in enumerate(DEMO_USERS) for c in codes]
+    members += [(uid, open_programs[i % len(open_programs)]) for i, uid in enumerate(users[len(DEMO_USERS) :])]
+    cur.run_many(
+        "INSERT INTO user_programs (user_id, program_id, agency_id) VALUES (?, ?, ?)",
+        [[uid, program, agency_id] for uid, program in members],
+    )
     return {"sites": sites, "programs": programs, "funders": funders, "users": users}
 
 

@@ -203,7 +203,12 @@ def _load(cur: Handle, agency: Agency) -> dict:
         "clients": np.asarray(ids("clients", "client_type = 'Named'")),
         "users": ids("users", "active"),
         "funders": ids("funders", "is_icare"),
-        "programs": ids("programs"),
+        "programs": ids("programs", "NOT confidential"),
+        "confidential": cur.tuples(  # (program, member): some of a member's sessions are the program's
+            "SELECT p.program_id, p.user_id FROM user_programs p "
+            f"JOIN programs g ON g.id = p.program_id AND {scope(agency, 'programs', 'g')} "
+            f"WHERE {scope(agency, 'user_programs', 'p')} AND g.confidential ORDER BY 1, 2"
+        ),
         "sites": sites,
     }
 
@@ -314,6 +319,9 @@ def build(
             "activity": np.concatenate([np.full(n_direct, None), [activities[i][0] for i in group_activity]]),
         }
     )
+    for program, member in ref["confidential"]:  # every third direct session of a member: no random draw
+        mine = (staff == member) & (np.arange(n_sessions) < n_direct) & (session_ids % 3 == 0)
+        sessions.loc[mine, "program"] = program
     cur.load("sessions", sessions)
     _children(cur, agency_id, rng, sessions, staff, ref)
     values = _Values(rng, {"funders": ref["funders"], "courses": courses[:-1]}, dates)

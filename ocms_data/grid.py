@@ -17,7 +17,7 @@ from ocms_data import reference
 from ocms_data.db import Database
 from ocms_data.errors import ValidationError
 from ocms_data.registry import NEED_COLOURS, NEED_WORDS, Catalog, Field, Form, Need, Section
-from ocms_data.scope import Visible, scope
+from ocms_data.scope import Visible, scope, shown
 from ocms_data.store.handle import Handle
 from ocms_data.validation import NEWLINE, TAB, any_missing, missing_columns
 
@@ -187,7 +187,7 @@ def column_sql(actor: Visible, form: Form, f: Field) -> str:
     """
     section = first_row_of(form, f)
     if section is None:
-        return f"t.{f.name}"
+        return shown(actor, form.table, "t", f.name)
     return (
         f"(SELECT x.{f.name} FROM {section.table} x WHERE x.parent_id = t.id AND {scope(actor, section.table, 'x')} "
         f"ORDER BY {FIRST_ROW_ORDER} LIMIT 1)"
@@ -421,7 +421,7 @@ def sort_by(actor: Visible, form: Form, f: Field) -> tuple[str, str]:
     A first row's value and a reference's label (a code sorts by its text) come from joins over the whole
     table: a subquery per row, as `column_sql` filters by, runs once for every row sorted.
     """
-    join, column = "", f"t.{f.name}"
+    join, column = "", shown(actor, form.table, "t", f.name)
     section = first_row_of(form, f)
     if section is not None:
         join = f"LEFT JOIN {first_rows(actor, section, f'x.{f.name}')} s ON s.parent_id = t.id AND s.n = 1 "
@@ -569,7 +569,12 @@ def _details(
         "t.id",
         "t.version",
         *(f"{c.shown} AS {name}" for name, c in computed.items()),
-        *(f"{first_row_of(form, f).key}.{f.name}" if first_row_of(form, f) else f"t.{f.name}" for f in fields),
+        *(
+            f"{first_row_of(form, f).key}.{f.name}"
+            if first_row_of(form, f)
+            else f"{shown(actor, form.table, 't', f.name)} AS {f.name}"
+            for f in fields
+        ),
     ]
     frame = cur.frame(
         f"WITH t AS (SELECT t.* FROM {form.table} t WHERE {where[0]}) "

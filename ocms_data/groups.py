@@ -80,7 +80,7 @@ def begin_group_session(db: Database, actor: Actor, activity_id: int, values: di
 
 def set_activity(db: Database, actor: Actor, session_id: int, activity_id: int) -> None:
     """Attach the activity to a group session and give the session its (empty) group service form."""
-    session = sessions.get(db, actor, session_id)
+    session = sessions.get(db, actor, session_id, to_change=True)
     if not session.group:
         raise ValidationError({"activity": "Only group activity sessions take a group activity."})
     activity = get_activity(db, actor, activity_id)
@@ -115,7 +115,7 @@ SETTINGS = tuple(  # the attendee answers declared `setting`, in form order
 
 def apply_attendee_settings(db: Database, actor: Actor, session_id: int, settings: dict) -> int:
     """All Attendee Settings: the same values on every attendee form of the session at once; returns how many."""
-    session = sessions.get(db, actor, session_id)
+    session = sessions.get(db, actor, session_id, to_change=True)
     attendee_forms = [f for f in session.forms if f["client_id"] is not None]
     if not attendee_forms:
         raise ValidationError({"attendees": "Add attendees first."})

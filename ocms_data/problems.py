@@ -4,7 +4,9 @@ A session or service form is complete when it has no row here. Rows are never wr
 every write to a session or its forms re-derives that session's rows with the same SQL, and an edit of
 a record their rules read (a course) re-derives the sessions whose forms name it. Each re-derivation
 also keeps the session's own status, form count and first client (`db.SESSION_DERIVED`), which the
-sessions grid sorts and filters by.
+sessions grid sorts and filters by. They are derived for the agency as a whole (`scope.whole`),
+whatever the acting user may see: an edit by a worker who cannot see a confidential session's forms
+must not re-derive that session from the little they see of it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 
 from ocms_data.db import SESSION_DERIVED
 from ocms_data.registry import Catalog, Form, default_catalog
-from ocms_data.scope import Agency, Visible, scope
+from ocms_data.scope import Agency, Visible, scope, whole
 from ocms_data.store.handle import Handle
 from ocms_data.validation import checks
 
@@ -77,6 +79,7 @@ def keep_status(cur: Handle, actor: Visible, session_ids: list[int] | None = Non
     Only rows whose values change are written, so two saves of one session's forms clash only when
     both change its status.
     """
+    actor = whole(actor)  # derived for everyone who may see it: confidential programs too
     ids = ", ".join(str(int(i)) for i in session_ids or ())
     among = f" AND session_id IN ({ids})" if ids else ""
     derived = (
@@ -102,6 +105,7 @@ def keep_status(cur: Handle, actor: Visible, session_ids: list[int] | None = Non
 
 def refresh(cur: Handle, actor: Visible, session_ids: list[int]) -> None:
     """Re-derive the problems of these sessions and all their forms, inside the caller's transaction."""
+    actor = whole(actor)  # derived for everyone who may see it: confidential programs too
     if not session_ids:
         return
     ids = ", ".join(str(int(i)) for i in session_ids)
@@ -121,6 +125,7 @@ def refresh(cur: Handle, actor: Visible, session_ids: list[int]) -> None:
 
 def refresh_naming(cur: Handle, actor: Visible, table: str, rec_id: int) -> None:
     """Re-derive the sessions whose forms name this record of `table` (a course): their rules may read it."""
+    actor = whole(actor)  # derived for everyone who may see it: confidential programs too
     forms = [form for form in tracked_forms() if form.table == FORMS_TABLE]
     columns = sorted({f.name for form in forms for f in form.fields if f.ref == table and f.stored_in_row})
     if not columns:
@@ -135,6 +140,7 @@ def refresh_naming(cur: Handle, actor: Visible, table: str, rec_id: int) -> None
 
 def refresh_form(cur: Handle, actor: Visible, form_key: str, form_id: int, session_id: int) -> None:
     """Re-derive one service form's problems (its session's own problems do not depend on its answers)."""
+    actor = whole(actor)  # derived for everyone who may see it: confidential programs too
     cur.run(f"DELETE FROM problems WHERE {scope(actor, 'problems')} AND rec_id = ?", [form_id])
     sql = derive_sql(default_catalog().form(form_key), actor)
     if sql:
@@ -151,6 +157,7 @@ def refresh_form(cur: Handle, actor: Visible, form_key: str, form_id: int, sessi
 
 def refresh_agency(cur: Handle, actor: Visible) -> None:
     """Re-derive every problem the actor sees: an `Agency`'s all (demo data, migrations that change the checks)."""
+    actor = whole(actor)  # derived for everyone who may see it: confidential programs too
     cur.run(f"DELETE FROM problems WHERE {scope(actor, 'problems')}")
     for form in tracked_forms():
         sql = derive_sql(form, actor)

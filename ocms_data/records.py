@@ -7,7 +7,7 @@ from ocms_data.accounts import Actor
 from ocms_data.db import RECORD_COLUMNS, TABLE_EXTRA, Database
 from ocms_data.errors import NotFound, StaleRecord, ValidationError
 from ocms_data.registry import Form
-from ocms_data.scope import scope
+from ocms_data.scope import scope, shown
 from ocms_data.validation import problems_sql, validate, validate_rows
 
 SYSTEM_COLUMNS = [c.split()[0] for c in RECORD_COLUMNS]
@@ -184,9 +184,8 @@ def _replace(cur, table: str, actor: Actor, rec_id: int, name: str, chosen: list
 
 def read(cur, actor: Actor, form: Form, rec_id: int, what: str = "record") -> tuple[dict, dict]:
     """The stored row (system columns and the form's fields) and repeating tables of one record."""
-    columns = ", ".join(
-        dict.fromkeys([*SYSTEM_COLUMNS, *TABLE_EXTRA_NAMES.get(form.table, ()), *(f.name for f in form.row_fields)])
-    )
+    names = dict.fromkeys([*SYSTEM_COLUMNS, *TABLE_EXTRA_NAMES.get(form.table, ()), *(f.name for f in form.row_fields)])
+    columns = ", ".join(f"{shown(actor, form.table, form.table, n)} AS {n}" for n in names)
     row = cur.one(f"SELECT {columns} FROM {form.table} WHERE id = ? AND {scope(actor, form.table)}", [rec_id])
     if row is None:
         raise NotFound(f"No such {what} in your agency.")

@@ -5,11 +5,19 @@ INSERTs carry the actor's `agency_id` as a value instead. The tables of client d
 carrying `agency_id`, derived from the package catalog (its records, their repeating sections and
 list-valued side tables, the reference tables) and from the system tables `db.SYSTEM_DDL` makes.
 
-Today the rule is agency isolation, `(c.agency_id = 17)`. It is the one place the next rules join:
-programs kept confidential, clients private to their facilitator in practice mode, sessions shared
-with a Service Center. That is why it is told the table (the rule will differ from table to table)
-and the whole actor (roles and user, not just the agency): each query already asks here, so a new
-rule is written once, in `scope`, and reaches every read.
+The first rule is agency isolation, `(c.agency_id = 17)`. The second keeps confidential programs
+apart: an actor's `sealed_programs` are the confidential programs of the agency they do not work in
+(none for agency admins, nor for uploaders while they export to iCARE: `accounts.Actor.exporting`).
+A session of such a program is *sealed* for the actor unless it is their own (they are on its staff
+or created it): they see that it exists (its date, type, site, program, clients), not what it holds.
+What it holds is its service forms, their problems and the session's `HELD` columns (its notes):
+`scope` leaves a sealed session's forms and form problems out, and `shown` blanks its held columns.
+With no sealed program (most actors, every agency without a confidential program) the conditions
+are exactly agency isolation: nothing is added, nothing costs. The next rules join here too: clients
+private to their facilitator in practice mode, sessions shared with a Service Center. That is why
+it is told the table (the rule differs from table to table) and the whole actor (roles, user and
+programs, not just the agency): each query already asks here, so a new rule is written once, in
+`scope`, and reaches every read.
 
 The agency id is rendered as a literal, not a parameter: it comes from the signed-in actor (never
 from what a user typed), and a literal composes into CTEs and subqueries with no parameter-order
@@ -62,18 +70,37 @@ PASSING = frozenset(
 )
 
 
+HELD = {"sessions": ("notes",)}  # a session's columns that are what it holds, with its forms (`shown`)
+
+
 class Visible(Protocol):
     """Who a query is for: a signed-in `accounts.Actor`, or an `Agency` as a whole."""
 
     @property
     def agency_id(self) -> int: ...
 
+    @property
+    def user_id(self) -> int | None: ...
+
+    @property
+    def sealed_programs(self) -> frozenset[int]: ...
+
 
 @dataclass(frozen=True)
 class Agency:
-    """One agency as a whole, for work done for it with nobody signed in (demo data, start-up, command line)."""
+    """One agency as a whole, for work done for it with nobody signed in (demo data, start-up, command line).
+
+    It sees everything of the agency, confidential programs too: problems are derived as one.
+    """
 
     agency_id: int
+    user_id: None = None
+    sealed_programs: frozenset[int] = frozenset()
+
+
+def whole(actor: Visible) -> Agency:
+    """The actor's agency as a whole: for what is derived for everyone (problems, session status), never shown."""
+    return Agency(actor.agency_id)
 
 
 class Unscoped(Exception):
@@ -100,7 +127,40 @@ def scope(actor: Visible, table: str, alias: str | None = None) -> str:
     name = alias or table
     if not ALIAS.fullmatch(name):
         raise ValueError(f"{name!r} is not an alias.")
-    return f"({name}.agency_id = {int(actor.agency_id)})"
+    agency = f"({name}.agency_id = {int(actor.agency_id)})"
+    if not actor.sealed_programs:
+        return agency
+    if table == "service_forms":
+        return f"({agency} AND NOT {sealed(actor, f'{name}.session_id')})"
+    if table == "problems":
+        return f"({agency} AND ({name}.form = 'session' OR NOT {sealed(actor, f'{name}.session_id')}))"
+    return agency
+
+
+def sealed(actor: Visible, session_id: str) -> str:
+    """SQL: the session `session_id` (SQL) is one whose forms and notes `actor` may not see (false if none is)."""
+    programs = sorted(int(p) for p in actor.sealed_programs)
+    if not programs:
+        return "false"
+    agency, user = int(actor.agency_id), actor.user_id
+    own = (
+        ""
+        if user is None
+        else f" AND h.created_by IS DISTINCT FROM {int(user)} AND NOT EXISTS (SELECT 1 FROM sessions_refs o "
+        f"WHERE o.parent_id = h.id AND (o.agency_id = {agency}) AND o.field = 'staff' AND o.ref_id = {int(user)})"
+    )
+    return (
+        f"EXISTS (SELECT 1 FROM sessions h WHERE h.id = {session_id} AND (h.agency_id = {agency}) "
+        f"AND h.program IN ({', '.join(map(str, programs))}){own})"
+    )
+
+
+def shown(actor: Visible, table: str, alias: str, column: str) -> str:
+    """SQL: the value of `alias.column` as `actor` may see it: a sealed session's `HELD` columns are blank."""
+    value = f"{alias}.{column}"
+    if column not in HELD.get(table, ()) or not actor.sealed_programs:
+        return value
+    return f"CASE WHEN {sealed(actor, f'{alias}.id')} THEN NULL ELSE {value} END"
 
 
 def everyone() -> str:

@@ -9,10 +9,10 @@ from datetime import date
 from ocms_data import audit, clock, grid, problems, records, reference
 from ocms_data.accounts import Actor
 from ocms_data.db import Database, client_name_sql
-from ocms_data.errors import NotFound, ValidationError
+from ocms_data.errors import Forbidden, NotFound, ValidationError
 from ocms_data.grid import MISSING_MESSAGES, MISSING_NAMES, Computed, GridQuery, Page, Source, edited_value
 from ocms_data.registry import Form, default_catalog
-from ocms_data.scope import Visible, scope
+from ocms_data.scope import Visible, scope, sealed, shown, whole
 from ocms_data.store.handle import Handle
 from ocms_data.validation import NEWLINE, TAB
 from ocms_data.xlsx import table_workbook
@@ -60,6 +60,7 @@ class SessionRecord:
     clients: list[dict] = field(default_factory=list)
     forms: list[dict] = field(default_factory=list)
     problems: list[dict] = field(default_factory=list)
+    sealed: bool = False  # of a confidential program the actor is not in: its forms and notes are not shown
 
     @property
     def session_type(self) -> str:
@@ -147,11 +148,27 @@ def begin(
     return db.write(apply)
 
 
-def get(db: Database, actor: Actor, session_id: int) -> SessionRecord:
-    """One session of the actor's agency with its clients, forms and problems."""
+SEALED = (
+    "This session belongs to a confidential program: only the program's staff, the session's own staff "
+    "and agency admins see or change its service forms and notes."
+)
+
+
+def get(db: Database, actor: Actor, session_id: int, to_change: bool = False) -> SessionRecord:
+    """One session of the actor's agency with its clients, forms and problems.
+
+    A session sealed for the actor (scope.py) comes with its clients and no forms or notes; one
+    read `to_change` it is refused (Forbidden): nobody changes what they cannot see.
+    """
     form = session_form()
     with db.read() as cur:
         stored, _ = records.read(cur, actor, form, session_id, "session")
+        closed = bool(actor.sealed_programs) and cur.value(
+            f"SELECT {sealed(actor, 's.id')} FROM sessions s WHERE s.id = ? AND {scope(actor, 'sessions', 's')}",
+            [session_id],
+        )
+        if closed and to_change:
+            raise Forbidden(SEALED)
         values = {f.name: stored.get(f.name) for f in form.fields}
         found_clients = cur.rows(
             "SELECT c.id, c.client_no, c.client_type, c.first_name, c.last_name FROM session_clients sc "
@@ -173,13 +190,13 @@ def get(db: Database, actor: Actor, session_id: int) -> SessionRecord:
         )
     for f in forms:
         f["label"] = default_catalog().form(f["form_type"]).label
-    return SessionRecord(session_id, stored["version"], values, found_clients, forms, found)
+    return SessionRecord(session_id, stored["version"], values, found_clients, forms, found, bool(closed))
 
 
 def update(db: Database, actor: Actor, session_id: int, values: dict, version: int) -> int:
     """Change the session's logistics; refused when it changed since `version` was read."""
     form = session_form()
-    current = get(db, actor, session_id)
+    current = get(db, actor, session_id, to_change=True)
     values = {k: v for k, v in values.items() if k != "activity"}
     if "site" in values and values["site"] != current.values.get("site"):
         # the site's postal code and type of location follow the site unless someone changed them by hand
@@ -231,7 +248,7 @@ def _add_client(cur: Handle, actor: Actor, session_id: int, session_type: str, c
 
 def add_client(db: Database, actor: Actor, session_id: int, client_id: int) -> None:
     """Add a registered client (a group session gives the attendee their attendee form)."""
-    session = get(db, actor, session_id)
+    session = get(db, actor, session_id, to_change=True)
 
     def apply(cur):
         _add_client(cur, actor, session_id, session.session_type, client_id)
@@ -242,7 +259,7 @@ def add_client(db: Database, actor: Actor, session_id: int, client_id: int) -> N
 
 def remove_client(db: Database, actor: Actor, session_id: int, client_id: int) -> None:
     """Take a client (and their forms in this session) out of the session."""
-    if client_id not in {c["id"] for c in get(db, actor, session_id).clients}:
+    if client_id not in {c["id"] for c in get(db, actor, session_id, to_change=True).clients}:
         raise NotFound("That client is not in this session.")
 
     def apply(cur):
@@ -281,7 +298,7 @@ def new_form(cur: Handle, actor: Actor, session_id: int, client_id: int | None, 
 
 def add_form(db: Database, actor: Actor, session_id: int, client_id: int, form_type: str) -> int:
     """Give a client of the session a new, empty service form of `form_type`; returns its id."""
-    session = get(db, actor, session_id)
+    session = get(db, actor, session_id, to_change=True)
     form = form_of(form_type)
     if form.role != "service" or session.session_type not in form.session_types:
         raise ValidationError({"form_type": f"A {session.session_type} session does not take a {form.label} form."})
@@ -324,6 +341,10 @@ def get_form(db: Database, actor: Actor, form_id: int) -> FormRecord:
             f"SELECT form_type FROM service_forms WHERE id = ? AND {scope(actor, 'service_forms')}", [form_id]
         )
         if head is None:
+            if actor.sealed_programs and cur.tuples(  # there, but in a session sealed for the actor
+                f"SELECT 1 FROM service_forms WHERE id = ? AND {scope(whole(actor), 'service_forms')}", [form_id]
+            ):
+                raise Forbidden(SEALED)
             raise NotFound("No such service form in your agency.")
         form = default_catalog().form(head["form_type"])
         stored, _ = records.read(cur, actor, form, form_id, "service form")
@@ -366,7 +387,7 @@ def remove_form(db: Database, actor: Actor, form_id: int) -> None:
 
 def copy(db: Database, actor: Actor, session_id: int, service_date: date) -> int:
     """Copy Session: the same logistics and clients on a new date, each with new empty forms of the same types."""
-    source = get(db, actor, session_id)
+    source = get(db, actor, session_id, to_change=True)
     form = session_form()
     values = {k: v for k, v in source.values.items() if k not in ("created_by", "activity")}
     values["service_date"] = service_date
@@ -446,7 +467,7 @@ def _grid_conditions(actor: Visible, query: GridQuery) -> tuple[str, list]:
         parts.append("NOT t.incomplete")
     if query.search.strip():
         parts.append(
-            "(strpos(lower(coalesce(t.notes, '')), ?) > 0 OR t.id IN (SELECT sc.session_id FROM session_clients sc "
+            f"(strpos(lower(coalesce({shown(actor, 'sessions', 't', 'notes')}, '')), ?) > 0 OR t.id IN (SELECT sc.session_id FROM session_clients sc "
             f"JOIN clients c ON c.id = sc.client_id AND {scope(actor, 'clients', 'c')} "
             f"WHERE {scope(actor, 'session_clients', 'sc')} "
             "AND strpos(lower(concat_ws(' ', c.first_name, c.last_name)), ?) > 0))"
@@ -488,12 +509,13 @@ def grid_export(db: Database, actor: Actor, query: GridQuery, columns: list[str]
 def client_sessions(db: Database, actor: Actor, client_id: int) -> list[dict]:
     """The client's sessions, newest first, with each of the client's forms and its status (dashboard).
 
-    `session_complete` says whether the session as a whole (other forms, logistics) is complete.
+    `session_complete` says whether the session as a whole (other forms, logistics) is complete; a
+    `sealed` session (of a confidential program the actor is not in) comes with no form.
     """
     with db.read() as cur:
         return cur.rows(
             "SELECT s.id AS session_id, s.service_date, s.session_type, f.id AS form_id, f.form_type, "
-            "count(p.rec_id) AS problems, NOT s.incomplete AS session_complete "
+            f"count(p.rec_id) AS problems, NOT s.incomplete AS session_complete, {sealed(actor, 's.id')} AS sealed "
             f"FROM session_clients sc JOIN sessions s ON s.id = sc.session_id AND {scope(actor, 'sessions', 's')} "
             "LEFT JOIN service_forms f ON f.session_id = s.id AND f.client_id = sc.client_id "
             f"AND {scope(actor, 'service_forms', 'f')} "

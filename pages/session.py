@@ -15,6 +15,9 @@ if record is None:
     st.page_link("pages/sessions_grid.py", label="Sessions grid", icon=":material/event_note:")
     st.stop()
 session_views.header(record, reference.labels(db, actor, "sites"))
+if record.sealed:
+    session_views.sealed(record)
+    st.stop()
 session_views.logistics_editor(db, actor, record)
 if record.group:
     session_views.group_section(db, actor, record)

@@ -15,6 +15,8 @@ from ocms_data.demo import DEMO_PASSWORD
 from ocms_data.errors import StaleRecord, ValidationError
 from ocms_data.ui import runtime
 from tests.apptest_helpers import PAGES, ROOT, TIMEOUT, actor, goto, ok, start, title, values
+from tests.conftest import AGENCY_A
+from tests.test_icare_engine import direct, new_client, ref
 
 
 def _client(db, who) -> int:
@@ -68,6 +70,23 @@ def test_a_wrong_password_for_a_known_user_is_audited_in_their_agency(app_db):
     assert accounts.authenticate(app_db, "worker.aaa", DEMO_PASSWORD) is not None
 
 
+def test_sign_ins_refused_to_a_deactivated_or_locked_account_are_audited(app_db):
+    worker2, admin = actor("worker2.aaa"), actor("admin.aaa")
+    accounts.update_user(app_db, admin, worker2.user_id, active=False)
+    assert accounts.authenticate(app_db, "worker2.aaa", DEMO_PASSWORD) is None
+    assert _actions(app_db, "sign_in_deactivated") == [(worker2.user_id, "users", worker2.user_id)]
+    for _ in range(accounts.MAX_FAILURES):
+        accounts.authenticate(app_db, "worker.aaa", "not the password")
+    with pytest.raises(accounts.Locked):
+        accounts.authenticate(app_db, "worker.aaa", DEMO_PASSWORD)
+    for _ in range(accounts.MAX_FAILURES):
+        accounts.authenticate(app_db, "nobody.here", "not the password")
+    with pytest.raises(accounts.Locked):
+        accounts.authenticate(app_db, "nobody.here", "not the password")
+    worker = actor("worker.aaa").user_id
+    assert _actions(app_db, "sign_in_locked") == [(worker, "users", worker)], "an unknown name is nobody's"
+
+
 def test_the_audit_screen_lists_filters_and_refuses_workers(app_db):
     worker = actor("worker.aaa")
     audit.viewed(app_db, worker, "clients", _client(app_db, worker))
@@ -93,7 +112,25 @@ def test_a_worker_never_reaches_the_audit_screen(app_db):
     at = AppTest.from_file(str(ROOT / PAGES["audit"]), default_timeout=TIMEOUT)  # the page script itself
     at.session_state[runtime.TEST_USER_KEY] = actor("worker.aaa").user_id
     ok(at.run())
-    assert values(at.error) == ["This page is for Agency admin users."] and len(at.dataframe) == 0
+    assert values(at.error) == ["This page is for Agency admin or Program manager users."] and len(at.dataframe) == 0
+
+
+def test_a_program_manager_reads_what_was_done_to_their_programs_records_only(app_db):
+    """The demo's manager works in SETT and CNSL: an EMPL session and a profile opening are not theirs to read."""
+    manager, worker, admin = actor("manager.aaa"), actor("worker.aaa"), actor("admin.aaa")
+    r = ref(app_db, AGENCY_A)
+    client = new_client(app_db, admin, r)
+    theirs, form_id = direct(app_db, admin, r, client, "io", program=r.programs["SETT"])
+    other, other_form = direct(app_db, admin, r, client, "nars", program=r.programs["EMPL"])
+    audit.viewed(app_db, worker, "clients", client)
+    rows, total = audit.search(app_db, manager)
+    about = {(r["entity"], r["rec_id"]) for r in rows}
+    assert about == {("sessions", theirs), ("service_forms", form_id)} and total == len(rows)
+    everything = {(r["entity"], r["rec_id"]) for r in audit.search(app_db, admin)[0]}
+    assert {("sessions", other), ("service_forms", other_form), ("clients", client)} <= everything
+    at = goto(start("manager.aaa"), "audit")
+    assert title(at) == "Audit" and not at.exception
+    assert set(at.dataframe[0].value["Record"]) == {f"Session id {theirs}", f"Service form id {form_id}"}
 
 
 def test_the_export_holds_every_matching_entry_and_is_audited_itself(app_db):

@@ -257,7 +257,7 @@ def test_cli_demo(cli_template, cli_db):
     made = json.loads(out)
     assert made["clients"] == 30
     assert made["code"] == demo.DEMO_CODE
-    assert (made["sites"], made["programs"], made["funders"], made["users"]) == (4, 3, 3, 5)
+    assert (made["sites"], made["programs"], made["funders"], made["users"]) == (4, 4, 3, 5)
     assert _peek(cli_db, "SELECT count(*) FROM clients WHERE agency_id = ?", [made["agency_id"]]) == [(30,)]
 
 

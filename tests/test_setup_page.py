@@ -163,7 +163,7 @@ def test_the_reference_tables_are_in_plain_words(app_db):
     assert "MAIN" in set(sites["Code"])
     assert str(sites["Active"].dtype) == "bool"
     for tab, columns in [
-        ("Programs", ["Code", "Name", "Active"]),
+        ("Programs", ["Code", "Name", "Active", "Confidential"]),
         ("Funders", ["Name", "Reported to iCARE", "Active"]),
     ]:
         at.session_state["setup.tab"] = tab

@@ -15,6 +15,11 @@ def _programs(db, who) -> list[int]:
     return sorted(reference.labels(db, who, "programs"))
 
 
+def _unstaffed(db, admin) -> int:
+    """A new program nobody works in yet (every demo program has staff)."""
+    return reference.save(db, admin, "programs", {"code": "NEW", "name": "New program", "active": True})
+
+
 def test_a_staff_member_is_added_in_programs_and_the_actor_knows_them(db, admin_a):
     first, second, *_ = _programs(db, admin_a)
     uid = accounts.create_user(
@@ -22,7 +27,7 @@ def test_a_staff_member_is_added_in_programs_and_the_actor_knows_them(db, admin_
     )
     assert accounts.load_actor(db, uid).programs == {first, second}
     listed = {u["username"]: u["programs"] for u in accounts.list_users(db, admin_a)}
-    assert listed["pat.aaa"] == [first, second] and listed["worker.aaa"] == []
+    assert listed["pat.aaa"] == [first, second] and listed["admin.aaa"] == []
 
 
 def test_a_change_of_programs_is_saved_and_audited_old_and_new(db, admin_a, worker_a):
@@ -41,7 +46,7 @@ def test_another_agencys_or_an_inactive_program_is_refused_and_nothing_saved(db,
         accounts.update_user(db, admin_a, worker_a.user_id, programs=[theirs], full_name="Renamed Worker")
     assert set(err.value.errors) == {"programs"}
     assert actor(db, "worker.aaa").full_name != "Renamed Worker", "no half-saved change"
-    mine = _programs(db, admin_a)[0]
+    mine = _unstaffed(db, admin_a)
     reference.update(db, admin_a, "programs", mine, {**_row(db, admin_a, mine), "active": False})
     with pytest.raises(ValidationError, match="active programs"):
         accounts.create_user(
@@ -55,7 +60,7 @@ def _row(db, who, program_id: int) -> dict:
 
 
 def test_a_program_staff_work_in_stays_active_until_they_are_taken_out(db, admin_a, worker_a):
-    program = _programs(db, admin_a)[0]
+    program = _unstaffed(db, admin_a)
     accounts.update_user(db, admin_a, worker_a.user_id, programs=[program])
     with pytest.raises(ValidationError, match="1 staff member works in this program") as err:
         reference.update(db, admin_a, "programs", program, {**_row(db, admin_a, program), "active": False})

@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from ocms_data import accounts, agencies, config, registry
-from ocms_data.accounts import AGENCY_ADMIN, ROLES, UPLOADER, Actor
+from ocms_data.accounts import AGENCY_ADMIN, PROGRAM_MANAGER, ROLES, UPLOADER, Actor
 from ocms_data.demo import DEMO_CODE, DEMO_PASSWORD, DEMO_USERS
 from ocms_data.errors import ConfigError, OcmsError
 from ocms_data.ui.runtime import current_actor, database, show_notices, sign_in_key
@@ -70,7 +70,7 @@ SCREENS = (
         roles=(UPLOADER, AGENCY_ADMIN),
     ),
     Screen("pages/agency_setup.py", "Agency setup", ":material/settings:", "Admin", roles=(AGENCY_ADMIN,)),
-    Screen("pages/audit.py", "Audit", ":material/policy:", "Admin", roles=(AGENCY_ADMIN,)),
+    Screen("pages/audit.py", "Audit", ":material/policy:", "Admin", roles=(AGENCY_ADMIN, PROGRAM_MANAGER)),
 )
 
 
@@ -142,7 +142,7 @@ def login_view() -> None:
         """
     )
     if DEMO_CODE in codes:
-        names = ", ".join(f"`{u}`" for u, _n, _r in DEMO_USERS)
+        names = ", ".join(f"`{u}`" for u, *_rest in DEMO_USERS)
         st.info(f"Demo agency: sign in as {names} with the password `{DEMO_PASSWORD}`.")
 
 

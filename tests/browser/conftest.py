@@ -87,6 +87,7 @@ def served(tmp_path_factory):
     facts["icare"] = last_month_service(db)
     facts["city"] = city_missing_service(db)
     facts["user_text"] = user_text_records(db)
+    facts["confidential"] = confidential_session(db)
     db.close()
     with streamlit_server(path.parent, env={"OCMS_DB": str(path), "OCMS_SECRET": "browser-test-secret"}) as url:
         yield url, facts
@@ -139,6 +140,35 @@ def icare_service(db: Database, profile: dict, day: date) -> int:
                "orientation_length": "1 to 2 hours"}  # fmt: skip
     sessions.save_form(db, admin, form_id, answers, sessions.get_form(db, admin, form_id).version)
     return client_id
+
+
+def confidential_session(db: Database) -> dict:
+    """A session of the demo's confidential program (CNSL) run by the manager, and one of Settlement (open)."""
+    with db.read() as cur:
+        uid = cur.execute("SELECT id FROM users WHERE username = 'manager'").fetchall()[0][0]
+        programs = dict(cur.execute("SELECT code, id FROM programs").fetchall())
+    manager = accounts.load_actor(db, uid)
+    client_id = clients.register(
+        db,
+        manager,
+        clients.NAMED,
+        {"privacy_ack": "Yes", "first_name": "Constance", "last_name": "Sealedtest", "gender": "Female",
+         "postal_code": "K2P 1L4", "primary_worker": manager.user_id, "registration_date": "2025-01-06",
+         "registration_site": manager.default_site_id},
+    )  # fmt: skip
+    made = {}
+    for code in ("CNSL", "SETT"):
+        made[code] = sessions.begin(
+            db,
+            manager,
+            {"session_type": "Direct Service", "site": manager.default_site_id, "delivery_methods": ["In person"],
+             "service_minutes": 50, "delivery_languages": ["English"], "program": programs[code],
+             "notes": f"{code} notes"},
+            [client_id],
+        )  # fmt: skip
+        sessions.add_form(db, manager, made[code], client_id, "nars")
+    return {"session_id": made["CNSL"], "client_id": client_id, "name": "Constance Sealedtest",
+            "open_session_id": made["SETT"]}  # fmt: skip
 
 
 LINK, IMAGE = "[Sign in again](http://evil.example/login)", "![t](http://evil.example/t.png)"

@@ -16,7 +16,7 @@ from ocms_data import demo
 from ocms_data.db import Database
 from ocms_data.demo import DEMO_PASSWORD
 from tests.browser.conftest import free_port, streamlit_server
-from tests.browser.helpers import fill, settle, shot, sign_in
+from tests.browser.helpers import choose, fill, settle, shot, sign_in
 
 pytestmark = pytest.mark.browser
 ATTACK = """<!doctype html><html><body>
@@ -138,7 +138,7 @@ def _open_tab(page, name: str):
     return tab
 
 
-def test_staff_added_after_a_field_message_and_the_tab_stays_open(page, app_url):
+def test_staff_added_after_a_field_message_and_the_tab_stays_open(page, app_url, facts):
     sign_in(page, app_url, "admin")
     page.get_by_role("link", name="Agency setup").click()
     expect(page.get_by_role("heading", name="Agency setup")).to_be_visible()
@@ -156,6 +156,8 @@ def test_staff_added_after_a_field_message_and_the_tab_stays_open(page, app_url)
     expect(panel.get_by_role("textbox", name="Full name", exact=True)).to_have_value("Jo Browser")  # kept
     shot(page, "42-staff-email-message-at-the-field")
     fill(page, "E-mail", "jo@example.org")
+    choose(page, "Programs", "SETT — Settlement")
+    page.keyboard.press("Escape")
     panel.get_by_role("button", name="Add").click()
     expect(page.get_by_text("Added Jo Browser.")).to_be_visible()
     expect(staff).to_have_attribute("aria-selected", "true")  # the action did not jump back to Sites
@@ -177,3 +179,28 @@ def test_staff_added_after_a_field_message_and_the_tab_stays_open(page, app_url)
     page.get_by_role("link", name="My profile").click()
     expect(page.get_by_role("heading", name="My profile")).to_be_visible()
     shot(page, "47-my-profile")
+    # In Settlement only, Jo sees that a client had a session of the confidential program, not what it holds.
+    sealed = facts["confidential"]
+    page.goto(f"{app_url}/client_dashboard?client={sealed['client_id']}")
+    expect(page.get_by_text("Confidential program").first).to_be_visible()
+    shot(page, "48-dashboard-a-confidential-session")
+    page.goto(f"{app_url}/session?session={sealed['session_id']}")
+    expect(page.get_by_text("This session belongs to a confidential program")).to_be_visible()
+    expect(page.get_by_text(sealed["name"]).first).to_be_visible()
+    expect(page.get_by_role("heading", name="Clients and forms")).to_have_count(0)
+    shot(page, "49-a-sealed-session")
+    page.goto(f"{app_url}/session?session={sealed['open_session_id']}")
+    expect(page.get_by_role("heading", name="Clients and forms")).to_be_visible()
+    expect(page.get_by_text("This session belongs to a confidential program")).to_have_count(0)
+    page.goto(f"{app_url}/client_profile?client={sealed['client_id']}")
+    expect(page.get_by_role("heading", name=sealed["name"])).to_be_visible()
+    # The admin reads what Jo did in the Audit screen.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, app_url, "admin")
+    page.get_by_role("link", name="Audit").click()
+    choose(page, "Staff member", "Jo Browser")
+    settle(page)
+    cells = page.locator('td[role="gridcell"]')
+    expect(cells.filter(has_text=f"Client id {sealed['client_id']}").first).to_be_attached()
+    assert {"Opened", "Signed in", "Jo Browser"} <= set(cells.all_inner_texts())
+    shot(page, "51-audit-the-new-workers-actions")

@@ -1,4 +1,4 @@
-"""The Audit screen (agency admins): who did what to which record, filtered, and exported."""
+"""The Audit screen (agency admins; program managers for their programs): who did what to which record."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def filters(db: Database, actor: Actor) -> dict:
 
 
 def view(db: Database, actor: Actor) -> None:
+    if not actor.is_admin:
+        st.caption("What was done to the sessions and service forms of your programs.")
     chosen = filters(db, actor)
     if chosen["since"] and chosen["until"] and chosen["since"] > chosen["until"]:
         st.error("From must be on or before To.")

@@ -33,11 +33,14 @@ def dashboard(db: Database, actor: Actor, client_id: int) -> None:
         cols = st.columns([2, 3, 3, 3], vertical_alignment="center")
         cols[0].write(str(r["service_date"]))
         cols[1].write(r["session_type"])
-        cols[1].caption("Session complete" if r["session_complete"] else "Session incomplete")
-        label = default_catalog().form(r["form_type"]).label if r["form_type"] else "no form yet"
-        cols[2].write(label)
         line = forms.row(cols[3])
-        line.markdown(status_badge(r["form_id"] is not None and r["problems"] == 0), width="content")
+        if r["sealed"]:
+            cols[2].write(":material/lock: Confidential program")
+        else:
+            cols[1].caption("Session complete" if r["session_complete"] else "Session incomplete")
+            label = default_catalog().form(r["form_type"]).label if r["form_type"] else "no form yet"
+            cols[2].write(label)
+            line.markdown(status_badge(r["form_id"] is not None and r["problems"] == 0), width="content")
         if line.button("Open", key=f"dash.{r['session_id']}.{r['form_id']}"):
             open_form(r["form_id"]) if r["form_id"] else open_session(r["session_id"])
     members = clients.family_members(db, actor, client_id)

@@ -90,6 +90,8 @@ def begin(db: Database, actor: Actor, client_id: int | None, activity_id: int | 
 def header(record: SessionRecord, site_labels: dict) -> None:
     st.title(f"{record.session_type} · {record.values['service_date']}", anchor=False)
     st.caption(f"Session #{record.id} · {md(site_labels.get(record.values['site'], ''))}")
+    if record.sealed:
+        return
     if record.complete:
         st.success("Complete: every form of this session is filled in.")
     else:
@@ -97,6 +99,13 @@ def header(record: SessionRecord, site_labels: dict) -> None:
         forms_left = len({p["rec_id"] for p in record.problems if p["form"] != "session"})
         lines = messages + ([f"{forms_left} service form(s) still incomplete (pink below)."] if forms_left else [])
         st.error("Incomplete:" + "".join(f"\n- {md(m)}" for m in lines), icon=":material/pending_actions:")
+
+
+def sealed(record: SessionRecord) -> None:
+    """What a confidential program's session shows staff outside it: that it exists and who was in it."""
+    st.info(sessions.SEALED, icon=":material/lock:")
+    for c in record.clients:
+        st.markdown(f"- {md(clients.display_name(c))} · client #{c['client_no']}")
 
 
 def logistics_editor(db: Database, actor: Actor, record: SessionRecord) -> None:
