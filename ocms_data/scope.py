@@ -120,47 +120,56 @@ def client_tables() -> frozenset[str]:
     return frozenset(system | side | set(catalog.table_columns()) | set(catalog.references))
 
 
-def scope(actor: Visible, table: str, alias: str | None = None) -> str:
-    """SQL: the rows of `table` (read as `alias`, else by its name) that `actor` may see or change."""
+def scope(actor: Visible, table: str, alias: str | None = None, session: str | None = None) -> str:
+    """SQL: the rows of `table` (read as `alias`, else by its name) that `actor` may see or change.
+
+    `session`: the alias of the sessions row the statement already joins them to (their own session),
+    whose program the rule then reads instead of looking the session up again.
+    """
     if table not in client_tables():
         raise ValueError(f"{table!r} is not a table of client data; scope knows {sorted(client_tables())}.")
     name = alias or table
     if not ALIAS.fullmatch(name):
         raise ValueError(f"{name!r} is not an alias.")
     agency = f"({name}.agency_id = {int(actor.agency_id)})"
-    if not actor.sealed_programs:
+    if not actor.sealed_programs or table not in ("service_forms", "problems"):
         return agency
+    closed = _sealed_row(actor, session, f"{session}.id") if session else sealed(actor, f"{name}.session_id")
     if table == "service_forms":
-        return f"({agency} AND NOT {sealed(actor, f'{name}.session_id')})"
-    if table == "problems":
-        return f"({agency} AND ({name}.form = 'session' OR NOT {sealed(actor, f'{name}.session_id')}))"
-    return agency
+        return f"({agency} AND NOT ({closed}))"
+    return f"({agency} AND ({name}.form = 'session' OR NOT ({closed})))"
 
 
 def sealed(actor: Visible, session_id: str) -> str:
     """SQL: the session `session_id` (SQL) is one whose forms and notes `actor` may not see (false if none is)."""
-    programs = sorted(int(p) for p in actor.sealed_programs)
-    if not programs:
+    if not actor.sealed_programs:
         return "false"
-    agency, user = int(actor.agency_id), actor.user_id
-    own = (
-        ""
-        if user is None
-        else f" AND h.created_by IS DISTINCT FROM {int(user)} AND NOT EXISTS (SELECT 1 FROM sessions_refs o "
-        f"WHERE o.parent_id = h.id AND (o.agency_id = {agency}) AND o.field = 'staff' AND o.ref_id = {int(user)})"
-    )
+    parent = session_id if session_id.isdigit() else "h.id"  # a known id is looked up, not joined
     return (
-        f"EXISTS (SELECT 1 FROM sessions h WHERE h.id = {session_id} AND (h.agency_id = {agency}) "
-        f"AND h.program IN ({', '.join(map(str, programs))}){own})"
+        f"EXISTS (SELECT 1 FROM sessions h WHERE h.id = {session_id} AND (h.agency_id = {int(actor.agency_id)}) "
+        f"AND {_sealed_row(actor, 'h', parent)})"
+    )
+
+
+def _sealed_row(actor: Visible, alias: str, session_id: str) -> str:
+    """SQL: the sessions row `alias` (id `session_id`) is of a sealed program and not the actor's own."""
+    programs = ", ".join(str(int(p)) for p in sorted(actor.sealed_programs))
+    if actor.user_id is None:
+        return f"{alias}.program IN ({programs})"
+    user = int(actor.user_id)
+    return (
+        f"{alias}.program IN ({programs}) AND {alias}.created_by IS DISTINCT FROM {user} AND NOT EXISTS (SELECT 1 "
+        f"FROM sessions_refs o WHERE o.parent_id = {session_id} AND (o.agency_id = {int(actor.agency_id)}) "
+        f"AND o.field = 'staff' AND o.ref_id = {user})"
     )
 
 
 def shown(actor: Visible, table: str, alias: str, column: str) -> str:
-    """SQL: the value of `alias.column` as `actor` may see it: a sealed session's `HELD` columns are blank."""
+    """SQL: the value of `alias.column` (a row of `table`) as `actor` may see it: a sealed session's `HELD` columns are blank."""
     value = f"{alias}.{column}"
     if column not in HELD.get(table, ()) or not actor.sealed_programs:
         return value
-    return f"CASE WHEN {sealed(actor, f'{alias}.id')} THEN NULL ELSE {value} END"
+    return f"CASE WHEN {_sealed_row(actor, alias, f'{alias}.id')} THEN NULL ELSE {value} END"
 
 
 def everyone() -> str:

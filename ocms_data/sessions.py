@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from ocms_data import audit, clock, grid, problems, records, reference
@@ -163,12 +163,10 @@ def get(db: Database, actor: Actor, session_id: int, to_change: bool = False) ->
     form = session_form()
     with db.read() as cur:
         stored, _ = records.read(cur, actor, form, session_id, "session")
-        closed = bool(actor.sealed_programs) and cur.value(
-            f"SELECT {sealed(actor, 's.id')} FROM sessions s WHERE s.id = ? AND {scope(actor, 'sessions', 's')}",
-            [session_id],
-        )
+        closed = _is_sealed(cur, actor, session_id)
         if closed and to_change:
             raise Forbidden(SEALED)
+        reader = actor if closed else replace(actor, sealed_programs=frozenset())  # the rule is applied: once
         values = {f.name: stored.get(f.name) for f in form.fields}
         found_clients = cur.rows(
             "SELECT c.id, c.client_no, c.client_type, c.first_name, c.last_name FROM session_clients sc "
@@ -178,13 +176,13 @@ def get(db: Database, actor: Actor, session_id: int, to_change: bool = False) ->
         )
         forms = cur.rows(
             "SELECT f.id, f.client_id, f.form_type, f.version, count(p.rec_id) AS problems FROM service_forms f "
-            f"LEFT JOIN problems p ON p.rec_id = f.id AND {scope(actor, 'problems', 'p')} "
-            f"WHERE f.session_id = ? AND {scope(actor, 'service_forms', 'f')} "
+            f"LEFT JOIN problems p ON p.rec_id = f.id AND {scope(reader, 'problems', 'p')} "
+            f"WHERE f.session_id = ? AND {scope(reader, 'service_forms', 'f')} "
             "GROUP BY f.id, f.client_id, f.form_type, f.version ORDER BY f.client_id NULLS FIRST, f.id",
             [session_id],
         )
         found = cur.rows(
-            f"SELECT form, rec_id, field, need, message FROM problems WHERE session_id = ? AND {scope(actor, 'problems')} "
+            f"SELECT form, rec_id, field, need, message FROM problems WHERE session_id = ? AND {scope(reader, 'problems')} "
             "ORDER BY rec_id, field",
             [session_id],
         )
@@ -335,21 +333,34 @@ class FormRecord:
         return not self.problems
 
 
+def _opened(cur: Handle, actor: Actor, session_id: int) -> Actor:
+    """The actor reading or changing what one session holds, once it is known not to be sealed for them.
+
+    One check with the session's id (an index lookup), then statements about that session's own forms
+    need none: checked per statement, the rule costs DuckDB a scan of every session each time.
+    """
+    if _is_sealed(cur, actor, session_id):
+        raise Forbidden(SEALED)
+    return replace(actor, sealed_programs=frozenset())
+
+
+def _is_sealed(cur: Handle, actor: Actor, session_id: int) -> bool:
+    return bool(actor.sealed_programs) and bool(cur.value(f"SELECT {sealed(actor, str(int(session_id)))}"))
+
+
 def get_form(db: Database, actor: Actor, form_id: int) -> FormRecord:
     with db.read() as cur:
         head = cur.one(
-            f"SELECT form_type FROM service_forms WHERE id = ? AND {scope(actor, 'service_forms')}", [form_id]
+            f"SELECT form_type, session_id FROM service_forms WHERE id = ? AND {scope(whole(actor), 'service_forms')}",
+            [form_id],
         )
         if head is None:
-            if actor.sealed_programs and cur.tuples(  # there, but in a session sealed for the actor
-                f"SELECT 1 FROM service_forms WHERE id = ? AND {scope(whole(actor), 'service_forms')}", [form_id]
-            ):
-                raise Forbidden(SEALED)
             raise NotFound("No such service form in your agency.")
+        reader = _opened(cur, actor, head["session_id"])
         form = default_catalog().form(head["form_type"])
-        stored, _ = records.read(cur, actor, form, form_id, "service form")
+        stored, _ = records.read(cur, reader, form, form_id, "service form")
         found = cur.rows(
-            f"SELECT field, need, message FROM problems WHERE rec_id = ? AND {scope(actor, 'problems')} ORDER BY field",
+            f"SELECT field, need, message FROM problems WHERE rec_id = ? AND {scope(reader, 'problems')} ORDER BY field",
             [form_id],
         )
     values = {f.name: stored.get(f.name) for f in form.fields}
@@ -363,7 +374,8 @@ def save_form(db: Database, actor: Actor, form_id: int, values: dict, version: i
     clean, _ = records.clean(form, values, context=current.values, only=set(values))
 
     def apply(cur):
-        new_version = records.update(cur, actor, form, form_id, clean, version, what="service form")
+        writer = _opened(cur, actor, current.session_id)  # in the transaction: the program may have changed since
+        new_version = records.update(cur, writer, form, form_id, clean, version, what="service form")
         audit.record(cur, actor, "update", "service_forms", form_id, records.changes(form, current.values, clean))
         problems.refresh_form(cur, actor, current.form_type, form_id, current.session_id)
         return new_version
@@ -378,7 +390,8 @@ def remove_form(db: Database, actor: Actor, form_id: int) -> None:
         raise ValidationError({"form_type": "Take the attendee out of the session instead; group forms stay with it."})
 
     def apply(cur):
-        cur.run(f"DELETE FROM service_forms WHERE id = ? AND {scope(actor, 'service_forms')}", [form_id])
+        writer = _opened(cur, actor, current.session_id)
+        cur.run(f"DELETE FROM service_forms WHERE id = ? AND {scope(writer, 'service_forms')}", [form_id])
         audit.record(cur, actor, "delete", "service_forms", form_id, {"form_type": current.form_type})
         problems.refresh(cur, actor, [current.session_id])
 
@@ -421,7 +434,7 @@ def computed(actor: Visible) -> dict[str, Computed]:
 
     Clients sort by the name of the session's first client (most sessions have one), then newest first.
     """
-    problem = f"FROM problems p WHERE p.session_id = t.id AND {scope(actor, 'problems', 'p')}"
+    problem = f"FROM problems p WHERE p.session_id = t.id AND {scope(actor, 'problems', 'p', session='t')}"
     return {
         MISSING_NAMES: Computed(f"(SELECT string_agg(DISTINCT p.field, ';') {problem} AND p.form = 'session')"),
         MISSING_MESSAGES: Computed(
@@ -518,8 +531,8 @@ def client_sessions(db: Database, actor: Actor, client_id: int) -> list[dict]:
             f"count(p.rec_id) AS problems, NOT s.incomplete AS session_complete, {sealed(actor, 's.id')} AS sealed "
             f"FROM session_clients sc JOIN sessions s ON s.id = sc.session_id AND {scope(actor, 'sessions', 's')} "
             "LEFT JOIN service_forms f ON f.session_id = s.id AND f.client_id = sc.client_id "
-            f"AND {scope(actor, 'service_forms', 'f')} "
-            f"LEFT JOIN problems p ON p.rec_id = f.id AND {scope(actor, 'problems', 'p')} "
+            f"AND {scope(actor, 'service_forms', 'f', session='s')} "
+            f"LEFT JOIN problems p ON p.rec_id = f.id AND {scope(actor, 'problems', 'p', session='s')} "
             f"WHERE sc.client_id = ? AND {scope(actor, 'session_clients', 'sc')} "
             "GROUP BY s.id, s.service_date, s.session_type, s.incomplete, f.id, f.form_type "
             "ORDER BY s.service_date DESC, s.id DESC, f.id",
@@ -545,7 +558,7 @@ def my_incomplete(db: Database, actor: Actor, limit: int = 200) -> list[dict]:
             f"WHERE sc.session_id = s.id AND {scope(actor, 'session_clients', 'sc')}) AS clients, "
             "count(*) OVER () AS total "
             f"FROM sessions_refs r JOIN sessions s ON s.id = r.parent_id AND {scope(actor, 'sessions', 's')} "
-            f"JOIN problems p ON p.session_id = s.id AND {scope(actor, 'problems', 'p')} "
+            f"JOIN problems p ON p.session_id = s.id AND {scope(actor, 'problems', 'p', session='s')} "
             f"WHERE {scope(actor, 'sessions_refs', 'r')} AND r.field = 'staff' AND r.ref_id = ? "
             "GROUP BY s.id, s.service_date, s.session_type ORDER BY s.service_date, s.id LIMIT ?",
             [actor.user_id, limit],
