@@ -14,13 +14,12 @@ import argparse
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import target
-from ocms_data import accounts, clients
+from ocms_data import accounts, clients, scope
 from ocms_data.db import Database
 from ocms_data.grid import GridQuery
 
@@ -55,7 +54,7 @@ def measure(db: Database, repeat: int, unsealed: bool = False) -> dict:
         uid = cur.value("SELECT id FROM users WHERE username = 'worker'")
         count = cur.value("SELECT count(*) FROM clients")
     actor = accounts.load_actor(db, uid)
-    actor = replace(actor, sealed_programs=frozenset()) if unsealed else actor
+    actor = scope.unsealed(actor) if unsealed else actor
     first = GridQuery(page_size=100)
     filtered = GridQuery(search="nguyen", filters={"official_language": ["French"]}, page_size=100)
     by_label = GridQuery(sort="primary_worker", descending=True, page=3, page_size=100)  # a user's name

@@ -14,13 +14,12 @@ import argparse
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import target
-from ocms_data import accounts, sessions
+from ocms_data import accounts, scope, sessions
 from ocms_data.db import Database
 from ocms_data.grid import GridQuery
 
@@ -64,7 +63,7 @@ def measure(db: Database, repeat: int, unsealed: bool = False) -> dict:
             [uid],
         )
     actor = accounts.load_actor(db, uid)
-    actor = replace(actor, sealed_programs=frozenset()) if unsealed else actor
+    actor = scope.unsealed(actor) if unsealed else actor
     state = {"version": sessions.get_form(db, actor, form_id).version, "n": 0}
 
     def save() -> None:

@@ -9,7 +9,7 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from ocms_data import audit
 from ocms_data.db import Database
 from ocms_data.errors import Forbidden, OcmsError, ValidationError
-from ocms_data.scope import Agency, Visible, everyone, scope
+from ocms_data.scope import Agency, Visible, everyone, scope, unsealed
 from ocms_data.store.handle import Handle
 from ocms_data.validation import normalise_email, plain_text
 
@@ -157,9 +157,7 @@ class Actor:
 
     def exporting(self) -> Actor:
         """The actor as an iCARE export reads: uploaders and agency admins export every program's services."""
-        if self.sealed_programs and self.has(UPLOADER, AGENCY_ADMIN):
-            return replace(self, sealed_programs=frozenset())
-        return self
+        return unsealed(self) if self.has(UPLOADER, AGENCY_ADMIN) else self
 
 
 def agency_actor(db: Database, code: str | None, name: str) -> Actor:

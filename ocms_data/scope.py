@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ocms_data.db import SYSTEM_DDL
 from ocms_data.registry import default_catalog
@@ -73,6 +73,9 @@ PASSING = frozenset(
 HELD = {"sessions": ("notes",)}  # a session's columns that are what it holds, with its forms (`shown`)
 
 
+V = TypeVar("V", bound="Visible")
+
+
 class Visible(Protocol):
     """Who a query is for: a signed-in `accounts.Actor`, or an `Agency` as a whole."""
 
@@ -96,6 +99,11 @@ class Agency:
     agency_id: int
     user_id: None = None
     sealed_programs: frozenset[int] = frozenset()
+
+
+def unsealed(actor: V) -> V:
+    """The actor with no program sealed: for an iCARE export, or once one session's seal was checked by its id."""
+    return replace(actor, sealed_programs=frozenset()) if actor.sealed_programs else actor
 
 
 def whole(actor: Visible) -> Agency:

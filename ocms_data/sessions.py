@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 
 from ocms_data import audit, clock, grid, problems, records, reference
@@ -12,7 +12,7 @@ from ocms_data.db import Database, client_name_sql
 from ocms_data.errors import Forbidden, NotFound, ValidationError
 from ocms_data.grid import MISSING_MESSAGES, MISSING_NAMES, Computed, GridQuery, Page, Source, edited_value
 from ocms_data.registry import Form, default_catalog
-from ocms_data.scope import Visible, scope, sealed, shown, whole
+from ocms_data.scope import Visible, scope, sealed, shown, unsealed, whole
 from ocms_data.store.handle import Handle
 from ocms_data.validation import NEWLINE, TAB
 from ocms_data.xlsx import table_workbook
@@ -166,7 +166,7 @@ def get(db: Database, actor: Actor, session_id: int, to_change: bool = False) ->
         closed = _is_sealed(cur, actor, session_id)
         if closed and to_change:
             raise Forbidden(SEALED)
-        reader = actor if closed else replace(actor, sealed_programs=frozenset())  # the rule is applied: once
+        reader = actor if closed else unsealed(actor)  # the seal was checked once, by the session's id
         values = {f.name: stored.get(f.name) for f in form.fields}
         found_clients = cur.rows(
             "SELECT c.id, c.client_no, c.client_type, c.first_name, c.last_name FROM session_clients sc "
@@ -341,7 +341,7 @@ def _opened(cur: Handle, actor: Actor, session_id: int) -> Actor:
     """
     if _is_sealed(cur, actor, session_id):
         raise Forbidden(SEALED)
-    return replace(actor, sealed_programs=frozenset())
+    return unsealed(actor)
 
 
 def _is_sealed(cur: Handle, actor: Actor, session_id: int) -> bool:

@@ -153,14 +153,20 @@ def test_the_world_is_what_the_table_says(world):
             assert set(closed) == (set() if VIEWERS[name][2] else cnsl), name
 
 
-def test_nobody_changes_what_they_cannot_see(db):
-    """A sealed session refuses every change; its own staff and the program's staff change it as before."""
+@pytest.fixture
+def pair(db):
+    """Agency A's admin and reference data, a worker outside CNSL, one in it, and a client of the member's."""
     admin = actor(db, "admin.aaa")
     r = ref(db, AGENCY_A)
     accounts.create_user(db, admin, "out.cf", "Out", PASSWORD, ["worker"], programs=[r.programs[OPEN]])
     accounts.create_user(db, admin, "in.cf", "In", PASSWORD, ["worker"], programs=[r.programs[CONFIDENTIAL]])
-    outsider, member = actor(db, "out.cf"), actor(db, "in.cf")
-    client = new_client(db, member, r)
+    member = actor(db, "in.cf")
+    return admin, r, actor(db, "out.cf"), member, new_client(db, member, r)
+
+
+def test_nobody_changes_what_they_cannot_see(db, pair):
+    """A sealed session refuses every change; its own staff and the program's staff change it as before."""
+    admin, r, outsider, member, client = pair
     sid, fid = direct(db, member, r, client, "io", program=r.programs[CONFIDENTIAL], notes="kept")
     before = sessions.get(db, admin, sid)
     changes = {
@@ -180,14 +186,9 @@ def test_nobody_changes_what_they_cannot_see(db):
     assert sessions.get(db, admin, sid).values["notes"] == "changed by the program's staff"
 
 
-def test_problems_are_derived_for_the_whole_agency(db):
-    """An outsider's change to a client of a sealed session re-derives nothing from the little they see."""
-    admin = actor(db, "admin.aaa")
-    r = ref(db, AGENCY_A)
-    accounts.create_user(db, admin, "out.cf", "Out", PASSWORD, ["worker"], programs=[r.programs[OPEN]])
-    accounts.create_user(db, admin, "in.cf", "In", PASSWORD, ["worker"], programs=[r.programs[CONFIDENTIAL]])
-    outsider, member = actor(db, "out.cf"), actor(db, "in.cf")
-    client = new_client(db, member, r)
+def test_problems_are_derived_for_the_whole_agency(db, pair):
+    """The re-derivation an outsider's write runs (here over a sealed session of their client) sees it whole."""
+    admin, r, outsider, member, client = pair
     sid, _fid = direct(db, member, r, client, "io", program=r.programs[CONFIDENTIAL])
     shared, _own_form = direct(db, outsider, r, client, "io", program=r.programs[OPEN])
     complete = sessions.get(db, admin, sid)
